@@ -1,0 +1,242 @@
+/**
+ * The errors flyte-ts throws and records, after Flyte 2's `flyte.errors`.
+ *
+ * Every error the runtime produces derives from {@link BaseRuntimeError}, which carries a stable string `code`
+ * and a `kind` (`'user' | 'system' | 'unknown'`). Errors cross the store as {@link SerializedError} records and
+ * are rebuilt on the way back with {@link fromSerialized}, so a parent awaiting a child gets a real error object.
+ *
+ * @example
+ * ```ts
+ * import * as flyte from 'flyte-ts';
+ * try {
+ *   await risky(1);
+ * } catch (e) {
+ *   if (e instanceof flyte.errors.RuntimeUserError && e.code === 'ValueError') { ... }
+ * }
+ * ```
+ * @module
+ */
+
+/** Who is to blame for an error: the user's code, the runtime, or nobody knows. */
+export type ErrorKind = 'user' | 'system' | 'unknown';
+
+/** The form in which an error is stored and sent between processes. */
+export interface SerializedError {
+  /** Stable code: the flyte error class name, or the class name of the user's original error. */
+  readonly code: string;
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly stack?: string | undefined;
+  /** The action that raised it, when known. */
+  readonly actionName?: string | undefined;
+  /** The flyte error class to rebuild; absent for plain user errors. */
+  readonly type?: string | undefined;
+}
+
+/** Options shared by all flyte errors. */
+export interface RuntimeErrorOptions {
+  readonly cause?: unknown;
+  /** Name of the action the error belongs to. */
+  readonly actionName?: string | undefined;
+}
+
+/**
+ * Root of every error flyte-ts raises.
+ *
+ * `code` is stable and safe to branch on; `kind` says whose fault it is.
+ */
+export class BaseRuntimeError extends Error {
+  /** A stable string, e.g. `'TaskTimeoutError'` or, for a child's user error, its class name (`'TypeError'`). */
+  readonly code: string;
+  readonly kind: ErrorKind;
+  /** The action the error belongs to, if any. */
+  readonly actionName: string | undefined;
+
+  constructor(code: string, kind: ErrorKind, message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.kind = kind;
+    this.actionName = options.actionName;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+
+  /** The stored form of this error. */
+  toJSON(): SerializedError {
+    return {
+      code: this.code,
+      kind: this.kind,
+      message: this.message,
+      stack: this.stack,
+      actionName: this.actionName,
+      type: this.constructor.name,
+    };
+  }
+}
+
+/**
+ * An error raised by user code. A child action's failure reaches its parent as a `RuntimeUserError` whose `code`
+ * is the original error's class name and whose `actionName` is the child's action name.
+ */
+export class RuntimeUserError extends BaseRuntimeError {
+  constructor(code: string, message: string, options: RuntimeErrorOptions = {}) {
+    super(code, 'user', message, options);
+  }
+}
+
+/** A failure of the runtime itself (store, thread pool, worker), not of the user's code. */
+export class RuntimeSystemError extends BaseRuntimeError {
+  constructor(code: string, message: string, options: RuntimeErrorOptions = {}) {
+    super(code, 'system', message, options);
+  }
+}
+
+/** A failure whose origin could not be determined. */
+export class RuntimeUnknownError extends BaseRuntimeError {
+  constructor(code: string, message: string, options: RuntimeErrorOptions = {}) {
+    super(code, 'unknown', message, options);
+  }
+}
+
+/**
+ * Thrown by user code to say "retrying cannot help": the action fails at once, whatever its `retries`.
+ *
+ * @example
+ * ```ts
+ * if (!valid(x)) throw new flyte.errors.NonRecoverableError(`bad record ${x}`);
+ * ```
+ */
+export class NonRecoverableError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('NonRecoverableError', message, options);
+  }
+}
+
+/** Thrown when an attempt runs longer than its task's `timeout`. The action ends in phase `timed_out`. */
+export class TaskTimeoutError extends RuntimeUserError {
+  readonly timeoutMs: number | undefined;
+  constructor(message: string, options: RuntimeErrorOptions & { timeoutMs?: number } = {}) {
+    super('TaskTimeoutError', message, options);
+    this.timeoutMs = options.timeoutMs;
+  }
+}
+
+/** Thrown when every attempt of an action failed; `cause` is the last attempt's error. */
+export class RetriesExhaustedError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('RetriesExhaustedError', message, options);
+  }
+}
+
+/** Thrown into (and returned from) an action that was aborted, with `run.abort()` or by an aborted ancestor. */
+export class ActionAbortedError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('ActionAbortedError', message, options);
+  }
+}
+
+/** Thrown by APIs that only make sense inside a running task (e.g. `flyte.durable.sleep`). */
+export class NotInTaskContextError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('NotInTaskContextError', message, options);
+  }
+}
+
+/** Thrown when async code calls a sync task directly; use `await task.aio(...)` instead. */
+export class SyncTaskCallInAsyncContextError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('SyncTaskCallInAsyncContextError', message, options);
+  }
+}
+
+/** Thrown when a function wrapped by `flyte.trace` calls a task. */
+export class TraceDoesNotAllowNestedTasksError extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('TraceDoesNotAllowNestedTasksError', message, options);
+  }
+}
+
+/** Thrown when a value is too large to keep inline and cannot be offloaded. */
+export class InlineIOMaxBytesBreached extends RuntimeUserError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('InlineIOMaxBytesBreached', message, options);
+  }
+}
+
+/** Thrown when the module that defines a task cannot be loaded, or does not define the task. */
+export class ModuleLoadError extends RuntimeSystemError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('ModuleLoadError', message, options);
+  }
+}
+
+/**
+ * Thrown when a value cannot cross an action boundary (a function, a class instance with methods, a cycle) or
+ * fails the task's `inputs` schema. `path` names the offending place, e.g. `args[0].items[3]`.
+ */
+export class RuntimeDataValidationError extends RuntimeUserError {
+  readonly path: string | undefined;
+  constructor(message: string, options: RuntimeErrorOptions & { path?: string } = {}) {
+    super('RuntimeDataValidationError', message, options);
+    this.path = options.path;
+  }
+}
+
+/** Thrown when flyte-ts is used before `flyte.init` could set it up, or `init` got a bad configuration. */
+export class InitializationError extends RuntimeSystemError {
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super('InitializationError', message, options);
+  }
+}
+
+type Rebuildable = new (message: string, options: RuntimeErrorOptions) => BaseRuntimeError;
+
+const REBUILDABLE: Readonly<Record<string, Rebuildable>> = {
+  NonRecoverableError,
+  TaskTimeoutError,
+  RetriesExhaustedError,
+  ActionAbortedError,
+  NotInTaskContextError,
+  SyncTaskCallInAsyncContextError,
+  TraceDoesNotAllowNestedTasksError,
+  InlineIOMaxBytesBreached,
+  ModuleLoadError,
+  RuntimeDataValidationError,
+  InitializationError,
+};
+
+/** The class name of any thrown value, used as the `code` of a user error (`'TypeError'`, `'Error'`, ...). */
+export function errorCode(err: unknown): string {
+  if (err instanceof BaseRuntimeError) return err.code;
+  if (err instanceof Error) return err.constructor?.name || err.name || 'Error';
+  return typeof err === 'object' && err !== null ? (err.constructor?.name ?? 'Object') : typeof err;
+}
+
+/** Turns anything thrown into its stored form. Non-flyte errors become user errors named after their class. */
+export function serializeError(err: unknown, actionName?: string): SerializedError {
+  if (err instanceof BaseRuntimeError) {
+    return { ...err.toJSON(), actionName: err.actionName ?? actionName };
+  }
+  if (err instanceof Error) {
+    return { code: errorCode(err), kind: 'user', message: err.message, stack: err.stack, actionName };
+  }
+  return { code: errorCode(err), kind: 'user', message: String(err), actionName };
+}
+
+/**
+ * Rebuilds an error from its stored form: a flyte error class when `type` names one, else a
+ * {@link RuntimeUserError} (or system/unknown error, after `kind`) carrying the original `code`.
+ */
+export function fromSerialized(s: SerializedError): BaseRuntimeError {
+  const options = { actionName: s.actionName };
+  let err: BaseRuntimeError;
+  const Known = s.type === undefined ? undefined : REBUILDABLE[s.type];
+  if (Known !== undefined) err = new Known(s.message, options);
+  else if (s.kind === 'system') err = new RuntimeSystemError(s.code, s.message, options);
+  else if (s.kind === 'unknown') err = new RuntimeUnknownError(s.code, s.message, options);
+  else err = new RuntimeUserError(s.code, s.message, options);
+  if (s.stack !== undefined) err.stack = s.stack;
+  return err;
+}

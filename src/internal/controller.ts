@@ -1,0 +1,62 @@
+/**
+ * The controller contract: what the SDK asks of whoever runs actions (the local controller in this process,
+ * or the remote controller that hands actions to distributed workers).
+ * @module
+ */
+import type { Frame, LiveAction } from './frame.js';
+import type { TaskDefinition } from './task-definition.js';
+
+/**
+ * A set of child actions that can be aborted together: a `flyte.map` uses one to stop its in-flight items at the
+ * first failure (`returnExceptions: false`) or when its `signal` fires.
+ */
+export class CancelScope {
+  #reason: Error | null = null;
+  readonly #members = new Set<LiveAction>();
+
+  /** Why the scope was cancelled, or `null`. */
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  /** Adds a running action; it is aborted at once if the scope is already cancelled. */
+  enter(action: LiveAction): void {
+    if (this.#reason !== null) action.abort(this.#reason);
+    else this.#members.add(action);
+  }
+
+  leave(action: LiveAction): void {
+    this.#members.delete(action);
+  }
+
+  /** Aborts every member, now and later. */
+  cancel(reason: Error): void {
+    if (this.#reason !== null) return;
+    this.#reason = reason;
+    for (const action of this.#members) action.abort(reason);
+    this.#members.clear();
+  }
+}
+
+/** Per-call options of {@link Controller.submit}. */
+export interface SubmitOptions {
+  /** The child joins this scope while it runs. */
+  readonly scope?: CancelScope | undefined;
+}
+
+/** Runs child actions on behalf of the action running in `frame`. */
+export interface Controller {
+  readonly mode: 'local' | 'remote';
+  /**
+   * Creates the child action of `frame.action` for a call of `task` with `args`, runs it to a terminal phase and
+   * resolves to its (decoded) output, or rejects with its error rebuilt as a flyte error.
+   *
+   * The child's name is derived synchronously, before the first `await`, so call order decides names.
+   */
+  submit(frame: Frame, task: TaskDefinition, args: readonly unknown[], options?: SubmitOptions): Promise<unknown>;
+  /**
+   * The blocking form of {@link submit}, for a sync task body calling a sync task: blocks the calling thread
+   * (never the main event loop) until the child finished, and returns its output or throws its error.
+   */
+  submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown;
+}

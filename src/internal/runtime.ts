@@ -1,0 +1,124 @@
+/**
+ * The composition root: turns `flyte.init` options into a store, a codec, a recorder and a controller.
+ * Nothing else chooses concrete stores.
+ * @module
+ */
+import path from 'node:path';
+import { InitializationError } from '../errors.js';
+import { openStore } from '../store/index.js';
+import type { RunStore } from '../store/run-store.js';
+import { describe } from './duration.js';
+import { LocalController } from './local-controller.js';
+import { installLogCapture, setLogEcho } from './log-capture.js';
+import { Recorder } from './recorder.js';
+import { ValueCodec } from './serde.js';
+
+/** Options of `flyte.init`. */
+export interface InitOptions {
+  /** Local state directory (store, offloaded values). @default process.env.FLYTE_ROOT ?? '.flyte' */
+  readonly root?: string;
+  /**
+   * Where runs are recorded: `'sqlite:PATH'`, `'memory:'` or `'postgres://...'`.
+   * @default process.env.FLYTE_STORE ?? `sqlite:${root}/flyte.db`
+   */
+  readonly store?: string;
+  /** Base URL of the web UI, for `run.url`. @default process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080' */
+  readonly uiUrl?: string;
+  /** Whether console output of task bodies also reaches the real console (it is always recorded). @default true */
+  readonly echoLogs?: boolean;
+}
+
+/** The resolved configuration. */
+export interface FlyteConfig {
+  readonly root: string;
+  readonly store: string | undefined;
+  readonly uiUrl: string;
+  readonly echoLogs: boolean;
+}
+
+/** One configured flyte-ts: a store and the controller that writes to it. */
+export class Runtime {
+  readonly store: RunStore;
+  readonly recorder: Recorder;
+  readonly codec: ValueCodec;
+  readonly controller: LocalController;
+  readonly #onExit = (): void => {
+    const flushSync = (this.store as { flushSync?: () => void }).flushSync;
+    // At exit nothing can be awaited: commit what is pending synchronously, if the store can.
+    flushSync?.call(this.store);
+  };
+
+  constructor(readonly config: FlyteConfig) {
+    this.store = openStore(config.store, { root: config.root });
+    const inMemory = config.store === 'memory:';
+    this.codec = new ValueCodec({ dataDir: inMemory ? undefined : config.root });
+    this.recorder = new Recorder(this.store);
+    this.controller = new LocalController(this.recorder, this.codec);
+    installLogCapture();
+    setLogEcho(config.echoLogs);
+    process.on('exit', this.#onExit);
+  }
+
+  /** The UI address of a run. */
+  runUrl(name: string): string {
+    return `${this.config.uiUrl.replace(/\/+$/, '')}/runs/${encodeURIComponent(name)}`;
+  }
+
+  /** Waits for the runs of this process, then closes the store. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.controller.runs.values()].map((run) => run.done));
+    process.off('exit', this.#onExit);
+    await this.store.close();
+  }
+}
+
+let current: Runtime | undefined;
+
+/** Resolves `init` options against the environment and defaults. */
+export function resolveConfig(options: InitOptions = {}): FlyteConfig {
+  if (typeof options !== 'object' || options === null) {
+    throw new InitializationError(`init: expected an options object; received ${describe(options)}`);
+  }
+  const root = path.resolve(options.root ?? process.env.FLYTE_ROOT ?? '.flyte');
+  const store = options.store ?? (process.env.FLYTE_STORE || undefined);
+  const uiUrl = options.uiUrl ?? process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080';
+  return { root, store, uiUrl, echoLogs: options.echoLogs ?? true };
+}
+
+/**
+ * Configures flyte-ts for this process. Optional: the first run uses the defaults (`.flyte/` in the current
+ * directory, embedded SQLite). Calling it again closes the previous store once its runs have finished.
+ *
+ * @example
+ * ```ts
+ * flyte.init({ root: '/tmp/my-project-state' });
+ * flyte.init({ store: 'memory:' }); // nothing on disk, for tests
+ * ```
+ * @throws {@link InitializationError} for an unknown or unusable store.
+ */
+export function init(options: InitOptions = {}): void {
+  const previous = current;
+  current = new Runtime(resolveConfig(options));
+  // The previous runtime's runs go on to their end; its store closes after them.
+  if (previous !== undefined) void previous.close().catch(() => undefined);
+}
+
+/** The configured runtime, created with the defaults on first use. */
+export function runtime(): Runtime {
+  current ??= new Runtime(resolveConfig());
+  return current;
+}
+
+/**
+ * Waits for this process's runs to finish, flushes and closes the store. `init` or the next run opens it again.
+ *
+ * @example
+ * ```ts
+ * await flyte.shutdown();
+ * ```
+ */
+export async function shutdown(): Promise<void> {
+  const rt = current;
+  current = undefined;
+  await rt?.close();
+}

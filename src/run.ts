@@ -1,0 +1,235 @@
+/**
+ * Runs: `flyte.run`, `flyte.withRunContext`, `flyte.getRun` and the {@link Run} handle.
+ * @module
+ */
+import { ActionAbortedError, InitializationError, fromSerialized } from './errors.js';
+import { describe } from './internal/duration.js';
+import type { LocalRun } from './internal/local-controller.js';
+import { ROOT_ACTION } from './internal/naming.js';
+import { runtime, type Runtime } from './internal/runtime.js';
+import type { RunContextOptions } from './options.js';
+import { taskDefinition, type Task } from './task.js';
+import { isTerminal, type ActionRecord, type AttemptRecord, type LogLine, type RunPhase, type RunRecord } from './types.js';
+
+/** How often a handle polls the store for a run driven by another process. */
+const POLL_MS = 200;
+
+/**
+ * One action of a run: its record, inputs, outputs, attempts and logs.
+ *
+ * @example
+ * ```ts
+ * const a = run.action('a0');
+ * console.log((await a.record())?.phase, await a.inputs(), await a.logs());
+ * ```
+ */
+export class ActionHandle {
+  readonly #rt: Runtime;
+
+  /** @internal Use `run.action(name)`. */
+  constructor(
+    readonly runName: string,
+    readonly name: string,
+    rt: Runtime,
+  ) {
+    this.#rt = rt;
+  }
+
+  /** The action's record, or `undefined` if the run has no such action. */
+  record(): Promise<ActionRecord | undefined> {
+    return this.#rt.store.getAction(this.runName, this.name);
+  }
+
+  /** The decoded argument list the action was called with. */
+  async inputs(): Promise<unknown[] | undefined> {
+    const io = await this.#rt.store.getActionIO(this.runName, this.name);
+    return io?.inputs == null ? undefined : (this.#rt.codec.decode(io.inputs) as unknown[]);
+  }
+
+  /** The decoded output of a succeeded action (`undefined` before it succeeded). */
+  async outputs(): Promise<unknown> {
+    const io = await this.#rt.store.getActionIO(this.runName, this.name);
+    return io?.outputs == null ? undefined : this.#rt.codec.decode(io.outputs);
+  }
+
+  /** Every attempt, first to last. */
+  attempts(): Promise<AttemptRecord[]> {
+    return this.#rt.store.listAttempts(this.runName, this.name);
+  }
+
+  /** The lines its body wrote through `console`. */
+  logs(): Promise<LogLine[]> {
+    return this.#rt.store.listLogs(this.runName, this.name);
+  }
+}
+
+/**
+ * A handle to a run, live in this process or recorded by another.
+ *
+ * @example
+ * ```ts
+ * const run = await flyte.run(main, [1, 2, 3]);
+ * console.log(run.name, run.url);
+ * await run.wait();
+ * console.log(run.phase, await run.outputs());
+ * ```
+ */
+export class Run<R = unknown> {
+  readonly #rt: Runtime;
+  #live: LocalRun | undefined;
+  #phase: RunPhase;
+
+  /** @internal Use {@link run} or {@link getRun}. */
+  constructor(rt: Runtime, readonly name: string, phase: RunPhase, live?: LocalRun) {
+    this.#rt = rt;
+    this.#phase = phase;
+    this.#live = live;
+  }
+
+  /** The run's page in the web UI. */
+  get url(): string {
+    return this.#rt.runUrl(this.name);
+  }
+
+  /** The latest known phase (live for runs of this process; as of the last `wait`/`record` otherwise). */
+  get phase(): RunPhase {
+    return this.#live?.phase ?? this.#phase;
+  }
+
+  /** The run's record as stored now. */
+  async record(): Promise<RunRecord> {
+    const rec = await this.#rt.store.getRun(this.name);
+    if (rec === undefined) throw new RangeError(`run ${this.name} is not in ${this.#rt.store.description}`);
+    if (this.#live === undefined) this.#phase = rec.phase;
+    return rec;
+  }
+
+  /** Resolves with the run's record once it reached a terminal phase. Never rejects because the run failed. */
+  async wait(): Promise<RunRecord> {
+    if (this.#live !== undefined) {
+      await this.#live.done;
+      this.#phase = this.#live.phase;
+      this.#live = undefined;
+      return this.record();
+    }
+    for (;;) {
+      const rec = await this.record();
+      if (isTerminal(rec.phase)) return rec;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /** The root task's output; rejects with the run's error (rebuilt as a flyte error) if it did not succeed. */
+  async outputs(): Promise<R> {
+    const rec = await this.wait();
+    if (rec.phase === 'succeeded') return (await this.action(ROOT_ACTION).outputs()) as R;
+    if (rec.error !== null) throw fromSerialized(rec.error);
+    throw new ActionAbortedError(`run ${this.name} ended in phase ${rec.phase} without an error record`);
+  }
+
+  /**
+   * Aborts the run: the root and every running descendant end in phase `aborted`, their `ctx().signal` fires.
+   * Resolves once the run is recorded as aborted. Aborting a finished run does nothing.
+   */
+  async abort(reason = ''): Promise<void> {
+    const live = this.#live ?? this.#rt.controller.runs.get(this.name);
+    if (live === undefined) {
+      const rec = await this.record();
+      if (isTerminal(rec.phase)) return;
+      throw new InitializationError(
+        `run ${this.name} is driven by another process (${rec.owner ?? 'unknown'}); abort it from that process`,
+      );
+    }
+    live.abort(reason);
+    await live.done;
+  }
+
+  /** Every action of the run, in creation order. */
+  actions(): Promise<ActionRecord[]> {
+    return this.#rt.store.listActions(this.name);
+  }
+
+  /** One action of the run by name (`'a0'` is the root). */
+  action(name: string): ActionHandle {
+    return new ActionHandle(this.name, name, this.#rt);
+  }
+}
+
+/**
+ * Runs `task` with `args` under the given run options.
+ */
+async function startRun<Args extends unknown[], R>(
+  options: RunContextOptions,
+  task: Task<Args, R>,
+  args: Args,
+): Promise<Run<Awaited<R>>> {
+  const def = taskDefinition(task);
+  if (def === undefined) {
+    throw new TypeError(`run: expected a task (made with env.task); received ${describe(task)}`);
+  }
+  if (options.mode === 'remote') {
+    throw new InitializationError(`run: mode 'remote' needs a distributed backend, which this build does not have yet`);
+  }
+  const rt = runtime();
+  const live = await rt.controller.startRun(def, args, options);
+  return new Run<Awaited<R>>(rt, live.name, live.phase, live);
+}
+
+/**
+ * Starts a run of `task` with `args`. Resolves once the run is recorded and started; the run goes on in the
+ * background (`await run.wait()` or `await run.outputs()`).
+ *
+ * @example
+ * ```ts
+ * const run = await flyte.run(main, [1, 2, 3]);
+ * console.log(await run.outputs());
+ * ```
+ * @throws TypeError when `task` is not a task; RuntimeDataValidationError when `args` cannot be serialized.
+ */
+export function run<Args extends unknown[], R>(task: Task<Args, R>, ...args: Args): Promise<Run<Awaited<R>>> {
+  return startRun({}, task, args);
+}
+
+/** A run configuration, from {@link withRunContext}. */
+export interface RunContext {
+  /** Starts a run of `task` with these options. */
+  run<Args extends unknown[], R>(task: Task<Args, R>, ...args: Args): Promise<Run<Awaited<R>>>;
+}
+
+/**
+ * Run options for the next run: mode, name, cache switches, concurrency, labels, custom context.
+ *
+ * @example
+ * ```ts
+ * const run = await flyte.withRunContext({ name: 'nightly-1', maxActionConcurrency: 8 }).run(main, items);
+ * ```
+ */
+export function withRunContext(options: RunContextOptions): RunContext {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`withRunContext: expected an options object; received ${describe(options)}`);
+  }
+  const frozen = { ...options };
+  return { run: (task, ...args) => startRun(frozen, task, args) };
+}
+
+/**
+ * A handle to a recorded run, from this process or an earlier one.
+ *
+ * @example
+ * ```ts
+ * const past = await flyte.getRun('brisk-otter-3f9a2c');
+ * console.log(past.phase, await past.actions());
+ * ```
+ * @throws RangeError when the store has no run of that name.
+ */
+export async function getRun(name: string): Promise<Run> {
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`getRun: expected a run name; received ${describe(name)}`);
+  }
+  const rt = runtime();
+  const live = rt.controller.runs.get(name);
+  if (live !== undefined) return new Run(rt, name, live.phase, live);
+  const rec = await rt.store.getRun(name);
+  if (rec === undefined) throw new RangeError(`getRun: no run named ${name} in ${rt.store.description}`);
+  return new Run(rt, name, rec.phase);
+}

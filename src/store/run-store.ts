@@ -1,0 +1,182 @@
+/**
+ * The `RunStore` contract: where runs, actions, attempts, logs and cache entries live.
+ *
+ * Every store (the embedded SQLite default, the in-memory store for tests, the Postgres store of distributed
+ * mode) implements this interface and passes the one conformance suite in `test/support/store-conformance.ts`.
+ * A store knows nothing of tasks, serialization or the SDK: values arrive already encoded as strings.
+ *
+ * Writes are **buffered**: the `put*`/`append*`/`updateRun` methods return at once and the store commits them in
+ * groups (one transaction for many actions), so a fan-out does not pay a transaction per action. Later writes
+ * to the same action or attempt replace earlier ones that are not yet committed. Reads see every write made
+ * before them (a store flushes, or reads through its buffer). `flush()` resolves once everything written before
+ * it is durable, and rejects with the error if a commit failed.
+ * @module
+ */
+import type {
+  ActionCounts,
+  ActionPhase,
+  ActionRecord,
+  ActionError,
+  AttemptRecord,
+  LogLine,
+  RunPhase,
+  RunRecord,
+} from '../types.js';
+import { RuntimeSystemError, RuntimeUserError, type RuntimeErrorOptions } from '../errors.js';
+
+/** An action as written: its record plus, when known, its encoded inputs/outputs. */
+export interface ActionWrite extends ActionRecord {
+  /** Encoded inputs (codec string). Written once, when the action is created; `undefined` keeps the stored value. */
+  readonly inputs?: string | undefined;
+  /** Canonical hash of the inputs. */
+  readonly inputsHash?: string | undefined;
+  /** Encoded output, set when the action succeeded; `undefined` keeps the stored value. */
+  readonly outputs?: string | undefined;
+}
+
+/** Fields of a run that change after it was created. */
+export interface RunUpdate {
+  readonly phase?: RunPhase;
+  readonly startedAt?: number | null;
+  readonly endedAt?: number | null;
+  readonly error?: ActionError | null;
+  readonly owner?: string | null;
+}
+
+/** A run as written when it is created, with its encoded root inputs. */
+export interface RunWrite extends RunRecord {
+  readonly inputs: string;
+}
+
+/** Filter for {@link RunStore.listRuns}. Newest first. */
+export interface ListRunsQuery {
+  /** @default 50 */
+  readonly limit?: number;
+  /** @default 0 */
+  readonly offset?: number;
+  readonly phase?: RunPhase;
+  readonly taskName?: string;
+}
+
+/** Filter for {@link RunStore.listActions}. In creation order. */
+export interface ListActionsQuery {
+  /** Only direct children of this action (`null`: only the root). */
+  readonly parentName?: string | null;
+  /** Only actions created in this group. */
+  readonly group?: string;
+  readonly phase?: ActionPhase;
+  readonly offset?: number;
+  readonly limit?: number;
+}
+
+/** One group of actions under one parent: how a fan-out is folded into one node. */
+export interface GroupSummary {
+  readonly parentName: string;
+  readonly group: string;
+  readonly counts: ActionCounts;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+}
+
+/** A cached output, keyed by the cache key computed by the controller. */
+export interface CacheEntry {
+  readonly key: string;
+  readonly taskName: string;
+  /** Encoded output. */
+  readonly outputs: string;
+  readonly createdAt: number;
+  /** Where the entry was produced. */
+  readonly runName: string;
+  readonly actionName: string;
+}
+
+/** The encoded inputs and outputs of one action (`null` where not recorded). */
+export interface ActionIO {
+  readonly inputs: string | null;
+  readonly outputs: string | null;
+}
+
+/** The storage contract shared by every backend. */
+export interface RunStore {
+  /** A short description for logs and the CLI, e.g. `sqlite:/home/me/proj/.flyte/flyte.db`. */
+  readonly description: string;
+
+  /** Records a new run. Durable when the promise resolves. Rejects if a run of that name exists. */
+  createRun(run: RunWrite): Promise<void>;
+  /** Changes a run's phase, times, error or owner (buffered). */
+  updateRun(name: string, update: RunUpdate): void;
+  /** Writes the current state of an action (buffered; later writes replace pending earlier ones). */
+  putAction(action: ActionWrite): void;
+  /** Writes the current state of an attempt (buffered). */
+  putAttempt(attempt: AttemptRecord): void;
+  /** Appends log lines (buffered). */
+  appendLogs(lines: readonly LogLine[]): void;
+  /** Stores a cache entry (buffered), replacing one with the same key. */
+  putCacheEntry(entry: CacheEntry): void;
+
+  /** Resolves once every write made before the call is durable. */
+  flush(): Promise<void>;
+
+  getRun(name: string): Promise<RunRecord | undefined>;
+  /** Encoded inputs of the run's root. */
+  getRunInputs(name: string): Promise<string | undefined>;
+  listRuns(query?: ListRunsQuery): Promise<RunRecord[]>;
+  getAction(runName: string, actionName: string): Promise<ActionRecord | undefined>;
+  getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined>;
+  listActions(runName: string, query?: ListActionsQuery): Promise<ActionRecord[]>;
+  countActions(runName: string): Promise<ActionCounts>;
+  /** Per (parent, group) counts: the folded nodes of a run's tree. */
+  listGroups(runName: string): Promise<GroupSummary[]>;
+  listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]>;
+  /** Log lines in the order written; all of the run when `actionName` is omitted. */
+  listLogs(runName: string, actionName?: string): Promise<LogLine[]>;
+  getCacheEntry(key: string): Promise<CacheEntry | undefined>;
+  /** Deletes every cache entry; resolves to how many were deleted. */
+  clearCache(): Promise<number>;
+
+  /** Flushes and releases the store's resources. The store cannot be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** All-zero counts. */
+export function emptyCounts(): ActionCounts {
+  return { total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, aborted: 0, timed_out: 0, cached: 0 };
+}
+
+/**
+ * Thrown by {@link RunStore.createRun} when a run of that name already exists. Every store rejects with it, so
+ * the caller can tell a name clash from a storage failure.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.createRun(run);
+ * } catch (e) {
+ *   if (e instanceof RunAlreadyExistsError) run = { ...run, name: nextName() };
+ *   else throw e;
+ * }
+ * ```
+ */
+export class RunAlreadyExistsError extends RuntimeUserError {
+  /** The name that is taken. */
+  readonly runName: string;
+  constructor(runName: string, options: RuntimeErrorOptions = {}) {
+    super('RunAlreadyExistsError', `a run named '${runName}' already exists; choose another run name`, options);
+    this.runName = runName;
+  }
+}
+
+/**
+ * Thrown (or rejected with) when a {@link RunStore} is used after {@link RunStore.close}.
+ *
+ * @example
+ * ```ts
+ * await store.close();
+ * await store.getRun('r1'); // rejects with StoreClosedError
+ * ```
+ */
+export class StoreClosedError extends RuntimeSystemError {
+  constructor(description: string, options: RuntimeErrorOptions = {}) {
+    super('StoreClosedError', `the run store ${description} is closed; open a new store to use it again`, options);
+  }
+}

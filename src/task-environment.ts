@@ -1,0 +1,179 @@
+/**
+ * `TaskEnvironment`: a named group of tasks sharing defaults (cache, resources, environment, secrets, ...).
+ * @module
+ */
+import { Cache, type CacheRequest } from './cache.js';
+import { callerModule } from './internal/caller.js';
+import { describe } from './internal/duration.js';
+import type { TaskDefinition } from './internal/task-definition.js';
+import {
+  resolveCache,
+  resolveMaxInline,
+  resolveRetries,
+  resolveTimeout,
+  type Resources,
+  type ReusePolicy,
+  type SecretRequest,
+  type TaskOptions,
+} from './options.js';
+import { makeTask, type Task } from './task.js';
+import type { Duration } from './types.js';
+
+/** Options of {@link TaskEnvironment}. */
+export interface TaskEnvironmentOptions {
+  /** Required; lower-case letters and digits, words joined by `_` or `-` (`/^[a-z0-9]+([_-][a-z0-9]+)*$/`). */
+  readonly name: string;
+  /** Default cache of the environment's tasks. @default 'disable' */
+  readonly cache?: CacheRequest;
+  readonly resources?: Resources;
+  /** Environment variables set for the tasks (distributed workers; recorded locally). */
+  readonly envVars?: Readonly<Record<string, string>>;
+  readonly secrets?: SecretRequest;
+  readonly reusable?: ReusePolicy;
+  /** Environments whose workers must be deployed alongside this one. */
+  readonly dependsOn?: readonly TaskEnvironment[];
+  readonly queue?: string;
+  readonly description?: string;
+}
+
+const NAME_RULE = /^[a-z0-9]+([_-][a-z0-9]+)*$/;
+
+/** Every task defined in this process, by fully qualified name. Workers look tasks up here. */
+const registry = new Map<string, TaskDefinition>();
+
+/** The task definition registered under a fully qualified name, if any. */
+export function lookupTask(fullName: string): TaskDefinition | undefined {
+  return registry.get(fullName);
+}
+
+/** Every task registered in this process. */
+export function registeredTasks(): TaskDefinition[] {
+  return [...registry.values()];
+}
+
+/**
+ * A group of tasks that share a configuration, as in Flyte 2.
+ *
+ * @example
+ * ```ts
+ * const env = new flyte.TaskEnvironment({ name: 'my_env' });
+ * export const double = env.task(async function double(x: number) { return x * 2; });
+ * export const slow = env.task({ retries: 3, timeout: '30s' }, async function slow(x: number) { ... });
+ * ```
+ */
+export class TaskEnvironment {
+  readonly name: string;
+  readonly cache: Cache;
+  readonly resources: Resources;
+  readonly envVars: Readonly<Record<string, string>>;
+  readonly secrets: SecretRequest | undefined;
+  readonly reusable: ReusePolicy | undefined;
+  readonly dependsOn: readonly TaskEnvironment[];
+  readonly queue: string | undefined;
+  readonly description: string | undefined;
+  readonly #tasks = new Map<string, TaskDefinition>();
+
+  constructor(options: TaskEnvironmentOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`TaskEnvironment: expected an options object with a name; received ${describe(options)}`);
+    }
+    const { name } = options;
+    if (typeof name !== 'string' || !NAME_RULE.test(name)) {
+      throw new TypeError(
+        `TaskEnvironment name: expected lower-case letters and digits, words joined by '_' or '-' (/^[a-z0-9]+([_-][a-z0-9]+)*$/); received ${describe(name)}`,
+      );
+    }
+    if (options.dependsOn !== undefined && !Array.isArray(options.dependsOn)) {
+      throw new TypeError(`TaskEnvironment ${name}: dependsOn: expected an array of TaskEnvironment; received ${describe(options.dependsOn)}`);
+    }
+    for (const dep of options.dependsOn ?? []) {
+      if (!(dep instanceof TaskEnvironment)) {
+        throw new TypeError(`TaskEnvironment ${name}: dependsOn: expected TaskEnvironment instances; received ${describe(dep)}`);
+      }
+    }
+    this.name = name;
+    this.cache = resolveCache(options.cache, new Cache({ behavior: 'disable' }), `TaskEnvironment ${name}: cache`);
+    this.resources = options.resources ?? {};
+    this.envVars = options.envVars ?? {};
+    this.secrets = options.secrets;
+    this.reusable = options.reusable;
+    this.dependsOn = options.dependsOn ?? [];
+    this.queue = options.queue;
+    this.description = options.description;
+  }
+
+  /** The tasks defined in this environment, by fully qualified name. */
+  get tasks(): ReadonlyMap<string, TaskDefinition> {
+    return this.#tasks;
+  }
+
+  /**
+   * Makes `fn` a task of this environment. The function must have a name (a named function or `options.name`).
+   * Define tasks at module top level and export them: workers import the defining module to run them.
+   *
+   * @example
+   * ```ts
+   * export const double = env.task(async function double(x: number) { return x * 2; });
+   * export const step = env.task({ retries: 2, timeout: '5s' }, function step(x: number) { return x + 1; });
+   * ```
+   */
+  task<Args extends unknown[], R>(fn: (...args: Args) => R): Task<Args, R>;
+  task<Args extends unknown[], R>(options: TaskOptions<Args>, fn: (...args: Args) => R): Task<Args, R>;
+  task<Args extends unknown[], R>(
+    optionsOrFn: TaskOptions<Args> | ((...args: Args) => R),
+    maybeFn?: (...args: Args) => R,
+  ): Task<Args, R> {
+    const options: TaskOptions<Args> = typeof optionsOrFn === 'function' ? {} : optionsOrFn;
+    const fn = typeof optionsOrFn === 'function' ? optionsOrFn : maybeFn;
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`${this.name}.task: expected (fn) or (options, fn); received options ${describe(options)}`);
+    }
+    if (typeof fn !== 'function') {
+      throw new TypeError(`${this.name}.task: expected a function to make a task of; received ${describe(fn)}`);
+    }
+    const localName = options.name ?? fn.name;
+    if (typeof localName !== 'string' || localName === '') {
+      throw new TypeError(
+        `${this.name}.task: the task needs a name; pass a named function (async function fetchData() {...}) or options.name`,
+      );
+    }
+    const fullName = `${this.name}.${localName}`;
+    const existing = registry.get(fullName);
+    const module = callerModule();
+    if (existing !== undefined) {
+      throw new TypeError(
+        `${this.name}.task: a task named ${fullName} is already defined${existing.module ? ` in ${existing.module}` : ''}; task names must be unique within an environment`,
+      );
+    }
+    const what = `task ${fullName}`;
+    const def: TaskDefinition = {
+      envName: this.name,
+      name: fullName,
+      shortName: options.shortName ?? localName,
+      fn: fn as TaskDefinition['fn'],
+      isAsync: isAsyncFunction(fn),
+      retries: resolveRetries(options.retries, `${what}: retries`),
+      timeoutMs: resolveTimeout(options.timeout as Duration | undefined, `${what}: timeout`),
+      cache: resolveCache(options.cache, this.cache, `${what}: cache`),
+      maxInlineIoBytes: resolveMaxInline(options.maxInlineIoBytes, `${what}: maxInlineIoBytes`),
+      inputs: options.inputs as TaskDefinition['inputs'],
+      module,
+      resources: this.resources,
+      envVars: this.envVars,
+      queue: options.queue ?? this.queue,
+      reusable: this.reusable,
+      report: options.report ?? false,
+    };
+    if (def.inputs !== undefined && typeof def.inputs['~standard']?.validate !== 'function') {
+      throw new TypeError(`${what}: inputs: expected a Standard Schema (zod, valibot, arktype, ...); received ${describe(options.inputs)}`);
+    }
+    registry.set(fullName, def);
+    this.#tasks.set(fullName, def);
+    return makeTask<Args, R>(def);
+  }
+}
+
+function isAsyncFunction(fn: unknown): boolean {
+  const ctor = (fn as { constructor?: { name?: string } }).constructor?.name;
+  return ctor === 'AsyncFunction' || ctor === 'AsyncGeneratorFunction';
+}

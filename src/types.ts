@@ -1,0 +1,106 @@
+/**
+ * Plain data types shared by the SDK, the controllers, the stores, the CLI and the UI.
+ * @module
+ */
+import type { SerializedError } from './errors.js';
+
+/** A length of time: a number of **milliseconds**, or a string with a unit: `'250ms' | '30s' | '5m' | '1h'`. */
+export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h`;
+
+/** Where an action is in its life. `succeeded`, `failed`, `aborted` and `timed_out` are terminal. */
+export type ActionPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'aborted' | 'timed_out';
+
+/** Where a run is in its life: the phase of its root action, plus `orphaned` for a run whose process died. */
+export type RunPhase = ActionPhase | 'orphaned';
+
+/** The phases after which nothing changes any more. */
+export const TERMINAL_PHASES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'aborted', 'timed_out', 'orphaned']);
+
+/** Whether a phase is terminal. */
+export function isTerminal(phase: string): boolean {
+  return TERMINAL_PHASES.has(phase);
+}
+
+/** The stored error of an action or a run. */
+export type ActionError = SerializedError;
+
+/** Execution mode of a run. */
+export type RunMode = 'local' | 'remote';
+
+/** One action of a run, as the store, the CLI and the UI see it. */
+export interface ActionRecord {
+  readonly runName: string;
+  /** `'a0'` for the root; a deterministic hash-derived name for children. */
+  readonly name: string;
+  /** `null` for the root. */
+  readonly parentName: string | null;
+  /** Fully qualified task name, `${env}.${task}`. */
+  readonly taskName: string;
+  readonly shortName: string;
+  /** Innermost `flyte.group` (or map group) the action was created in. */
+  readonly group: string | null;
+  readonly phase: ActionPhase;
+  readonly cacheHit: boolean;
+  /** Number of attempts started so far. */
+  readonly attempts: number;
+  /** ms since the epoch. */
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly error: ActionError | null;
+}
+
+/** One run: the execution of a root task with its whole tree of actions. */
+export interface RunRecord {
+  readonly name: string;
+  /** Fully qualified name of the root task. */
+  readonly taskName: string;
+  readonly phase: RunPhase;
+  readonly mode: RunMode;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly error: ActionError | null;
+  readonly labels: Readonly<Record<string, string>>;
+  /**
+   * Where the root task is defined, so the run can be started again (`flyte rerun`): the module URL or path
+   * that defined it. `null` when it is not known.
+   */
+  readonly module: string | null;
+  /** The process that drives the run, as `host:pid`, used to detect runs orphaned by a dead process. */
+  readonly owner: string | null;
+}
+
+/** One attempt of an action. */
+export interface AttemptRecord {
+  readonly runName: string;
+  readonly actionName: string;
+  /** 1-based. */
+  readonly attempt: number;
+  readonly phase: ActionPhase;
+  readonly startedAt: number;
+  readonly endedAt: number | null;
+  readonly error: ActionError | null;
+}
+
+/** One line written by a task body, captured as the action's log. */
+export interface LogLine {
+  readonly runName: string;
+  readonly actionName: string;
+  readonly attempt: number;
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly stream: 'stdout' | 'stderr';
+  readonly line: string;
+}
+
+/** Counts of a run's actions by phase, plus cache hits. */
+export interface ActionCounts {
+  readonly total: number;
+  readonly queued: number;
+  readonly running: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly aborted: number;
+  readonly timed_out: number;
+  readonly cached: number;
+}
