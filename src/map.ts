@@ -168,7 +168,7 @@ class MapRun {
                 failed = true;
                 this.#detach();
                 this.#cancel(new ActionAbortedError('aborted: another item of the map failed (returnExceptions: false)'));
-                reject(error as Error);
+                reject(error);
               }
               settle();
             },
@@ -200,9 +200,10 @@ class MapRun {
       fill();
       while (head < window.length) {
         const next = await (window[head] as Promise<Settled>);
-        window[head++] = undefined;
+        window[head] = undefined;
+        head++;
         if (head > 1024 && head * 2 > window.length) {
-          window.splice(0, head);
+          void window.splice(0, head); // drop the yielded slots
           head = 0;
         }
         fill();

@@ -38,7 +38,7 @@ export function gather(promises: readonly unknown[], options: GatherOptions = {}
   return Promise.all(
     promises.map((p) =>
       Promise.resolve(p).then(
-        (value) => value,
+        (value: unknown) => value,
         (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
       ),
     ),

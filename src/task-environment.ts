@@ -17,7 +17,6 @@ import {
   type TaskOptions,
 } from './options.js';
 import { makeTask, type Task } from './task.js';
-import type { Duration } from './types.js';
 
 /** Options of {@link TaskEnvironment}. */
 export interface TaskEnvironmentOptions {
@@ -150,13 +149,13 @@ export class TaskEnvironment {
       envName: this.name,
       name: fullName,
       shortName: options.shortName ?? localName,
-      fn: fn as TaskDefinition['fn'],
+      fn: fn,
       isAsync: isAsyncFunction(fn),
       retries: resolveRetries(options.retries, `${what}: retries`),
-      timeoutMs: resolveTimeout(options.timeout as Duration | undefined, `${what}: timeout`),
+      timeoutMs: resolveTimeout(options.timeout, `${what}: timeout`),
       cache: resolveCache(options.cache, this.cache, `${what}: cache`),
       maxInlineIoBytes: resolveMaxInline(options.maxInlineIoBytes, `${what}: maxInlineIoBytes`),
-      inputs: options.inputs as TaskDefinition['inputs'],
+      inputs: options.inputs,
       module,
       resources: this.resources,
       envVars: this.envVars,

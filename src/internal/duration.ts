@@ -35,5 +35,6 @@ export function describe(value: unknown): string {
     const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
     return ctor && ctor !== 'Object' ? `an instance of ${ctor}` : 'an object';
   }
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only primitives are left here
   return `${typeof value} ${String(value)}`;
 }

@@ -193,7 +193,7 @@ export class LocalController implements Controller {
     try {
       inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
     // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
     const key = `${task.name}\0${inputs.hash}`;
@@ -379,7 +379,7 @@ export class LocalController implements Controller {
         result = runInFrame(frame, () => task.fn(...(args as never[])));
       } catch (err) {
         settle();
-        reject(err as Error);
+        reject(err);
         return;
       }
       if (isPromiseLike(result)) {
@@ -390,7 +390,7 @@ export class LocalController implements Controller {
           },
           (err: unknown) => {
             settle();
-            reject(err as Error);
+            reject(err);
           },
         );
       } else {
