@@ -1,0 +1,64 @@
+/**
+ * Chooses a {@link RunStore} from the `store` setting of `flyte.init`.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from './store/index.js';
+ * const store = openStore(undefined, { root: '.flyte' }); // sqlite:<cwd>/.flyte/flyte.db
+ * const mem = openStore('memory:', { root: '.flyte' });
+ * ```
+ * @module
+ */
+import { join, resolve } from 'node:path';
+import { InitializationError } from '../errors.js';
+import { MemoryStore } from './memory-store.js';
+import type { RunStore } from './run-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+
+export * from './run-store.js';
+export { MemoryStore } from './memory-store.js';
+export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** The local state directory (`flyte.init({ root })`); the default store is `${root}/flyte.db`. */
+  readonly root: string;
+}
+
+const ACCEPTED = `'sqlite:PATH', 'memory:' or 'postgres://...' (or nothing, for sqlite:<root>/flyte.db)`;
+
+/**
+ * Opens the store named by `spec`:
+ * - `undefined` or `''`: `sqlite:${root}/flyte.db`;
+ * - `'sqlite:PATH'`: a {@link SqliteStore} at `PATH` (relative paths are resolved against the current directory);
+ * - `'memory:'`: a {@link MemoryStore}.
+ *
+ * @throws {@link InitializationError} for `postgres://` URLs (not available in this build yet) and for anything
+ * else it does not recognise, and when the SQLite file was written by a newer flyte-ts.
+ * @example
+ * ```ts
+ * const store = openStore('sqlite:./state/runs.db', { root: '.flyte' });
+ * ```
+ */
+export function openStore(spec: string | undefined, options: OpenStoreOptions): RunStore {
+  if (spec === undefined || spec === '') return SqliteStore.open(join(resolve(options.root), 'flyte.db'));
+  if (spec === 'memory:') return new MemoryStore();
+  if (spec.startsWith('sqlite:')) {
+    const path = spec.slice('sqlite:'.length);
+    if (path === '') {
+      throw new InitializationError(`store 'sqlite:' needs a path, e.g. 'sqlite:.flyte/flyte.db'; received '${spec}'`);
+    }
+    return SqliteStore.open(path);
+  }
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    throw new InitializationError(
+      `store '${redact(spec)}': Postgres is not available in this build of flyte-ts yet; use 'sqlite:PATH' or 'memory:'`,
+    );
+  }
+  throw new InitializationError(`store must be ${ACCEPTED}; received '${redact(spec)}'`);
+}
+
+/** Hides a password in a URL before it goes into an error message. */
+function redact(spec: string): string {
+  return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}

@@ -1,0 +1,374 @@
+/**
+ * A {@link RunStore} in plain `Map`s, for unit tests and throwaway runs. Nothing survives the process.
+ * @module
+ */
+import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
+import {
+  RunAlreadyExistsError,
+  StoreClosedError,
+  emptyCounts,
+  type ActionIO,
+  type ActionWrite,
+  type CacheEntry,
+  type GroupSummary,
+  type ListActionsQuery,
+  type ListRunsQuery,
+  type RunStore,
+  type RunUpdate,
+  type RunWrite,
+} from './run-store.js';
+import { pageOf } from './paging.js';
+
+interface StoredRun {
+  record: RunRecord;
+  readonly inputs: string;
+  /** Actions by name, in creation order (a `Map` keeps insertion order). */
+  readonly actions: Map<string, StoredAction>;
+  /** Attempts by `action\0attempt`. */
+  readonly attempts: Map<string, AttemptRecord>;
+  readonly logs: LogLine[];
+}
+
+interface StoredAction {
+  readonly record: ActionRecord;
+  readonly inputs: string | null;
+  readonly inputsHash: string | null;
+  readonly outputs: string | null;
+}
+
+/**
+ * A {@link RunStore} that keeps everything in memory. Writes are applied at once, so `flush()` resolves
+ * immediately; values are copied in and out, so callers never share state with the store. It behaves like the
+ * SQLite store in every observable way (the same conformance suite runs against both).
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryStore();
+ * await store.createRun({ name: 'r1', taskName: 'env.main', phase: 'queued', mode: 'local', createdAt: Date.now(),
+ *   startedAt: null, endedAt: null, error: null, labels: {}, module: null, owner: null, inputs: '[]' });
+ * store.updateRun('r1', { phase: 'running', startedAt: Date.now() });
+ * (await store.getRun('r1'))?.phase; // 'running'
+ * ```
+ */
+export class MemoryStore implements RunStore {
+  /** Always `'memory:'`. */
+  readonly description = 'memory:';
+
+  readonly #runs = new Map<string, StoredRun>();
+  readonly #cache = new Map<string, CacheEntry>();
+  #closed = false;
+
+  async createRun(run: RunWrite): Promise<void> {
+    this.#check();
+    const existing = this.#runs.get(run.name);
+    if (existing !== undefined && this.#created(existing)) throw new RunAlreadyExistsError(run.name);
+    this.#runs.set(run.name, {
+      record: copyRun(run),
+      inputs: run.inputs,
+      actions: existing?.actions ?? new Map<string, StoredAction>(),
+      attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
+      logs: existing?.logs ?? [],
+    });
+  }
+
+  updateRun(name: string, update: RunUpdate): void {
+    this.#check();
+    const run = this.#runs.get(name);
+    // Like an SQL UPDATE that matches no row: an update of an unknown run changes nothing.
+    if (run === undefined) return;
+    const r = run.record;
+    run.record = {
+      ...r,
+      phase: update.phase ?? r.phase,
+      startedAt: update.startedAt === undefined ? r.startedAt : update.startedAt,
+      endedAt: update.endedAt === undefined ? r.endedAt : update.endedAt,
+      error: update.error === undefined ? r.error : copyError(update.error),
+      owner: update.owner === undefined ? r.owner : update.owner,
+    };
+  }
+
+  putAction(action: ActionWrite): void {
+    this.#check();
+    const run = this.#runOrNew(action.runName);
+    const prev = run.actions.get(action.name);
+    const record = copyAction(action);
+    run.actions.set(action.name, {
+      // As in the SQL stores, an action's place in the tree is fixed by its first write.
+      record: prev === undefined ? record : { ...record, parentName: prev.record.parentName, group: prev.record.group },
+      inputs: action.inputs ?? prev?.inputs ?? null,
+      inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
+      outputs: action.outputs ?? prev?.outputs ?? null,
+    });
+  }
+
+  putAttempt(attempt: AttemptRecord): void {
+    this.#check();
+    const run = this.#runOrNew(attempt.runName);
+    run.attempts.set(`${attempt.actionName}\0${attempt.attempt}`, copyAttempt(attempt));
+  }
+
+  appendLogs(lines: readonly LogLine[]): void {
+    this.#check();
+    for (const line of lines) this.#runOrNew(line.runName).logs.push(copyLog(line));
+  }
+
+  putCacheEntry(entry: CacheEntry): void {
+    this.#check();
+    this.#cache.set(entry.key, copyCacheEntry(entry));
+  }
+
+  async flush(): Promise<void> {
+    this.#check();
+  }
+
+  async getRun(name: string): Promise<RunRecord | undefined> {
+    this.#check();
+    const run = this.#runs.get(name);
+    return run === undefined || !this.#created(run) ? undefined : copyRun(run.record);
+  }
+
+  async getRunInputs(name: string): Promise<string | undefined> {
+    this.#check();
+    const run = this.#runs.get(name);
+    return run === undefined || !this.#created(run) ? undefined : run.inputs;
+  }
+
+  async listRuns(query: ListRunsQuery = {}): Promise<RunRecord[]> {
+    this.#check();
+    const { offset, limit } = pageOf(query, 50);
+    return [...this.#runs.values()]
+      .filter((run) => this.#created(run))
+      .map((run) => run.record)
+      .filter((r) => query.phase === undefined || r.phase === query.phase)
+      .filter((r) => query.taskName === undefined || r.taskName === query.taskName)
+      .sort((a, b) => b.createdAt - a.createdAt || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0))
+      .slice(offset, offset + limit)
+      .map(copyRun);
+  }
+
+  async getAction(runName: string, actionName: string): Promise<ActionRecord | undefined> {
+    this.#check();
+    const a = this.#runs.get(runName)?.actions.get(actionName);
+    return a === undefined ? undefined : copyAction(a.record);
+  }
+
+  async getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined> {
+    this.#check();
+    const a = this.#runs.get(runName)?.actions.get(actionName);
+    return a === undefined ? undefined : { inputs: a.inputs, outputs: a.outputs };
+  }
+
+  async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
+    this.#check();
+    const { offset, limit } = pageOf(query, Infinity);
+    const run = this.#runs.get(runName);
+    if (run === undefined) return [];
+    const end = offset + limit;
+    const out: ActionRecord[] = [];
+    let matched = 0;
+    for (const { record: a } of run.actions.values()) {
+      if (query.parentName !== undefined && a.parentName !== query.parentName) continue;
+      if (query.group !== undefined && a.group !== query.group) continue;
+      if (query.phase !== undefined && a.phase !== query.phase) continue;
+      if (matched >= end) break;
+      if (matched >= offset) out.push(copyAction(a));
+      matched++;
+    }
+    return out;
+  }
+
+  async countActions(runName: string): Promise<ActionCounts> {
+    this.#check();
+    const counts = mutableCounts();
+    for (const { record } of this.#runs.get(runName)?.actions.values() ?? []) addTo(counts, record);
+    return counts;
+  }
+
+  async listGroups(runName: string): Promise<GroupSummary[]> {
+    this.#check();
+    const groups = new Map<string, GroupTally>();
+    for (const { record: a } of this.#runs.get(runName)?.actions.values() ?? []) {
+      if (a.group === null || a.parentName === null) continue;
+      const key = `${a.parentName}\0${a.group}`;
+      let g = groups.get(key);
+      if (g === undefined) {
+        g = {
+          parentName: a.parentName,
+          group: a.group,
+          counts: mutableCounts(),
+          startedAt: null,
+          endedAt: null,
+        };
+        groups.set(key, g);
+      }
+      addTo(g.counts, a);
+      if (a.startedAt !== null && (g.startedAt === null || a.startedAt < g.startedAt)) g.startedAt = a.startedAt;
+      if (a.endedAt !== null && (g.endedAt === null || a.endedAt > g.endedAt)) g.endedAt = a.endedAt;
+    }
+    return [...groups.values()];
+  }
+
+  async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
+    this.#check();
+    const out: AttemptRecord[] = [];
+    for (const a of this.#runs.get(runName)?.attempts.values() ?? []) {
+      if (a.actionName === actionName) out.push(copyAttempt(a));
+    }
+    return out.sort((x, y) => x.attempt - y.attempt);
+  }
+
+  async listLogs(runName: string, actionName?: string): Promise<LogLine[]> {
+    this.#check();
+    const logs = this.#runs.get(runName)?.logs ?? [];
+    return logs.filter((l) => actionName === undefined || l.actionName === actionName).map(copyLog);
+  }
+
+  async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
+    this.#check();
+    const e = this.#cache.get(key);
+    return e === undefined ? undefined : copyCacheEntry(e);
+  }
+
+  async clearCache(): Promise<number> {
+    this.#check();
+    const n = this.#cache.size;
+    this.#cache.clear();
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StoreClosedError(this.description);
+  }
+
+  /**
+   * The entry for a run, made on demand when actions, attempts or logs arrive before (or without) `createRun`,
+   * as the SQL stores accept such rows too. Such a run stays invisible to `getRun`/`listRuns`.
+   */
+  #runOrNew(name: string): StoredRun {
+    let run = this.#runs.get(name);
+    if (run === undefined) {
+      run = {
+        record: PLACEHOLDER_RUN,
+        inputs: '',
+        actions: new Map(),
+        attempts: new Map(),
+        logs: [],
+      };
+      this.#runs.set(name, run);
+    }
+    return run;
+  }
+
+  #created(run: StoredRun): boolean {
+    return run.record !== PLACEHOLDER_RUN;
+  }
+}
+
+/** Marks a run entry that holds rows but was never created. */
+const PLACEHOLDER_RUN: RunRecord = Object.freeze({
+  name: '',
+  taskName: '',
+  phase: 'queued',
+  mode: 'local',
+  createdAt: 0,
+  startedAt: null,
+  endedAt: null,
+  error: null,
+  labels: {},
+  module: null,
+  owner: null,
+});
+
+type MutableCounts = { -readonly [K in keyof ActionCounts]: number };
+
+/** A {@link GroupSummary} being added up. */
+type GroupTally = { -readonly [K in keyof GroupSummary]: K extends 'counts' ? MutableCounts : GroupSummary[K] };
+
+function mutableCounts(): MutableCounts {
+  return emptyCounts();
+}
+
+function addTo(counts: MutableCounts, a: ActionRecord): void {
+  counts.total++;
+  counts[a.phase]++;
+  if (a.cacheHit) counts.cached++;
+}
+
+/** Errors go through JSON as in the SQL stores, so both return the same shape (no `undefined` fields). */
+function copyError(error: ActionError | null): ActionError | null {
+  return error === null ? null : (JSON.parse(JSON.stringify(error)) as ActionError);
+}
+
+// The copies pick the record's fields by name, as a SQL row would: extra properties of what was written
+// (such as an ActionWrite's inputs) never show up in what is read.
+
+function copyRun(r: RunRecord): RunRecord {
+  return {
+    name: r.name,
+    taskName: r.taskName,
+    phase: r.phase,
+    mode: r.mode,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    error: copyError(r.error),
+    labels: { ...r.labels },
+    module: r.module,
+    owner: r.owner,
+  };
+}
+
+function copyAction(a: ActionRecord): ActionRecord {
+  return {
+    runName: a.runName,
+    name: a.name,
+    parentName: a.parentName,
+    taskName: a.taskName,
+    shortName: a.shortName,
+    group: a.group,
+    phase: a.phase,
+    cacheHit: a.cacheHit,
+    attempts: a.attempts,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    error: copyError(a.error),
+  };
+}
+
+function copyAttempt(a: AttemptRecord): AttemptRecord {
+  return {
+    runName: a.runName,
+    actionName: a.actionName,
+    attempt: a.attempt,
+    phase: a.phase,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    error: copyError(a.error),
+  };
+}
+
+function copyLog(l: LogLine): LogLine {
+  return {
+    runName: l.runName,
+    actionName: l.actionName,
+    attempt: l.attempt,
+    at: l.at,
+    stream: l.stream,
+    line: l.line,
+  };
+}
+
+function copyCacheEntry(e: CacheEntry): CacheEntry {
+  return {
+    key: e.key,
+    taskName: e.taskName,
+    outputs: e.outputs,
+    createdAt: e.createdAt,
+    runName: e.runName,
+    actionName: e.actionName,
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Checks the `offset`/`limit` of a list query the same way in every store.
+ * @module
+ */
+
+/** A checked page: `limit` is `Infinity` when the query has none and no default applies. */
+export interface Page {
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/**
+ * Reads and checks `offset` and `limit` of a list query.
+ *
+ * @throws RangeError when either is not a non-negative integer.
+ * @example
+ * ```ts
+ * pageOf({ limit: 10 }, 50); // { offset: 0, limit: 10 }
+ * pageOf({}, Infinity);      // { offset: 0, limit: Infinity }
+ * ```
+ */
+export function pageOf(query: { readonly offset?: number; readonly limit?: number }, defaultLimit: number): Page {
+  const offset = query.offset ?? 0;
+  const limit = query.limit ?? defaultLimit;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RangeError(`offset must be a non-negative integer, received ${String(query.offset)}`);
+  }
+  if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 0)) {
+    throw new RangeError(`limit must be a non-negative integer, received ${String(query.limit)}`);
+  }
+  return { offset, limit };
+}

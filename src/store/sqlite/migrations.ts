@@ -1,0 +1,168 @@
+/**
+ * The schema of the embedded SQLite store, as an ordered list of migrations.
+ *
+ * **Append, never edit or reorder.** A database records the migrations it has applied in `schema_migrations`;
+ * changing a migration that was released would leave existing databases with a schema that no migration
+ * describes. To change the schema, add a new entry with the next version.
+ *
+ * Column order matters for speed: the large encoded values (`inputs`, `outputs`) come last in each table, so
+ * queries that only read phases and times never touch their overflow pages.
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import { InitializationError } from '../../errors.js';
+
+/** One step of the schema. */
+export interface Migration {
+  /** 1, 2, 3, ... in order, without gaps. */
+  readonly version: number;
+  /** A short snake_case description, checked against the name recorded in the database. */
+  readonly name: string;
+  /** The statements to run, in one transaction. */
+  readonly sql: string;
+}
+
+/** Every migration, oldest first. Append, never edit or reorder. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial_schema',
+    sql: `
+      CREATE TABLE runs (
+        name        TEXT PRIMARY KEY,
+        task_name   TEXT NOT NULL,
+        phase       TEXT NOT NULL,
+        mode        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        started_at  INTEGER,
+        ended_at    INTEGER,
+        error       TEXT,                    -- JSON SerializedError
+        labels      TEXT NOT NULL DEFAULT '{}', -- JSON object of strings
+        module      TEXT,
+        owner       TEXT,
+        inputs      TEXT NOT NULL
+      );
+      CREATE INDEX runs_by_created_at ON runs (created_at, name);
+      CREATE INDEX runs_by_phase ON runs (phase, created_at, name);
+      CREATE INDEX runs_by_task_name ON runs (task_name, created_at, name);
+
+      -- seq is the rowid: it grows with every new action, so ordering by it is creation order.
+      -- (run_name, name) is the action's key.
+      CREATE TABLE actions (
+        seq          INTEGER PRIMARY KEY,
+        run_name     TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        parent_name  TEXT,
+        task_name    TEXT NOT NULL,
+        short_name   TEXT NOT NULL,
+        grp          TEXT,
+        phase        TEXT NOT NULL,
+        cache_hit    INTEGER NOT NULL DEFAULT 0,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        started_at   INTEGER,
+        ended_at     INTEGER,
+        error        TEXT,                   -- JSON SerializedError
+        inputs_hash  TEXT,
+        inputs       TEXT,
+        outputs      TEXT,
+        UNIQUE (run_name, name)
+      );
+      CREATE INDEX actions_by_parent ON actions (run_name, parent_name);
+      CREATE INDEX actions_by_group ON actions (run_name, grp);
+
+      CREATE TABLE attempts (
+        run_name     TEXT NOT NULL,
+        action_name  TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        phase        TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        ended_at     INTEGER,
+        error        TEXT,                   -- JSON SerializedError
+        PRIMARY KEY (run_name, action_name, attempt)
+      ) WITHOUT ROWID;
+
+      -- id is the rowid: the order lines were written in.
+      CREATE TABLE logs (
+        id           INTEGER PRIMARY KEY,
+        run_name     TEXT NOT NULL,
+        action_name  TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        at           INTEGER NOT NULL,
+        stream       TEXT NOT NULL,
+        line         TEXT NOT NULL
+      );
+      CREATE INDEX logs_by_action ON logs (run_name, action_name);
+
+      CREATE TABLE cache_entries (
+        key          TEXT PRIMARY KEY,
+        task_name    TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        run_name     TEXT NOT NULL,
+        action_name  TEXT NOT NULL,
+        outputs      TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/**
+ * Brings a database up to {@link LATEST_SCHEMA_VERSION}, applying the missing migrations in one immediate
+ * transaction (so two processes opening the same new file do not both migrate). Returns the versions applied.
+ *
+ * @throws {@link InitializationError} when the database was written by a newer flyte-ts (a version this build
+ * does not know), or when its recorded migrations do not match this build's list.
+ *
+ * @example
+ * ```ts
+ * const db = new Database('flyte.db');
+ * applyMigrations(db, 'flyte.db'); // [1] on a new file, [] afterwards
+ * ```
+ */
+export function applyMigrations(
+  db: Database.Database,
+  where: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  INTEGER NOT NULL
+  )`);
+  const migrate = db.transaction((): number[] => {
+    const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as {
+      version: number;
+      name: string;
+    }[];
+    const known = new Map(migrations.map((m) => [m.version, m]));
+    const latest = migrations[migrations.length - 1]?.version ?? 0;
+    for (const row of applied) {
+      const m = known.get(row.version);
+      if (m === undefined) {
+        throw new InitializationError(
+          `the database ${where} has schema version ${row.version}, but this build of flyte-ts knows versions ` +
+            `up to ${latest}; it was written by a newer flyte-ts: upgrade flyte-ts or use another store path`,
+        );
+      }
+      if (m.name !== row.name) {
+        throw new InitializationError(
+          `the database ${where} recorded migration ${row.version} as '${row.name}', but this build calls it ` +
+            `'${m.name}'; the migration list was edited instead of appended to`,
+        );
+      }
+    }
+    const done = new Set(applied.map((r) => r.version));
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    const ran: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+      ran.push(m.version);
+    }
+    return ran;
+  });
+  return migrate.immediate();
+}

@@ -1,0 +1,413 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { InitializationError, RuntimeSystemError } from '../src/errors.js';
+import { openStore } from '../src/store/index.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations } from '../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { ERROR, makeAction, makeAttempt, makeRun, runStoreConformance } from './support/store-conformance.js';
+
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the OS temp dir, removed after the file's tests. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flyte-store-test-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+runStoreConformance('SqliteStore', async () => {
+  const dir = tempDir();
+  // A long interval: reads must see pending writes because they flush, not because a timer fired.
+  const store = SqliteStore.open(join(dir, 'nested', 'flyte.db'), { flushIntervalMs: 60_000 });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+/** A second, raw connection to the same file, as another process would have. */
+function peek(path: string): Database.Database {
+  return new Database(path, { timeout: 0 });
+}
+
+/** Awaits `promise` while a referenced timer holds the event loop open: the store's own timers are unref'd. */
+async function keepingAlive<T>(promise: Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 1_000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+function count(db: Database.Database, table: string): number {
+  return db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+}
+
+describe('SqliteStore', () => {
+  it('keeps everything across close and reopen', async () => {
+    const path = join(tempDir(), 'flyte.db');
+    const first = SqliteStore.open(path);
+    await first.createRun(makeRun('r1', { labels: { k: 'v' } }));
+    first.updateRun('r1', { phase: 'failed', startedAt: 1, endedAt: 2, error: ERROR });
+    first.putAction(makeAction('r1', 'a0', { parentName: null, inputs: '[1]', inputsHash: 'h', outputs: '2' }));
+    first.putAction(makeAction('r1', 'a1', { group: 'g', phase: 'succeeded', startedAt: 1, endedAt: 3 }));
+    first.putAttempt(makeAttempt('r1', 'a0', 1, { phase: 'failed', error: ERROR }));
+    first.appendLogs([{ runName: 'r1', actionName: 'a0', attempt: 1, at: 5, stream: 'stderr', line: 'boom' }]);
+    first.putCacheEntry({ key: 'k', taskName: 'env.t', outputs: '2', createdAt: 7, runName: 'r1', actionName: 'a0' });
+    await first.close(); // flushes
+
+    const again = SqliteStore.open(path);
+    try {
+      const { inputs: _inputs, ...expected } = makeRun('r1', {
+        labels: { k: 'v' },
+        phase: 'failed',
+        startedAt: 1,
+        endedAt: 2,
+        error: ERROR,
+      });
+      assert.deepEqual(await again.getRun('r1'), expected);
+      assert.equal(await again.getRunInputs('r1'), makeRun('r1').inputs);
+      assert.deepEqual(await again.getActionIO('r1', 'a0'), { inputs: '[1]', outputs: '2' });
+      assert.deepEqual(
+        (await again.listActions('r1')).map((a) => a.name),
+        ['a0', 'a1'],
+      );
+      assert.equal((await again.listGroups('r1'))[0]?.counts.succeeded, 1);
+      assert.deepEqual(await again.listAttempts('r1', 'a0'), [
+        makeAttempt('r1', 'a0', 1, { phase: 'failed', error: ERROR }),
+      ]);
+      assert.equal((await again.listLogs('r1'))[0]?.line, 'boom');
+      assert.equal((await again.getCacheEntry('k'))?.outputs, '2');
+      // Creation order continues after a reopen.
+      again.putAction(makeAction('r1', 'a00'));
+      assert.deepEqual(
+        (await again.listActions('r1')).map((a) => a.name),
+        ['a0', 'a1', 'a00'],
+      );
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('creates the parent directory, resolves relative paths and describes itself', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'a', 'b', 'flyte.db');
+    const store = SqliteStore.open(relative(process.cwd(), path));
+    try {
+      assert.equal(store.path, path);
+      assert.equal(store.description, `sqlite:${path}`);
+      const db = peek(path);
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      db.close();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects bad options', () => {
+    const path = join(tempDir(), 'flyte.db');
+    assert.throws(() => SqliteStore.open(path, { flushIntervalMs: -1 }), RangeError);
+    assert.throws(() => SqliteStore.open(path, { maxBatch: 0 }), RangeError);
+    assert.throws(() => SqliteStore.open(path, { busyTimeoutMs: Number.NaN }), RangeError);
+  });
+
+  describe('migrations', () => {
+    it('are numbered 1, 2, 3, ... with distinct names', () => {
+      assert.deepEqual(
+        MIGRATIONS.map((m) => m.version),
+        MIGRATIONS.map((_, i) => i + 1),
+      );
+      assert.equal(new Set(MIGRATIONS.map((m) => m.name)).size, MIGRATIONS.length);
+      assert.equal(LATEST_SCHEMA_VERSION, MIGRATIONS.length);
+    });
+
+    it('are applied once, and not again on reopen', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      await SqliteStore.open(path).close();
+      await SqliteStore.open(path).close();
+      const db = peek(path);
+      try {
+        const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+        assert.deepEqual(
+          rows,
+          MIGRATIONS.map((m) => ({ version: m.version, name: m.name })),
+        );
+        assert.deepEqual(applyMigrations(db, path), []);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('apply only the missing ones, in order, in one transaction', () => {
+      const db = new Database(':memory:');
+      try {
+        const extra = [
+          ...MIGRATIONS,
+          { version: MIGRATIONS.length + 1, name: 'add_a', sql: 'CREATE TABLE a (x)' },
+          { version: MIGRATIONS.length + 2, name: 'add_b', sql: 'CREATE TABLE b (x REFERENCES a (x)) STRICTLY_BROKEN' },
+        ];
+        assert.deepEqual(
+          applyMigrations(db, ':memory:'),
+          MIGRATIONS.map((m) => m.version),
+        );
+        // The broken last step rolls back the whole upgrade, including 'add_a'.
+        assert.throws(() => applyMigrations(db, ':memory:', extra));
+        assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'a'").pluck().get(), 0);
+        assert.deepEqual(applyMigrations(db, ':memory:', extra.slice(0, -1)), [MIGRATIONS.length + 1]);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('refuse a database written by a newer flyte-ts', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      await SqliteStore.open(path).close();
+      const db = peek(path);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        LATEST_SCHEMA_VERSION + 1,
+        'from_the_future',
+        Date.now(),
+      );
+      db.close();
+      assert.throws(
+        () => SqliteStore.open(path),
+        (e: unknown) =>
+          e instanceof InitializationError &&
+          e.message.includes(`schema version ${LATEST_SCHEMA_VERSION + 1}`) &&
+          e.message.includes(`up to ${LATEST_SCHEMA_VERSION}`) &&
+          e.message.includes(path),
+      );
+    });
+
+    it('refuse a database whose recorded migration names differ (an edited list)', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      await SqliteStore.open(path).close();
+      const db = peek(path);
+      db.prepare("UPDATE schema_migrations SET name = 'renamed' WHERE version = 1").run();
+      db.close();
+      assert.throws(() => SqliteStore.open(path), InitializationError);
+    });
+  });
+
+  describe('group commit', () => {
+    it('buffers writes and commits 1000 actions (3 writes each) in one transaction of 1000 rows', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const store = SqliteStore.open(path, { flushIntervalMs: 60_000 });
+      const other = peek(path);
+      try {
+        const before = store.stats;
+        for (let i = 0; i < 1000; i++) store.putAction(makeAction('r1', `a${i}`, { inputs: `[${i}]` }));
+        for (let i = 0; i < 1000; i++) store.putAction(makeAction('r1', `a${i}`, { phase: 'running' }));
+        for (let i = 0; i < 1000; i++)
+          store.putAction(makeAction('r1', `a${i}`, { phase: 'succeeded', outputs: `${i}` }));
+        assert.equal(store.pendingWrites, 1000);
+        assert.equal(count(other, 'actions'), 0, 'nothing is written before the flush');
+        await store.flush();
+        assert.deepEqual(store.stats, {
+          commits: before.commits + 1,
+          failedCommits: 0,
+          rowsWritten: before.rowsWritten + 1000,
+        });
+        assert.equal(store.pendingWrites, 0);
+        assert.equal(count(other, 'actions'), 1000);
+        assert.deepEqual(await store.getActionIO('r1', 'a999'), { inputs: '[999]', outputs: '999' });
+        await store.flush();
+        assert.equal(store.stats.commits, before.commits + 1, 'an empty flush commits nothing');
+      } finally {
+        other.close();
+        await store.close();
+      }
+    });
+
+    it('commits on its own after flushIntervalMs', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const store = SqliteStore.open(path, { flushIntervalMs: 1 });
+      const other = peek(path);
+      try {
+        store.putAction(makeAction('r1', 'a1'));
+        store.putAttempt(makeAttempt('r1', 'a1', 1));
+        const deadline = Date.now() + 5_000;
+        while (store.stats.commits === 0 && Date.now() < deadline) await sleep(2);
+        assert.equal(store.stats.commits, 1);
+        assert.equal(count(other, 'actions'), 1);
+        assert.equal(count(other, 'attempts'), 1);
+      } finally {
+        other.close();
+        await store.close();
+      }
+    });
+
+    it('commits on the next turn of the event loop once maxBatch rows are pending', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const store = SqliteStore.open(path, { flushIntervalMs: 60_000, maxBatch: 10 });
+      try {
+        for (let i = 0; i < 9; i++) store.putAction(makeAction('r1', `a${i}`));
+        store.putAction(makeAction('r1', 'a0', { phase: 'running' })); // coalesced: still 9 rows
+        await nextTurn();
+        assert.equal(store.stats.commits, 0);
+        store.appendLogs([{ runName: 'r1', actionName: 'a0', attempt: 1, at: 1, stream: 'stdout', line: 'x' }]);
+        await nextTurn();
+        assert.equal(store.stats.commits, 1);
+        assert.equal(store.stats.rowsWritten, 10);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('a commit that fails rejects flush, keeps every write, and succeeds once the cause is gone', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const store = SqliteStore.open(path, { flushIntervalMs: 60_000, busyTimeoutMs: 0 });
+      const other = peek(path);
+      try {
+        store.putAction(makeAction('r1', 'a1', { inputs: '[1]' }));
+        await store.flush();
+        store.putAction(makeAction('r1', 'a1', { phase: 'succeeded', outputs: '1' }));
+        store.putAction(makeAction('r1', 'a2'));
+        store.appendLogs([{ runName: 'r1', actionName: 'a1', attempt: 1, at: 1, stream: 'stdout', line: 'x' }]);
+        // Another connection holds the write lock, as a second process writing to the file would.
+        other.exec('BEGIN IMMEDIATE');
+        await assert.rejects(store.flush(), (e: unknown) => {
+          assert.ok(e instanceof RuntimeSystemError);
+          assert.equal(e.code, 'StoreWriteError');
+          assert.equal((e.cause as { code?: string }).code, 'SQLITE_BUSY');
+          return true;
+        });
+        assert.ok(store.stats.failedCommits >= 1);
+        assert.equal(store.pendingWrites, 3);
+        await assert.rejects(store.getAction('r1', 'a2'), RuntimeSystemError);
+        await assert.rejects(store.close(), RuntimeSystemError);
+        other.exec('ROLLBACK');
+
+        await store.flush();
+        assert.equal(store.pendingWrites, 0);
+        assert.deepEqual(await store.getActionIO('r1', 'a1'), { inputs: '[1]', outputs: '1' });
+        assert.equal((await store.getAction('r1', 'a2'))?.phase, 'queued');
+        assert.equal((await store.listLogs('r1')).length, 1);
+      } finally {
+        if (other.inTransaction) other.exec('ROLLBACK');
+        other.close();
+        await store.close();
+      }
+    });
+
+    it('a failing background commit is reported to onBackgroundError and retried', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const other = peek(path);
+      let reported: (e: Error) => void = () => undefined;
+      const failed = new Promise<Error>((resolve) => (reported = resolve));
+      const store = SqliteStore.open(path, {
+        flushIntervalMs: 1,
+        busyTimeoutMs: 0,
+        onBackgroundError: (e) => reported(e),
+      });
+      try {
+        other.exec('BEGIN IMMEDIATE');
+        store.putAction(makeAction('r1', 'a1'));
+        const error = await keepingAlive(failed);
+        assert.ok(error instanceof RuntimeSystemError && error.code === 'StoreWriteError');
+        assert.equal(store.pendingWrites, 1);
+        other.exec('ROLLBACK');
+        const deadline = Date.now() + 5_000;
+        while (store.pendingWrites > 0 && Date.now() < deadline) await sleep(5);
+        assert.equal(store.pendingWrites, 0, 'the retry timer committed the kept write');
+        assert.equal(count(other, 'actions'), 1);
+      } finally {
+        if (other.inTransaction) other.exec('ROLLBACK');
+        other.close();
+        await store.close();
+      }
+    });
+
+    it('flushSync from an exit handler saves what a process left pending, and timers do not keep it alive', async () => {
+      const dir = tempDir();
+      const path = join(dir, 'flyte.db');
+      const script = join(dir, 'child.mts');
+      const storeUrl = pathToFileURL(resolve(fileURLToPath(import.meta.url), '../../src/store/sqlite/sqlite-store.ts'));
+      writeFileSync(
+        script,
+        `import { SqliteStore } from ${JSON.stringify(storeUrl.href)};
+const store = SqliteStore.open(${JSON.stringify(path)}, { flushIntervalMs: 60_000 });
+process.on('exit', () => store.flushSync());
+for (let i = 0; i < 100; i++) {
+  store.putAction({ runName: 'r1', name: 'a' + i, parentName: null, taskName: 't', shortName: 't', group: null,
+    phase: 'succeeded', cacheHit: false, attempts: 1, startedAt: 1, endedAt: 2, error: null });
+}
+`,
+      );
+      const started = Date.now();
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        timeout: 30_000,
+      });
+      assert.ok(Date.now() - started < 30_000, 'the child exited without waiting for its flush timer');
+      const db = peek(path);
+      try {
+        assert.equal(count(db, 'actions'), 100);
+      } finally {
+        db.close();
+      }
+    });
+  });
+});
+
+describe('openStore', () => {
+  it("opens a MemoryStore for 'memory:'", async () => {
+    const store = openStore('memory:', { root: tempDir() });
+    assert.ok(store instanceof MemoryStore);
+    await store.close();
+  });
+
+  it('opens sqlite:${root}/flyte.db by default', async () => {
+    const root = tempDir();
+    for (const spec of [undefined, '']) {
+      const store = openStore(spec, { root: relative(process.cwd(), root) });
+      assert.ok(store instanceof SqliteStore);
+      assert.equal(store.description, `sqlite:${join(root, 'flyte.db')}`);
+      await store.close();
+    }
+  });
+
+  it("opens 'sqlite:PATH', relative to the current directory", async () => {
+    const dir = tempDir();
+    const store = openStore(`sqlite:${relative(process.cwd(), join(dir, 'x', 'runs.db'))}`, { root: '/nowhere' });
+    assert.equal(store.description, `sqlite:${join(dir, 'x', 'runs.db')}`);
+    await store.close();
+  });
+
+  it('refuses Postgres for now, without echoing a password', () => {
+    assert.throws(
+      () => openStore('postgres://flyte:s3cret@localhost:5432/flyte', { root: '.' }),
+      (e: unknown) =>
+        e instanceof InitializationError &&
+        /Postgres is not available/.test(e.message) &&
+        !e.message.includes('s3cret'),
+    );
+    assert.throws(() => openStore('postgresql://localhost/flyte', { root: '.' }), InitializationError);
+  });
+
+  it('names the accepted forms for anything else', () => {
+    for (const spec of ['mysql://x', 'flyte.db', 'sqlite:', 'memory:x']) {
+      assert.throws(
+        () => openStore(spec, { root: '.' }),
+        (e: unknown) => e instanceof InitializationError && e.message.includes('sqlite:'),
+        spec,
+      );
+    }
+  });
+});

@@ -1,0 +1,548 @@
+/**
+ * The one test suite every {@link RunStore} passes: the memory store, the SQLite store, and later the Postgres
+ * store. A backend's test file calls {@link runStoreConformance} with a factory that opens a fresh, empty store.
+ *
+ * No test calls `flush()` before reading unless it says so: reads must see every earlier write by themselves.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  RunAlreadyExistsError,
+  StoreClosedError,
+  emptyCounts,
+  type ActionWrite,
+  type CacheEntry,
+  type RunStore,
+  type RunWrite,
+} from '../../src/store/run-store.js';
+import type { ActionError, AttemptRecord, LogLine } from '../../src/types.js';
+
+/** What a conformance factory returns: a fresh, empty store and how to dispose of it. */
+export interface StoreUnderTest {
+  readonly store: RunStore;
+  /** Closes the store if the test did not, and removes its files. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Registers the conformance cases for one backend.
+ *
+ * @example
+ * ```ts
+ * runStoreConformance('MemoryStore', async () => {
+ *   const store = new MemoryStore();
+ *   return { store, cleanup: () => store.close() };
+ * });
+ * ```
+ */
+export function runStoreConformance(name: string, factory: () => Promise<StoreUnderTest>): void {
+  /** Runs `body` against a fresh store and always cleans up. */
+  async function withStore(body: (store: RunStore) => Promise<void>): Promise<void> {
+    const sut = await factory();
+    try {
+      await body(sut.store);
+    } finally {
+      await sut.cleanup();
+    }
+  }
+
+  describe(`RunStore conformance: ${name}`, () => {
+    it('has a description', () =>
+      withStore(async (store) => {
+        assert.equal(typeof store.description, 'string');
+        assert.ok(store.description.length > 0);
+      }));
+
+    describe('runs', () => {
+      it('createRun records a run and its inputs', () =>
+        withStore(async (store) => {
+          const run = makeRun('r1', {
+            labels: { team: 'ml', env: 'dev' },
+            module: 'file:///proj/wf.ts',
+            owner: 'host:1',
+            error: null,
+          });
+          await store.createRun(run);
+          assert.deepEqual(await store.getRun('r1'), withoutInputs(run));
+          assert.equal(await store.getRunInputs('r1'), run.inputs);
+          assert.equal(await store.getRun('missing'), undefined);
+          assert.equal(await store.getRunInputs('missing'), undefined);
+        }));
+
+      it('createRun rejects a name that exists, and keeps the first run', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1', { taskName: 'env.first' }));
+          await assert.rejects(store.createRun(makeRun('r1', { taskName: 'env.second' })), (e: unknown) => {
+            assert.ok(e instanceof RunAlreadyExistsError);
+            assert.equal(e.code, 'RunAlreadyExistsError');
+            assert.equal(e.runName, 'r1');
+            return true;
+          });
+          assert.equal((await store.getRun('r1'))?.taskName, 'env.first');
+        }));
+
+      it('updateRun merges pending updates; undefined keeps a field, null clears it', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1', { owner: 'host:1' }));
+          store.updateRun('r1', { phase: 'running', startedAt: 1_000 });
+          store.updateRun('r1', { error: ERROR });
+          assert.deepEqual(pick(await store.getRun('r1')), {
+            phase: 'running',
+            startedAt: 1_000,
+            endedAt: null,
+            error: ERROR,
+            owner: 'host:1',
+          });
+          store.updateRun('r1', { phase: 'succeeded', endedAt: 2_000, error: null, owner: null });
+          assert.deepEqual(pick(await store.getRun('r1')), {
+            phase: 'succeeded',
+            startedAt: 1_000,
+            endedAt: 2_000,
+            error: null,
+            owner: null,
+          });
+          await store.flush();
+          store.updateRun('r1', { phase: 'orphaned' });
+          assert.equal((await store.getRun('r1'))?.phase, 'orphaned');
+          assert.equal((await store.getRun('r1'))?.endedAt, 2_000);
+        }));
+
+      it('updateRun of an unknown run changes nothing', () =>
+        withStore(async (store) => {
+          store.updateRun('ghost', { phase: 'failed' });
+          await store.flush();
+          assert.equal(await store.getRun('ghost'), undefined);
+        }));
+
+      it('listRuns is newest first (ties by name, descending), filters by phase and task, pages', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r-a', { createdAt: 10, taskName: 'env.main' }));
+          await store.createRun(makeRun('r-b', { createdAt: 30, taskName: 'env.other' }));
+          await store.createRun(makeRun('r-c', { createdAt: 20, taskName: 'env.main' }));
+          await store.createRun(makeRun('r-d', { createdAt: 30, taskName: 'env.main' }));
+          store.updateRun('r-c', { phase: 'failed' });
+          const names = async (q?: Parameters<RunStore['listRuns']>[0]) => (await store.listRuns(q)).map((r) => r.name);
+          assert.deepEqual(await names(), ['r-d', 'r-b', 'r-c', 'r-a']);
+          assert.deepEqual(await names({ phase: 'failed' }), ['r-c']);
+          assert.deepEqual(await names({ taskName: 'env.main' }), ['r-d', 'r-c', 'r-a']);
+          assert.deepEqual(await names({ taskName: 'env.main', phase: 'queued' }), ['r-d', 'r-a']);
+          assert.deepEqual(await names({ limit: 2 }), ['r-d', 'r-b']);
+          assert.deepEqual(await names({ limit: 2, offset: 2 }), ['r-c', 'r-a']);
+          assert.deepEqual(await names({ offset: 4 }), []);
+          assert.deepEqual((await store.listRuns())[0], withoutInputs(makeRun('r-d', { createdAt: 30 })));
+        }));
+
+      it('listRuns returns 50 runs unless told otherwise', () =>
+        withStore(async (store) => {
+          for (let i = 0; i < 55; i++)
+            await store.createRun(makeRun(`r${String(i).padStart(2, '0')}`, { createdAt: i }));
+          const runs = await store.listRuns();
+          assert.equal(runs.length, 50);
+          assert.equal(runs[0]?.name, 'r54');
+          assert.equal((await store.listRuns({ limit: 100 })).length, 55);
+        }));
+
+      it('list queries reject a negative or fractional offset or limit', () =>
+        withStore(async (store) => {
+          await assert.rejects(store.listRuns({ limit: -1 }), RangeError);
+          await assert.rejects(store.listRuns({ offset: 1.5 }), RangeError);
+          await assert.rejects(store.listActions('r1', { offset: -1 }), RangeError);
+          await assert.rejects(store.listActions('r1', { limit: Number.NaN }), RangeError);
+        }));
+    });
+
+    describe('actions', () => {
+      it('putAction is read back at once, record and IO', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const a = makeAction('r1', 'a0', {
+            parentName: null,
+            phase: 'failed',
+            cacheHit: true,
+            attempts: 2,
+            startedAt: 5,
+            endedAt: 9,
+            error: ERROR,
+            inputs: '[1,2]',
+            inputsHash: 'h0',
+            outputs: undefined,
+          });
+          store.putAction(a);
+          assert.deepEqual(await store.getAction('r1', 'a0'), withoutIO(a));
+          assert.deepEqual(await store.getActionIO('r1', 'a0'), { inputs: '[1,2]', outputs: null });
+          assert.equal(await store.getAction('r1', 'nope'), undefined);
+          assert.equal(await store.getAction('nope', 'a0'), undefined);
+          assert.equal(await store.getActionIO('r1', 'nope'), undefined);
+        }));
+
+      it('an action without inputs or outputs has null IO', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'x'));
+          assert.deepEqual(await store.getActionIO('r1', 'x'), { inputs: null, outputs: null });
+        }));
+
+      it('later writes replace pending ones but keep inputs, their hash and outputs', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'a1', { phase: 'queued', inputs: '[1]', inputsHash: 'h1' }));
+          store.putAction(makeAction('r1', 'a1', { phase: 'running', attempts: 1, startedAt: 10 }));
+          store.putAction(
+            makeAction('r1', 'a1', { phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 20, outputs: '2' }),
+          );
+          store.putAction(makeAction('r1', 'a1', { phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 21 }));
+          assert.deepEqual(
+            await store.getAction('r1', 'a1'),
+            withoutIO(makeAction('r1', 'a1', { phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 21 })),
+          );
+          assert.deepEqual(await store.getActionIO('r1', 'a1'), { inputs: '[1]', outputs: '2' });
+          assert.equal((await store.listActions('r1')).length, 1);
+        }));
+
+      it('later writes keep inputs and outputs that were already flushed', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a1', { phase: 'queued', inputs: '[1]', inputsHash: 'h1' }));
+          await store.flush();
+          store.putAction(makeAction('r1', 'a1', { phase: 'succeeded', outputs: '"done"' }));
+          await store.flush();
+          store.putAction(makeAction('r1', 'a1', { phase: 'succeeded', cacheHit: true }));
+          assert.deepEqual(await store.getActionIO('r1', 'a1'), { inputs: '[1]', outputs: '"done"' });
+          assert.equal((await store.getAction('r1', 'a1'))?.cacheHit, true);
+        }));
+
+      it('a write with new inputs or outputs replaces the old ones', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a1', { inputs: '[1]', outputs: '1' }));
+          await store.flush();
+          store.putAction(makeAction('r1', 'a1', { inputs: '[2]' }));
+          store.putAction(makeAction('r1', 'a1', { outputs: '4' }));
+          assert.deepEqual(await store.getActionIO('r1', 'a1'), { inputs: '[2]', outputs: '4' });
+        }));
+
+      it('listActions is in creation order, whatever the names and later updates', () =>
+        withStore(async (store) => {
+          const order = ['a0', 'zz', 'b1', 'm5', 'a2'];
+          store.putAction(makeAction('r1', 'a0', { parentName: null }));
+          store.putAction(makeAction('r1', 'zz'));
+          store.putAction(makeAction('r1', 'b1'));
+          await store.flush();
+          store.putAction(makeAction('r1', 'm5'));
+          store.putAction(makeAction('r1', 'zz', { phase: 'succeeded' }));
+          store.putAction(makeAction('r1', 'a2'));
+          store.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running' }));
+          store.putAction(makeAction('other', 'aa'));
+          assert.deepEqual(
+            (await store.listActions('r1')).map((a) => a.name),
+            order,
+          );
+          assert.deepEqual(await store.listActions('nope'), []);
+        }));
+
+      it('listActions filters by parent (null is the root), group and phase, and pages', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a0', { parentName: null }));
+          for (let i = 0; i < 6; i++) {
+            store.putAction(makeAction('r1', `m${i}`, { group: 'map', phase: i % 2 === 0 ? 'succeeded' : 'failed' }));
+          }
+          store.putAction(makeAction('r1', 'g0', { group: 'g' }));
+          store.putAction(makeAction('r1', 'c0', { parentName: 'm0' }));
+          store.putAction(makeAction('r1', 'c1', { parentName: 'm0', group: 'map' }));
+          const names = async (q: Parameters<RunStore['listActions']>[1]) =>
+            (await store.listActions('r1', q)).map((a) => a.name);
+          assert.deepEqual(await names({ parentName: null }), ['a0']);
+          assert.deepEqual(await names({ parentName: 'a0' }), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'g0']);
+          assert.deepEqual(await names({ parentName: 'm0' }), ['c0', 'c1']);
+          assert.deepEqual(await names({ group: 'map' }), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'c1']);
+          assert.deepEqual(await names({ parentName: 'a0', group: 'map' }), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+          assert.deepEqual(await names({ phase: 'failed' }), ['m1', 'm3', 'm5']);
+          assert.deepEqual(await names({ parentName: 'a0', group: 'map', phase: 'succeeded' }), ['m0', 'm2', 'm4']);
+          assert.deepEqual(await names({ parentName: 'a0', group: 'map', offset: 2, limit: 3 }), ['m2', 'm3', 'm4']);
+          assert.deepEqual(await names({ parentName: 'a0', group: 'map', offset: 4 }), ['m4', 'm5']);
+          assert.deepEqual(await names({ limit: 0 }), []);
+          assert.deepEqual(await names({ offset: 100 }), []);
+          assert.deepEqual(await names({ group: 'none' }), []);
+        }));
+
+      it('countActions counts by phase, and cache hits', () =>
+        withStore(async (store) => {
+          assert.deepEqual(await store.countActions('r1'), emptyCounts());
+          const phases = [
+            'queued',
+            'running',
+            'running',
+            'succeeded',
+            'succeeded',
+            'succeeded',
+            'failed',
+            'aborted',
+            'timed_out',
+          ] as const;
+          phases.forEach((phase, i) =>
+            store.putAction(makeAction('r1', `a${i}`, { phase, cacheHit: i >= 4 && i <= 5 })),
+          );
+          store.putAction(makeAction('r2', 'x'));
+          assert.deepEqual(await store.countActions('r1'), {
+            total: 9,
+            queued: 1,
+            running: 2,
+            succeeded: 3,
+            failed: 1,
+            aborted: 1,
+            timed_out: 1,
+            cached: 2,
+          });
+          store.putAction(makeAction('r1', 'a0', { phase: 'succeeded', cacheHit: true }));
+          const counts = await store.countActions('r1');
+          assert.equal(counts.queued, 0);
+          assert.equal(counts.succeeded, 4);
+          assert.equal(counts.cached, 3);
+          assert.equal(counts.total, 9);
+        }));
+
+      it('listGroups folds each (parent, group) with counts and time span, in creation order', () =>
+        withStore(async (store) => {
+          assert.deepEqual(await store.listGroups('r1'), []);
+          store.putAction(makeAction('r1', 'a0', { parentName: null }));
+          store.putAction(makeAction('r1', 'solo', { group: null }));
+          store.putAction(
+            makeAction('r1', 'm0', { group: 'map', phase: 'succeeded', cacheHit: true, startedAt: 30, endedAt: 40 }),
+          );
+          store.putAction(makeAction('r1', 'm1', { group: 'map', phase: 'running', startedAt: 20 }));
+          store.putAction(makeAction('r1', 'm2', { group: 'map', phase: 'queued' }));
+          store.putAction(makeAction('r1', 'p0', { group: 'prep', phase: 'failed', startedAt: 1, endedAt: 2 }));
+          store.putAction(makeAction('r1', 'n0', { parentName: 'm1', group: 'map', phase: 'queued' }));
+          store.putAction(makeAction('r2', 'o0', { group: 'map' }));
+          assert.deepEqual(await store.listGroups('r1'), [
+            {
+              parentName: 'a0',
+              group: 'map',
+              counts: { ...emptyCounts(), total: 3, queued: 1, running: 1, succeeded: 1, cached: 1 },
+              startedAt: 20,
+              endedAt: 40,
+            },
+            {
+              parentName: 'a0',
+              group: 'prep',
+              counts: { ...emptyCounts(), total: 1, failed: 1 },
+              startedAt: 1,
+              endedAt: 2,
+            },
+            {
+              parentName: 'm1',
+              group: 'map',
+              counts: { ...emptyCounts(), total: 1, queued: 1 },
+              startedAt: null,
+              endedAt: null,
+            },
+          ]);
+        }));
+    });
+
+    describe('attempts', () => {
+      it('putAttempt replaces an attempt by number; listAttempts is by attempt number', () =>
+        withStore(async (store) => {
+          store.putAttempt(makeAttempt('r1', 'a1', 2, { phase: 'running', startedAt: 20 }));
+          store.putAttempt(makeAttempt('r1', 'a1', 1, { phase: 'running', startedAt: 10 }));
+          store.putAttempt(makeAttempt('r1', 'a1', 1, { phase: 'failed', startedAt: 10, endedAt: 15, error: ERROR }));
+          store.putAttempt(makeAttempt('r1', 'a2', 1));
+          store.putAttempt(makeAttempt('r2', 'a1', 1));
+          assert.deepEqual(await store.listAttempts('r1', 'a1'), [
+            makeAttempt('r1', 'a1', 1, { phase: 'failed', startedAt: 10, endedAt: 15, error: ERROR }),
+            makeAttempt('r1', 'a1', 2, { phase: 'running', startedAt: 20 }),
+          ]);
+          await store.flush();
+          store.putAttempt(makeAttempt('r1', 'a1', 2, { phase: 'succeeded', startedAt: 20, endedAt: 25 }));
+          store.putAttempt(makeAttempt('r1', 'a1', 3, { phase: 'queued', startedAt: 30 }));
+          assert.deepEqual(
+            (await store.listAttempts('r1', 'a1')).map((a) => [a.attempt, a.phase]),
+            [
+              [1, 'failed'],
+              [2, 'succeeded'],
+              [3, 'queued'],
+            ],
+          );
+          assert.deepEqual(await store.listAttempts('r1', 'nope'), []);
+        }));
+    });
+
+    describe('logs', () => {
+      it('appendLogs keeps the order written, per run and per action', () =>
+        withStore(async (store) => {
+          const line = (actionName: string, n: number, stream: LogLine['stream'] = 'stdout'): LogLine => ({
+            runName: 'r1',
+            actionName,
+            attempt: 1,
+            at: 1_000 - n, // out of time order on purpose: the order written wins
+            stream,
+            line: `${actionName} line ${n}`,
+          });
+          store.appendLogs([line('a1', 1), line('a2', 2, 'stderr')]);
+          store.appendLogs([line('a1', 3)]);
+          await store.flush();
+          store.appendLogs([line('a2', 4), line('a1', 5)]);
+          store.appendLogs([]);
+          store.appendLogs([{ ...line('a1', 6), runName: 'r2' }]);
+          assert.deepEqual(await store.listLogs('r1'), [
+            line('a1', 1),
+            line('a2', 2, 'stderr'),
+            line('a1', 3),
+            line('a2', 4),
+            line('a1', 5),
+          ]);
+          assert.deepEqual(await store.listLogs('r1', 'a1'), [line('a1', 1), line('a1', 3), line('a1', 5)]);
+          assert.deepEqual(await store.listLogs('r1', 'none'), []);
+          assert.deepEqual(await store.listLogs('none'), []);
+        }));
+    });
+
+    describe('cache', () => {
+      it('putCacheEntry / getCacheEntry, replacing by key', () =>
+        withStore(async (store) => {
+          const entry: CacheEntry = {
+            key: 'k1',
+            taskName: 'env.square',
+            outputs: '4',
+            createdAt: 100,
+            runName: 'r1',
+            actionName: 'a1',
+          };
+          store.putCacheEntry(entry);
+          assert.deepEqual(await store.getCacheEntry('k1'), entry);
+          assert.equal(await store.getCacheEntry('k2'), undefined);
+          await store.flush();
+          store.putCacheEntry({ ...entry, outputs: '5', runName: 'r2' });
+          assert.deepEqual(await store.getCacheEntry('k1'), { ...entry, outputs: '5', runName: 'r2' });
+        }));
+
+      it('clearCache deletes every entry, pending ones too, and says how many', () =>
+        withStore(async (store) => {
+          assert.equal(await store.clearCache(), 0);
+          for (const key of ['a', 'b']) store.putCacheEntry(cacheEntry(key));
+          await store.flush();
+          store.putCacheEntry(cacheEntry('c'));
+          store.putCacheEntry(cacheEntry('a'));
+          assert.equal(await store.clearCache(), 3);
+          assert.equal(await store.getCacheEntry('a'), undefined);
+          assert.equal(await store.getCacheEntry('c'), undefined);
+          assert.equal(await store.clearCache(), 0);
+          store.putCacheEntry(cacheEntry('d'));
+          assert.equal((await store.getCacheEntry('d'))?.key, 'd');
+        }));
+    });
+
+    describe('flush and close', () => {
+      it('flush resolves, with or without pending writes', () =>
+        withStore(async (store) => {
+          await store.flush();
+          store.putAction(makeAction('r1', 'a1'));
+          store.putAttempt(makeAttempt('r1', 'a1', 1));
+          store.appendLogs([{ runName: 'r1', actionName: 'a1', attempt: 1, at: 1, stream: 'stdout', line: 'x' }]);
+          store.putCacheEntry(cacheEntry('k'));
+          await store.flush();
+          await store.flush();
+          assert.equal((await store.listActions('r1')).length, 1);
+        }));
+
+      it('reads do not share state with the store', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1', { labels: { a: '1' } }));
+          const run = await store.getRun('r1');
+          (run?.labels as Record<string, string>)['a'] = 'changed';
+          assert.deepEqual((await store.getRun('r1'))?.labels, { a: '1' });
+        }));
+
+      it('close makes the store unusable; closing twice is fine', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a1'));
+          await store.close();
+          await store.close();
+          await assert.rejects(store.getRun('r1'), StoreClosedError);
+          await assert.rejects(store.listActions('r1'), StoreClosedError);
+          await assert.rejects(store.flush(), StoreClosedError);
+          await assert.rejects(store.createRun(makeRun('r2')), StoreClosedError);
+          assert.throws(() => store.putAction(makeAction('r1', 'a2')), StoreClosedError);
+          assert.throws(() => store.updateRun('r1', { phase: 'failed' }), StoreClosedError);
+        }));
+    });
+  });
+}
+
+/** A stored error as the runtime writes it (no `undefined` fields: they do not survive JSON). */
+export const ERROR: ActionError = {
+  code: 'ValueError',
+  kind: 'user',
+  message: 'bad value 3',
+  stack: 'ValueError: bad value 3\n    at square (wf.ts:3:9)',
+  actionName: 'a1',
+};
+
+/** A run in phase `queued`, created at 1 000 by default. */
+export function makeRun(name: string, overrides: Partial<RunWrite> = {}): RunWrite {
+  return {
+    name,
+    taskName: 'env.main',
+    phase: 'queued',
+    mode: 'local',
+    createdAt: 1_000,
+    startedAt: null,
+    endedAt: null,
+    error: null,
+    labels: {},
+    module: null,
+    owner: null,
+    inputs: '[[1,2,3]]',
+    ...overrides,
+  };
+}
+
+/** A queued child of `a0`, not in a group, by default. */
+export function makeAction(runName: string, name: string, overrides: Partial<ActionWrite> = {}): ActionWrite {
+  return {
+    runName,
+    name,
+    parentName: 'a0',
+    taskName: 'env.square',
+    shortName: 'square',
+    group: null,
+    phase: 'queued',
+    cacheHit: false,
+    attempts: 0,
+    startedAt: null,
+    endedAt: null,
+    error: null,
+    ...overrides,
+  };
+}
+
+/** A running attempt by default. */
+export function makeAttempt(
+  runName: string,
+  actionName: string,
+  attempt: number,
+  overrides: Partial<AttemptRecord> = {},
+): AttemptRecord {
+  return { runName, actionName, attempt, phase: 'running', startedAt: 1, endedAt: null, error: null, ...overrides };
+}
+
+function cacheEntry(key: string): CacheEntry {
+  return { key, taskName: 'env.t', outputs: '1', createdAt: 1, runName: 'r1', actionName: 'a1' };
+}
+
+function withoutInputs(run: RunWrite): Omit<RunWrite, 'inputs'> {
+  const { inputs: _inputs, ...record } = run;
+  return record;
+}
+
+function withoutIO(action: ActionWrite): Omit<ActionWrite, 'inputs' | 'inputsHash' | 'outputs'> {
+  const { inputs: _inputs, inputsHash: _hash, outputs: _outputs, ...record } = action;
+  return record;
+}
+
+function pick(
+  run:
+    | { phase: string; startedAt: number | null; endedAt: number | null; error: unknown; owner: string | null }
+    | undefined,
+) {
+  assert.ok(run !== undefined, 'the run exists');
+  return { phase: run.phase, startedAt: run.startedAt, endedAt: run.endedAt, error: run.error, owner: run.owner };
+}
