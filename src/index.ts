@@ -45,6 +45,9 @@ export { map, partial, type MapOptions, type MapResult, type PartialTask } from 
 export { gather, asCompleted, type GatherOptions } from './parallel.js';
 export { Semaphore } from './internal/semaphore.js';
 export { ctx, customContext, group, type TaskContext } from './context.js';
+export { trace } from './trace.js';
+export { durable } from './durable.js';
+export { rerun, type RerunOptions } from './rerun.js';
 export type {
   ActionCounts,
   ActionError,

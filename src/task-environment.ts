@@ -3,6 +3,7 @@
  * @module
  */
 import { Cache, type CacheRequest } from './cache.js';
+import { validateCache } from './internal/cache-key.js';
 import { callerModule } from './internal/caller.js';
 import { describe } from './internal/duration.js';
 import type { TaskDefinition } from './internal/task-definition.js';
@@ -166,6 +167,7 @@ export class TaskEnvironment {
     if (def.inputs !== undefined && typeof def.inputs['~standard']?.validate !== 'function') {
       throw new TypeError(`${what}: inputs: expected a Standard Schema (zod, valibot, arktype, ...); received ${describe(options.inputs)}`);
     }
+    if (def.cache.behavior !== 'disable') validateCache(def);
     registry.set(fullName, def);
     this.#tasks.set(fullName, def);
     return makeTask<Args, R>(def);

@@ -44,6 +44,20 @@ export interface SubmitOptions {
   readonly scope?: CancelScope | undefined;
 }
 
+/** A step (trace, durable time) whose outcome was recorded before: its decoded output. */
+export interface StepReplay {
+  readonly replayed: true;
+  readonly value: unknown;
+}
+
+/** A step being recorded: run it in `frame` (where task calls are refused), then report how it ended. */
+export interface StepHandle {
+  readonly replayed: false;
+  readonly frame: Frame;
+  succeed(value: unknown): void;
+  fail(error: unknown): void;
+}
+
 /** Runs child actions on behalf of the action running in `frame`. */
 export interface Controller {
   readonly mode: 'local' | 'remote';
@@ -59,4 +73,10 @@ export interface Controller {
    * (never the main event loop) until the child finished, and returns its output or throws its error.
    */
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown;
+  /**
+   * Starts a recorded step of `frame.action` (a `flyte.trace` call, `flyte.durable.now()`...). Its name is
+   * deterministic like a child action's. When the run is being recovered and the step finished before, returns
+   * its recorded output instead.
+   */
+  beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay;
 }

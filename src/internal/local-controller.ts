@@ -7,7 +7,6 @@
  * is decoded for the caller. The root action `a0` takes the same path as every child.
  * @module
  */
-import os from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import {
   ActionAbortedError,
@@ -20,10 +19,13 @@ import {
 } from '../errors.js';
 import type { RunContextOptions } from '../options.js';
 import type { ActionWrite } from '../store/run-store.js';
-import type { ActionPhase, RunPhase } from '../types.js';
-import type { CancelScope, Controller, SubmitOptions } from './controller.js';
+import type { CacheBehavior } from '../cache.js';
+import type { ActionPhase, ActionRecord, RunPhase, RunRecord } from '../types.js';
+import type { CancelScope, Controller, StepHandle, StepReplay, SubmitOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
+import { cacheKey } from './cache-key.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
+import { OWNER } from './owner.js';
 import type { Recorder } from './recorder.js';
 import { Semaphore } from './semaphore.js';
 import type { ValueCodec } from './serde.js';
@@ -41,6 +43,10 @@ class LocalAction implements LiveAction {
   holdsSlot = false;
   /** Called once when the current attempt is interrupted (abort or timeout). */
   onInterrupt: ((reason: Error) => void) | null = null;
+  /** When recovering: this action's children as recorded before, by name. */
+  recorded: Map<string, ActionRecord> | null = null;
+  /** When recovering: the encoded outputs of this action's finished traces and durable steps, by name. */
+  replay: Map<string, string> | null = null;
   #interrupted: Error | null = null;
   #controller: AbortController | null = null;
 
@@ -109,6 +115,8 @@ export class LocalRun implements RunScope {
     readonly name: string,
     readonly controller: LocalController,
     readonly options: RunContextOptions,
+    /** Re-running a recorded run: finished children and steps return their recorded outputs. */
+    readonly recover = false,
   ) {
     const max = options.maxActionConcurrency ?? 0;
     if (!Number.isInteger(max) || max < 0) {
@@ -133,8 +141,6 @@ export class LocalRun implements RunScope {
     this.root?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
   }
 }
-
-const OWNER = `${os.hostname()}:${process.pid}`;
 
 /** Runs actions in this process. */
 export class LocalController implements Controller {
@@ -173,6 +179,24 @@ export class LocalController implements Controller {
     this.runs.set(name, run);
     const root: Mutable<ActionWrite> = this.newRecord(name, ROOT_ACTION, null, task, null, inputs);
     run.done = this.execute(run, null, task, root, options.customContext ?? {}, undefined).then(
+      () => this.finishRun(run, root),
+      () => this.finishRun(run, root),
+    );
+    return run;
+  }
+
+  /**
+   * Starts the root of a recorded run again under the same run, in recovery mode: children, traces and durable
+   * steps that succeeded before return their recorded outputs instead of running.
+   */
+  async resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<LocalRun> {
+    const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
+    const run = new LocalRun(record.name, this, { labels: record.labels }, true);
+    this.recorder.run(record.name, { phase: 'running', endedAt: null, error: null, owner: OWNER });
+    await this.recorder.store.flush();
+    this.runs.set(run.name, run);
+    const root: Mutable<ActionWrite> = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
+    run.done = this.execute(run, null, task, root, {}, undefined).then(
       () => this.finishRun(run, root),
       () => this.finishRun(run, root),
     );
@@ -255,8 +279,20 @@ export class LocalController implements Controller {
     try {
       let args = this.codec.decode(record.inputs as string) as unknown[];
       if (task.inputs !== undefined) args = await validateInputs(task.inputs, args, task.name);
+      const earlier = parent?.recorded?.get(record.name);
+      if (earlier?.phase === 'succeeded') {
+        const io = await this.recorder.store.getActionIO(run.name, record.name);
+        // Recovered: the child finished before; its record stays as it is.
+        if (io?.outputs != null) return this.codec.decode(io.outputs);
+      }
+      const behavior = cacheBehavior(run, task);
+      const key = behavior === 'disable' ? undefined : cacheKey(task, args, record.inputsHash as string);
+      if (behavior === 'auto') {
+        const hit = await this.recorder.store.getCacheEntry(key as string);
+        if (hit !== undefined) return this.recordCacheHit(record, hit.outputs);
+      }
       if (parent !== null && run.slots !== null) await this.acquireSlot(run.slots, live, record);
-      return await this.attempts(run, live, task, args, record, customContext);
+      return await this.attempts(run, live, task, args, record, customContext, key);
     } catch (err) {
       if (record.endedAt === null) this.recordFinal(live, record, err);
       throw fromSerialized(record.error ?? serializeError(err, live.name));
@@ -296,10 +332,12 @@ export class LocalController implements Controller {
     args: unknown[],
     record: Mutable<ActionWrite>,
     customContext: Readonly<Record<string, string>>,
+    cacheKeyToWrite: string | undefined,
   ): Promise<unknown> {
     const maxAttempts = task.retries.count + 1;
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) live.newAttempt();
+      if (run.recover) await this.loadRecorded(run, live);
       const startedAt = Date.now();
       record.phase = 'running';
       record.attempts = attempt;
@@ -324,6 +362,16 @@ export class LocalController implements Controller {
         record.endedAt = endedAt;
         record.outputs = output.text;
         this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+        if (cacheKeyToWrite !== undefined) {
+          this.recorder.store.putCacheEntry({
+            key: cacheKeyToWrite,
+            taskName: task.name,
+            outputs: output.text,
+            createdAt: endedAt,
+            runName: run.name,
+            actionName: live.name,
+          });
+        }
         return this.codec.decode(output.text);
       } catch (err) {
         const { phase, error } = outcome(live, err);
@@ -400,6 +448,80 @@ export class LocalController implements Controller {
     });
   }
 
+  /** Records an action answered from the cache, and decodes the cached output. */
+  private recordCacheHit(record: Mutable<ActionWrite>, outputs: string): unknown {
+    const now = Date.now();
+    record.phase = 'succeeded';
+    record.cacheHit = true;
+    record.startedAt = now;
+    record.endedAt = now;
+    record.outputs = outputs;
+    this.recorder.action({ ...record });
+    return this.codec.decode(outputs);
+  }
+
+  /** Recovery: loads what this action's children and steps recorded before. */
+  private async loadRecorded(run: LocalRun, live: LocalAction): Promise<void> {
+    const store = this.recorder.store;
+    const children = await store.listActions(run.name, { parentName: live.name });
+    live.recorded = new Map(children.map((a) => [a.name, a]));
+    live.replay = new Map();
+    for (const step of children) {
+      if (step.phase !== 'succeeded' || !isStepName(step.taskName)) continue;
+      const io = await store.getActionIO(run.name, step.name);
+      if (io?.outputs != null) live.replay.set(step.name, io.outputs);
+    }
+  }
+
+  beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
+    const run = frame.run as LocalRun;
+    const live = frame.action as LocalAction;
+    const inputs = this.codec.encode(args, 'args', Number.POSITIVE_INFINITY);
+    const taskName = `${kind}:${name}`;
+    const key = `${taskName}\0${inputs.hash}`;
+    const sequence = live.sequencer.get(key) ?? 0;
+    live.sequencer.set(key, sequence + 1);
+    const actionName = childActionName(live.name, inputs.hash, taskName, sequence, frame.group);
+    const replayed = live.replay?.get(actionName);
+    if (replayed !== undefined) return { replayed: true, value: this.codec.decode(replayed) };
+    const startedAt = Date.now();
+    const record: Mutable<ActionWrite> = {
+      runName: run.name,
+      name: actionName,
+      parentName: live.name,
+      taskName,
+      shortName: name,
+      group: frame.group,
+      phase: 'running',
+      cacheHit: false,
+      attempts: 1,
+      startedAt,
+      endedAt: null,
+      error: null,
+      inputs: inputs.text,
+      inputsHash: inputs.hash,
+    };
+    this.recorder.action({ ...record });
+    const stepFrame: Frame = { ...frame, kind: 'trace' };
+    return {
+      replayed: false,
+      frame: stepFrame,
+      succeed: (value: unknown) => {
+        const output = this.codec.encode(value, 'output', Number.POSITIVE_INFINITY);
+        record.phase = 'succeeded';
+        record.endedAt = Date.now();
+        record.outputs = output.text;
+        this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+      },
+      fail: (err: unknown) => {
+        record.phase = 'failed';
+        record.endedAt = Date.now();
+        record.error = serializeError(err, actionName);
+        this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+      },
+    };
+  }
+
   private backoff(task: TaskDefinition, attempt: number, live: LocalAction): Promise<void> {
     const { backoffMs, backoffFactor, maxBackoffMs } = task.retries;
     const ms = Math.min(backoffMs * backoffFactor ** (attempt - 1), maxBackoffMs);
@@ -433,6 +555,19 @@ export class LocalController implements Controller {
       this.runs.delete(run.name);
     }
   }
+}
+
+/** Whether a record is a trace or durable step rather than a task's action. */
+function isStepName(taskName: string): boolean {
+  return taskName.startsWith('trace:') || taskName.startsWith('durable:');
+}
+
+/** The cache behaviour of a call, after the run's switches. */
+function cacheBehavior(run: LocalRun, task: TaskDefinition): CacheBehavior {
+  const own = task.cache.behavior;
+  if (own === 'disable' || run.options.disableRunCache === true) return 'disable';
+  if (run.options.overwriteCache === true) return 'override';
+  return own;
 }
 
 /** The terminal phase of a failed attempt and the error to record for it. */

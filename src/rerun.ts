@@ -1,0 +1,72 @@
+/**
+ * `flyte.rerun`: run a recorded run's root task again, as a new run or, with `recover`, under the same run.
+ * @module
+ */
+import { pathToFileURL } from 'node:url';
+import { ModuleLoadError } from './errors.js';
+import { describe } from './internal/duration.js';
+import { runtime } from './internal/runtime.js';
+import { lookupTask } from './task-environment.js';
+import { Run } from './run.js';
+import { isTerminal } from './types.js';
+
+/** Options of {@link rerun}. */
+export interface RerunOptions {
+  /**
+   * Run the root again **under the same run**: children (and traces, durable time) that already succeeded
+   * return their recorded outputs without running; failed or unfinished ones run again. For runs left
+   * `running`/`orphaned` by a process that died, or runs that failed. @default false
+   */
+  readonly recover?: boolean;
+  /** Name of the new run (not with `recover`). @default a generated name */
+  readonly name?: string;
+}
+
+/**
+ * Runs a past run's root task again with the same inputs. The module that defined the root task is imported if
+ * this process has not loaded it.
+ *
+ * @example
+ * ```ts
+ * const again = await flyte.rerun('brisk-otter-3f9a2c');                    // a new run, same inputs
+ * const recovered = await flyte.rerun('brisk-otter-3f9a2c', { recover: true }); // finish a crashed run
+ * ```
+ * @throws RangeError when there is no such run, or `recover` is asked for a run still driven by a live process.
+ * @throws ModuleLoadError when the root task's module cannot be loaded or does not define the task.
+ */
+export async function rerun(name: string, options: RerunOptions = {}): Promise<Run> {
+  if (typeof name !== 'string' || name === '') throw new TypeError(`rerun: expected a run name; received ${describe(name)}`);
+  const rt = runtime();
+  const record = await rt.store.getRun(name);
+  if (record === undefined) throw new RangeError(`rerun: no run named ${name} in ${rt.store.description}`);
+  const inputs = await rt.store.getRunInputs(name);
+  const task = lookupTask(record.taskName) ?? (await importTask(record.taskName, record.module));
+  const args = rt.codec.decode(inputs as string) as unknown[];
+  if (options.recover === true) {
+    if (options.name !== undefined) throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
+    if (rt.controller.runs.has(name)) throw new RangeError(`rerun: run ${name} is still running in this process`);
+    if (!isTerminal(record.phase) && record.phase !== 'running') {
+      throw new RangeError(`rerun: run ${name} is ${record.phase}; only runs that ended or were orphaned can be recovered`);
+    }
+    const live = await rt.controller.resumeRun(record, task, args);
+    return new Run(rt, live.name, live.phase, live);
+  }
+  const live = await rt.controller.startRun(task, args, options.name === undefined ? {} : { name: options.name });
+  return new Run(rt, live.name, live.phase, live);
+}
+
+async function importTask(taskName: string, module: string | null): Promise<NonNullable<ReturnType<typeof lookupTask>>> {
+  if (module === null) {
+    throw new ModuleLoadError(`task ${taskName} is not loaded in this process and its run does not record its module`);
+  }
+  try {
+    await import(pathToFileURL(module).href);
+  } catch (err) {
+    throw new ModuleLoadError(`could not load module ${module} to find task ${taskName}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const task = lookupTask(taskName);
+  if (task === undefined) throw new ModuleLoadError(`module ${module} does not define task ${taskName}`);
+  return task;
+}
