@@ -5,6 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import { ModuleLoadError } from './errors.js';
 import { describe } from './internal/duration.js';
+import { ownerAlive } from './internal/owner.js';
 import { runtime } from './internal/runtime.js';
 import { lookupTask } from './task-environment.js';
 import { Run } from './run.js';
@@ -37,6 +38,7 @@ export interface RerunOptions {
 export async function rerun(name: string, options: RerunOptions = {}): Promise<Run> {
   if (typeof name !== 'string' || name === '') throw new TypeError(`rerun: expected a run name; received ${describe(name)}`);
   const rt = runtime();
+  await rt.reconcileOrphans();
   const record = await rt.store.getRun(name);
   if (record === undefined) throw new RangeError(`rerun: no run named ${name} in ${rt.store.description}`);
   const inputs = await rt.store.getRunInputs(name);
@@ -45,8 +47,10 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   if (options.recover === true) {
     if (options.name !== undefined) throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
     if (rt.controller.runs.has(name)) throw new RangeError(`rerun: run ${name} is still running in this process`);
-    if (!isTerminal(record.phase) && record.phase !== 'running') {
-      throw new RangeError(`rerun: run ${name} is ${record.phase}; only runs that ended or were orphaned can be recovered`);
+    if (!isTerminal(record.phase) && ownerAlive(record.owner)) {
+      throw new RangeError(
+        `rerun: run ${name} is ${record.phase} and its process (${record.owner ?? 'unknown'}) is alive; only runs that ended or whose process died can be recovered`,
+      );
     }
     const live = await rt.controller.resumeRun(record, task, args);
     return new Run(rt, live.name, live.phase, live);

@@ -229,6 +229,7 @@ export async function getRun(name: string): Promise<Run> {
   const rt = runtime();
   const live = rt.controller.runs.get(name);
   if (live !== undefined) return new Run(rt, name, live.phase, live);
+  await rt.reconcileOrphans();
   const rec = await rt.store.getRun(name);
   if (rec === undefined) throw new RangeError(`getRun: no run named ${name} in ${rt.store.description}`);
   return new Run(rt, name, rec.phase);

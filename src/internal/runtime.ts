@@ -10,6 +10,7 @@ import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
 import { LocalController } from './local-controller.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
+import { ownerAlive } from './owner.js';
 import { Recorder } from './recorder.js';
 import { ValueCodec } from './serde.js';
 
@@ -57,6 +58,29 @@ export class Runtime {
     installLogCapture();
     setLogEcho(config.echoLogs);
     process.on('exit', this.#onExit);
+  }
+
+  #reconciled: Promise<void> | undefined;
+
+  /**
+   * Marks as `orphaned` the runs recorded as running whose process died (once per runtime; later calls wait for
+   * the first). A run driven by this process or by a live one is left alone.
+   */
+  reconcileOrphans(): Promise<void> {
+    this.#reconciled ??= (async () => {
+      const page = 500;
+      for (let offset = 0; ; offset += page) {
+        const running = await this.store.listRuns({ phase: 'running', limit: page, offset });
+        for (const run of running) {
+          if (!this.controller.runs.has(run.name) && !ownerAlive(run.owner)) {
+            this.store.updateRun(run.name, { phase: 'orphaned' });
+          }
+        }
+        if (running.length < page) break;
+      }
+      await this.store.flush();
+    })();
+    return this.#reconciled;
   }
 
   /** The UI address of a run. */

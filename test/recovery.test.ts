@@ -1,0 +1,110 @@
+/**
+ * Local crash recovery, for real: a child process running a 2 000-item fan-out is killed with SIGKILL midway;
+ * `flyte.rerun(name, { recover: true })` finishes the run, and neither the store nor the side effects show a
+ * child that had succeeded running again.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import * as flyte from 'flyte-ts';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/crash-fanout.ts', import.meta.url));
+const N = 2000;
+
+function sideEffects(file: string): Map<number, number> {
+  const counts = new Map<number, number>();
+  if (!existsSync(file)) return counts;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    counts.set(Number(line), (counts.get(Number(line)) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Starts the fixture and SIGKILLs it once `killAfter` items have run; resolves with the run's name. */
+function runAndKill(root: string, effects: string, killAfter: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', FIXTURE, String(N)], {
+      env: { ...process.env, FLYTE_ROOT: root, FLYTE_SIDE_EFFECTS: effects },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let name = '';
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      name = /run: (\S+)/.exec(out)?.[1] ?? name;
+    });
+    const poll = setInterval(() => {
+      if (name !== '' && sideEffects(effects).size >= killAfter) {
+        clearInterval(poll);
+        child.kill('SIGKILL');
+      }
+    }, 5);
+    child.on('exit', (code, signal) => {
+      clearInterval(poll);
+      if (signal === 'SIGKILL') resolve(name);
+      else reject(new Error(`the fixture ended by itself (code ${code}) before it could be killed:\n${out}`));
+    });
+  });
+}
+
+describe('local crash recovery', () => {
+  let root: string;
+  before(() => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'flyte-recovery-'));
+  });
+  after(async () => {
+    await flyte.shutdown();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('finishes a SIGKILLed 2 000-item fan-out without re-running succeeded children', async () => {
+    const effects = path.join(root, 'effects.txt');
+    const name = await runAndKill(root, effects, 600);
+    const before = sideEffects(effects);
+    assert.ok(before.size >= 600 && before.size < N, `killed midway: ${before.size} items had run`);
+
+    flyte.init({ root, echoLogs: false });
+    const crashed = await flyte.getRun(name);
+    assert.equal(crashed.phase, 'orphaned', 'a run whose process died is marked orphaned, not running');
+
+    const recorded = await crashed.actions();
+    const items = recorded.filter((a) => a.taskName === 'crash_fanout.item');
+    const succeededBefore = new Map<string, number>();
+    for (const a of items.filter((x) => x.phase === 'succeeded')) {
+      const [i] = (await crashed.action(a.name).inputs()) as [number];
+      succeededBefore.set(a.name, i);
+    }
+    assert.ok(succeededBefore.size > 0, 'some children had succeeded and were recorded before the kill');
+    const startedBefore = (recorded.find((a) => a.taskName === 'durable:now') ?? assert.fail('durable.now recorded'))
+      .startedAt;
+
+    process.env.FLYTE_SIDE_EFFECTS = effects; // the recovered items run in this process
+    const recovered = await flyte.rerun(name, { recover: true });
+    assert.equal(recovered.name, name, 'recovery continues the same run');
+    const out = (await recovered.outputs()) as { sum: number; started: number };
+    assert.equal(out.sum, (3 * (N * (N - 1))) / 2);
+    assert.ok(startedBefore !== null && Math.abs(out.started - startedBefore) < 5, 'durable.now replayed');
+    assert.equal(recovered.phase, 'succeeded');
+
+    // From the store: every item succeeded once, and the ones that had succeeded kept their records.
+    const after = await recovered.actions();
+    const afterItems = after.filter((a) => a.taskName === 'crash_fanout.item');
+    assert.equal(afterItems.length, N);
+    assert.ok(afterItems.every((a) => a.phase === 'succeeded'));
+    const byName = new Map(after.map((a) => [a.name, a]));
+    for (const [actionName] of succeededBefore) {
+      const now = byName.get(actionName);
+      const was = items.find((a) => a.name === actionName);
+      assert.equal(now?.endedAt, was?.endedAt, `${actionName} was not executed again`);
+    }
+    // From the side effects: no child that had succeeded ran a second time; every item ran at least once.
+    const counts = sideEffects(effects);
+    for (const [, i] of succeededBefore) assert.equal(counts.get(i), 1, `item ${i} ran once`);
+    for (let i = 0; i < N; i++) assert.ok((counts.get(i) ?? 0) >= 1, `item ${i} ran`);
+  });
+});
