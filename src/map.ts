@@ -293,6 +293,30 @@ function* zip(iterables: Iterable<unknown>[]): Iterator<unknown[]> {
   }
 }
 
+function iterableOf<T>(iterator: Iterator<T>): Iterable<T> {
+  return { [Symbol.iterator]: () => iterator };
+}
+
+/**
+ * Runs the argument lists of a sync map (see `Controller.mapSync`) with the async machinery in `frame`, in input
+ * order; each item settles to its value or error.
+ * @internal
+ */
+export async function settleMapItems(
+  frame: Frame,
+  task: TaskDefinition,
+  bound: readonly unknown[],
+  argLists: unknown[][],
+  options: { readonly concurrency: number; readonly returnExceptions: boolean; readonly group: string },
+): Promise<Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>> {
+  const resolved: ResolvedMap = { ...options, signal: undefined };
+  // Columns, so that zipping them gives back the argument lists.
+  const width = argLists[0]?.length ?? 1;
+  const columns = Array.from({ length: width }, (_, j) => argLists.map((args) => args[j]));
+  const values = await new MapRun(frame, task, bound, columns, resolved).collect();
+  return values.map((v) => (v instanceof BaseRuntimeError ? { ok: false, error: v } : { ok: true, value: v }));
+}
+
 interface ResolvedMap {
   readonly concurrency: number;
   readonly returnExceptions: boolean;
@@ -382,7 +406,9 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
   let runner: MapRun | undefined;
   const frame = currentFrame();
   const start = (how: string): MapRun => {
-    if (consumed !== undefined && consumed !== how) {
+    // Awaiting twice is fine (`then` memoizes the one collection); any other second consumption would find the
+    // items already taken and silently yield nothing, so it is refused.
+    if (consumed !== undefined) {
       throw new TypeError(`map: this map was already consumed (${consumed}); call flyte.map again to run it again`);
     }
     consumed = how;
@@ -401,6 +427,14 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
       return { [Symbol.asyncIterator]: () => start('iterated in completion order').completed() };
     },
     [Symbol.iterator](): Iterator<unknown> {
+      const controller = frame?.sync === true ? frame.run.controller : undefined;
+      if (frame !== undefined && controller?.mapSync !== undefined) {
+        start('iterated synchronously');
+        const argLists = [...iterableOf(zip(iterables))];
+        const { concurrency, returnExceptions, group } = resolved;
+        const results = controller.mapSync(frame, def, bound, argLists, { concurrency, returnExceptions, group });
+        return results[Symbol.iterator]();
+      }
       throw new TypeError(
         'map: a map is iterable synchronously (Array.from, for...of) only inside a sync task; here use `await flyte.map(...)` or `for await`',
       );

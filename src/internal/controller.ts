@@ -58,6 +58,14 @@ export interface StepHandle {
   fail(error: unknown): void;
 }
 
+/** Options of {@link Controller.mapSync}, resolved by `flyte.map`. */
+export interface SyncMapOptions {
+  readonly concurrency: number;
+  readonly returnExceptions: boolean;
+  /** The group of the map's actions. */
+  readonly group: string;
+}
+
 /** Runs child actions on behalf of the action running in `frame`. */
 export interface Controller {
   readonly mode: 'local' | 'remote';
@@ -73,6 +81,13 @@ export interface Controller {
    * (never the main event loop) until the child finished, and returns its output or throws its error.
    */
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown;
+  /**
+   * A `flyte.map` iterated synchronously inside a sync task body: runs one child per argument list (at most
+   * `concurrency` at once, in the group `options.group`), blocks until all finished, and returns the results in
+   * input order (with `returnExceptions`, failed items as flyte errors; else the first failure is thrown).
+   * Only controllers of sync frames implement it.
+   */
+  mapSync?(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[];
   /**
    * Starts a recorded step of `frame.action` (a `flyte.trace` call, `flyte.durable.now()`...). Its name is
    * deterministic like a child action's. When the run is being recovered and the step finished before, returns

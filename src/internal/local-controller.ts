@@ -30,6 +30,8 @@ import type { Recorder } from './recorder.js';
 import { Semaphore } from './semaphore.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
+import { runOnPool } from './sync-host.js';
+import type { ThreadPool } from './thread-pool.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -43,6 +45,10 @@ class LocalAction implements LiveAction {
   holdsSlot = false;
   /** Called once when the current attempt is interrupted (abort or timeout). */
   onInterrupt: ((reason: Error) => void) | null = null;
+  /** The attempt running now (1-based): the body of an earlier, given-up attempt may not start children. */
+  attempt = 1;
+  /** Set once the action ended: a body still going on (detached or given up) may not start children. */
+  ended = false;
   /** When recovering: this action's children as recorded before, by name. */
   recorded: Map<string, ActionRecord> | null = null;
   /** When recovering: the encoded outputs of this action's finished traces and durable steps, by name. */
@@ -74,6 +80,7 @@ class LocalAction implements LiveAction {
 
   /** Resets the per-attempt state before a retry. */
   newAttempt(): void {
+    this.attempt++;
     this.#controller = null;
     this.#interrupted = null;
     this.sequencer.clear();
@@ -147,6 +154,8 @@ export class LocalController implements Controller {
   readonly mode = 'local' as const;
   /** Runs driven by this process, by name. */
   readonly runs = new Map<string, LocalRun>();
+  /** Runs sync task bodies on worker threads; without it (or for a task of unknown module) they run inline. */
+  pool: ThreadPool | undefined;
 
   constructor(
     readonly recorder: Recorder,
@@ -206,10 +215,10 @@ export class LocalController implements Controller {
   submit(frame: Frame, task: TaskDefinition, args: readonly unknown[], options?: SubmitOptions): Promise<unknown> {
     const run = frame.run as LocalRun;
     const parent = frame.action as LocalAction;
-    if (parent.interrupted !== null) {
+    if (parent.interrupted !== null || parent.ended || frame.attempt !== parent.attempt) {
       return Promise.reject(
         new ActionAbortedError(`cannot start ${task.name}: its parent ${parent.name} is no longer running`, {
-          cause: parent.interrupted,
+          cause: parent.interrupted ?? undefined,
         }),
       );
     }
@@ -297,6 +306,7 @@ export class LocalController implements Controller {
       if (record.endedAt === null) this.recordFinal(live, record, err);
       throw fromSerialized(record.error ?? serializeError(err, live.name));
     } finally {
+      live.ended = true;
       if (live.holdsSlot) {
         live.holdsSlot = false;
         run.slots?.release();
@@ -422,6 +432,26 @@ export class LocalController implements Controller {
         }, ms);
       }
       const frame: Frame = { run, action: live, attempt, group: null, customContext, kind: 'task', sync: false };
+      if (!task.isAsync && task.module !== null && this.pool !== undefined) {
+        // A sync body runs on a pool thread; an interrupt ends that thread, even when the body spins.
+        const job = runOnPool(this.pool, this.codec, frame, task, args);
+        live.onInterrupt = (reason) => {
+          settle();
+          job.cancel();
+          reject(reason);
+        };
+        job.result.then(
+          (value) => {
+            settle();
+            resolve(value);
+          },
+          (err: unknown) => {
+            settle();
+            reject(err);
+          },
+        );
+        return;
+      }
       let result: unknown;
       try {
         result = runInFrame(frame, () => task.fn(...(args as never[])));

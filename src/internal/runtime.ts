@@ -3,6 +3,7 @@
  * Nothing else chooses concrete stores.
  * @module
  */
+import os from 'node:os';
 import path from 'node:path';
 import { InitializationError } from '../errors.js';
 import { openStore } from '../store/index.js';
@@ -12,6 +13,7 @@ import { LocalController } from './local-controller.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
 import { ownerAlive } from './owner.js';
 import { Recorder } from './recorder.js';
+import { ThreadPool } from './thread-pool.js';
 import { ValueCodec } from './serde.js';
 
 /** Options of `flyte.init`. */
@@ -27,6 +29,12 @@ export interface InitOptions {
   readonly uiUrl?: string;
   /** Whether console output of task bodies also reaches the real console (it is always recorded). @default true */
   readonly echoLogs?: boolean;
+  /**
+   * How many sync task bodies compute at once on the pool of worker threads. Bodies blocked on a child call do
+   * not count: the pool grows for their children and shrinks again when idle.
+   * @default process.env.FLYTE_THREADS ?? os.availableParallelism()
+   */
+  readonly threads?: number;
 }
 
 /** The resolved configuration. */
@@ -35,6 +43,7 @@ export interface FlyteConfig {
   readonly store: string | undefined;
   readonly uiUrl: string;
   readonly echoLogs: boolean;
+  readonly threads: number;
 }
 
 /** One configured flyte-ts: a store and the controller that writes to it. */
@@ -55,6 +64,7 @@ export class Runtime {
     this.codec = new ValueCodec({ dataDir: inMemory ? undefined : config.root });
     this.recorder = new Recorder(this.store);
     this.controller = new LocalController(this.recorder, this.codec);
+    this.controller.pool = new ThreadPool({ size: config.threads, echoLogs: config.echoLogs });
     installLogCapture();
     setLogEcho(config.echoLogs);
     process.on('exit', this.#onExit);
@@ -92,6 +102,7 @@ export class Runtime {
   async close(): Promise<void> {
     await Promise.allSettled([...this.controller.runs.values()].map((run) => run.done));
     process.off('exit', this.#onExit);
+    await this.controller.pool?.close();
     await this.store.close();
   }
 }
@@ -106,7 +117,11 @@ export function resolveConfig(options: InitOptions = {}): FlyteConfig {
   const root = path.resolve(options.root ?? process.env.FLYTE_ROOT ?? '.flyte');
   const store = options.store ?? (process.env.FLYTE_STORE || undefined);
   const uiUrl = options.uiUrl ?? process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080';
-  return { root, store, uiUrl, echoLogs: options.echoLogs ?? true };
+  const threads = options.threads ?? (process.env.FLYTE_THREADS ? Number(process.env.FLYTE_THREADS) : os.availableParallelism());
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new InitializationError(`init: threads: expected a positive integer; received ${describe(threads)}`);
+  }
+  return { root, store, uiUrl, echoLogs: options.echoLogs ?? true, threads };
 }
 
 /**
