@@ -31,6 +31,8 @@ export interface SerializedError {
   readonly actionName?: string | undefined;
   /** The flyte error class to rebuild; absent for plain user errors. */
   readonly type?: string | undefined;
+  /** Fields of that class beyond the message (e.g. `path`, `timeoutMs`), given back to it when it is rebuilt. */
+  readonly details?: Readonly<Record<string, string | number>> | undefined;
 }
 
 /** Options shared by all flyte errors. */
@@ -121,6 +123,10 @@ export class TaskTimeoutError extends RuntimeUserError {
     super('TaskTimeoutError', message, options);
     this.timeoutMs = options.timeoutMs;
   }
+
+  override toJSON(): SerializedError {
+    return { ...super.toJSON(), details: this.timeoutMs === undefined ? undefined : { timeoutMs: this.timeoutMs } };
+  }
 }
 
 /** Thrown when every attempt of an action failed; `cause` is the last attempt's error. */
@@ -182,6 +188,10 @@ export class RuntimeDataValidationError extends RuntimeUserError {
     super('RuntimeDataValidationError', message, options);
     this.path = options.path;
   }
+
+  override toJSON(): SerializedError {
+    return { ...super.toJSON(), details: this.path === undefined ? undefined : { path: this.path } };
+  }
 }
 
 /** Thrown when flyte-ts is used before `flyte.init` could set it up, or `init` got a bad configuration. */
@@ -230,7 +240,7 @@ export function serializeError(err: unknown, actionName?: string): SerializedErr
  * {@link RuntimeUserError} (or system/unknown error, after `kind`) carrying the original `code`.
  */
 export function fromSerialized(s: SerializedError): BaseRuntimeError {
-  const options = { actionName: s.actionName };
+  const options: RuntimeErrorOptions = { ...s.details, actionName: s.actionName };
   let err: BaseRuntimeError;
   const Known = s.type === undefined ? undefined : REBUILDABLE[s.type];
   if (Known !== undefined) err = new Known(s.message, options);

@@ -55,10 +55,15 @@ export function gather(promises: readonly unknown[], options: GatherOptions = {}
  * }
  * ```
  */
-export async function* asCompleted<T>(promises: Iterable<T | PromiseLike<T>>): AsyncGenerator<Awaited<T>> {
+export function asCompleted<T>(promises: Iterable<T | PromiseLike<T>>): AsyncGenerator<Awaited<T>> {
+  // Checked here, not in the generator, so a bad argument throws at the call rather than at the first `next()`.
   if (promises == null || typeof (promises as Iterable<T>)[Symbol.iterator] !== 'function') {
     throw new TypeError(`asCompleted: expected an iterable of promises; received ${describe(promises)}`);
   }
+  return inCompletionOrder(promises);
+}
+
+async function* inCompletionOrder<T>(promises: Iterable<T | PromiseLike<T>>): AsyncGenerator<Awaited<T>> {
   type Outcome = { ok: true; value: Awaited<T> } | { ok: false; error: unknown };
   const queue: Outcome[] = [];
   let wake: (() => void) | undefined;
