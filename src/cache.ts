@@ -2,6 +2,7 @@
  * Cache requests: whether an action may reuse a finished action's output with the same cache key.
  * @module
  */
+import { describe } from './internal/duration.js';
 
 /**
  * - `'auto'`: reuse a cached output when the key matches, and store new outputs;
@@ -46,17 +47,46 @@ export class Cache {
   readonly salt: string;
   readonly policies: readonly CachePolicy[];
 
+  /**
+   * @throws TypeError for an unknown behavior, an empty or non-string `versionOverride`, `ignoredInputs` that are
+   *   not strings, a non-string `salt`, or policies without `getVersion`. Names in `ignoredInputs` are checked
+   *   against the task's parameters when the task is defined.
+   */
   constructor(options: CacheOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Cache: expected an options object; received ${describe(options)}`);
+    }
     const behavior = options.behavior ?? 'auto';
     if (!BEHAVIORS.has(behavior)) {
-      throw new TypeError(`Cache.behavior: expected 'auto', 'override' or 'disable'; received ${JSON.stringify(behavior)}`);
+      throw new TypeError(
+        `Cache.behavior: expected 'auto', 'override' or 'disable'; received ${JSON.stringify(behavior)}`,
+      );
+    }
+    const { versionOverride, ignoredInputs = [], salt = '', policies = [] } = options;
+    if (versionOverride !== undefined && (typeof versionOverride !== 'string' || versionOverride === '')) {
+      throw new TypeError(`Cache.versionOverride: expected a non-empty string; received ${describe(versionOverride)}`);
+    }
+    if (!Array.isArray(ignoredInputs) || !ignoredInputs.every((name) => typeof name === 'string')) {
+      throw new TypeError(
+        `Cache.ignoredInputs: expected an array of parameter names; received ${describe(ignoredInputs)}`,
+      );
+    }
+    if (typeof salt !== 'string') throw new TypeError(`Cache.salt: expected a string; received ${describe(salt)}`);
+    if (!Array.isArray(policies) || !policies.every(isPolicy)) {
+      throw new TypeError(
+        `Cache.policies: expected an array of { getVersion(task) } objects; received ${describe(policies)}`,
+      );
     }
     this.behavior = behavior;
-    this.versionOverride = options.versionOverride;
-    this.ignoredInputs = [...(options.ignoredInputs ?? [])];
-    this.salt = options.salt ?? '';
-    this.policies = [...(options.policies ?? [])];
+    this.versionOverride = versionOverride;
+    this.ignoredInputs = [...ignoredInputs];
+    this.salt = salt;
+    this.policies = [...policies];
   }
+}
+
+function isPolicy(value: unknown): value is CachePolicy {
+  return typeof value === 'object' && value !== null && typeof (value as CachePolicy).getVersion === 'function';
 }
 
 /** What environments, tasks and overrides accept for `cache`. */

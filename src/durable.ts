@@ -7,6 +7,9 @@ import { toMs } from './internal/duration.js';
 import { currentFrame } from './internal/frame.js';
 import type { Duration } from './types.js';
 
+/** The longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The current time in ms since the epoch, recorded as a step of the running action: when the run is recovered,
  * the same call returns the same value. Outside a task: `Date.now()`.
@@ -51,15 +54,23 @@ async function sleep(duration: Duration): Promise<void> {
         reject(signal.reason as Error);
         return;
       }
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.max(0, wakeAt - Date.now()));
+      let timer: NodeJS.Timeout | undefined;
+      // setTimeout fires at once for delays over 2^31 - 1 ms (~24.8 days): wait in steps up to that.
+      const arm = (): void => {
+        const left = wakeAt - Date.now();
+        if (left <= 0) {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        } else {
+          timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        }
+      };
       const onAbort = (): void => {
         clearTimeout(timer);
         reject(signal.reason as Error);
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      arm();
     });
   } catch (err) {
     step.fail(err);

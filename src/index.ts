@@ -25,6 +25,7 @@
  * @module
  */
 export * as errors from './errors.js';
+export * as io from './io.js';
 export { TaskEnvironment, type TaskEnvironmentOptions } from './task-environment.js';
 export type { Task, TaskMethods, AnyTask } from './task.js';
 export { Cache, type CacheBehavior, type CacheOptions, type CachePolicy, type CacheRequest } from './cache.js';

@@ -6,6 +6,7 @@ import { ActionAbortedError, InitializationError, fromSerialized } from './error
 import { describe } from './internal/duration.js';
 import type { LocalRun } from './internal/local-controller.js';
 import { ROOT_ACTION } from './internal/naming.js';
+import { ownerAlive } from './internal/owner.js';
 import { runtime, type Runtime } from './internal/runtime.js';
 import type { RunContextOptions } from './options.js';
 import { taskDefinition, type Task } from './task.js';
@@ -60,6 +61,28 @@ export class ActionHandle {
   /** The lines its body wrote through `console`. */
   logs(): Promise<LogLine[]> {
     return this.#rt.store.listLogs(this.runName, this.name);
+  }
+
+  /**
+   * Aborts this action and its running descendants (phase `aborted`, their `ctx().signal` fires); the parent
+   * sees an `ActionAbortedError`. Resolves once the action is recorded as ended. Does nothing if it has ended.
+   *
+   * @throws RangeError when the action is running in another process.
+   */
+  async abort(reason = ''): Promise<void> {
+    const live = this.#rt.controller.runs.get(this.runName);
+    if (live?.abortAction(this.name, reason) === true) {
+      // The abort settles the action within a few microtasks; let it record its end, then make it durable.
+      await new Promise((resolve) => setImmediate(resolve));
+      await this.#rt.store.flush();
+      return;
+    }
+    const rec = await this.record();
+    if (rec === undefined) throw new RangeError(`run ${this.runName} has no action ${this.name}`);
+    if (isTerminal(rec.phase)) return;
+    throw new RangeError(
+      `action ${this.name} of run ${this.runName} is driven by another process; abort the run with \`flyte abort run ${this.runName}\``,
+    );
   }
 }
 
@@ -133,15 +156,24 @@ export class Run<R = unknown> {
    */
   async abort(reason = ''): Promise<void> {
     const live = this.#live ?? this.#rt.controller.runs.get(this.name);
-    if (live === undefined) {
-      const rec = await this.record();
-      if (isTerminal(rec.phase)) return;
-      throw new InitializationError(
-        `run ${this.name} is driven by another process (${rec.owner ?? 'unknown'}); abort it from that process`,
-      );
+    if (live !== undefined) {
+      live.abort(reason);
+      await live.done;
+      return;
     }
-    live.abort(reason);
-    await live.done;
+    const rec = await this.record();
+    if (isTerminal(rec.phase)) return;
+    if (!ownerAlive(rec.owner)) {
+      // Nobody drives it any more: record the abort ourselves.
+      const error = new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`);
+      this.#rt.store.updateRun(this.name, { phase: 'aborted', endedAt: Date.now(), error: error.toJSON() });
+      await this.#rt.store.flush();
+      this.#phase = 'aborted';
+      return;
+    }
+    // Another live process drives it: leave a request it polls for, and wait for the run to end.
+    await this.#rt.store.requestAbort(this.name, reason);
+    await this.wait();
   }
 
   /** Every action of the run, in creation order. */

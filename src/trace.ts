@@ -3,6 +3,7 @@
  * @module
  */
 import { describe } from './internal/duration.js';
+import type { StepHandle } from './internal/controller.js';
 import { currentFrame, runInFrame } from './internal/frame.js';
 
 /**
@@ -39,21 +40,28 @@ export function trace<F extends (...args: never[]) => unknown>(fn: F): F {
     }
     if (result instanceof Promise) {
       return result.then(
-        (value: unknown) => {
-          step.succeed(value);
-          return value;
-        },
+        (value: unknown) => succeed(step, value),
         (err: unknown) => {
           step.fail(err);
           throw err;
         },
       );
     }
-    step.succeed(result);
-    return result;
+    return succeed(step, result);
   };
   Object.defineProperty(traced, 'name', { value: name });
   return traced as F;
+}
+
+/** Records a step's result; a result that cannot be recorded (not serializable) fails the step and the call. */
+function succeed(step: StepHandle, value: unknown): unknown {
+  try {
+    step.succeed(value);
+  } catch (err) {
+    step.fail(err);
+    throw err;
+  }
+  return value;
 }
 
 function traceGenerator<F extends (...args: never[]) => unknown>(fn: F, name: string): F {
@@ -69,19 +77,30 @@ function traceGenerator<F extends (...args: never[]) => unknown>(fn: F, name: st
       return;
     }
     const values: unknown[] = [];
+    let gen: AsyncGenerator<unknown> | undefined;
+    let completed = false;
+    let failed = false;
     try {
-      const gen = runInFrame(step.frame, () => fn.apply(this, args)) as AsyncGenerator<unknown>;
+      gen = runInFrame(step.frame, () => fn.apply(this, args)) as AsyncGenerator<unknown>;
       for (;;) {
-        const next = await runInFrame(step.frame, () => gen.next());
+        const next = await runInFrame(step.frame, () => (gen as AsyncGenerator<unknown>).next());
         if (next.done === true) break;
         values.push(next.value);
         yield next.value;
       }
+      completed = true;
     } catch (err) {
+      failed = true;
       step.fail(err);
       throw err;
+    } finally {
+      if (!failed) {
+        // The consumer stopped early (`break`, `return`): close the traced generator too, and record what it
+        // yielded so far, which is what a replay must yield before the consumer stops again.
+        if (!completed) await runInFrame(step.frame, () => gen?.return(undefined));
+        succeed(step, values);
+      }
     }
-    step.succeed(values);
   };
   Object.defineProperty(traced, 'name', { value: name });
   return traced as unknown as F;

@@ -13,6 +13,8 @@ interface CachePlan {
   readonly prefix: string;
   /** Positions of `ignoredInputs`. */
   readonly ignored: ReadonlySet<number>;
+  /** Position of an ignored rest parameter: every argument from there on is left out. */
+  readonly ignoredFrom: number;
 }
 
 const plans = new WeakMap<Cache, WeakMap<TaskDefinition['fn'], CachePlan>>();
@@ -29,6 +31,7 @@ function planFor(task: TaskDefinition, cache: Cache): CachePlan {
   if (known !== undefined) return known;
   const params = paramsOf(task.fn);
   const ignored = new Set<number>();
+  let ignoredFrom = Number.POSITIVE_INFINITY;
   for (const name of cache.ignoredInputs) {
     const param = params.find((p) => p.name === name);
     if (param === undefined) {
@@ -37,6 +40,7 @@ function planFor(task: TaskDefinition, cache: Cache): CachePlan {
       );
     }
     ignored.add(param.index);
+    if (param.rest) ignoredFrom = param.index;
   }
   const source = Function.prototype.toString.call(task.fn);
   const version =
@@ -44,7 +48,7 @@ function planFor(task: TaskDefinition, cache: Cache): CachePlan {
     [sourceVersion(task.fn), ...cache.policies.map((p) => p.getVersion({ name: task.name, source }))].join('+');
   const iface = params.map((p) => (p.rest ? `...${p.name}` : p.name)).join(',');
   const prefix = `${task.name}\0${iface}\0${version}\0${cache.salt}\0`;
-  const plan = { prefix, ignored };
+  const plan = { prefix, ignored, ignoredFrom };
   byFn.set(task.fn, plan);
   return plan;
 }
@@ -56,14 +60,15 @@ export function validateCache(task: TaskDefinition): void {
 
 /**
  * The cache key of a call of `task` with `args`, whose canonical inputs hash is `inputsHash`. Ignored inputs
- * are dropped (and the rest hashed again) only when there are some.
+ * are dropped (and the rest hashed again) only when there are some; an ignored rest parameter drops every
+ * argument it collects.
  */
 export function cacheKey(task: TaskDefinition, args: readonly unknown[], inputsHash: string): string {
   const plan = planFor(task, task.cache);
   let hash = inputsHash;
   if (plan.ignored.size > 0) {
     hash = encodeValue(
-      args.filter((_, i) => !plan.ignored.has(i)),
+      args.filter((_, i) => !plan.ignored.has(i) && i < plan.ignoredFrom),
       'args',
     ).hash;
   }

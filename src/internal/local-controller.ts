@@ -113,6 +113,8 @@ export class LocalRun implements RunScope {
   phase: RunPhase = 'running';
   /** The root action while it runs. */
   root: LocalAction | null = null;
+  /** Every action of the run that is running in this process, by name. */
+  readonly live = new Map<string, LocalAction>();
   /** Settles when the run reached a terminal phase and its records are durable. */
   done: Promise<void> = Promise.resolve();
   /** Limits concurrently executing actions when `maxActionConcurrency` is set. */
@@ -147,7 +149,18 @@ export class LocalRun implements RunScope {
   abort(reason: string): void {
     this.root?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
   }
+
+  /** Aborts one running action and its running descendants; `false` when it is not running here. */
+  abortAction(name: string, reason: string): boolean {
+    const action = this.live.get(name);
+    if (action === undefined) return false;
+    action.abort(new ActionAbortedError(`action ${name} was aborted${reason ? `: ${reason}` : ''}`, { actionName: name }));
+    return true;
+  }
 }
+
+/** How often live runs check for abort requests from other processes. */
+const ABORT_POLL_MS = 250;
 
 /** Runs actions in this process. */
 export class LocalController implements Controller {
@@ -186,6 +199,7 @@ export class LocalController implements Controller {
       inputs: inputs.text,
     });
     this.runs.set(name, run);
+    this.#watchAbortRequests();
     const root: Mutable<ActionWrite> = this.newRecord(name, ROOT_ACTION, null, task, null, inputs);
     run.done = this.execute(run, null, task, root, options.customContext ?? {}, undefined).then(
       () => this.finishRun(run, root),
@@ -204,12 +218,39 @@ export class LocalController implements Controller {
     this.recorder.run(record.name, { phase: 'running', endedAt: null, error: null, owner: OWNER });
     await this.recorder.store.flush();
     this.runs.set(run.name, run);
+    this.#watchAbortRequests();
     const root: Mutable<ActionWrite> = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
     run.done = this.execute(run, null, task, root, {}, undefined).then(
       () => this.finishRun(run, root),
       () => this.finishRun(run, root),
     );
     return run;
+  }
+
+  #abortPoll: NodeJS.Timeout | undefined;
+
+  /**
+   * While runs are live, polls the store for abort requests made by other processes (`flyte abort run`), and
+   * keeps the process alive.
+   */
+  #watchAbortRequests(): void {
+    if (this.#abortPoll !== undefined) return;
+    this.#abortPoll = setInterval(() => {
+      if (this.runs.size === 0) {
+        clearInterval(this.#abortPoll);
+        this.#abortPoll = undefined;
+        return;
+      }
+      this.recorder.store.listAbortRequests([...this.runs.keys()]).then(
+        (requests) => {
+          for (const [name, reason] of requests) this.runs.get(name)?.abort(reason);
+        },
+        // A failed poll is retried at the next tick; the store reports lasting failures through flush().
+        () => undefined,
+      );
+    }, ABORT_POLL_MS);
+    // Not unref'd: while a run is live the process stays alive, even if its tasks only wait on signals, so a
+    // run is never left half-done by an event loop that ran dry.
   }
 
   submit(frame: Frame, task: TaskDefinition, args: readonly unknown[], options?: SubmitOptions): Promise<unknown> {
@@ -284,6 +325,7 @@ export class LocalController implements Controller {
     const live = new LocalAction(run.name, record.name, task.name, task.shortName, parent);
     if (parent === null) run.root = live;
     else parent.children.add(live);
+    run.live.set(live.name, live);
     scope?.enter(live);
     try {
       let args = this.codec.decode(record.inputs as string) as unknown[];
@@ -307,6 +349,11 @@ export class LocalController implements Controller {
       throw fromSerialized(record.error ?? serializeError(err, live.name));
     } finally {
       live.ended = true;
+      run.live.delete(live.name);
+      // Structured concurrency: children the body started but did not wait for end with it.
+      for (const child of live.children) {
+        child.abort(new ActionAbortedError(`aborted: its parent ${live.name} finished before it`, { actionName: child.name }));
+      }
       if (live.holdsSlot) {
         live.holdsSlot = false;
         run.slots?.release();

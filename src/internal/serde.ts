@@ -8,6 +8,12 @@
  * canonical SHA-256 hash of the value, used for cache keys: plain-object key order does not change it; array,
  * `Map` and `Set` order, types (`1` vs `'1'`, `undefined` vs `null`) and shared references do.
  *
+ * `flyte.io.File` and `flyte.io.Dir` are encoded as references (devalue custom types `flyte.io.File` /
+ * `flyte.io.Dir` holding `[absolute path, content hash]`); in the canonical hash they count by **content hash
+ * only**, so the same bytes under another path hash the same. Encoding is synchronous, so their content is hashed
+ * synchronously during the validation walk (memoized per file version, see `content-hash.ts`); a missing or
+ * unreadable file is a {@link RuntimeDataValidationError} naming the argument and the file.
+ *
  * {@link ValueCodec} adds offloading: text longer than the inline limit is written once, content-addressed, to
  * `<dataDir>/values/<sha256>.devalue`, and the store keeps a short marker (see {@link parseOffloadMarker}).
  *
@@ -24,6 +30,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileS
 import { join } from 'node:path';
 import { DevalueError, parse, stringify } from 'devalue';
 import { InlineIOMaxBytesBreached, RuntimeDataValidationError } from '../errors.js';
+import { Dir, File } from '../io.js';
+import { dirHashSync, fileHashSync } from './content-hash.js';
 import { sha256Hex } from './hash.js';
 
 /** The result of {@link encodeValue}. */
@@ -60,6 +68,10 @@ export interface OffloadRef {
 }
 
 const EXPECTED = 'expected plain data (JSON values, undefined, Date, BigInt, Map, Set, typed arrays, ArrayBuffer)';
+
+/** devalue type names of the file references. */
+const FILE_TYPE = 'flyte.io.File';
+const DIR_TYPE = 'flyte.io.Dir';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Offload markers. devalue's output is either a JSON array (`[...]`) or, for a root `undefined`, `NaN`, `±Infinity`
@@ -140,6 +152,8 @@ class Walk {
   readonly states = new Map<object, number>();
   /** Whether some plain object's keys are not in canonical order (then the hash needs a sorted clone). */
   unsorted = false;
+  /** The `flyte.io.File` / `Dir` references met, with their content hashes; `null` while there are none. */
+  refs: Map<File | Dir, string> | null = null;
 
   constructor(readonly root: string) {}
 
@@ -292,9 +306,71 @@ function walk(value: unknown, w: Walk): void {
       i += 1;
     }
     w.leave(value);
+  } else if (value instanceof File || value instanceof Dir) {
+    w.refs ??= new Map();
+    if (!w.refs.has(value)) w.refs.set(value, contentHashAt(value, w));
   } else if (!LEAF_PROTOTYPES.has(proto)) {
-    w.refuse(describeNonData(value), '; pass its data as a plain object instead');
+    const hint =
+      value instanceof Blob
+        ? '; for a file on disk pass flyte.io.File.from(path)'
+        : '; pass its data as a plain object instead';
+    w.refuse(describeNonData(value), hint);
   }
+}
+
+/** The content hash of a file or directory reference met by the walk, or a validation error naming both paths. */
+function contentHashAt(ref: File | Dir, w: Walk): string {
+  const isFile = ref instanceof File;
+  try {
+    return isFile ? fileHashSync(ref.path) : dirHashSync(ref.path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = `${isFile ? FILE_TYPE : DIR_TYPE}(${JSON.stringify(ref.path)})`;
+    const why =
+      code === 'ENOENT'
+        ? `${isFile ? 'a file' : 'a directory'} that does not exist`
+        : code === 'EISDIR'
+          ? 'a directory (use flyte.io.Dir for directories)'
+          : code === 'ENOTDIR'
+            ? 'a file (use flyte.io.File for files)'
+            : `a path that cannot be read (${describeError(err)})`;
+    const path = w.path();
+    throw new RuntimeDataValidationError(
+      `expected ${isFile ? 'an existing, readable file' : 'an existing, readable directory'}; received ${what}, ${why}, at ${path}`,
+      { path, cause: err },
+    );
+  }
+}
+
+/** devalue reducers that write file references as `[path, content hash]`. */
+function textReducers(refs: ReadonlyMap<File | Dir, string>): Record<string, (value: unknown) => unknown> {
+  return {
+    [FILE_TYPE]: (v) => v instanceof File && [v.path, refs.get(v)],
+    [DIR_TYPE]: (v) => v instanceof Dir && [v.path, refs.get(v)],
+  };
+}
+
+/** devalue reducers for the canonical hash: a file reference counts by its content hash only, not its path. */
+function hashReducers(refs: ReadonlyMap<File | Dir, string>): Record<string, (value: unknown) => unknown> {
+  return {
+    [FILE_TYPE]: (v) => v instanceof File && refs.get(v),
+    [DIR_TYPE]: (v) => v instanceof Dir && refs.get(v),
+  };
+}
+
+/** devalue revivers: file references come back as `File` / `Dir` of the recorded path. */
+const REVIVERS: Record<string, (value: unknown) => unknown> = {
+  [FILE_TYPE]: (v) => new File(refPath(v, FILE_TYPE)),
+  [DIR_TYPE]: (v) => new Dir(refPath(v, DIR_TYPE)),
+};
+
+function refPath(payload: unknown, type: string): string {
+  if (!Array.isArray(payload) || typeof payload[0] !== 'string' || payload[0] === '') {
+    throw new RuntimeDataValidationError(
+      `expected ${type} as [path, hash]; received ${preview(JSON.stringify(payload) ?? '')}`,
+    );
+  }
+  return payload[0];
 }
 
 /**
@@ -364,10 +440,18 @@ function asValidationError(err: unknown, root: string): unknown {
 function encodeInternal(value: unknown, path: string): { text: string; hash: string; hashIsTextHash: boolean } {
   try {
     let unsorted = false;
+    let refs: Map<File | Dir, string> | null = null;
     if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
       const w = new Walk(path);
       walk(value, w);
       unsorted = w.unsorted;
+      refs = w.refs;
+    }
+    if (refs !== null) {
+      // File references: the text keeps their paths, the hash only their content.
+      const text = stringify(value, textReducers(refs));
+      const canonical = unsorted ? sortedClone(value, new Map()) : value;
+      return { text, hash: sha256Hex(stringify(canonical, hashReducers(refs))), hashIsTextHash: false };
     }
     const text = stringify(value);
     if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true };
@@ -383,15 +467,17 @@ function encodeInternal(value: unknown, path: string): { text: string; hash: str
  * Supported: JSON values, `undefined`, `NaN`, `±Infinity`, `-0`, `BigInt`, `Date`, `Map`, `Set`, typed arrays
  * (a Node `Buffer` comes back as a `Uint8Array`), `DataView`, `ArrayBuffer`, null-prototype objects, sparse
  * arrays, nested to about 1 500 levels, with repeated (not cyclic) references, which decode as repeated
- * references. Non-index properties of arrays are not kept.
+ * references. Non-index properties of arrays are not kept. `flyte.io.File` and `flyte.io.Dir` are encoded as
+ * references (path and content hash), their content hashed synchronously here.
  *
  * The hash does not depend on the key order of plain objects; it does depend on the order of arrays, `Map`s and
- * `Set`s, on types, and on which references are repeated (the decoded graphs differ).
+ * `Set`s, on types, and on which references are repeated (the decoded graphs differ). A `File` or `Dir` counts
+ * by its content hash, not its path.
  *
  * @param path - the root label used in error paths, e.g. `'args'` or `'output'`.
  * @throws RuntimeDataValidationError for a function, a symbol, a class instance (anything but a plain object,
- *   an array or a built-in listed above), a cycle, or a value nested too deeply; `message` and `path` name the
- *   place, e.g. `args[1].user["first name"]`.
+ *   an array or a built-in listed above), a cycle, a value nested too deeply, or a `File` / `Dir` whose path is
+ *   missing or unreadable; `message` and `path` name the place, e.g. `args[1].user["first name"]`.
  * @example
  * ```ts
  * encodeValue({ a: 1, b: 2 }, 'args').hash === encodeValue({ b: 2, a: 1 }, 'args').hash; // true
@@ -420,8 +506,9 @@ export function decodeValue(text: string): unknown {
     );
   }
   try {
-    return parse(text);
+    return parse(text, REVIVERS);
   } catch (err) {
+    if (err instanceof RuntimeDataValidationError) throw err;
     throw new RuntimeDataValidationError(
       `expected devalue text; received text that does not parse (${describeError(err)}): ${preview(text)}`,
       { cause: err },

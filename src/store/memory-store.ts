@@ -22,6 +22,7 @@ import { pageOf } from './paging.js';
 interface StoredRun {
   record: RunRecord;
   readonly inputs: string;
+  abortRequest?: string;
   /** Actions by name, in creation order (a `Map` keeps insertion order). */
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
@@ -125,6 +126,23 @@ export class MemoryStore implements RunStore {
     this.#check();
     const run = this.#runs.get(name);
     return run === undefined || !this.#created(run) ? undefined : copyRun(run.record);
+  }
+
+  async requestAbort(runName: string, reason: string): Promise<void> {
+    this.#check();
+    const run = this.#runs.get(runName);
+    if (run === undefined || !this.#created(run)) throw new RangeError(`requestAbort: no run named ${runName}`);
+    run.abortRequest = reason;
+  }
+
+  async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {
+    this.#check();
+    const found = new Map<string, string>();
+    for (const name of runNames) {
+      const reason = this.#runs.get(name)?.abortRequest;
+      if (reason !== undefined) found.set(name, reason);
+    }
+    return found;
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {

@@ -131,6 +131,13 @@ export interface RunStore {
   /** Log lines in the order written; all of the run when `actionName` is omitted. */
   listLogs(runName: string, actionName?: string): Promise<LogLine[]>;
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;
+  /**
+   * Asks whichever process drives the run to abort it: the request is durable when the promise resolves, and
+   * the driving process picks it up from {@link listAbortRequests}. Rejects if there is no such run.
+   */
+  requestAbort(runName: string, reason: string): Promise<void>;
+  /** The pending abort requests (run name → reason) among `runNames`. */
+  listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>>;
   /** Deletes every cache entry; resolves to how many were deleted. */
   clearCache(): Promise<number>;
 

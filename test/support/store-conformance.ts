@@ -108,6 +108,17 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal((await store.getRun('r1'))?.endedAt, 2_000);
         }));
 
+      it('requestAbort is durable and listed for its run only; unknown runs reject', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          await store.createRun(makeRun('r2'));
+          assert.deepEqual(await store.listAbortRequests(['r1', 'r2']), new Map());
+          await store.requestAbort('r1', 'user asked');
+          assert.deepEqual(await store.listAbortRequests(['r1', 'r2', 'nope']), new Map([['r1', 'user asked']]));
+          assert.deepEqual(await store.listAbortRequests([]), new Map());
+          await assert.rejects(store.requestAbort('ghost', 'x'), RangeError);
+        }));
+
       it('updateRun of an unknown run changes nothing', () =>
         withStore(async (store) => {
           store.updateRun('ghost', { phase: 'failed' });

@@ -103,6 +103,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'run_abort_requests',
+    sql: `
+      -- Set by another process (flyte abort run NAME); read by the process that drives the run.
+      ALTER TABLE runs ADD COLUMN abort_request TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

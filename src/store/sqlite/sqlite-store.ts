@@ -334,6 +334,24 @@ export class SqliteStore implements RunStore {
     return row === undefined ? undefined : runFromRow(row);
   }
 
+  async requestAbort(runName: string, reason: string): Promise<void> {
+    this.#beforeRead();
+    const info = this.#query('UPDATE runs SET abort_request = ? WHERE name = ?').run(reason, runName);
+    if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
+  }
+
+  async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {
+    this.#check();
+    const found = new Map<string, string>();
+    if (runNames.length === 0) return found;
+    const stmt = this.#query('SELECT abort_request AS reason FROM runs WHERE name = ? AND abort_request IS NOT NULL');
+    for (const name of runNames) {
+      const row = stmt.get(name) as { reason: string } | undefined;
+      if (row !== undefined) found.set(name, row.reason);
+    }
+    return found;
+  }
+
   async getRunInputs(name: string): Promise<string | undefined> {
     this.#beforeRead();
     return this.#s.getRunInputs.get(name) as string | undefined;
@@ -450,7 +468,11 @@ export class SqliteStore implements RunStore {
   }
 
   async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
-    this.#beforeRead();
+    // Cache lookups sit on the hot path of every cached call: answer from the pending entries or the committed
+    // table without committing unrelated pending writes first (only cache entries matter to this read).
+    this.#check();
+    const pending = this.#cacheEntries.get(key);
+    if (pending !== undefined) return pending;
     const r = this.#s.getCacheEntry.get(key) as CacheRow | undefined;
     return r === undefined
       ? undefined
