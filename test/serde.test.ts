@@ -287,7 +287,6 @@ describe('refusals', () => {
     assertRefused([new WeakMap()], 'args[0]', 'an instance of class WeakMap');
     assertRefused({ p: Promise.resolve(1) }, 'args.p', 'an instance of class Promise');
     assertRefused([/re/], 'args[0]', 'an instance of class RegExp');
-    assertRefused([new Error('x')], 'args[0]', 'an instance of class Error');
     assertRefused([new URL('http://x')], 'args[0]', 'an instance of class URL');
     // eslint-disable-next-line no-new-wrappers
     assertRefused([new Number(1)], 'args[0]', 'an instance of class Number');
@@ -478,5 +477,25 @@ describe('ValueCodec', () => {
   it('refuses text that is neither devalue output nor a marker', () => {
     const codec = new ValueCodec({ dataDir });
     assert.throws(() => codec.decode('@something else'), RuntimeDataValidationError);
+  });
+});
+
+describe('errors as values', () => {
+  it('travel as flyte errors: code, kind, message and stack kept; the hash ignores the stack', async () => {
+    const { RuntimeUserError, TaskTimeoutError } = await import('../src/errors.js');
+    class ValueError extends Error {}
+    const original = [1, new ValueError('bad item'), new TaskTimeoutError('slow', { actionName: 'a1' })];
+    const { text, hash } = encodeValue(original, 'output');
+    const back = decodeValue(text) as unknown[];
+    assert.equal(back[0], 1);
+    assert.ok(back[1] instanceof RuntimeUserError);
+    assert.equal((back[1] as InstanceType<typeof RuntimeUserError>).code, 'ValueError');
+    assert.equal((back[1] as Error).message, 'bad item');
+    assert.equal((back[1] as Error).stack, (original[1] as Error).stack);
+    assert.ok(back[2] instanceof TaskTimeoutError);
+    assert.equal((back[2] as InstanceType<typeof TaskTimeoutError>).actionName, 'a1');
+    const again = [1, new ValueError('bad item'), new TaskTimeoutError('slow', { actionName: 'a1' })];
+    assert.equal(encodeValue(again, 'output').hash, hash, 'same errors, other stacks: same hash');
+    assert.notEqual(encodeValue([1, new ValueError('other'), again[2]], 'output').hash, hash);
   });
 });

@@ -29,7 +29,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DevalueError, parse, stringify } from 'devalue';
-import { InlineIOMaxBytesBreached, RuntimeDataValidationError } from '../errors.js';
+import {
+  InlineIOMaxBytesBreached,
+  RuntimeDataValidationError,
+  fromSerialized,
+  serializeError,
+  type SerializedError,
+} from '../errors.js';
 import { Dir, File } from '../io.js';
 import { dirHashSync, fileHashSync } from './content-hash.js';
 import { sha256Hex } from './hash.js';
@@ -72,6 +78,7 @@ const EXPECTED = 'expected plain data (JSON values, undefined, Date, BigInt, Map
 /** devalue type names of the file references. */
 const FILE_TYPE = 'flyte.io.File';
 const DIR_TYPE = 'flyte.io.Dir';
+const ERROR_TYPE = 'flyte.Error';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Offload markers. devalue's output is either a JSON array (`[...]`) or, for a root `undefined`, `NaN`, `±Infinity`
@@ -154,6 +161,8 @@ class Walk {
   unsorted = false;
   /** The `flyte.io.File` / `Dir` references met, with their content hashes; `null` while there are none. */
   refs: Map<File | Dir, string> | null = null;
+  /** Whether an `Error` was met (errors travel as flyte errors). */
+  errors = false;
 
   constructor(readonly root: string) {}
 
@@ -309,6 +318,8 @@ function walk(value: unknown, w: Walk): void {
   } else if (value instanceof File || value instanceof Dir) {
     w.refs ??= new Map();
     if (!w.refs.has(value)) w.refs.set(value, contentHashAt(value, w));
+  } else if (value instanceof Error) {
+    w.errors = true;
   } else if (!LEAF_PROTOTYPES.has(proto)) {
     const hint =
       value instanceof Blob
@@ -362,6 +373,22 @@ function hashReducers(refs: ReadonlyMap<File | Dir, string>): Record<string, (va
 const REVIVERS: Record<string, (value: unknown) => unknown> = {
   [FILE_TYPE]: (v) => new File(refPath(v, FILE_TYPE)),
   [DIR_TYPE]: (v) => new Dir(refPath(v, DIR_TYPE)),
+  [ERROR_TYPE]: (v) => fromSerialized(v as SerializedError),
+};
+
+/**
+ * Errors cross boundaries as flyte errors (so `flyte.map` results with failed items can be returned): the text
+ * keeps code, kind, message, stack and action; the hash only code, kind and message, so it is stable.
+ */
+const ERROR_TEXT_REDUCER = {
+  [ERROR_TYPE]: (v: unknown) => v instanceof Error && serializeError(v),
+};
+const ERROR_HASH_REDUCER = {
+  [ERROR_TYPE]: (v: unknown) => {
+    if (!(v instanceof Error)) return false;
+    const { code, kind, message } = serializeError(v);
+    return [code, kind, message];
+  },
 };
 
 function refPath(payload: unknown, type: string): string {
@@ -441,17 +468,21 @@ function encodeInternal(value: unknown, path: string): { text: string; hash: str
   try {
     let unsorted = false;
     let refs: Map<File | Dir, string> | null = null;
+    let errors = false;
     if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
       const w = new Walk(path);
       walk(value, w);
       unsorted = w.unsorted;
       refs = w.refs;
+      errors = w.errors;
     }
-    if (refs !== null) {
-      // File references: the text keeps their paths, the hash only their content.
-      const text = stringify(value, textReducers(refs));
+    if (refs !== null || errors) {
+      // File references: the text keeps their paths, the hash only their content. Errors: see ERROR_TEXT_REDUCER.
+      const known = refs ?? new Map<File | Dir, string>();
+      const text = stringify(value, { ...textReducers(known), ...ERROR_TEXT_REDUCER });
       const canonical = unsorted ? sortedClone(value, new Map()) : value;
-      return { text, hash: sha256Hex(stringify(canonical, hashReducers(refs))), hashIsTextHash: false };
+      const hash = sha256Hex(stringify(canonical, { ...hashReducers(known), ...ERROR_HASH_REDUCER }));
+      return { text, hash, hashIsTextHash: false };
     }
     const text = stringify(value);
     if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true };
