@@ -59,6 +59,10 @@ export function partial<B extends unknown[], Rest extends unknown[], R>(
 export interface MapResult<T> extends PromiseLike<T[]>, AsyncIterable<T>, Iterable<T> {
   /** The results in completion order. */
   asCompleted(): AsyncIterable<T>;
+  /** As `Promise.prototype.catch` on the awaited results (starts the map). */
+  catch<E = never>(onRejected?: ((reason: unknown) => E | PromiseLike<E>) | null): Promise<T[] | E>;
+  /** As `Promise.prototype.finally` on the awaited results (starts the map). */
+  finally(onFinally?: (() => void) | null): Promise<T[]>;
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -419,6 +423,14 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
     then(onFulfilled, onRejected) {
       all ??= start('awaited').collect();
       return all.then(onFulfilled, onRejected);
+    },
+    catch(onRejected) {
+      all ??= start('awaited').collect();
+      return all.catch(onRejected);
+    },
+    finally(onFinally) {
+      all ??= start('awaited').collect();
+      return all.finally(onFinally);
     },
     [Symbol.asyncIterator]() {
       return start('iterated in input order').ordered();

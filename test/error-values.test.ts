@@ -44,3 +44,16 @@ describe('errors as values', () => {
     assert.equal(err.actionName, failed?.name);
   });
 });
+
+describe('flyte.map result as a promise', () => {
+  it('has catch and finally, so promise helpers accept it', async () => {
+    let finallyRan = false;
+    const out = await flyte
+      .map(check, [1], { returnExceptions: false })
+      .catch((e: unknown) => (e instanceof Error ? e.message : 'no'))
+      .finally(() => (finallyRan = true));
+    assert.equal(out, 'odd: 1');
+    assert.equal(finallyRan, true);
+    await assert.rejects(flyte.map(check, [3], { returnExceptions: false }).finally(() => undefined), /odd: 3/);
+  });
+});
