@@ -68,6 +68,16 @@ export interface RunRecord {
   readonly module: string | null;
   /** The process that drives the run, as `host:pid`, used to detect runs orphaned by a dead process. */
   readonly owner: string | null;
+  /** The run options that shape its execution, kept so a recovered run behaves like the original. */
+  readonly options: RunOptionsRecord;
+}
+
+/** The run options recorded with a run. */
+export interface RunOptionsRecord {
+  readonly overwriteCache?: boolean;
+  readonly disableRunCache?: boolean;
+  readonly maxActionConcurrency?: number;
+  readonly customContext?: Readonly<Record<string, string>>;
 }
 
 /** One attempt of an action. */

@@ -194,6 +194,7 @@ export class LocalController implements Controller {
       endedAt: null,
       error: null,
       labels: options.labels ?? {},
+      options: recordedOptions(options),
       module: task.module,
       owner: OWNER,
       inputs: inputs.text,
@@ -214,13 +215,13 @@ export class LocalController implements Controller {
    */
   async resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<LocalRun> {
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
-    const run = new LocalRun(record.name, this, { labels: record.labels }, true);
+    const run = new LocalRun(record.name, this, { ...record.options, labels: record.labels }, true);
     this.recorder.run(record.name, { phase: 'running', endedAt: null, error: null, owner: OWNER });
     await this.recorder.store.flush();
     this.runs.set(run.name, run);
     this.#watchAbortRequests();
     const root: Mutable<ActionWrite> = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
-    run.done = this.execute(run, null, task, root, {}, undefined).then(
+    run.done = this.execute(run, null, task, root, record.options.customContext ?? {}, undefined).then(
       () => this.finishRun(run, root),
       () => this.finishRun(run, root),
     );
@@ -632,6 +633,12 @@ export class LocalController implements Controller {
       this.runs.delete(run.name);
     }
   }
+}
+
+/** The options of a run that a recovery must reuse. */
+function recordedOptions(options: RunContextOptions): RunRecord['options'] {
+  const { overwriteCache, disableRunCache, maxActionConcurrency, customContext } = options;
+  return { overwriteCache, disableRunCache, maxActionConcurrency, customContext };
 }
 
 /** Whether a record is a trace or durable step rather than a task's action. */

@@ -297,6 +297,7 @@ const PLACEHOLDER_RUN: RunRecord = Object.freeze({
   endedAt: null,
   error: null,
   labels: {},
+  options: {},
   module: null,
   owner: null,
 });
@@ -335,6 +336,7 @@ function copyRun(r: RunRecord): RunRecord {
     endedAt: r.endedAt,
     error: copyError(r.error),
     labels: { ...r.labels },
+    options: JSON.parse(JSON.stringify(r.options ?? {})) as RunRecord['options'],
     module: r.module,
     owner: r.owner,
   };

@@ -59,6 +59,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
         withStore(async (store) => {
           const run = makeRun('r1', {
             labels: { team: 'ml', env: 'dev' },
+            options: { disableRunCache: true, maxActionConcurrency: 4, customContext: { tenant: 'acme' } },
             module: 'file:///proj/wf.ts',
             owner: 'host:1',
             error: null,
@@ -499,6 +500,7 @@ export function makeRun(name: string, overrides: Partial<RunWrite> = {}): RunWri
     endedAt: null,
     error: null,
     labels: {},
+    options: {},
     module: null,
     owner: null,
     inputs: '[[1,2,3]]',

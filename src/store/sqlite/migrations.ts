@@ -111,6 +111,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN abort_request TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'run_options',
+    sql: `
+      -- JSON RunOptionsRecord: what a recovered run needs to behave like the original.
+      ALTER TABLE runs ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

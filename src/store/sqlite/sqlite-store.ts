@@ -191,6 +191,7 @@ export class SqliteStore implements RunStore {
       run.endedAt,
       errorJson(run.error),
       JSON.stringify(run.labels),
+      JSON.stringify(run.options),
       run.module,
       run.owner,
       run.inputs,
@@ -642,7 +643,8 @@ function runUpdateParams(u: RunUpdate): unknown[] {
   return params;
 }
 
-const RUN_COLUMNS = 'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, module, owner';
+const RUN_COLUMNS =
+  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner';
 const ACTION_COLUMNS =
   'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
 const COUNT_COLUMNS = `count(*) AS total,
@@ -676,8 +678,8 @@ interface Statements {
 function prepareStatements(db: Database.Database): Statements {
   return {
     insertRun: db.prepare(`INSERT INTO runs
-      (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, module, owner, inputs)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+      (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, inputs)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
     // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
     // parent_name and grp are not updated: an action's place in the tree is fixed by its first write (its name
     // derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
@@ -738,6 +740,7 @@ interface RunRow {
   ended_at: number | null;
   error: string | null;
   labels: string;
+  options: string;
   module: string | null;
   owner: string | null;
 }
@@ -803,6 +806,7 @@ function runFromRow(r: RunRow): RunRecord {
     endedAt: r.ended_at,
     error: errorFromJson(r.error),
     labels: JSON.parse(r.labels) as Record<string, string>,
+    options: JSON.parse(r.options) as RunRecord['options'],
     module: r.module,
     owner: r.owner,
   };
