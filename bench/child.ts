@@ -1,0 +1,224 @@
+/**
+ * Runs one scenario once, in a fresh process, and prints its measurements as one JSON line prefixed with
+ * `BENCH_RESULT ` on stdout. Started by `run.ts`; can be run by hand to profile one scenario:
+ *
+ * ```sh
+ * node --conditions=flyte-source --import tsx bench/child.ts --scenario flyte-map-0 --n 100000 --profile /tmp/map0.cpuprofile
+ * node --import tsx bench/profile-summary.ts /tmp/map0.cpuprofile
+ * ```
+ * @module
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as flyte from 'flyte-ts';
+import { scenarios, type Scenario } from './scenarios.js';
+import { expectedSum, fanOutMap, fanOutPromiseAll, rawPMap, rawPromiseAll } from './tasks.js';
+
+/** What one child reports. Sizes in MiB, times in ms. */
+export interface ChildResult {
+  readonly scenario: string;
+  readonly n: number;
+  /** Wall time of the fan-out; for flyte scenarios from `flyte.run` until `run.wait()` resolved (records committed). */
+  readonly ms: number;
+  /** CPU time (user + system, all threads of the process: GC helpers too) over the same span. */
+  readonly cpuMs: number;
+  /** RSS high-water mark of the whole process (`process.resourceUsage().maxRSS`). */
+  readonly maxRssMiB: number;
+  /** RSS just before the measured fan-out (node, tsx and the modules loaded, warm-up done). */
+  readonly startRssMiB: number;
+  /** Highest `heapUsed` seen by a 5 ms sampler and at the end of the fan-out (a lower bound of the true peak). */
+  readonly peakHeapUsedMiB: number;
+  /** `heapTotal` at the same moment: the heap V8 had reserved. */
+  readonly peakHeapTotalMiB: number;
+  /** For flyte scenarios: the run, the recorded actions by phase, and how long reading them back took. */
+  readonly run?: {
+    readonly name: string;
+    readonly phase: string;
+    readonly actions: number;
+    readonly succeeded: number;
+    readonly readBackMs: number;
+    readonly dbMiB: number | undefined;
+  };
+}
+
+const MiB = 1024 * 1024;
+
+interface ChildOptions {
+  readonly scenario: Scenario;
+  readonly n: number;
+  readonly warmup: number;
+  readonly store: string;
+  readonly keep: boolean;
+  /** Where to write a V8 CPU profile of the measured fan-out only (not start-up, warm-up or read-back). */
+  readonly profile: string | undefined;
+}
+
+function parse(): ChildOptions {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string' },
+      n: { type: 'string', default: '100000' },
+      concurrency: { type: 'string', default: '64' },
+      warmup: { type: 'string', default: '1000' },
+      store: { type: 'string', default: 'sqlite' },
+      keep: { type: 'boolean', default: false },
+      profile: { type: 'string' },
+    },
+  });
+  const concurrency = Number(values.concurrency);
+  const scenario = scenarios(concurrency).find((s) => s.name === values.scenario);
+  if (scenario === undefined) {
+    throw new RangeError(
+      `--scenario: expected one of ${scenarios(concurrency)
+        .map((s) => s.name)
+        .join(', ')}; received ${String(values.scenario)}`,
+    );
+  }
+  const n = Number(values.n);
+  const warmup = Number(values.warmup);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n: expected a positive integer; received ${values.n}`);
+  if (!Number.isInteger(warmup) || warmup < 0) {
+    throw new RangeError(`--warmup: expected a non-negative integer; received ${values.warmup}`);
+  }
+  if (values.store !== 'sqlite' && values.store !== 'memory') {
+    throw new RangeError(`--store: expected sqlite or memory; received ${values.store}`);
+  }
+  return { scenario, n, warmup, store: values.store, keep: values.keep, profile: values.profile };
+}
+
+/** Samples the heap every 5 ms (whenever the event loop gets a turn). */
+class HeapSampler {
+  used = 0;
+  total = 0;
+  readonly #timer = setInterval(() => this.sample(), 5);
+
+  sample(): void {
+    const m = process.memoryUsage();
+    if (m.heapUsed > this.used) {
+      this.used = m.heapUsed;
+      this.total = m.heapTotal;
+    }
+  }
+
+  stop(): void {
+    this.sample();
+    clearInterval(this.#timer);
+  }
+}
+
+async function startProfiler(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return session;
+}
+
+async function stopProfiler(session: Session, file: string): Promise<void> {
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(profile));
+  process.stderr.write(`CPU profile of the measured fan-out: ${file}\n`);
+}
+
+/** Starts the fan-out of `n` children for the scenario; for flyte scenarios, resolves with the finished run. */
+async function fanOut(scenario: Scenario, n: number): Promise<{ value: unknown; run?: flyte.Run }> {
+  const c = scenario.concurrency ?? 0;
+  switch (scenario.name) {
+    case 'promise-all':
+      return { value: await rawPromiseAll(n) };
+    case `p-map-${c}`:
+      return { value: await rawPMap(n, c === 0 ? Infinity : c) };
+    case 'flyte-promise-all': {
+      const run = await flyte.run(fanOutPromiseAll, n);
+      await run.wait();
+      return { value: undefined, run };
+    }
+    default: {
+      const run = await flyte.run(fanOutMap, n, c);
+      await run.wait();
+      return { value: undefined, run };
+    }
+  }
+}
+
+/** The measured run's records, read back through the public API. */
+async function readBack(run: flyte.Run, root: string | undefined): Promise<NonNullable<ChildResult['run']>> {
+  const t0 = performance.now();
+  const stored = await flyte.getRun(run.name);
+  const actions = await stored.actions();
+  const readBackMs = performance.now() - t0;
+  const succeeded = actions.filter((a) => a.phase === 'succeeded').length;
+  let dbMiB: number | undefined;
+  if (root !== undefined) {
+    dbMiB = 0;
+    for (const file of ['flyte.db', 'flyte.db-wal']) {
+      try {
+        dbMiB += statSync(path.join(root, file)).size / MiB;
+      } catch {
+        // No WAL file once it was checkpointed away: nothing to add.
+      }
+    }
+  }
+  return { name: run.name, phase: stored.phase, actions: actions.length, succeeded, readBackMs, dbMiB };
+}
+
+async function main(): Promise<void> {
+  const { scenario, n, warmup, store, keep, profile } = parse();
+  let root: string | undefined;
+  if (scenario.kind === 'flyte') {
+    root = store === 'sqlite' ? mkdtempSync(path.join(os.tmpdir(), 'flyte-bench-')) : undefined;
+    flyte.init(
+      store === 'sqlite'
+        ? { root: root as string, echoLogs: false }
+        : { root: os.tmpdir(), store: 'memory:', echoLogs: false },
+    );
+  }
+  try {
+    // A small fan-out first, so the measurement is of steady-state code (JIT, store open), not of start-up.
+    if (warmup > 0) {
+      const w = await fanOut(scenario, warmup);
+      if (w.run !== undefined) await w.run.outputs();
+    }
+    const profiler = profile === undefined ? undefined : await startProfiler();
+    const startRss = process.memoryUsage().rss;
+    const sampler = new HeapSampler();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const { value, run } = await fanOut(scenario, n);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    sampler.stop();
+    if (profiler !== undefined) await stopProfiler(profiler, profile as string);
+    const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
+
+    const output = run === undefined ? value : await run.outputs();
+    if (output !== expectedSum(n)) {
+      throw new Error(`${scenario.name}: expected the sum ${expectedSum(n)}; received ${String(output)}`);
+    }
+    const result: ChildResult = {
+      scenario: scenario.name,
+      n,
+      ms,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      maxRssMiB,
+      startRssMiB: startRss / MiB,
+      peakHeapUsedMiB: sampler.used / MiB,
+      peakHeapTotalMiB: sampler.total / MiB,
+      ...(run === undefined ? {} : { run: await readBack(run, root) }),
+    };
+    process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
+  } finally {
+    if (scenario.kind === 'flyte') await flyte.shutdown();
+    if (root !== undefined) {
+      if (keep) process.stderr.write(`kept the store of ${scenario.name} in ${root}\n`);
+      else rmSync(root, { recursive: true, force: true });
+    }
+  }
+}
+
+await main();
