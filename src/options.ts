@@ -49,7 +49,7 @@ export interface RetryStrategy {
 /** A timeout with its parts; `maxRuntime` bounds each attempt. */
 export interface Timeout {
   readonly maxRuntime: Duration;
-  /** Bound on the time an action may wait for a slot before it starts. */
+  /** Bound on the time an action may wait for a slot before it starts. Recorded; not enforced in local mode yet. */
   readonly maxQueuedTime?: Duration;
 }
 
