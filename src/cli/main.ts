@@ -1,26 +1,285 @@
 #!/usr/bin/env node
 /**
- * The `flyte` command. This first version answers `--version` and `--help`; the commands of SPEC §3 follow.
+ * The `flyte` command: run tasks from a file, follow runs live, inspect, abort and rerun them.
+ *
+ * ```sh
+ * flyte run examples/map-concurrency.ts main --items '[1,2,3]'
+ * flyte get runs
+ * flyte get run brisk-otter-3f9a2c
+ * ```
+ * See `src/cli/README.md` for every command, the configuration precedence and the exit codes.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { shutdown } from '../index.js';
+import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
+import { processIo, type CliIo } from './io.js';
+
+// Each command's module is loaded when the command runs: `flyte --version` or `flyte get runs` need not load
+// the TypeScript loader or the live view.
+const runCommands = () => import('./run-command.js');
+const getCommands = () => import('./get-command.js');
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const HELP = `Usage: flyte [--version] [--help]
+/** Adds the configuration options (flags > environment > config file) to a command. */
+function withConfigOptions(cmd: Command): Command {
+  return cmd
+    .option('--root <dir>', 'local state directory (env FLYTE_ROOT; default .flyte)')
+    .option('--store <spec>', "run store: 'sqlite:PATH' or 'memory:' (env FLYTE_STORE; default sqlite:<root>/flyte.db)")
+    .option('--ui-url <url>', 'web UI address for run links (env FLYTE_UI_URL; default http://127.0.0.1:8080)')
+    .option('--config <file>', 'config file (env FLYTE_CONFIG; default ./flyte.config.json, else ./.flyte/config.json)')
+    .option('--no-color', 'no colours (also: env NO_COLOR)');
+}
 
-flyte-ts ${pkg.version}: the Flyte 2 programming model in TypeScript.
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
 
-Run a task of yours from code (see README.md):
-  const run = await flyte.run(main, [1, 2, 3]);
-`;
+const OUTPUT = (): Option =>
+  new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
 
-const args = process.argv.slice(2);
-if (args.includes('--version') || args.includes('-V')) {
-  console.log(pkg.version);
-} else if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
-  console.log(HELP);
-} else {
-  console.error(`flyte: unknown command ${JSON.stringify(args[0])}\n\n${HELP}`);
-  process.exitCode = 2;
+/**
+ * The command tree. Each action stores its exit code in `state.code`.
+ *
+ * @example
+ * ```ts
+ * const state = { code: 0 };
+ * await createProgram(processIo(), state).parseAsync(['node', 'flyte', 'get', 'runs']);
+ * ```
+ */
+export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Command {
+  const program = new Command('flyte')
+    .description(`flyte-ts ${pkg.version}: run Flyte 2 style tasks written in TypeScript, and inspect their runs.`)
+    .version(pkg.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(add --help for usage)')
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(io.err.red(s)),
+    });
+  withConfigOptions(program);
+  program.addHelpText(
+    'after',
+    examples(
+      'flyte run examples/map-concurrency.ts main --items "[1,2,3,4]"',
+      'flyte get runs --phase failed',
+      'flyte get run brisk-otter-3f9a2c',
+      'flyte --root /tmp/state get runs --output json',
+    ) +
+      '\nSettings: flags > environment (FLYTE_ROOT, FLYTE_STORE, FLYTE_UI_URL) > flyte.config.json or .flyte/config.json.' +
+      '\nExit codes: 0 ok, 1 failed run or not found, 2 bad usage, 130 interrupted (Ctrl-C).\n',
+  );
+
+  // flyte run
+  withConfigOptions(
+    program
+      .command('run')
+      .description('run a task of a .ts or .js file and follow it live until it ends')
+      .argument('<file>', 'the file that defines and exports the task (.ts or .js; no build step)')
+      .argument('[task]', 'the task: its export name, function name or fully qualified name (env.task)')
+      .argument('[args...]', "the task's arguments: --param value (JSON where it parses, else a string) or positional")
+      .option('--local', 'run in this process (the default without a distributed backend)')
+      .option('--remote', 'run on the distributed backend configured by flyte.init')
+      .option('--name <name>', 'name of the run (default: a short generated name)')
+      .option('--follow', 'follow the run until it ends (always so for local runs: they live in this process)')
+      .option(
+        '--json',
+        'print one JSON document at the end instead of the live view: { run, phase, outputs | error, counts }',
+      )
+      .passThroughOptions(),
+  )
+    .addHelpText(
+      'after',
+      '\nOptions of flyte run go before FILE; everything after TASK is for the task.' +
+        examples(
+          'flyte run examples/map-concurrency.ts main --items "[1,2,3,4,5]"',
+          'flyte run pipeline.ts main "[1,2,3]" 5                  # positionally',
+          'flyte run --name nightly-1 pipeline.ts etl.main --day 2026-11-25',
+          'flyte run --json pipeline.ts main --items "[1,2]" | jq .outputs',
+        ) +
+        '\nOn a terminal the live view shows the action tree with fan-outs folded, their progress, durations and retries.' +
+        '\nCtrl-C aborts the run (recorded as aborted, exit 130); a second Ctrl-C exits at once.\n',
+    )
+    .action(async (file: string, task: string | undefined, args: string[], _opts, cmd: Command) => {
+      state.code = await (await runCommands()).runCommand(file, task, args, cmd.optsWithGlobals(), io);
+    });
+
+  // flyte get ...
+  const get = withConfigOptions(
+    program.command('get').description('show runs, actions, inputs/outputs and logs from the run store'),
+  ).addHelpText(
+    'after',
+    examples('flyte get runs', 'flyte get run brisk-otter-3f9a2c', 'flyte get logs brisk-otter-3f9a2c a0'),
+  );
+  withConfigOptions(
+    get
+      .command('runs')
+      .description('list recent runs, newest first')
+      .option('-n, --limit <n>', 'at most this many runs', '20')
+      .option('--phase <phase>', 'only runs in this phase (running, succeeded, failed, aborted, timed_out, orphaned)')
+      .option('--task <name>', 'only runs of this root task (fully qualified name)')
+      .addOption(OUTPUT()),
+  )
+    .addHelpText('after', examples('flyte get runs --limit 5', 'flyte get runs --phase failed --output json'))
+    .action(async (_opts, cmd: Command) => (await getCommands()).getRuns(cmd.optsWithGlobals(), io));
+  withConfigOptions(
+    get
+      .command('run')
+      .description("a run's record and its action tree, with fan-outs and groups folded into one line each")
+      .argument('<name>', 'the run name')
+      .option('--max-nodes <n>', 'show at most this many tree lines', '200')
+      .addOption(OUTPUT()),
+  )
+    .addHelpText('after', examples('flyte get run brisk-otter-3f9a2c', 'flyte get run brisk-otter-3f9a2c -o json'))
+    .action(async (name: string, _opts, cmd: Command) =>
+      (await getCommands()).getRunCommand(name, cmd.optsWithGlobals(), io),
+    );
+  withConfigOptions(
+    get
+      .command('action')
+      .description("one action's record, attempts and error")
+      .argument('<run>', 'the run name')
+      .argument('<action>', "the action name ('a0' is the root)")
+      .addOption(OUTPUT()),
+  )
+    .addHelpText('after', examples('flyte get action brisk-otter-3f9a2c a0'))
+    .action(async (run: string, action: string, _opts, cmd: Command) =>
+      (await getCommands()).getActionCommand(run, action, cmd.optsWithGlobals(), io),
+    );
+  withConfigOptions(
+    get
+      .command('io')
+      .description("an action's decoded inputs and outputs (the root's by default)")
+      .argument('<run>', 'the run name')
+      .argument('[action]', "the action name (default 'a0', the root)")
+      .addOption(OUTPUT()),
+  )
+    .addHelpText(
+      'after',
+      examples('flyte get io brisk-otter-3f9a2c', 'flyte get io brisk-otter-3f9a2c 3f9a2c01 -o json'),
+    )
+    .action(async (run: string, action: string | undefined, _opts, cmd: Command) =>
+      (await getCommands()).getIoCommand(run, action, cmd.optsWithGlobals(), io),
+    );
+  withConfigOptions(
+    get
+      .command('logs')
+      .description('what task bodies wrote through console, for a run or one action')
+      .argument('<run>', 'the run name')
+      .argument('[action]', 'only this action')
+      .addOption(OUTPUT()),
+  )
+    .addHelpText('after', examples('flyte get logs brisk-otter-3f9a2c', 'flyte get logs brisk-otter-3f9a2c a0 -o json'))
+    .action(async (run: string, action: string | undefined, _opts, cmd: Command) =>
+      (await getCommands()).getLogsCommand(run, action, cmd.optsWithGlobals(), io),
+    );
+
+  // flyte abort run
+  const abort = withConfigOptions(program.command('abort').description('abort a running run')).addHelpText(
+    'after',
+    examples('flyte abort run brisk-otter-3f9a2c'),
+  );
+  withConfigOptions(
+    abort
+      .command('run')
+      .description('abort a run: its root and every running action end as aborted')
+      .argument('<name>', 'the run name')
+      .option('--reason <text>', 'why, recorded with the abort'),
+  )
+    .addHelpText('after', examples('flyte abort run brisk-otter-3f9a2c --reason "wrong input"'))
+    .action(async (name: string, _opts, cmd: Command) =>
+      (await import('./abort-command.js')).abortRunCommand(name, cmd.optsWithGlobals(), io),
+    );
+
+  // flyte rerun
+  withConfigOptions(
+    program
+      .command('rerun')
+      .description("run a past run's root task again with its recorded inputs, and follow it")
+      .argument('<name>', 'the past run')
+      .option('--recover', 'reuse the children that already succeeded instead of running them again')
+      .option('--name <name>', 'name of the new run')
+      .option('--json', 'print one JSON document at the end instead of the live view'),
+  )
+    .addHelpText('after', examples('flyte rerun brisk-otter-3f9a2c --recover'))
+    .action(async (name: string, _opts, cmd: Command) => {
+      state.code = await (await import('./rerun-command.js')).rerunCommand(name, cmd.optsWithGlobals(), io);
+    });
+
+  // flyte delete local-cache
+  const del = withConfigOptions(program.command('delete').description('delete local state')).addHelpText(
+    'after',
+    examples('flyte delete local-cache'),
+  );
+  withConfigOptions(
+    del.command('local-cache').description('delete every cached task output (runs and their records stay)'),
+  )
+    .addHelpText('after', examples('flyte delete local-cache'))
+    .action(async (_opts, cmd: Command) =>
+      (await import('./delete-command.js')).deleteLocalCacheCommand(cmd.optsWithGlobals(), io),
+    );
+
+  return program;
+}
+
+/**
+ * Runs the command line `argv` (without `node` and the script) and resolves to the exit code. Errors are
+ * printed here: usage errors with a pointer to `--help` (exit 2), command errors as they are (exit 1).
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCodeValue> {
+  const state: { code: ExitCodeValue } = { code: ExitCode.ok };
+  const program = createProgram(io, state);
+  try {
+    if (argv.length === 0) {
+      io.stderr.write(program.helpInformation());
+      return ExitCode.usage;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return state.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander printed its message (or the help / version) already.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (err instanceof UsageError) {
+      io.error(`${io.err.red('flyte: error:')} ${err.message}`);
+      return ExitCode.usage;
+    }
+    if (err instanceof CommandError) {
+      io.error(`${io.err.red('flyte: error:')} ${err.message}`);
+      return ExitCode.failed;
+    }
+    io.error(
+      `${io.err.red('flyte: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
+    return ExitCode.failed;
+  } finally {
+    // Commit what the command wrote and release the store; a failure here must not hide the command's result.
+    await shutdown().catch((err: unknown) => io.error(`flyte: closing the run store failed: ${String(err)}`));
+  }
+}
+
+/** Whether this module is the process's entry point (also through npm's `.bin/flyte` symlink). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    // The script path cannot be resolved (deleted, or not a file): this module was imported, not run.
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2));
+  // Exit now: the user's module may have left timers or handles behind, and every record is committed.
+  process.exit(code);
 }

@@ -1,0 +1,290 @@
+/**
+ * `flyte get runs | run NAME | action RUN ACTION | io RUN [ACTION] | logs RUN [ACTION]`, each with
+ * `--output table|json` (default `table`). Reads the store only; works for runs of any process.
+ * @module
+ */
+import * as flyte from '../index.js';
+import type { ActionRecord, LogLine, RunPhase, RunRecord } from '../index.js';
+import { runtime } from '../internal/runtime.js';
+import type { ConfigFlags } from './config.js';
+import { CommandError, UsageError } from './errors.js';
+import {
+  countsText,
+  elapsed,
+  errorText,
+  formatTime,
+  jsonText,
+  phaseText,
+  table,
+  toJsonValue,
+  type Colors,
+} from './format.js';
+import { initFromFlags } from './init.js';
+import type { CliIo } from './io.js';
+import { renderTree } from './render.js';
+import { buildTree, StoreTreeSource, type TreeNode } from './tree.js';
+
+/** `--output` of the get commands. */
+export type OutputFormat = 'table' | 'json';
+
+/** Options every get command takes. */
+export interface GetOptions extends ConfigFlags {
+  readonly output?: string;
+}
+
+const RUN_PHASES: readonly RunPhase[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'aborted',
+  'timed_out',
+  'orphaned',
+];
+
+/** Checks `--output`. */
+export function outputFormat(value: string | undefined): OutputFormat {
+  if (value === undefined || value === 'table' || value === 'json') return value ?? 'table';
+  throw new UsageError(`--output: expected 'table' or 'json'; received '${value}'`);
+}
+
+function printJson(io: CliIo, value: unknown): void {
+  io.print(JSON.stringify(toJsonValue(value), null, 2));
+}
+
+/** The stored run, or a CommandError that says where it looked. */
+async function requireRun(name: string): Promise<RunRecord> {
+  const store = runtime().store;
+  const run = await store.getRun(name);
+  if (run === undefined) throw new CommandError(`no run named '${name}' in ${store.description} (see flyte get runs)`);
+  return run;
+}
+
+async function requireAction(runName: string, actionName: string): Promise<ActionRecord> {
+  await requireRun(runName);
+  const action = await runtime().store.getAction(runName, actionName);
+  if (action === undefined) {
+    throw new CommandError(`run '${runName}' has no action '${actionName}' (see flyte get run ${runName})`);
+  }
+  return action;
+}
+
+/** `flyte get runs [--limit N] [--phase P] [--task T]`. */
+export async function getRuns(
+  options: GetOptions & { limit?: string; phase?: string; task?: string },
+  io: CliIo,
+): Promise<void> {
+  const format = outputFormat(options.output);
+  const limit = options.limit === undefined ? 20 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new UsageError(`--limit: expected a positive integer; received '${options.limit}'`);
+  }
+  const phase = options.phase;
+  if (phase !== undefined && !(RUN_PHASES as readonly string[]).includes(phase)) {
+    throw new UsageError(`--phase: expected one of ${RUN_PHASES.join(', ')}; received '${phase}'`);
+  }
+  initFromFlags(options);
+  const store = runtime().store;
+  const runs = await store.listRuns({
+    limit,
+    ...(phase === undefined ? {} : { phase: phase as RunPhase }),
+    ...(options.task === undefined ? {} : { taskName: options.task }),
+  });
+  const counts = await Promise.all(runs.map((r) => store.countActions(r.name)));
+  if (format === 'json') {
+    printJson(
+      io,
+      runs.map((run, i) => ({ ...run, url: runtime().runUrl(run.name), counts: counts[i] })),
+    );
+    return;
+  }
+  if (runs.length === 0) {
+    io.print(phase === undefined ? `no runs in ${store.description}` : `no ${phase} runs in ${store.description}`);
+    return;
+  }
+  const c = io.out;
+  const rows = runs.map((run, i) => {
+    const n = counts[i];
+    const done = n === undefined ? '' : `${n.total - n.queued - n.running}/${n.total}`;
+    const failed = n === undefined ? 0 : n.failed + n.timed_out;
+    return [
+      run.name,
+      run.taskName,
+      phaseText(run.phase, c),
+      formatTime(run.startedAt ?? run.createdAt),
+      elapsed(run.startedAt, run.endedAt),
+      failed > 0 ? `${done} ${c.red(`(${failed} failed)`)}` : done,
+    ];
+  });
+  io.print(table(['NAME', 'TASK', 'PHASE', 'STARTED', 'DURATION', 'ACTIONS'], rows, c));
+}
+
+/** The folded tree as JSON: actions with children, folds with counts. */
+function treeJson(node: TreeNode): unknown {
+  if (node.kind === 'action') return { ...node, children: node.children.map(treeJson) };
+  return node;
+}
+
+/** `flyte get run NAME`: the run's record and its action tree with fan-outs folded. */
+export async function getRunCommand(
+  name: string,
+  options: GetOptions & { maxNodes?: string },
+  io: CliIo,
+): Promise<void> {
+  const format = outputFormat(options.output);
+  const maxNodes = options.maxNodes === undefined ? 200 : Number(options.maxNodes);
+  if (!Number.isInteger(maxNodes) || maxNodes < 1) {
+    throw new UsageError(`--max-nodes: expected a positive integer; received '${options.maxNodes}'`);
+  }
+  initFromFlags(options);
+  const run = await requireRun(name);
+  const store = runtime().store;
+  const source = new StoreTreeSource(store, name);
+  const [counts, tree] = await Promise.all([store.countActions(name), buildTree(source, { maxNodes })]);
+  const url = runtime().runUrl(name);
+  if (format === 'json') {
+    printJson(io, { run, url, counts, tree: tree === undefined ? null : treeJson(tree) });
+    return;
+  }
+  const c = io.out;
+  const fields: [string, string][] = [
+    ['run', c.bold(run.name)],
+    ['task', run.taskName],
+    ['phase', phaseText(run.phase, c)],
+    ['mode', run.mode],
+    ['started', formatTime(run.startedAt ?? run.createdAt)],
+    ['duration', elapsed(run.startedAt, run.endedAt)],
+    ['actions', `${counts.total}: ${countsText(counts, c)}`],
+    ['url', c.cyan(url)],
+  ];
+  if (run.error !== null)
+    fields.push([
+      'error',
+      `${errorText(run.error, c)}${run.error.actionName ? ` (action ${run.error.actionName})` : ''}`,
+    ]);
+  if (Object.keys(run.labels).length > 0) {
+    fields.push([
+      'labels',
+      Object.entries(run.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    ]);
+  }
+  io.print(fieldList(fields, c));
+  if (tree !== undefined) {
+    io.print('');
+    io.print(renderTree(tree, { colors: c, width: io.stdout.isTTY ? io.stdout.columns : undefined }).join('\n'));
+  }
+}
+
+function fieldList(fields: readonly (readonly [string, string])[], c: Colors): string {
+  const width = Math.max(...fields.map(([k]) => k.length));
+  return fields.map(([k, v]) => `${c.dim(k.padEnd(width))}  ${v}`).join('\n');
+}
+
+/** `flyte get action RUN ACTION`: one action's record, its attempts and its error. */
+export async function getActionCommand(
+  runName: string,
+  actionName: string,
+  options: GetOptions,
+  io: CliIo,
+): Promise<void> {
+  const format = outputFormat(options.output);
+  initFromFlags(options);
+  const action = await requireAction(runName, actionName);
+  const attempts = await runtime().store.listAttempts(runName, actionName);
+  if (format === 'json') {
+    printJson(io, { action, attempts });
+    return;
+  }
+  const c = io.out;
+  const fields: [string, string][] = [
+    ['action', c.bold(action.name)],
+    ['run', action.runName],
+    ['task', `${action.taskName}${action.shortName === action.taskName ? '' : ` (${action.shortName})`}`],
+    ['parent', action.parentName ?? '-'],
+    ['group', action.group ?? '-'],
+    ['phase', phaseText(action.phase, c)],
+    ['cached', action.cacheHit ? 'yes' : 'no'],
+    ['attempts', String(action.attempts)],
+    ['started', formatTime(action.startedAt)],
+    ['duration', elapsed(action.startedAt, action.endedAt)],
+  ];
+  if (action.error !== null) fields.push(['error', errorText(action.error, c)]);
+  io.print(fieldList(fields, c));
+  if (action.error?.stack) io.print(c.dim(action.error.stack.split('\n').slice(1).join('\n')));
+  if (attempts.length > 0) {
+    io.print('');
+    const rows = attempts.map((a) => [
+      String(a.attempt),
+      phaseText(a.phase, c),
+      formatTime(a.startedAt),
+      elapsed(a.startedAt, a.endedAt),
+      a.error === null ? '' : errorText(a.error, c),
+    ]);
+    io.print(table(['ATTEMPT', 'PHASE', 'STARTED', 'DURATION', 'ERROR'], rows, c));
+  }
+}
+
+/** `flyte get io RUN [ACTION]`: decoded inputs and outputs (of the root `a0` when ACTION is left out). */
+export async function getIoCommand(
+  runName: string,
+  actionName: string | undefined,
+  options: GetOptions,
+  io: CliIo,
+): Promise<void> {
+  const format = outputFormat(options.output);
+  initFromFlags(options);
+  const name = actionName ?? 'a0';
+  const action = await requireAction(runName, name);
+  const handle = (await flyte.getRun(runName)).action(name);
+  const [inputs, outputs] = await Promise.all([handle.inputs(), handle.outputs()]);
+  const hasOutputs = action.phase === 'succeeded';
+  if (format === 'json') {
+    printJson(io, {
+      run: runName,
+      action: name,
+      phase: action.phase,
+      inputs: inputs ?? null,
+      outputs: hasOutputs ? outputs : null,
+    });
+    return;
+  }
+  const c = io.out;
+  io.print(`${c.dim('inputs')}   ${inputs === undefined ? '-' : jsonText(inputs)}`);
+  if (hasOutputs) io.print(`${c.dim('outputs')}  ${jsonText(outputs)}`);
+  else if (action.error !== null) io.print(`${c.dim('error')}    ${errorText(action.error, c)}`);
+  else io.print(`${c.dim('outputs')}  ${c.dim(`(none yet: ${action.phase})`)}`);
+}
+
+/** `flyte get logs RUN [ACTION]`: what task bodies wrote through `console`, in order. */
+export async function getLogsCommand(
+  runName: string,
+  actionName: string | undefined,
+  options: GetOptions,
+  io: CliIo,
+): Promise<void> {
+  const format = outputFormat(options.output);
+  initFromFlags(options);
+  if (actionName === undefined) await requireRun(runName);
+  else await requireAction(runName, actionName);
+  const lines = await runtime().store.listLogs(runName, actionName);
+  if (format === 'json') {
+    printJson(io, lines);
+    return;
+  }
+  if (lines.length === 0) {
+    io.error(`no logs for ${actionName === undefined ? `run ${runName}` : `action ${actionName} of run ${runName}`}`);
+    return;
+  }
+  const c = io.out;
+  const width = Math.max(...lines.map((l) => l.actionName.length));
+  for (const line of lines) io.print(logLine(line, width, c));
+}
+
+function logLine(l: LogLine, width: number, c: Colors): string {
+  const d = new Date(l.at);
+  const time = `${formatTime(l.at).slice(11)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  const text = l.stream === 'stderr' ? c.red(l.line) : l.line;
+  return `${c.dim(time)} ${c.cyan(l.actionName.padEnd(width))} ${c.dim(`#${l.attempt}`)} ${text}`;
+}

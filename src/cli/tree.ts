@@ -1,0 +1,297 @@
+/**
+ * A run's action tree as the CLI shows it: actions nest under their parents; the members of a group (a
+ * `flyte.map`, a `flyte.group`) fold into one node with counts, and so do many ungrouped calls of one task under
+ * one parent (a `Promise.all` fan-out). A 10 000-item map is one line.
+ *
+ * The tree is read from a {@link TreeSource}: the store (any run, any process) or the live events of this
+ * process's recorder (no store reads while a run goes on).
+ * @module
+ */
+import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
+import type { Recorder } from '../internal/recorder.js';
+import { emptyCounts, type RunStore } from '../store/run-store.js';
+
+/** Where the tree comes from. */
+export interface TreeSource {
+  /** The root action `a0`, `undefined` before it is recorded. */
+  root(): Promise<ActionRecord | undefined>;
+  /** Direct children of an action, in creation order. */
+  children(parentName: string): Promise<readonly ActionRecord[]>;
+  /** Counts of all the run's actions by phase. */
+  counts(): Promise<ActionCounts>;
+}
+
+/** One action, with its (folded) children. */
+export interface ActionNode {
+  readonly kind: 'action';
+  readonly action: ActionRecord;
+  readonly children: TreeNode[];
+}
+
+/** Many sibling actions folded into one node: a group, or many calls of one task. */
+export interface FoldNode {
+  readonly kind: 'fold';
+  readonly parentName: string;
+  /** The group's name, or `${shortName} ×${n}` for ungrouped calls of one task. */
+  readonly label: string;
+  readonly group: string | null;
+  readonly counts: ActionCounts;
+  /** Earliest start of a member. */
+  readonly startedAt: number | null;
+  /** Latest end, once every member has ended; `null` before. */
+  readonly endedAt: number | null;
+  /** Members that needed more than one attempt. */
+  readonly retried: number;
+  /** The first member that failed, for a hint. */
+  readonly firstFailure: { readonly name: string; readonly error: ActionError } | null;
+}
+
+/** Siblings left out because the tree reached its size limit. */
+export interface MoreNode {
+  readonly kind: 'more';
+  readonly parentName: string;
+  readonly hidden: number;
+}
+
+export type TreeNode = ActionNode | FoldNode | MoreNode;
+
+/** Options of {@link buildTree}. */
+export interface BuildTreeOptions {
+  /** At most this many nodes (lines) besides the root. @default 200 */
+  readonly maxNodes?: number;
+  /** Ungrouped calls of one task under one parent fold when there are at least this many. @default 5 */
+  readonly foldMin?: number;
+}
+
+/**
+ * Reads the folded tree of a run from `source`, depth first, expanding actions (never folds) until `maxNodes`.
+ *
+ * @example
+ * ```ts
+ * const tree = await buildTree(new StoreTreeSource(store, 'brisk-otter'), { maxNodes: 50 });
+ * ```
+ */
+export async function buildTree(source: TreeSource, options: BuildTreeOptions = {}): Promise<ActionNode | undefined> {
+  const root = await source.root();
+  if (root === undefined) return undefined;
+  const node: ActionNode = { kind: 'action', action: root, children: [] };
+  const budget = { left: options.maxNodes ?? 200 };
+  await expand(source, node, budget, options.foldMin ?? 5);
+  return node;
+}
+
+async function expand(source: TreeSource, node: ActionNode, budget: { left: number }, foldMin: number): Promise<void> {
+  if (budget.left <= 0) return;
+  const items = foldChildren(node.action.name, await source.children(node.action.name), foldMin);
+  for (let i = 0; i < items.length; i++) {
+    if (budget.left <= 0) {
+      node.children.push({ kind: 'more', parentName: node.action.name, hidden: items.length - i });
+      return;
+    }
+    budget.left--;
+    const item = items[i] as TreeNode;
+    node.children.push(item);
+    if (item.kind === 'action') await expand(source, item, budget, foldMin);
+  }
+}
+
+/**
+ * Folds the children of one parent: every group into one node (where its first member was), and ungrouped calls
+ * of one task into one node when there are at least `foldMin` of them. Other children stay actions.
+ */
+export function foldChildren(parentName: string, children: readonly ActionRecord[], foldMin: number): TreeNode[] {
+  const keyOf = (a: ActionRecord): string => (a.group !== null ? `g\0${a.group}` : `t\0${a.taskName}`);
+  const sizes = new Map<string, number>();
+  for (const a of children) sizes.set(keyOf(a), (sizes.get(keyOf(a)) ?? 0) + 1);
+  const folds = new Map<string, FoldBuilder>();
+  const out: (TreeNode | FoldBuilder)[] = [];
+  for (const a of children) {
+    const key = keyOf(a);
+    if (a.group === null && (sizes.get(key) ?? 0) < foldMin) {
+      out.push({ kind: 'action', action: a, children: [] });
+      continue;
+    }
+    let fold = folds.get(key);
+    if (fold === undefined) {
+      fold = new FoldBuilder(parentName, a.group, a.group ?? `${a.shortName} ×${sizes.get(key) ?? 0}`);
+      folds.set(key, fold);
+      out.push(fold);
+    }
+    fold.add(a);
+  }
+  return out.map((item) => (item instanceof FoldBuilder ? item.build() : item));
+}
+
+class FoldBuilder {
+  readonly counts = emptyCounts() as { -readonly [K in keyof ActionCounts]: number };
+  startedAt: number | null = null;
+  endedAt: number | null = null;
+  allEnded = true;
+  retried = 0;
+  firstFailure: FoldNode['firstFailure'] = null;
+
+  constructor(
+    readonly parentName: string,
+    readonly group: string | null,
+    readonly label: string,
+  ) {}
+
+  add(a: ActionRecord): void {
+    this.counts.total++;
+    this.counts[a.phase]++;
+    if (a.cacheHit) this.counts.cached++;
+    if (a.attempts > 1) this.retried++;
+    if (a.startedAt !== null && (this.startedAt === null || a.startedAt < this.startedAt)) this.startedAt = a.startedAt;
+    if (a.endedAt === null) this.allEnded = false;
+    else if (this.endedAt === null || a.endedAt > this.endedAt) this.endedAt = a.endedAt;
+    if (this.firstFailure === null && a.error !== null && (a.phase === 'failed' || a.phase === 'timed_out')) {
+      this.firstFailure = { name: a.name, error: a.error };
+    }
+  }
+
+  build(): FoldNode {
+    return {
+      kind: 'fold',
+      parentName: this.parentName,
+      label: this.label,
+      group: this.group,
+      counts: { ...this.counts },
+      startedAt: this.startedAt,
+      endedAt: this.allEnded ? this.endedAt : null,
+      retried: this.retried,
+      firstFailure: this.firstFailure,
+    };
+  }
+}
+
+/** Every fold node of a tree, depth first. */
+export function foldsOf(node: TreeNode): FoldNode[] {
+  if (node.kind === 'fold') return [node];
+  if (node.kind === 'more') return [];
+  return node.children.flatMap(foldsOf);
+}
+
+/** The tree of one run as recorded in a store. */
+export class StoreTreeSource implements TreeSource {
+  constructor(
+    readonly store: RunStore,
+    readonly runName: string,
+  ) {}
+
+  root(): Promise<ActionRecord | undefined> {
+    return this.store.getAction(this.runName, 'a0');
+  }
+
+  children(parentName: string): Promise<ActionRecord[]> {
+    return this.store.listActions(this.runName, { parentName });
+  }
+
+  counts(): Promise<ActionCounts> {
+    return this.store.countActions(this.runName);
+  }
+}
+
+/** The actions and recent log lines of one run, as the recorder reported them. */
+class LiveRun implements TreeSource {
+  readonly actions = new Map<string, ActionRecord>();
+  readonly childNames = new Map<string, string[]>();
+  readonly logTail: LogLine[] = [];
+
+  put(a: ActionRecord): void {
+    const record: ActionRecord = {
+      runName: a.runName,
+      name: a.name,
+      parentName: a.parentName,
+      taskName: a.taskName,
+      shortName: a.shortName,
+      group: a.group,
+      phase: a.phase,
+      cacheHit: a.cacheHit,
+      attempts: a.attempts,
+      startedAt: a.startedAt,
+      endedAt: a.endedAt,
+      error: a.error,
+    };
+    if (!this.actions.has(a.name) && a.parentName !== null) {
+      const siblings = this.childNames.get(a.parentName);
+      if (siblings === undefined) this.childNames.set(a.parentName, [a.name]);
+      else siblings.push(a.name);
+    }
+    this.actions.set(a.name, record);
+  }
+
+  async root(): Promise<ActionRecord | undefined> {
+    return this.actions.get('a0');
+  }
+
+  async children(parentName: string): Promise<ActionRecord[]> {
+    const names = this.childNames.get(parentName) ?? [];
+    return names.map((n) => this.actions.get(n) as ActionRecord);
+  }
+
+  async counts(): Promise<ActionCounts> {
+    const counts = emptyCounts() as { -readonly [K in keyof ActionCounts]: number };
+    for (const a of this.actions.values()) {
+      counts.total++;
+      counts[a.phase]++;
+      if (a.cacheHit) counts.cached++;
+    }
+    return counts;
+  }
+}
+
+/**
+ * The live state of this process's runs, kept from the recorder's events: a tree source that costs no store
+ * reads (and so no early commits) while a run goes on.
+ *
+ * @example
+ * ```ts
+ * const live = new LiveIndex(runtime().recorder, 5);
+ * const run = await flyte.run(main, items);
+ * const tree = await buildTree(live.source(run.name));
+ * live.close();
+ * ```
+ */
+export class LiveIndex {
+  readonly #runs = new Map<string, LiveRun>();
+  readonly #onAction = (a: ActionRecord): void => this.#run(a.runName).put(a);
+  readonly #onLog = (line: LogLine): void => {
+    const tail = this.#run(line.runName).logTail;
+    tail.push(line);
+    if (tail.length > this.logLines) tail.shift();
+  };
+
+  constructor(
+    readonly recorder: Recorder,
+    /** How many recent log lines to keep per run. */
+    readonly logLines: number,
+  ) {
+    recorder.on('action', this.#onAction);
+    recorder.on('log', this.#onLog);
+  }
+
+  #run(name: string): LiveRun {
+    let run = this.#runs.get(name);
+    if (run === undefined) {
+      run = new LiveRun();
+      this.#runs.set(name, run);
+    }
+    return run;
+  }
+
+  /** The tree source of one run. */
+  source(runName: string): TreeSource {
+    return this.#run(runName);
+  }
+
+  /** The last log lines of one run, oldest first. */
+  logTail(runName: string): readonly LogLine[] {
+    return this.#run(runName).logTail;
+  }
+
+  /** Stops listening. */
+  close(): void {
+    this.recorder.off('action', this.#onAction);
+    this.recorder.off('log', this.#onLog);
+  }
+}

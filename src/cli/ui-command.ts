@@ -1,0 +1,97 @@
+/**
+ * `flyte ui [--port 8080] [--host 127.0.0.1] [--token T]`: serves the web UI over the configured run store until
+ * Ctrl-C.
+ * @module
+ */
+import type { Command } from 'commander';
+import * as flyte from '../index.js';
+import { runtime } from '../internal/runtime.js';
+import type { ConfigFlags } from './config.js';
+import { CommandError, UsageError } from './errors.js';
+import { initFromFlags } from './init.js';
+import type { CliIo } from './io.js';
+
+/** Flags of `flyte ui`. */
+export interface UiFlags extends ConfigFlags {
+  readonly port?: string;
+  readonly host?: string;
+  readonly token?: string;
+}
+
+/**
+ * Adds the `ui` command to `program`. `withConfigOptions` adds the shared `--root/--store/--ui-url/--config`
+ * flags, as for every other command.
+ *
+ * @example
+ * ```ts
+ * registerUiCommand(program, io, withConfigOptions);
+ * ```
+ */
+export function registerUiCommand(program: Command, io: CliIo, withConfigOptions: (cmd: Command) => Command): Command {
+  return withConfigOptions(
+    program
+      .command('ui')
+      .description('serve the web UI: runs, their action trees, timelines, inputs/outputs and logs, live')
+      .option('-p, --port <port>', 'TCP port (0: any free port)', '8080')
+      .option('--host <address>', 'address to bind; anything but 127.0.0.1, localhost or ::1 needs a token', '127.0.0.1')
+      .option('--token <token>', 'token every request must carry, at least 16 characters (env FLYTE_UI_TOKEN)'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ flyte ui\n  $ flyte ui --port 9000\n  $ FLYTE_UI_TOKEN=$(openssl rand -hex 16) flyte ui --host 0.0.0.0\n' +
+        '\nWith a token, open the printed address once (it carries ?token=); the page keeps it in a cookie.' +
+        '\nAPI clients send `Authorization: Bearer TOKEN`. Ctrl-C stops the server.\n',
+    )
+    .action(async (_opts, cmd: Command) => uiCommand(cmd.optsWithGlobals(), io));
+}
+
+/**
+ * Starts the UI server and serves until SIGINT/SIGTERM.
+ *
+ * @throws UsageError for a bad port, or a non-loopback host without a token.
+ * @throws CommandError when the port cannot be bound.
+ */
+export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown> = untilSignal()): Promise<void> {
+  const port = Number(flags.port ?? '8080');
+  if (!/^\d+$/.test(flags.port ?? '8080') || port > 65535) {
+    throw new UsageError(`--port: expected a port number from 0 to 65535; received '${flags.port ?? ''}'`);
+  }
+  initFromFlags(flags);
+  // Loaded here: the other commands need not load the server.
+  const { startUiServer } = await import('../ui/server.js');
+  const token = flags.token ?? (process.env.FLYTE_UI_TOKEN || undefined);
+  let ui;
+  try {
+    ui = await startUiServer({ port, host: flags.host ?? '127.0.0.1', ...(token === undefined ? {} : { token }), log: (line) => io.error(line) });
+  } catch (err) {
+    if (err instanceof flyte.errors.InitializationError) throw new UsageError(err.message);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CommandError(`port ${port} is in use; choose another with --port`);
+    if (code === 'EADDRNOTAVAIL') throw new CommandError(`cannot bind ${flags.host ?? ''}: no such address on this machine`);
+    throw err;
+  }
+  io.print(`flyte ui: serving ${runtime().store.description}`);
+  io.print(`  ${io.out.bold(token === undefined ? ui.url : `${ui.url}/?token=${encodeURIComponent(token)}`)}`);
+  if (ui.host !== '127.0.0.1' && ui.host !== 'localhost' && ui.host !== '::1') {
+    io.print(`  listening on ${ui.host}:${ui.port}; every request needs the token`);
+  }
+  io.print('  Ctrl-C to stop');
+  await stop;
+  await ui.close();
+  // Runs started from the UI (rerun, recover) live in this process: stop them rather than wait for them.
+  for (const name of runtime().controller.runs.keys()) {
+    await (await flyte.getRun(name)).abort('the flyte ui server stopped');
+  }
+}
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

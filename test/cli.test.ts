@@ -1,0 +1,606 @@
+/**
+ * The `flyte` command, end to end: the built binary (`dist/cli/main.js`, what `npx flyte` runs) spawned on the
+ * fixture files in `test/fixtures/cli/`, each test file with its own state directory. Checks stdout, stderr and
+ * exit codes of every command, good input and bad.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import {
+  FIXTURES,
+  REPO,
+  TASKS,
+  collect,
+  ensureBuilt,
+  parseJson,
+  runCli,
+  spawnCli,
+  tempDir,
+  waitForOutput,
+  type CliResult,
+} from './support/cli.js';
+
+/**
+ * How many tests of a suite run at once: each spawns a few processes of ~0.3 s CPU, and more at once than the
+ * machine has cores only makes each one slower (and a timeout likelier).
+ */
+const PARALLEL = Math.max(2, availableParallelism());
+
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+
+/** Asserts the exit code, showing the output when it is not the expected one. */
+function exits(result: CliResult, code: number): void {
+  assert.equal(
+    result.code,
+    code,
+    `exit code ${String(result.code)}, expected ${code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+  );
+}
+
+/** The run name a `flyte run` printed. */
+function runName(result: CliResult): string {
+  const match = /^run (\S+)/m.exec(result.stdout);
+  assert.ok(match, `no 'run NAME' line in:\n${result.stdout}`);
+  return match[1] as string;
+}
+
+let root: string;
+before(() => {
+  ensureBuilt();
+  root = tempDir();
+});
+const cli = (...args: string[]): Promise<CliResult> => runCli(args, { root });
+
+describe('flyte run', { concurrency: PARALLEL }, () => {
+  it('runs a task by name with a named argument, printing the run name, its URL and the outputs', async () => {
+    const r = await cli('run', TASKS, 'double', '--x', '21');
+    exits(r, 0);
+    const name = runName(r);
+    assert.match(r.stdout, new RegExp(`^url http://127\\.0\\.0\\.1:8080/runs/${name}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`✓ ${name} succeeded in \\d+ms`));
+    assert.match(r.stdout, /^outputs: 42$/m);
+    assert.equal(r.stderr, '');
+  });
+
+  it('takes arguments positionally, and leaves out parameters that have defaults', async () => {
+    const [both, one] = await Promise.all([cli('run', TASKS, 'add', '5', '7'), cli('run', TASKS, 'add', '5')]);
+    exits(both, 0);
+    assert.match(both.stdout, /^outputs: 12$/m);
+    exits(one, 0);
+    assert.match(one.stdout, /^outputs: 6$/m);
+  });
+
+  it('finds a task by export name, function name or fully qualified name', async () => {
+    const results = await Promise.all([
+      cli('run', TASKS, 'double', '1'),
+      cli('run', TASKS, 'cli_fixture.double', '2'),
+      cli('run', join('test', 'fixtures', 'cli', 'tasks.ts'), 'double', '3'),
+    ]);
+    results.forEach((r, i) => {
+      exits(r, 0);
+      assert.match(r.stdout, new RegExp(`^outputs: ${(i + 1) * 2}$`, 'm'));
+    });
+  });
+
+  it('passes plain strings as strings, JSON as values, and a bare flag as true', async () => {
+    const [plain, flag, quoted] = await Promise.all([
+      cli('run', TASKS, 'greet', '--name', 'world'),
+      cli('run', TASKS, 'greet', '--name', 'world', '--excited'),
+      cli('run', TASKS, 'greet', '--name', '"42"'),
+    ]);
+    assert.match(plain.stdout, /^outputs: "hello world"$/m);
+    assert.match(flag.stdout, /^outputs: "hello world!"$/m);
+    assert.match(quoted.stdout, /^outputs: "hello 42"$/m);
+  });
+
+  it('binds rest and destructured parameters', async () => {
+    const [rest, restByName, shape] = await Promise.all([
+      cli('run', TASKS, 'sumAll', 'total', '1', '2', '3'),
+      cli('run', TASKS, 'sumAll', '--label', 't', '--values', '[4,5]'),
+      cli('run', TASKS, 'describeShape', '--arg0', '{"w":2,"h":3}'),
+    ]);
+    assert.match(rest.stdout, /^outputs: "total=6"$/m);
+    assert.match(restByName.stdout, /^outputs: "t=9"$/m);
+    assert.match(shape.stdout, /^outputs: 6$/m);
+  });
+
+  it('runs sync tasks, whose bodies run on worker threads that load the TypeScript file again', async () => {
+    const r = await cli('run', TASKS, 'syncTwice', '21');
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 42$/m);
+  });
+
+  it('loads plain JavaScript files too', async () => {
+    const r = await cli('run', join(FIXTURES, 'plain.js'), 'shout', '--text', 'hi');
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: "HI"$/m);
+  });
+
+  it('--json prints exactly one JSON document: run, phase, outputs, counts', async () => {
+    const r = await cli('run', '--json', TASKS, 'fanout', '--n', '12');
+    exits(r, 0);
+    const doc = parseJson<{
+      run: string;
+      url: string;
+      phase: string;
+      outputs: unknown;
+      counts: Record<string, number>;
+    }>(r);
+    assert.equal(doc.phase, 'succeeded');
+    assert.deepEqual(doc.outputs, { n: 12, total: 506 });
+    assert.equal(doc.counts.total, 13);
+    assert.equal(doc.counts.succeeded, 13);
+    assert.match(doc.url, new RegExp(`/runs/${doc.run}$`));
+  });
+
+  it('--json turns values JSON lacks into JSON: dates, BigInt, Set, Map, undefined', async () => {
+    const r = await cli('run', '--json', TASKS, 'rich');
+    exits(r, 0);
+    assert.deepEqual(parseJson<{ outputs: unknown }>(r).outputs, {
+      when: '1970-01-01T00:00:00.000Z',
+      big: '10',
+      tags: ['a', 'b'],
+      map: { k: 1 },
+      nothing: null,
+    });
+  });
+
+  it('--json keeps task logs off stdout', async () => {
+    const r = await cli('run', '--json', TASKS, 'chatty', '2');
+    exits(r, 0);
+    assert.equal(parseJson<{ outputs: unknown }>(r).outputs, 2);
+  });
+
+  it('--name names the run; a taken name is bad usage', async () => {
+    const first = await cli('run', '--name', 'named-run-1', TASKS, 'double', '1');
+    exits(first, 0);
+    assert.equal(runName(first), 'named-run-1');
+    const again = await cli('run', '--name', 'named-run-1', TASKS, 'double', '1');
+    exits(again, 2);
+    assert.match(again.stderr, /--name: .*named-run-1.* already exists/);
+  });
+
+  it('a task that throws: exit 1, the error with the failing action and its task', async () => {
+    const r = await cli('run', TASKS, 'boom', '--message', 'this input');
+    exits(r, 1);
+    const name = runName(r);
+    assert.match(r.stderr, new RegExp(`✗ ${name} failed in \\d+ms`));
+    assert.match(r.stderr, /error in action [0-9a-z]+ \(explode\): ValueError: cannot handle this input/);
+    assert.match(r.stderr, /at .*tasks\.ts:\d+:\d+/, 'the user frame of the stack is shown');
+    assert.doesNotMatch(r.stderr, /dist[\\/]internal/, 'frames of flyte-ts itself are not');
+    const json = await cli('run', '--json', TASKS, 'boom', '--message', 'x');
+    exits(json, 1);
+    const doc = parseJson<{
+      phase: string;
+      error: { code: string; message: string; actionName: string; taskName: string };
+    }>(json);
+    assert.equal(doc.phase, 'failed');
+    assert.equal(doc.error.code, 'ValueError');
+    assert.equal(doc.error.taskName, 'explode');
+    assert.match(doc.error.actionName, /^[0-9a-z]+$/);
+    assert.notEqual(doc.error.actionName, 'a0');
+  });
+
+  it('echoes task logs in plain mode and records them', async () => {
+    const r = await cli('run', TASKS, 'chatty', '2');
+    exits(r, 0);
+    assert.match(r.stdout, /^line 1 of 2$/m);
+    assert.match(r.stderr, /^and one on stderr$/m);
+    const logs = await cli('get', 'logs', runName(r));
+    exits(logs, 0);
+    assert.match(logs.stdout, /\d\d:\d\d:\d\d\.\d{3} a0 #1 line 1 of 2/);
+    assert.match(logs.stdout, /a0 #1 and one on stderr/);
+  });
+
+  it('prints the progress of fan-outs as plain lines when stdout is not a terminal', async () => {
+    const r = await cli('run', TASKS, 'fanout', '--n', '20');
+    exits(r, 0);
+    assert.match(
+      r.stdout,
+      /^\[\d+(ms|\.\ds)\] cli_fixture\.square_map {2}20\/20 done {2}0 running {2}0 failed {2}0 cached$/m,
+    );
+    assert.match(r.stdout, /^outputs: \{"n":20,"total":2470\}$/m);
+  });
+
+  it('checks arguments against the task inputs schema before the run: exit 2 naming the parameter', async () => {
+    const bad = await cli('run', TASKS, 'validated', '--items', '[1.5]', '--factor', '2');
+    exits(bad, 2);
+    assert.match(bad.stderr, /argument --items\[0\]: .*int/i);
+    const negative = await cli('run', TASKS, 'validated', '[1]', '-2');
+    exits(negative, 2);
+    assert.match(negative.stderr, /argument --factor: /);
+    const good = await cli('run', TASKS, 'validated', '[1,2]', '3');
+    exits(good, 0);
+    assert.match(good.stdout, /^outputs: \[3,6\]$/m);
+  });
+
+  it('Ctrl-C (SIGINT) aborts the run, records it as aborted and exits 130', async () => {
+    const child = spawnCli(['run', TASKS, 'sleepy', '--ms', '30000'], { root });
+    const done = collect(child);
+    const [, name] = await waitForOutput(child, /^run (\S+)$/m);
+    child.kill('SIGINT');
+    const r = await done;
+    exits(r, 130);
+    assert.match(r.stderr, /interrupted: aborting the run/);
+    assert.match(r.stderr, new RegExp(`${name} aborted`));
+    const get = await cli('get', 'run', name as string, '-o', 'json');
+    assert.equal(parseJson<{ run: { phase: string } }>(get).run.phase, 'aborted');
+  });
+});
+
+describe('flyte run: bad usage exits 2 with a message that says what was expected', { concurrency: PARALLEL }, () => {
+  it('a missing file', async () => {
+    const r = await cli('run', 'no/such/file.ts', 'main');
+    exits(r, 2);
+    assert.match(r.stderr, /flyte: error: file not found: no\/such\/file\.ts/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('an unknown task lists the tasks that exist (and only tasks)', async () => {
+    const r = await cli('run', TASKS, 'nope');
+    exits(r, 2);
+    assert.match(r.stderr, /no task 'nope' in .*tasks\.ts; tasks in this file: .*cli_fixture\.double/);
+    assert.match(r.stderr, /cli_fixture\.fanout/);
+    assert.doesNotMatch(r.stderr, /helper/);
+    const missing = await cli('run', TASKS);
+    exits(missing, 2);
+    assert.match(missing.stderr, /missing TASK: .*cli_fixture\.add/);
+    const none = await cli('run', join(FIXTURES, 'no-tasks.ts'), 'notATask');
+    exits(none, 2);
+    assert.match(none.stderr, /it exports no tasks/);
+  });
+
+  it('a malformed JSON argument names the parameter and what was expected', async () => {
+    const r = await cli('run', TASKS, 'fanout', '--n', '{"oops"');
+    exits(r, 2);
+    assert.match(
+      r.stderr,
+      /argument --n: expected a JSON object \(it starts with '\{'\) but it does not parse: .*received '\{"oops"'/,
+    );
+  });
+
+  it('a missing argument, an unknown one, one too many, a misplaced run option', async () => {
+    const [missing, unknown, extra, misplaced] = await Promise.all([
+      cli('run', TASKS, 'double'),
+      cli('run', TASKS, 'double', '--y', '1'),
+      cli('run', TASKS, 'double', '1', '2'),
+      cli('run', TASKS, 'double', '1', '--json'),
+    ]);
+    exits(missing, 2);
+    assert.match(missing.stderr, /missing argument --x \(parameter 1 of double\(x\)\)/);
+    exits(unknown, 2);
+    assert.match(unknown.stderr, /unknown argument --y: double\(x\) takes --x/);
+    exits(extra, 2);
+    assert.match(extra.stderr, /too many arguments: double\(x\) takes 1 parameter; received an extra value '2'/);
+    exits(misplaced, 2);
+    assert.match(misplaced.stderr, /options of flyte run itself go before FILE/);
+  });
+
+  it('--local with --remote, an invalid run name', async () => {
+    const [both, badName] = await Promise.all([
+      cli('run', '--local', '--remote', TASKS, 'double', '1'),
+      cli('run', '--name', 'Not A Name!', TASKS, 'double', '1'),
+    ]);
+    exits(both, 2);
+    assert.match(both.stderr, /--local and --remote exclude each other/);
+    exits(badName, 2);
+    assert.match(badName.stderr, /--name: /);
+  });
+
+  it('--remote without a distributed backend fails (exit 1) saying why', async () => {
+    const r = await cli('run', '--remote', TASKS, 'double', '1');
+    exits(r, 1);
+    assert.match(r.stderr, /remote/);
+  });
+
+  it('a file that throws while loading: exit 1 with its error', async () => {
+    const r = await cli('run', join(FIXTURES, 'throws-on-import.ts'), 'never');
+    exits(r, 1);
+    assert.match(r.stderr, /cannot load .*throws-on-import\.ts: importing it threw Error: this module refuses to load/);
+    assert.match(r.stderr, /throws-on-import\.ts:\d+/);
+  });
+});
+
+describe('flyte get', () => {
+  let ok: string;
+  let failed: string;
+  let retried: string;
+  before(async () => {
+    const results = await Promise.all([
+      cli('run', TASKS, 'pipeline', '8'),
+      cli('run', TASKS, 'boom', 'x'),
+      cli('run', TASKS, 'flaky', '2'),
+    ]);
+    [ok, failed, retried] = results.map(runName) as [string, string, string];
+  });
+
+  it('get runs: a table of recent runs, newest first; --phase, --limit, --output json', async () => {
+    const table = await cli('get', 'runs');
+    exits(table, 0);
+    assert.match(table.stdout, /^NAME +TASK +PHASE +STARTED +DURATION +ACTIONS$/m);
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `^${ok} +cli_fixture\\.pipeline +succeeded +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\S+ +19/19$`,
+        'm',
+      ),
+    );
+    assert.match(table.stdout, new RegExp(`^${failed} +cli_fixture\\.boom +failed .* 3/3 \\(2 failed\\)$`, 'm'));
+    const onlyFailed = parseJson<{ name: string; phase: string; counts: { total: number } }[]>(
+      await cli('get', 'runs', '--phase', 'failed', '--output', 'json'),
+    );
+    assert.ok(onlyFailed.length >= 1);
+    assert.ok(onlyFailed.every((r) => r.phase === 'failed'));
+    assert.ok(onlyFailed.some((r) => r.name === failed && r.counts.total === 3));
+    const one = parseJson<unknown[]>(await cli('get', 'runs', '--limit', '1', '-o', 'json'));
+    assert.equal(one.length, 1);
+  });
+
+  it('get runs: bad --phase, --limit, --output are usage errors', async () => {
+    const [phase, limit, output] = await Promise.all([
+      cli('get', 'runs', '--phase', 'done'),
+      cli('get', 'runs', '--limit', 'zero'),
+      cli('get', 'runs', '--output', 'yaml'),
+    ]);
+    exits(phase, 2);
+    assert.match(phase.stderr, /--phase: expected one of .*succeeded.*; received 'done'/);
+    exits(limit, 2);
+    assert.match(limit.stderr, /--limit: expected a positive integer; received 'zero'/);
+    exits(output, 2);
+    assert.match(output.stderr, /'yaml' is invalid\. Allowed choices are table, json/);
+  });
+
+  it('get run: the record and the tree, with the map and the group folded into one line each', async () => {
+    const r = await cli('get', 'run', ok);
+    exits(r, 0);
+    assert.match(r.stdout, new RegExp(`^run +${ok}$`, 'm'));
+    assert.match(r.stdout, /^phase +succeeded$/m);
+    assert.match(r.stdout, /^actions +19: 19\/19 done {2}0 running {2}0 failed {2}0 cached$/m);
+    assert.match(r.stdout, /^✓ pipeline a0 /m);
+    assert.match(r.stdout, /^├─ ✓ double [0-9a-z]+ +\d+ms$/m);
+    assert.match(r.stdout, /^├─ ✓ prepare +█{20} {2}3\/3 done {2}0 running {2}0 failed {2}0 cached/m);
+    assert.match(r.stdout, /^├─ ✓ cli_fixture\.square_map +█{20} {2}8\/8 done/m);
+    assert.match(r.stdout, /^└─ ✓ sleepy ×6 +█{20} {2}6\/6 done/m);
+    const json = parseJson<{
+      run: { name: string };
+      counts: { total: number };
+      tree: { action: { name: string }; children: { kind: string; label?: string }[] };
+    }>(await cli('get', 'run', ok, '-o', 'json'));
+    assert.equal(json.run.name, ok);
+    assert.equal(json.counts.total, 19);
+    assert.equal(json.tree.action.name, 'a0');
+    assert.deepEqual(
+      json.tree.children.map((c) => c.kind),
+      ['action', 'fold', 'fold', 'fold'],
+    );
+  });
+
+  it('get run of a failed run shows the error and the failing action', async () => {
+    const r = await cli('get', 'run', failed);
+    exits(r, 0);
+    assert.match(r.stdout, /^phase +failed$/m);
+    assert.match(r.stdout, /^error +ValueError: cannot handle x \(action [0-9a-z]+\)$/m);
+    assert.match(r.stdout, /✗ explode [0-9a-z]+ +\d+ms {2}ValueError: cannot handle x/);
+  });
+
+  it('get action: the record, the attempts and the error', async () => {
+    const r = await cli('get', 'action', retried, 'a0');
+    exits(r, 0);
+    assert.match(r.stdout, /^task +cli_fixture\.flaky \(flaky\)$/m);
+    assert.match(r.stdout, /^attempts +3$/m);
+    assert.match(r.stdout, /^ATTEMPT +PHASE +STARTED +DURATION +ERROR$/m);
+    assert.match(r.stdout, /^1 +failed .* Error: attempt 1 fails$/m);
+    assert.match(r.stdout, /^3 +succeeded /m);
+    const json = parseJson<{ action: { attempts: number }; attempts: { phase: string }[] }>(
+      await cli('get', 'action', retried, 'a0', '-o', 'json'),
+    );
+    assert.equal(json.action.attempts, 3);
+    assert.deepEqual(
+      json.attempts.map((a) => a.phase),
+      ['failed', 'failed', 'succeeded'],
+    );
+  });
+
+  it('get io: decoded inputs and outputs of the root or of one action', async () => {
+    const r = await cli('get', 'io', ok);
+    exits(r, 0);
+    assert.match(r.stdout, /^inputs +\[8\]$/m);
+    assert.match(r.stdout, /^outputs +\{/m);
+    const json = parseJson<{ action: string; inputs: unknown; outputs: { first: number } }>(
+      await cli('get', 'io', ok, 'a0', '-o', 'json'),
+    );
+    assert.equal(json.action, 'a0');
+    assert.deepEqual(json.inputs, [8]);
+    assert.equal(json.outputs.first, 16);
+    const failedIo = await cli('get', 'io', failed);
+    assert.match(failedIo.stdout, /^error +ValueError: cannot handle x$/m);
+  });
+
+  it('get logs: empty runs say so on stderr; --output json gives the lines', async () => {
+    const r = await cli('get', 'logs', ok);
+    exits(r, 0);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`no logs for run ${ok}`));
+    assert.deepEqual(parseJson<unknown[]>(await cli('get', 'logs', ok, '-o', 'json')), []);
+  });
+
+  it('an unknown run or action: exit 1 saying where it looked', async () => {
+    const [run, action, io, logs] = await Promise.all([
+      cli('get', 'run', 'no-such-run'),
+      cli('get', 'action', ok, 'zzz'),
+      cli('get', 'io', 'no-such-run'),
+      cli('get', 'logs', ok, 'zzz'),
+    ]);
+    for (const r of [run, io]) {
+      exits(r, 1);
+      assert.match(r.stderr, /no run named 'no-such-run' in sqlite:.*flyte\.db/);
+    }
+    for (const r of [action, logs]) {
+      exits(r, 1);
+      assert.match(r.stderr, new RegExp(`run '${ok}' has no action 'zzz'`));
+    }
+  });
+});
+
+describe('flyte abort, rerun, delete', () => {
+  it('abort run: a run that ended is left alone; an unknown run is exit 1', async () => {
+    const done = runName(await cli('run', TASKS, 'double', '1'));
+    const r = await cli('abort', 'run', done);
+    exits(r, 0);
+    assert.match(r.stdout, new RegExp(`run ${done} already ended \\(succeeded\\); nothing to abort`));
+    const unknown = await cli('abort', 'run', 'no-such-run');
+    exits(unknown, 1);
+    assert.match(unknown.stderr, /no run named no-such-run/);
+  });
+
+  it('abort run: a run driven by another live process is aborted, or the refusal says why', async () => {
+    const child = spawnCli(['run', TASKS, 'sleepy', '--ms', '20000'], { root });
+    const running = collect(child);
+    const [, name] = await waitForOutput(child, /^run (\S+)$/m);
+    const r = await cli('abort', 'run', name as string, '--reason', 'test');
+    if (r.code === 0) {
+      // Cross-process abort: the other process sees its run aborted and exits 1.
+      assert.match(r.stdout, new RegExp(`run ${name} aborted`));
+      exits(await running, 1);
+    } else {
+      exits(r, 1);
+      assert.match(r.stderr, /could not abort run .*another process/);
+      child.kill('SIGINT');
+      exits(await running, 130);
+    }
+  });
+
+  it('rerun: runs the root again with the recorded inputs and follows it', async () => {
+    const first = await cli('run', TASKS, 'add', '2', '3');
+    const r = await cli('rerun', runName(first), '--name', 'rerun-of-add');
+    exits(r, 0);
+    assert.equal(runName(r), 'rerun-of-add');
+    assert.match(r.stdout, /^outputs: 5$/m);
+    const json = parseJson<{ outputs: unknown }>(await cli('rerun', runName(first), '--json'));
+    assert.equal(json.outputs, 5);
+  });
+
+  it('rerun: an unknown run is exit 1; --recover with --name is bad usage', async () => {
+    const unknown = await cli('rerun', 'no-such-run');
+    exits(unknown, 1);
+    assert.match(unknown.stderr, /cannot rerun no-such-run: no run named no-such-run/);
+    const done = runName(await cli('run', TASKS, 'double', '1'));
+    const both = await cli('rerun', done, '--recover', '--name', 'x-1');
+    exits(both, 2);
+    assert.match(both.stderr, /`name` cannot be combined with `recover`/);
+  });
+
+  it('delete local-cache: forgets cached outputs, so the next run computes again', async () => {
+    const dir = tempDir();
+    const run = (...args: string[]): Promise<CliResult> => runCli(args, { root: dir });
+    exits(await run('run', TASKS, 'cachedTriple', '3'), 0);
+    const cached = await run('run', '--json', TASKS, 'cachedTriple', '3');
+    assert.equal(parseJson<{ counts: { cached: number } }>(cached).counts.cached, 1);
+    const r = await run('delete', 'local-cache');
+    exits(r, 0);
+    assert.match(r.stdout, /^deleted 1 cache entry from sqlite:.*flyte\.db$/m);
+    const after = await run('run', '--json', TASKS, 'cachedTriple', '3');
+    assert.equal(parseJson<{ counts: { cached: number } }>(after).counts.cached, 0);
+  });
+});
+
+describe('configuration: flags > environment > config file', { concurrency: PARALLEL }, () => {
+  it('reads root from flyte.config.json, FLYTE_ROOT over it, --root over both', async () => {
+    const project = tempDir();
+    writeFileSync(
+      join(project, 'flyte.config.json'),
+      JSON.stringify({ root: 'from-file', uiUrl: 'http://ui.example:9000' }),
+    );
+    const envRoot = join(project, 'from-env');
+    const flagRoot = join(project, 'from-flag');
+    const opts = { cwd: project };
+    const fromFile = await runCli(['run', TASKS, 'double', '1'], opts);
+    exits(fromFile, 0);
+    assert.ok(existsSync(join(project, 'from-file', 'flyte.db')));
+    assert.match(fromFile.stdout, /^url http:\/\/ui\.example:9000\/runs\//m);
+    exits(await runCli(['run', TASKS, 'double', '1'], { ...opts, root: envRoot }), 0);
+    assert.ok(existsSync(join(envRoot, 'flyte.db')));
+    exits(await runCli(['run', '--root', flagRoot, TASKS, 'double', '1'], { ...opts, root: envRoot }), 0);
+    assert.ok(existsSync(join(flagRoot, 'flyte.db')));
+    const listed = await runCli(['get', 'runs', '-o', 'json', '--root', flagRoot], opts);
+    assert.equal(parseJson<unknown[]>(listed).length, 1);
+    const fromGlobal = await runCli(['--root', envRoot, 'get', 'runs', '-o', 'json'], opts);
+    assert.equal(parseJson<unknown[]>(fromGlobal).length, 1);
+  });
+
+  it('reads .flyte/config.json, and --config FILE', async () => {
+    const project = tempDir();
+    mkdirSync(join(project, '.flyte'));
+    writeFileSync(join(project, '.flyte', 'config.json'), JSON.stringify({ uiUrl: 'http://hidden.example' }));
+    writeFileSync(join(project, 'other.json'), JSON.stringify({ uiUrl: 'http://other.example' }));
+    const hidden = await runCli(['run', TASKS, 'double', '1'], { cwd: project });
+    assert.match(hidden.stdout, /^url http:\/\/hidden\.example\/runs\//m);
+    const named = await runCli(['run', '--config', 'other.json', TASKS, 'double', '1'], { cwd: project });
+    assert.match(named.stdout, /^url http:\/\/other\.example\/runs\//m);
+  });
+
+  it('a bad config file or store is bad usage, naming the problem', async () => {
+    const project = tempDir();
+    writeFileSync(join(project, 'flyte.config.json'), JSON.stringify({ rooot: 'x' }));
+    const key = await runCli(['get', 'runs'], { cwd: project });
+    exits(key, 2);
+    assert.match(key.stderr, /flyte\.config\.json: unknown key 'rooot'; expected root, store, uiUrl/);
+    writeFileSync(join(project, 'flyte.config.json'), '{ not json');
+    const json = await runCli(['get', 'runs'], { cwd: project });
+    exits(json, 2);
+    assert.match(json.stderr, /flyte\.config\.json: expected JSON/);
+    const missing = await runCli(['get', 'runs', '--config', 'nope.json'], { cwd: project });
+    exits(missing, 2);
+    assert.match(missing.stderr, /config file not found: .*nope\.json/);
+    const store = await runCli(['get', 'runs', '--store', 'bogus:thing'], { root: tempDir() });
+    exits(store, 2);
+    assert.match(store.stderr, /cannot open the run store: store must be .*received 'bogus:thing'/);
+  });
+});
+
+describe('flyte --help, --version, unknown commands', { concurrency: PARALLEL }, () => {
+  it('--version prints the package version', async () => {
+    const r = await cli('--version');
+    exits(r, 0);
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  it('--help of every command, with examples', async () => {
+    const commands = [
+      [],
+      ['run'],
+      ['get'],
+      ['get', 'runs'],
+      ['get', 'run'],
+      ['get', 'action'],
+      ['get', 'io'],
+      ['get', 'logs'],
+      ['abort'],
+      ['abort', 'run'],
+      ['rerun'],
+      ['delete'],
+      ['delete', 'local-cache'],
+    ];
+    const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
+    results.forEach((r, i) => {
+      const what = `flyte ${commands[i]!.join(' ')} --help`;
+      assert.equal(r.code, 0, what);
+      assert.match(r.stdout, /^Usage: flyte/m, what);
+      assert.match(r.stdout, /Examples:\n {2}\$ flyte /, what);
+    });
+    assert.match(results[1]!.stdout, /Ctrl-C aborts the run/);
+    assert.match(results[0]!.stdout, /Exit codes: 0 ok, 1 failed run or not found, 2 bad usage, 130 interrupted/);
+  });
+
+  it('an unknown command or option, or no command at all: exit 2 with usage', async () => {
+    const [command, option, nothing] = await Promise.all([cli('frobnicate'), cli('get', 'runs', '--frob'), cli()]);
+    exits(command, 2);
+    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    exits(option, 2);
+    assert.match(option.stderr, /unknown option '--frob'/);
+    exits(nothing, 2);
+    assert.match(nothing.stderr, /^Usage: flyte/m);
+  });
+});
