@@ -2,6 +2,7 @@
  * `TaskEnvironment`: a named group of tasks sharing defaults (cache, resources, environment, secrets, ...).
  * @module
  */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { Cache, type CacheRequest } from './cache.js';
 import { validateCache } from './internal/cache-key.js';
 import { callerModule } from './internal/caller.js';
@@ -117,8 +118,18 @@ export class TaskEnvironment {
    * export const step = env.task({ retries: 2, timeout: '5s' }, function step(x: number) { return x + 1; });
    * ```
    */
-  task<Args extends unknown[], R>(fn: (...args: Args) => R): Task<Args, R>;
-  task<Args extends unknown[], R>(options: TaskOptions<Args>, fn: (...args: Args) => R): Task<Args, R>;
+  // Generic over the whole function (not its parameters and result separately), so that parameters typed by
+  // their default value (`b = 1`) keep that type instead of being contextually typed as unknown. With an
+  // `inputs` schema, the argument types come from the schema and the function together.
+  task<F extends (...args: never[]) => unknown>(fn: F): Task<Parameters<F>, ReturnType<F>>;
+  task<Args extends unknown[], R>(
+    options: TaskOptions<Args> & { readonly inputs: StandardSchemaV1<unknown, Args> },
+    fn: (...args: Args) => R,
+  ): Task<Args, R>;
+  task<F extends (...args: never[]) => unknown>(
+    options: TaskOptions<Parameters<F>> & { readonly inputs?: undefined },
+    fn: F,
+  ): Task<Parameters<F>, ReturnType<F>>;
   task<Args extends unknown[], R>(
     optionsOrFn: TaskOptions<Args> | ((...args: Args) => R),
     maybeFn?: (...args: Args) => R,

@@ -142,3 +142,20 @@ export async function checks(): Promise<void> {
   // @ts-expect-error custom context values are strings
   flyte.customContext({ n: 1 }, () => 0);
 }
+
+// A parameter typed by its default value keeps that type (the task is generic over the whole function).
+const withDefault = env.task(async function withDefault(a: number, b = 1) {
+  return a + b;
+});
+const withDefaultAndOptions = env.task({ retries: 1 }, async function withDefaultAndOptions(a: number, b = 'x') {
+  return `${a}${b}`;
+});
+export function defaultParameters(): void {
+  expectType<Promise<number>>()(withDefault(1));
+  expectType<Promise<number>>()(withDefault(1, 2));
+  expectType<Promise<string>>()(withDefaultAndOptions(1, 'y'));
+  // @ts-expect-error b is a number
+  void withDefault(1, 'two');
+  // @ts-expect-error b is a string
+  void withDefaultAndOptions(1, 2);
+}
