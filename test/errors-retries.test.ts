@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
 import { z } from 'zod';
 import { Gates, Tracker, settle } from './support/gates.js';
@@ -315,6 +316,38 @@ describe('errors and retries', { timeout: SUITE_TIMEOUT_MS }, () => {
       for (const a of attempts) assert.ok(a.endedAt !== null && a.endedAt >= a.startedAt);
       assert.ok(error instanceof flyte.errors.RuntimeUserError);
       assert.equal(error.message, 'attempt 3 failed', 'the parent sees the last attempt’s error');
+    });
+
+    it('records attempts that failed and retries; a first attempt that succeeds is listed from its action', async () => {
+      const run = await runScenario(async () => Promise.all([quick(1), thirdTime()]));
+      const [first, third] = childrenOf(await run.actions());
+      assert.deepEqual(await run.action(first!.name).attempts(), [
+        {
+          runName: run.name,
+          actionName: first!.name,
+          attempt: 1,
+          phase: 'succeeded',
+          startedAt: first!.startedAt,
+          endedAt: first!.endedAt,
+          error: null,
+        },
+      ]);
+      const db = new Database(join(root, 'flyte.db'), { readonly: true });
+      try {
+        const rows = (name: string): unknown[] =>
+          db
+            .prepare('SELECT attempt, phase FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt')
+            .all(run.name, name);
+        // One row write less per action in the usual case: its only attempt is the action itself.
+        assert.deepEqual(rows(first!.name), []);
+        assert.deepEqual(rows(third!.name), [
+          { attempt: 1, phase: 'failed' },
+          { attempt: 2, phase: 'failed' },
+          { attempt: 3, phase: 'succeeded' },
+        ]);
+      } finally {
+        db.close();
+      }
     });
 
     it('stops retrying once an attempt succeeds; ctx().attempt and the logs follow the attempts', async () => {

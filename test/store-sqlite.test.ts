@@ -175,6 +175,32 @@ describe('SqliteStore', () => {
       }
     });
 
+    it('leave one index on actions, which lists the children of a parent in creation order without sorting', () => {
+      const db = new Database(':memory:');
+      try {
+        applyMigrations(db, ':memory:');
+        const indexes = db
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'actions' AND sql IS NOT NULL")
+          .pluck()
+          .all();
+        assert.deepEqual(indexes, ['actions_by_parent']);
+        const plan = (sql: string): string =>
+          (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+        const byParent = plan(
+          "SELECT * FROM actions WHERE run_name = 'r' AND parent_name IS 'a0' ORDER BY seq LIMIT 50",
+        );
+        assert.match(byParent, /USING INDEX actions_by_parent \(run_name=\? AND parent_name=\?\)/);
+        assert.doesNotMatch(byParent, /TEMP B-TREE/);
+        // By group alone: no index of its own, but the run's actions, not the whole table.
+        assert.match(
+          plan("SELECT * FROM actions WHERE run_name = 'r' AND grp = 'g' ORDER BY seq LIMIT 50"),
+          /run_name=\?/,
+        );
+      } finally {
+        db.close();
+      }
+    });
+
     it('refuse a database written by a newer flyte-ts', async () => {
       const path = join(tempDir(), 'flyte.db');
       await SqliteStore.open(path).close();
@@ -265,6 +291,28 @@ describe('SqliteStore', () => {
         await nextTurn();
         assert.equal(store.stats.commits, 1);
         assert.equal(store.stats.rowsWritten, 10);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('commits at once, inside the write, once maxBatch rows are pending and nearly all are of finished actions', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const store = SqliteStore.open(path, { flushIntervalMs: 60_000, maxBatch: 10 });
+      try {
+        // A burst that never yields (a bounded map of quick children): it must not keep everything to its end.
+        store.putAction(makeAction('r1', 'a0', { phase: 'running' }));
+        for (let i = 1; i < 9; i++) store.putAction(makeAction('r1', `a${i}`, { phase: 'succeeded' }));
+        assert.equal(store.stats.commits, 0);
+        store.putAction(makeAction('r1', 'a9', { phase: 'failed' }));
+        assert.equal(store.stats.commits, 1, 'committed synchronously: 1 running row in 10');
+        assert.equal(store.stats.rowsWritten, 10);
+        // Mostly running actions (an unbounded fan-out): committing now would write their rows twice.
+        for (let i = 10; i < 20; i++) store.putAction(makeAction('r1', `a${i}`, { phase: 'running' }));
+        assert.equal(store.stats.commits, 1);
+        for (let i = 10; i < 19; i++) store.putAction(makeAction('r1', `a${i}`, { phase: 'succeeded' }));
+        assert.equal(store.stats.commits, 2, 'nine in ten finished: committed at once');
+        assert.equal(store.stats.rowsWritten, 20);
       } finally {
         await store.close();
       }

@@ -1,10 +1,11 @@
 /**
  * The local controller: runs every action of a run in this process and records it in the store.
  *
- * The whole life of an action is {@link LocalController.execute}: inputs are encoded and hashed, the child gets
- * its deterministic name, it is recorded, waits for a slot, runs its attempts (each under its timeout, retried
- * with backoff unless the error says retrying cannot help), is recorded again with its outcome, and its output
- * is decoded for the caller. The root action `a0` takes the same path as every child.
+ * A child's inputs are encoded and hashed and it gets its deterministic name in {@link LocalController.submit};
+ * from there its whole life is {@link LocalController.execute}: it is recorded, gets ready (inputs schema,
+ * recovered or cached output, a slot), runs its attempts (each under its timeout, retried with backoff unless
+ * the error says retrying cannot help), is recorded again with its outcome, and its output is decoded for the
+ * caller. The root action `a0` takes the same path as every child.
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
@@ -28,17 +29,26 @@ import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './nam
 import { OWNER } from './owner.js';
 import type { Recorder } from './recorder.js';
 import { Semaphore } from './semaphore.js';
-import type { ValueCodec } from './serde.js';
+import { isFlatPrimitiveArray, type ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { runOnPool } from './sync-host.js';
 import type { ThreadPool } from './thread-pool.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** An action while it runs in this process: its abort state and its running children. */
+/**
+ * An action while it runs in this process: what it runs, its record, its abort state and its running children.
+ * The controller's steps (see {@link LocalController.execute}) take it as their one argument.
+ */
 class LocalAction implements LiveAction {
-  readonly children = new Set<LocalAction>();
-  readonly sequencer = new Map<string, number>();
+  readonly runName: string;
+  readonly name: string;
+  readonly taskName: string;
+  readonly shortName: string;
+  /** The arguments the body gets: decoded from the record, then checked by the task's inputs schema if any. */
+  args: unknown[] = [];
+  /** The cache key under which a successful output is stored; `undefined` when caching is off. */
+  cacheKey: string | undefined = undefined;
   /** Set once the action is aborted for good (run abort, parent abort, cancelled map): no more attempts. */
   abortReason: Error | null = null;
   /** Whether the action holds one of the run's `maxActionConcurrency` slots. */
@@ -55,14 +65,23 @@ class LocalAction implements LiveAction {
   replay: Map<string, string> | null = null;
   #interrupted: Error | null = null;
   #controller: AbortController | null = null;
+  // Created on first use: most actions start no children (a fan-out holds 100 000 of them in flight).
+  #children: Set<LocalAction> | null = null;
+  #sequencer: Map<string, number> | null = null;
 
   constructor(
-    readonly runName: string,
-    readonly name: string,
-    readonly taskName: string,
-    readonly shortName: string,
+    readonly run: LocalRun,
     readonly parent: LocalAction | null,
-  ) {}
+    readonly task: TaskDefinition,
+    /** The action's record as last written: the controller changes it, then writes it again. */
+    readonly record: Mutable<ActionWrite>,
+    readonly customContext: Readonly<Record<string, string>>,
+  ) {
+    this.runName = run.name;
+    this.name = record.name;
+    this.taskName = task.name;
+    this.shortName = task.shortName;
+  }
 
   /** Created on first use: most actions never look at their signal. */
   get signal(): AbortSignal {
@@ -78,12 +97,30 @@ class LocalAction implements LiveAction {
     return this.#interrupted;
   }
 
+  /** Children that have not finished yet. */
+  get children(): Set<LocalAction> {
+    return (this.#children ??= new Set());
+  }
+
+  /** Calls so far under the current attempt, per task and inputs hash. */
+  get sequencer(): Map<string, number> {
+    return (this.#sequencer ??= new Map());
+  }
+
+  /** The call sequence of the next identical call (same `key`: task and inputs hash) under this attempt. */
+  nextSequence(key: string): number {
+    const sequencer = this.sequencer;
+    const sequence = sequencer.get(key) ?? 0;
+    sequencer.set(key, sequence + 1);
+    return sequence;
+  }
+
   /** Resets the per-attempt state before a retry. */
   newAttempt(): void {
     this.attempt++;
     this.#controller = null;
     this.#interrupted = null;
-    this.sequencer.clear();
+    this.#sequencer = null;
   }
 
   abort(reason: Error): void {
@@ -101,9 +138,13 @@ class LocalAction implements LiveAction {
     this.onInterrupt = null;
     onInterrupt?.(reason);
     const why = reason instanceof TaskTimeoutError ? 'timed out' : 'was aborted';
-    for (const child of this.children) {
-      child.abort(new ActionAbortedError(`aborted because its parent ${this.name} ${why}`, { actionName: child.name }));
-    }
+    this.abortChildren(`aborted because its parent ${this.name} ${why}`);
+  }
+
+  /** Aborts every running child with an {@link ActionAbortedError} of `message`. */
+  abortChildren(message: string): void {
+    if (this.#children === null) return;
+    for (const child of this.#children) child.abort(new ActionAbortedError(message, { actionName: child.name }));
   }
 }
 
@@ -201,10 +242,11 @@ export class LocalController implements Controller {
     });
     this.runs.set(name, run);
     this.#watchAbortRequests();
-    const root: Mutable<ActionWrite> = this.newRecord(name, ROOT_ACTION, null, task, null, inputs);
-    run.done = this.execute(run, null, task, root, options.customContext ?? {}, undefined).then(
-      () => this.finishRun(run, root),
-      () => this.finishRun(run, root),
+    const rootRecord = this.newRecord(name, ROOT_ACTION, null, task, null, inputs);
+    const root = new LocalAction(run, null, task, rootRecord, options.customContext ?? {});
+    run.done = this.execute(root, args, undefined).then(
+      () => this.finishRun(run, rootRecord),
+      () => this.finishRun(run, rootRecord),
     );
     return run;
   }
@@ -220,10 +262,11 @@ export class LocalController implements Controller {
     await this.recorder.store.flush();
     this.runs.set(run.name, run);
     this.#watchAbortRequests();
-    const root: Mutable<ActionWrite> = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
-    run.done = this.execute(run, null, task, root, record.options.customContext ?? {}, undefined).then(
-      () => this.finishRun(run, root),
-      () => this.finishRun(run, root),
+    const rootRecord = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
+    const root = new LocalAction(run, null, task, rootRecord, record.options.customContext ?? {});
+    run.done = this.execute(root, args, undefined).then(
+      () => this.finishRun(run, rootRecord),
+      () => this.finishRun(run, rootRecord),
     );
     return run;
   }
@@ -271,9 +314,7 @@ export class LocalController implements Controller {
       return Promise.reject(err);
     }
     // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
-    const key = `${task.name}\0${inputs.hash}`;
-    const sequence = parent.sequencer.get(key) ?? 0;
-    parent.sequencer.set(key, sequence + 1);
+    const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
     const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
     if (parent.holdsSlot) {
       // A parent that waits for children gives its slot to them, so a deep tree cannot deadlock.
@@ -281,7 +322,7 @@ export class LocalController implements Controller {
       run.slots?.release();
     }
     const record = this.newRecord(run.name, name, parent.name, task, frame.group, inputs);
-    return this.execute(run, parent, task, record, frame.customContext, options?.scope);
+    return this.execute(new LocalAction(run, parent, task, record, frame.customContext), args, options?.scope);
   }
 
   submitSync(): unknown {
@@ -314,59 +355,73 @@ export class LocalController implements Controller {
     };
   }
 
-  /** The whole life of one action, from its record to its decoded output. */
-  private async execute(
-    run: LocalRun,
-    parent: LocalAction | null,
-    task: TaskDefinition,
-    record: Mutable<ActionWrite>,
-    customContext: Readonly<Record<string, string>>,
-    scope: CancelScope | undefined,
-  ): Promise<unknown> {
-    const live = new LocalAction(run.name, record.name, task.name, task.shortName, parent);
+  /**
+   * The whole life of one action, from its record to its decoded output. It joins the tree of running actions;
+   * gets ready ({@link LocalController.prepare}: inputs schema, output recorded before, cache, slot); runs its
+   * attempts ({@link LocalController.attempt}: each recorded, under its timeout, retried with backoff unless the
+   * error says retrying cannot help); is recorded with its outcome; and leaves the tree, ending the children it
+   * did not wait for.
+   *
+   * The usual child has nothing to get ready for, and its first attempt starts at once. Only the steps that
+   * wait are async functions: in a fan-out of 100 000 children every pending async frame stays in memory.
+   */
+  private execute(live: LocalAction, args: readonly unknown[], scope: CancelScope | undefined): Promise<unknown> {
+    const { run, parent, record } = live;
     if (parent === null) run.root = live;
     else parent.children.add(live);
     run.live.set(live.name, live);
     scope?.enter(live);
+    let result: Promise<unknown>;
     try {
-      let args = this.codec.decode(record.inputs as string) as unknown[];
-      if (task.inputs !== undefined) args = await validateInputs(task.inputs, args, task.name);
-      const earlier = parent?.recorded?.get(record.name);
-      if (earlier?.phase === 'succeeded') {
-        const io = await this.recorder.store.getActionIO(run.name, record.name);
-        // Recovered: the child finished before; its record stays as it is.
-        if (io?.outputs != null) return this.codec.decode(io.outputs);
-      }
-      const behavior = cacheBehavior(run, task);
-      const key = behavior === 'disable' ? undefined : cacheKey(task, args, record.inputsHash as string);
-      if (behavior === 'auto') {
-        const hit = await this.recorder.store.getCacheEntry(key as string);
-        if (hit !== undefined) return this.recordCacheHit(record, hit.outputs);
-      }
-      if (parent !== null && run.slots !== null) await this.acquireSlot(run.slots, live, record);
-      return await this.attempts(run, live, task, args, record, customContext, key);
+      // The body gets its own copy of the arguments, as decoded from the record (a copy of primitives is the same).
+      live.args = isFlatPrimitiveArray(args) ? args.slice() : (this.codec.decode(record.inputs as string) as unknown[]);
+      result = mayWaitBeforeFirstAttempt(live) ? this.prepare(live) : this.attempt(live, 1);
     } catch (err) {
-      if (record.endedAt === null) this.recordFinal(live, record, err);
-      throw fromSerialized(record.error ?? serializeError(err, live.name));
-    } finally {
-      live.ended = true;
-      run.live.delete(live.name);
-      // Structured concurrency: children the body started but did not wait for end with it.
-      for (const child of live.children) {
-        child.abort(new ActionAbortedError(`aborted: its parent ${live.name} finished before it`, { actionName: child.name }));
-      }
-      if (live.holdsSlot) {
-        live.holdsSlot = false;
-        run.slots?.release();
-      }
-      parent?.children.delete(live);
-      scope?.leave(live);
+      result = Promise.reject(err);
     }
+    return result.then(
+      (value) => {
+        this.leave(live, scope);
+        return value;
+      },
+      (err: unknown) => {
+        try {
+          if (record.endedAt === null) this.recordFinal(live, err);
+        } finally {
+          this.leave(live, scope);
+        }
+        throw fromSerialized(record.error ?? serializeError(err, live.name));
+      },
+    );
   }
 
-  private async acquireSlot(slots: Semaphore, live: LocalAction, record: Mutable<ActionWrite>): Promise<void> {
+  /**
+   * Before the first attempt: checks the inputs schema, returns the output recorded before (recovery) or the
+   * cached one, waits for a slot; then runs the attempts.
+   */
+  private async prepare(live: LocalAction): Promise<unknown> {
+    const { run, parent, task, record } = live;
+    if (task.inputs !== undefined) live.args = await validateInputs(task.inputs, live.args, task.name);
+    const earlier = parent?.recorded?.get(record.name);
+    if (earlier?.phase === 'succeeded') {
+      const io = await this.recorder.store.getActionIO(run.name, record.name);
+      // Recovered: the child finished before; its record stays as it is.
+      if (io?.outputs != null) return this.codec.decode(io.outputs);
+    }
+    const behavior = cacheBehavior(run, task);
+    if (behavior !== 'disable') live.cacheKey = cacheKey(task, live.args, record.inputsHash as string);
+    if (behavior === 'auto') {
+      const hit = await this.recorder.store.getCacheEntry(live.cacheKey as string);
+      if (hit !== undefined) return this.recordCacheHit(record, hit.outputs);
+    }
+    if (parent !== null && run.slots !== null) await this.acquireSlot(run.slots, live);
+    if (run.recover) await this.loadRecorded(live);
+    return this.attempt(live, 1);
+  }
+
+  private async acquireSlot(slots: Semaphore, live: LocalAction): Promise<void> {
     if (!slots.tryAcquire()) {
-      this.recorder.action({ ...record });
+      this.recorder.action(live.record);
       let gaveUp = false;
       await new Promise<void>((resolve, reject) => {
         live.onInterrupt = (reason) => {
@@ -383,77 +438,95 @@ export class LocalController implements Controller {
     live.holdsSlot = true;
   }
 
-  private async attempts(
-    run: LocalRun,
-    live: LocalAction,
-    task: TaskDefinition,
-    args: unknown[],
-    record: Mutable<ActionWrite>,
-    customContext: Readonly<Record<string, string>>,
-    cacheKeyToWrite: string | undefined,
-  ): Promise<unknown> {
-    const maxAttempts = task.retries.count + 1;
-    for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) live.newAttempt();
-      if (run.recover) await this.loadRecorded(run, live);
-      const startedAt = Date.now();
-      record.phase = 'running';
-      record.attempts = attempt;
-      record.startedAt ??= startedAt;
-      this.recorder.action({ ...record });
-      const attemptRecord = {
-        runName: run.name,
-        actionName: live.name,
-        attempt,
-        phase: 'running' as ActionPhase,
-        startedAt,
-        endedAt: null as number | null,
-        error: null as ActionWrite['error'],
-      };
-      this.recorder.attempt(attemptRecord);
-      try {
-        const value = await this.runBody(run, live, task, args, attempt, customContext);
-        const output = this.codec.encode(value, 'output', task.maxInlineIoBytes);
-        const endedAt = Date.now();
-        this.recorder.attempt({ ...attemptRecord, phase: 'succeeded', endedAt });
-        record.phase = 'succeeded';
-        record.endedAt = endedAt;
-        record.outputs = output.text;
-        this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
-        if (cacheKeyToWrite !== undefined) {
-          this.recorder.store.putCacheEntry({
-            key: cacheKeyToWrite,
-            taskName: task.name,
-            outputs: output.text,
-            createdAt: endedAt,
-            runName: run.name,
-            actionName: live.name,
-          });
-        }
-        return this.codec.decode(output.text);
-      } catch (err) {
-        const { phase, error } = outcome(live, err);
-        const stored = serializeError(error, live.name);
-        this.recorder.attempt({ ...attemptRecord, phase, endedAt: Date.now(), error: stored });
-        if (phase !== 'aborted' && attempt < maxAttempts && isRetryable(error)) {
-          await this.backoff(task, attempt, live);
-          if (live.abortReason === null) continue;
-        }
-        this.recordFinal(live, record, live.abortReason ?? error);
-        throw error;
+  /**
+   * Runs attempt `n`, and the next ones while attempts fail and may be retried: resolves with the output of the
+   * attempt that succeeded, or rejects with the error of the last one, the action recorded as failed.
+   */
+  private attempt(live: LocalAction, n: number): Promise<unknown> {
+    const { record } = live;
+    const startedAt = Date.now();
+    record.phase = 'running';
+    record.attempts = n;
+    record.startedAt ??= startedAt;
+    this.recorder.action(record);
+    if (recordsAttempt(live, n)) this.recordAttempt(live, n, 'running', startedAt, null, null);
+    return this.runBody(live, n).then(
+      (value) => this.attemptSucceeded(live, n, startedAt, value),
+      (err: unknown) => this.attemptFailed(live, n, startedAt, err),
+    );
+  }
+
+  /** Attempt `n` returned `value`: records the output and the success; returns the output as the caller gets it. */
+  private attemptSucceeded(live: LocalAction, n: number, startedAt: number, value: unknown): unknown {
+    const { run, task, record } = live;
+    try {
+      const output = this.codec.encode(value, 'output', task.maxInlineIoBytes);
+      const endedAt = Date.now();
+      if (recordsAttempt(live, n)) this.recordAttempt(live, n, 'succeeded', startedAt, endedAt, null);
+      record.phase = 'succeeded';
+      record.endedAt = endedAt;
+      record.outputs = output.text;
+      this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+      if (live.cacheKey !== undefined) {
+        this.recorder.store.putCacheEntry({
+          key: live.cacheKey,
+          taskName: task.name,
+          outputs: output.text,
+          createdAt: endedAt,
+          runName: run.name,
+          actionName: live.name,
+        });
       }
+      // The caller gets its own copy, as decoded from the record; a primitive is its own copy.
+      return isPrimitive(value) ? value : this.codec.decode(output.text);
+    } catch (err) {
+      return this.attemptFailed(live, n, startedAt, err);
     }
   }
 
+  /**
+   * Attempt `n` failed with `err` (or was interrupted): records it, then retries if the error may be retried;
+   * otherwise records the action's failure and throws. (Not async: a failure that is not retried reaches the
+   * caller as soon as a success would.)
+   */
+  private attemptFailed(live: LocalAction, n: number, startedAt: number, err: unknown): Promise<unknown> {
+    const { phase, error } = outcome(live, err);
+    this.recordAttempt(live, n, phase, startedAt, Date.now(), serializeError(error, live.name));
+    if (phase !== 'aborted' && n < live.task.retries.count + 1 && isRetryable(error)) return this.retry(live, n, error);
+    this.recordFinal(live, live.abortReason ?? error);
+    throw error;
+  }
+
+  /** After attempt `n` failed with `error`: waits for the backoff, then runs the next attempt unless aborted. */
+  private async retry(live: LocalAction, n: number, error: unknown): Promise<unknown> {
+    await this.backoff(live, n);
+    if (live.abortReason !== null) {
+      this.recordFinal(live, live.abortReason);
+      throw error;
+    }
+    live.newAttempt();
+    if (live.run.recover) await this.loadRecorded(live);
+    return this.attempt(live, n + 1);
+  }
+
+  /** Leaves the tree of running actions: ends the children the body did not wait for, gives back the slot. */
+  private leave(live: LocalAction, scope: CancelScope | undefined): void {
+    const { run, parent } = live;
+    live.ended = true;
+    run.live.delete(live.name);
+    // Structured concurrency: children the body started but did not wait for end with it.
+    live.abortChildren(`aborted: its parent ${live.name} finished before it`);
+    if (live.holdsSlot) {
+      live.holdsSlot = false;
+      run.slots?.release();
+    }
+    parent?.children.delete(live);
+    scope?.leave(live);
+  }
+
   /** Runs one attempt of the body, racing it against interruption (abort, timeout). */
-  private runBody(
-    run: LocalRun,
-    live: LocalAction,
-    task: TaskDefinition,
-    args: unknown[],
-    attempt: number,
-    customContext: Readonly<Record<string, string>>,
-  ): Promise<unknown> {
+  private runBody(live: LocalAction, attempt: number): Promise<unknown> {
+    const { run, task, args, customContext } = live;
     return new Promise((resolve, reject) => {
       if (live.interrupted !== null) {
         reject(live.interrupted);
@@ -534,19 +607,20 @@ export class LocalController implements Controller {
     record.startedAt = now;
     record.endedAt = now;
     record.outputs = outputs;
-    this.recorder.action({ ...record });
+    this.recorder.action(record);
     return this.codec.decode(outputs);
   }
 
   /** Recovery: loads what this action's children and steps recorded before. */
-  private async loadRecorded(run: LocalRun, live: LocalAction): Promise<void> {
+  private async loadRecorded(live: LocalAction): Promise<void> {
     const store = this.recorder.store;
-    const children = await store.listActions(run.name, { parentName: live.name });
+    const runName = live.runName;
+    const children = await store.listActions(runName, { parentName: live.name });
     live.recorded = new Map(children.map((a) => [a.name, a]));
     live.replay = new Map();
     for (const step of children) {
       if (step.phase !== 'succeeded' || !isStepName(step.taskName)) continue;
-      const io = await store.getActionIO(run.name, step.name);
+      const io = await store.getActionIO(runName, step.name);
       if (io?.outputs != null) live.replay.set(step.name, io.outputs);
     }
   }
@@ -556,9 +630,7 @@ export class LocalController implements Controller {
     const live = frame.action as LocalAction;
     const inputs = this.codec.encode(args, 'args', Number.POSITIVE_INFINITY);
     const taskName = `${kind}:${name}`;
-    const key = `${taskName}\0${inputs.hash}`;
-    const sequence = live.sequencer.get(key) ?? 0;
-    live.sequencer.set(key, sequence + 1);
+    const sequence = live.nextSequence(`${taskName}\0${inputs.hash}`);
     const actionName = childActionName(live.name, inputs.hash, taskName, sequence, frame.group);
     const replayed = live.replay?.get(actionName);
     if (replayed !== undefined) return { replayed: true, value: this.codec.decode(replayed) };
@@ -579,7 +651,7 @@ export class LocalController implements Controller {
       inputs: inputs.text,
       inputsHash: inputs.hash,
     };
-    this.recorder.action({ ...record });
+    this.recorder.action(record);
     const stepFrame: Frame = { ...frame, kind: 'trace' };
     return {
       replayed: false,
@@ -600,8 +672,8 @@ export class LocalController implements Controller {
     };
   }
 
-  private backoff(task: TaskDefinition, attempt: number, live: LocalAction): Promise<void> {
-    const { backoffMs, backoffFactor, maxBackoffMs } = task.retries;
+  private backoff(live: LocalAction, attempt: number): Promise<void> {
+    const { backoffMs, backoffFactor, maxBackoffMs } = live.task.retries;
     const ms = Math.min(backoffMs * backoffFactor ** (attempt - 1), maxBackoffMs);
     if (ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -616,7 +688,20 @@ export class LocalController implements Controller {
     });
   }
 
-  private recordFinal(live: LocalAction, record: Mutable<ActionWrite>, err: unknown): void {
+  private recordAttempt(
+    live: LocalAction,
+    attempt: number,
+    phase: ActionPhase,
+    startedAt: number,
+    endedAt: number | null,
+    error: ActionWrite['error'],
+  ): void {
+    this.recorder.attempt({ runName: live.runName, actionName: live.name, attempt, phase, startedAt, endedAt, error });
+  }
+
+  /** Records the action's end: failed, timed out or aborted, with its error. */
+  private recordFinal(live: LocalAction, err: unknown): void {
+    const { record } = live;
     const { phase, error } = outcome(live, err);
     record.phase = phase;
     record.endedAt = Date.now();
@@ -639,6 +724,31 @@ export class LocalController implements Controller {
 function recordedOptions(options: RunContextOptions): RunRecord['options'] {
   const { overwriteCache, disableRunCache, maxActionConcurrency, customContext } = options;
   return { overwriteCache, disableRunCache, maxActionConcurrency, customContext };
+}
+
+/**
+ * Whether an action may have to wait for something before its first attempt: its inputs schema (which may be
+ * async), the store (recovery, cache), or a slot of `maxActionConcurrency`.
+ */
+function mayWaitBeforeFirstAttempt(live: LocalAction): boolean {
+  const { run, task } = live;
+  return (
+    task.inputs !== undefined ||
+    run.recover ||
+    cacheBehavior(run, task) !== 'disable' ||
+    (live.parent !== null && run.slots !== null)
+  );
+}
+
+/**
+ * Whether attempt `n` of an action gets an attempt record of its own while it runs and when it succeeds. The
+ * first attempt does not: until it fails it is the action itself, and stores list it from the action record
+ * (see `RunStore.listAttempts`), which saves a row write per action. In a recovered run it does, because the
+ * action may have attempt records from the earlier process that it must replace. Every failed attempt is
+ * recorded.
+ */
+function recordsAttempt(live: LocalAction, n: number): boolean {
+  return n > 1 || live.run.recover;
 }
 
 /** Whether a record is a trace or durable step rather than a task's action. */
@@ -666,6 +776,10 @@ function isRetryable(err: unknown): boolean {
   if (err instanceof NonRecoverableError || err instanceof RuntimeDataValidationError) return false;
   if (err instanceof BaseRuntimeError && err.code === 'NonRecoverableError') return false;
   return true;
+}
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -2,7 +2,8 @@
  * Names: deterministic child action names, and short readable run names.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from './hash.js';
 
 /** The name of every run's root action. */
 export const ROOT_ACTION = 'a0';
@@ -19,11 +20,9 @@ export function childActionName(
   sequence: number,
   group: string | null,
 ): string {
-  const h = createHash('sha256');
-  h.update(parentName).update('\0').update(inputsHash).update('\0').update(taskName).update('\0');
-  h.update(String(sequence));
-  if (group !== null) h.update('\0').update(group);
-  return `a${h.digest('hex').slice(0, 16)}`;
+  // One string, one hash call: the same digest as hashing the parts one after the other, so names do not change.
+  const key = `${parentName}\0${inputsHash}\0${taskName}\0${sequence}`;
+  return `a${sha256Hex(group === null ? key : `${key}\0${group}`).slice(0, 16)}`;
 }
 
 const ADJECTIVES = [

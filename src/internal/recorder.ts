@@ -31,9 +31,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.listenerCount('run') > 0) this.emit('run', name, update);
   }
 
+  /** Writes an action's current state. The caller may change `action` afterwards: store and listeners get a snapshot. */
   action(action: ActionWrite): void {
     this.store.putAction(action);
-    if (this.listenerCount('action') > 0) this.emit('action', action);
+    if (this.listenerCount('action') > 0) this.emit('action', { ...action });
   }
 
   attempt(attempt: AttemptRecord): void {

@@ -463,12 +463,32 @@ function asValidationError(err: unknown, root: string): unknown {
   return err; // e.g. a getter of the user's object threw: that error is theirs, pass it on unchanged
 }
 
+/**
+ * Whether `value` is a plain array whose items are all primitives that devalue encodes as they are (`null`,
+ * `undefined`, booleans, numbers, strings, BigInts): the validation walk could find nothing to refuse in it.
+ */
+export function isFlatPrimitiveArray(value: unknown): value is unknown[] {
+  if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype) return false;
+  for (let i = 0; i < value.length; i += 1) {
+    const item: unknown = value[i];
+    if (item !== null && (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** {@link encodeValue}, plus whether `hash` is the SHA-256 of `text` itself (then offloading can reuse it). */
 function encodeInternal(value: unknown, path: string): { text: string; hash: string; hashIsTextHash: boolean } {
   try {
     let unsorted = false;
     let refs: Map<File | Dir, string> | null = null;
     let errors = false;
+    if (isFlatPrimitiveArray(value)) {
+      // The usual task arguments, e.g. `[3, 'a']`: nothing to refuse, sort or reference, so no walk.
+      const text = stringify(value);
+      return { text, hash: sha256Hex(text), hashIsTextHash: true };
+    }
     if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
       const w = new Walk(path);
       walk(value, w);

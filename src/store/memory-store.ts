@@ -7,6 +7,7 @@ import {
   RunAlreadyExistsError,
   StoreClosedError,
   emptyCounts,
+  impliedFirstAttempt,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -228,9 +229,15 @@ export class MemoryStore implements RunStore {
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
     this.#check();
+    const run = this.#runs.get(runName);
     const out: AttemptRecord[] = [];
-    for (const a of this.#runs.get(runName)?.attempts.values() ?? []) {
+    for (const a of run?.attempts.values() ?? []) {
       if (a.actionName === actionName) out.push(copyAttempt(a));
+    }
+    if (out.length === 0) {
+      const action = run?.actions.get(actionName);
+      const first = action === undefined ? undefined : impliedFirstAttempt(action.record);
+      return first === undefined ? [] : [copyAttempt(first)];
     }
     return out.sort((x, y) => x.attempt - y.attempt);
   }

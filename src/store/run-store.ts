@@ -9,7 +9,17 @@
  * groups (one transaction for many actions), so a fan-out does not pay a transaction per action. Later writes
  * to the same action or attempt replace earlier ones that are not yet committed. Reads see every write made
  * before them (a store flushes, or reads through its buffer). `flush()` resolves once everything written before
- * it is durable, and rejects with the error if a commit failed.
+ * it is durable, and rejects with the error if a commit failed. `putAction` and `putAttempt` take a snapshot: the
+ * caller may change the object it passed once the call returns.
+ *
+ * **Attempts.** Most actions succeed at their first attempt, and that attempt is the action: same start, same
+ * end, same phase. So a writer need not record an action's first attempt while it is the only one and has not
+ * failed: {@link RunStore.listAttempts} of an action with no attempt records, `attempts === 1` and a start time
+ * returns that attempt built from the action record (see {@link impliedFirstAttempt}). The local controller
+ * writes attempt records only for an attempt that failed (timed out, was aborted), for every attempt after the
+ * first, and for every attempt of a recovered run (which may replace the records of an earlier process); trace
+ * and durable steps (recorded with `attempts: 1`) get none, and list their one attempt the same way. A store
+ * keeps whatever attempt records it is given; once an action has one, only the records are listed.
  * @module
  */
 import type {
@@ -127,6 +137,10 @@ export interface RunStore {
   countActions(runName: string): Promise<ActionCounts>;
   /** Per (parent, group) counts: the folded nodes of a run's tree. */
   listGroups(runName: string): Promise<GroupSummary[]>;
+  /**
+   * The attempts of an action, by attempt number: the attempt records written for it or, when there are none,
+   * the first attempt implied by the action record ({@link impliedFirstAttempt}), or `[]`.
+   */
   listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]>;
   /** Log lines in the order written; all of the run when `actionName` is omitted. */
   listLogs(runName: string, actionName?: string): Promise<LogLine[]>;
@@ -143,6 +157,30 @@ export interface RunStore {
 
   /** Flushes and releases the store's resources. The store cannot be used afterwards. */
   close(): Promise<void>;
+}
+
+/**
+ * The first attempt of an action that has no attempt records of its own: attempt 1 with the action's phase,
+ * times and error, when the action made exactly one attempt and started it; otherwise `undefined` (an action
+ * that made no attempt, such as a cache hit or one still waiting for a slot, has no attempts).
+ *
+ * @example
+ * ```ts
+ * impliedFirstAttempt({ ...action, phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 12 });
+ * // { runName, actionName: action.name, attempt: 1, phase: 'succeeded', startedAt: 10, endedAt: 12, error: null }
+ * ```
+ */
+export function impliedFirstAttempt(action: ActionRecord): AttemptRecord | undefined {
+  if (action.attempts !== 1 || action.startedAt === null) return undefined;
+  return {
+    runName: action.runName,
+    actionName: action.name,
+    attempt: 1,
+    phase: action.phase,
+    startedAt: action.startedAt,
+    endedAt: action.endedAt,
+    error: action.error,
+  };
 }
 
 /** All-zero counts. */

@@ -18,6 +18,8 @@ import {
 } from '../../src/store/run-store.js';
 import type { ActionError, AttemptRecord, LogLine } from '../../src/types.js';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** What a conformance factory returns: a fresh, empty store and how to dispose of it. */
 export interface StoreUnderTest {
   readonly store: RunStore;
@@ -374,6 +376,52 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
             ],
           );
           assert.deepEqual(await store.listAttempts('r1', 'nope'), []);
+        }));
+
+      it('listAttempts of an action without attempt records lists its first attempt from the action record', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a1', { phase: 'running', attempts: 1, startedAt: 10 }));
+          assert.deepEqual(await store.listAttempts('r1', 'a1'), [makeAttempt('r1', 'a1', 1, { startedAt: 10 })]);
+          store.putAction(makeAction('r1', 'a1', { phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 12 }));
+          store.putAction(
+            makeAction('r1', 'a2', { phase: 'failed', attempts: 1, startedAt: 20, endedAt: 21, error: ERROR }),
+          );
+          assert.deepEqual(await store.listAttempts('r1', 'a1'), [
+            makeAttempt('r1', 'a1', 1, { phase: 'succeeded', startedAt: 10, endedAt: 12 }),
+          ]);
+          assert.deepEqual(await store.listAttempts('r1', 'a2'), [
+            makeAttempt('r1', 'a2', 1, { phase: 'failed', startedAt: 20, endedAt: 21, error: ERROR }),
+          ]);
+          // Never started (queued, or answered from the cache): no attempt.
+          store.putAction(makeAction('r1', 'a3'));
+          store.putAction(makeAction('r1', 'a4', { phase: 'succeeded', cacheHit: true, startedAt: 5, endedAt: 5 }));
+          assert.deepEqual(await store.listAttempts('r1', 'a3'), []);
+          assert.deepEqual(await store.listAttempts('r1', 'a4'), []);
+          // Once an action has attempt records, only those are listed.
+          store.putAttempt(makeAttempt('r1', 'a1', 1, { phase: 'failed', startedAt: 10, endedAt: 11, error: ERROR }));
+          store.putAttempt(makeAttempt('r1', 'a1', 2, { phase: 'running', startedAt: 12 }));
+          store.putAction(makeAction('r1', 'a1', { phase: 'running', attempts: 2, startedAt: 10 }));
+          assert.deepEqual(
+            (await store.listAttempts('r1', 'a1')).map((a) => [a.attempt, a.phase]),
+            [
+              [1, 'failed'],
+              [2, 'running'],
+            ],
+          );
+        }));
+
+      it('putAction and putAttempt take a snapshot: changing the object afterwards changes nothing', () =>
+        withStore(async (store) => {
+          const action: Mutable<ActionWrite> = makeAction('r1', 'a1', { inputs: '[1]' });
+          store.putAction(action);
+          action.phase = 'failed';
+          action.name = 'other';
+          const attempt: Mutable<AttemptRecord> = makeAttempt('r1', 'a1', 1);
+          store.putAttempt(attempt);
+          attempt.phase = 'failed';
+          assert.deepEqual(await store.getAction('r1', 'a1'), withoutIO(makeAction('r1', 'a1')));
+          assert.equal(await store.getAction('r1', 'other'), undefined);
+          assert.equal((await store.listAttempts('r1', 'a1'))[0]?.phase, 'running');
         }));
     });
 
