@@ -16,6 +16,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { shutdown } from '../index.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { processIo, type CliIo } from './io.js';
+import { registerUiCommand } from './ui-command.js';
 
 // Each command's module is loaded when the command runs: `flyte --version` or `flyte get runs` need not load
 // the TypeScript loader or the live view.
@@ -225,6 +226,9 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     .action(async (_opts, cmd: Command) =>
       (await import('./delete-command.js')).deleteLocalCacheCommand(cmd.optsWithGlobals(), io),
     );
+
+  // flyte ui
+  registerUiCommand(program, io, withConfigOptions);
 
   return program;
 }

@@ -33,7 +33,11 @@ export function registerUiCommand(program: Command, io: CliIo, withConfigOptions
       .command('ui')
       .description('serve the web UI: runs, their action trees, timelines, inputs/outputs and logs, live')
       .option('-p, --port <port>', 'TCP port (0: any free port)', '8080')
-      .option('--host <address>', 'address to bind; anything but 127.0.0.1, localhost or ::1 needs a token', '127.0.0.1')
+      .option(
+        '--host <address>',
+        'address to bind; anything but 127.0.0.1, localhost or ::1 needs a token',
+        '127.0.0.1',
+      )
       .option('--token <token>', 'token every request must carry, at least 16 characters (env FLYTE_UI_TOKEN)'),
   )
     .addHelpText(
@@ -62,12 +66,18 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   const token = flags.token ?? (process.env.FLYTE_UI_TOKEN || undefined);
   let ui;
   try {
-    ui = await startUiServer({ port, host: flags.host ?? '127.0.0.1', ...(token === undefined ? {} : { token }), log: (line) => io.error(line) });
+    ui = await startUiServer({
+      port,
+      host: flags.host ?? '127.0.0.1',
+      ...(token === undefined ? {} : { token }),
+      log: (line) => io.error(line),
+    });
   } catch (err) {
     if (err instanceof flyte.errors.InitializationError) throw new UsageError(err.message);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CommandError(`port ${port} is in use; choose another with --port`);
-    if (code === 'EADDRNOTAVAIL') throw new CommandError(`cannot bind ${flags.host ?? ''}: no such address on this machine`);
+    if (code === 'EADDRNOTAVAIL')
+      throw new CommandError(`cannot bind ${flags.host ?? ''}: no such address on this machine`);
     throw err;
   }
   io.print(`flyte ui: serving ${runtime().store.description}`);

@@ -1,0 +1,371 @@
+/**
+ * What the UI's JSON API answers, independent of HTTP: each function reads the run store through its read-side
+ * queries (or acts through the public API: `flyte.getRun(...).abort()`, `flyte.rerun()`) and returns plain data.
+ *
+ * Nothing here ever reads a whole large run: lists are paged, a fan-out is summarised by the store's
+ * per-group counts (`listGroups`), and the members of a group are read one page at a time.
+ * @module
+ */
+import * as flyte from '../index.js';
+import { runtime } from '../internal/runtime.js';
+import type { GroupSummary, RunStore } from '../store/run-store.js';
+import {
+  isTerminal,
+  type ActionCounts,
+  type ActionPhase,
+  type ActionRecord,
+  type AttemptRecord,
+  type LogLine,
+  type RunPhase,
+  type RunRecord,
+} from '../types.js';
+import { renderValue, type RenderedValue } from './values.js';
+
+/** A failure to answer a request, with its HTTP status. The message is shown to the user. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  override get name(): string {
+    return 'HttpError';
+  }
+}
+
+/** A run in the run list: its record, its actions' counts and its duration so far. */
+export interface RunSummary extends RunRecord {
+  readonly counts: ActionCounts;
+  /** From start to end, or to now while it runs; `null` before it started. */
+  readonly durationMs: number | null;
+}
+
+/** An action as the UI lists it: its record, and whether it has children to expand. */
+export interface ActionView extends ActionRecord {
+  readonly hasChildren: boolean;
+}
+
+/** One page of runs. */
+export interface RunsPage {
+  readonly runs: readonly RunSummary[];
+  readonly offset: number;
+  readonly limit: number;
+  readonly hasMore: boolean;
+  /** Server time (ms since the epoch), so the browser can measure running durations with the server's clock. */
+  readonly now: number;
+}
+
+/** The direct children of one action: its folded groups, and one page of its ungrouped children. */
+export interface TreeChildren {
+  readonly parent: string;
+  readonly groups: readonly GroupSummary[];
+  readonly actions: readonly ActionView[];
+  readonly offset: number;
+  readonly limit: number;
+  readonly hasMore: boolean;
+  readonly now: number;
+}
+
+/** One page of actions. */
+export interface ActionsPage {
+  readonly actions: readonly ActionView[];
+  readonly offset: number;
+  readonly limit: number;
+  readonly hasMore: boolean;
+  readonly now: number;
+}
+
+/** Everything the UI shows about one action. */
+export interface ActionDetail {
+  readonly action: ActionView;
+  readonly inputs: RenderedValue | null;
+  readonly outputs: RenderedValue | null;
+  readonly attempts: readonly AttemptRecord[];
+  /** The last {@link MAX_LOG_LINES} lines. */
+  readonly logs: readonly LogLine[];
+  /** How many earlier lines were left out. */
+  readonly logsOmitted: number;
+  readonly now: number;
+}
+
+export const ACTION_PHASES: readonly ActionPhase[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'aborted',
+  'timed_out',
+];
+export const RUN_PHASES: readonly RunPhase[] = [...ACTION_PHASES, 'orphaned'];
+
+/** Most log lines sent for one action. */
+export const MAX_LOG_LINES = 5_000;
+/** Largest page of runs or actions. */
+export const MAX_PAGE = 1_000;
+/** Rows read at a time while looking for the ungrouped children of an action. */
+const SCAN_CHUNK = 1_000;
+/** How long an abort request waits for the run to end before answering `pending`. */
+const ABORT_WAIT_MS = 5_000;
+
+function store(): RunStore {
+  return runtime().store;
+}
+
+/** The duration of something that started at `startedAt` and ended at `endedAt` (or is still going). */
+function durationOf(startedAt: number | null, endedAt: number | null, now: number, ended: boolean): number | null {
+  if (startedAt === null) return null;
+  if (endedAt !== null) return Math.max(0, endedAt - startedAt);
+  return ended ? null : Math.max(0, now - startedAt);
+}
+
+/**
+ * Answers that cannot change while a run stays ended, keyed by the run's state: the run list counts the actions
+ * of every run it shows on every poll, and an ended run's counts are the same each time. A run that is recovered
+ * changes its phase and end, and so its key.
+ */
+class EndedRunCache<T> {
+  readonly #entries = new Map<string, T>();
+  constructor(readonly capacity: number) {}
+
+  async get(run: RunRecord, part: string, compute: () => Promise<T>): Promise<T> {
+    if (!isTerminal(run.phase)) return compute();
+    const key = `${run.name}\0${run.phase}\0${run.endedAt ?? ''}\0${part}`;
+    const hit = this.#entries.get(key);
+    if (hit !== undefined) return hit;
+    const value = await compute();
+    this.#entries.set(key, value);
+    // Maps keep insertion order: the first key is the oldest.
+    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value as string);
+    return value;
+  }
+}
+
+const endedCounts = new EndedRunCache<ActionCounts>(2_000);
+const endedGroups = new EndedRunCache<GroupSummary[]>(200);
+const endedChildren = new EndedRunCache<{ actions: ActionRecord[]; hasMore: boolean }>(200);
+
+async function summarize(run: RunRecord, now: number): Promise<RunSummary> {
+  const counts = await endedCounts.get(run, 'counts', () => store().countActions(run.name));
+  return { ...run, counts, durationMs: durationOf(run.startedAt, run.endedAt, now, isTerminal(run.phase)) };
+}
+
+/** Reads `name`'s record or answers 404. */
+async function requireRun(name: string): Promise<RunRecord> {
+  const run = await store().getRun(name);
+  if (run === undefined) throw new HttpError(404, `no run named ${name}`);
+  return run;
+}
+
+async function withChildFlags(runName: string, actions: readonly ActionRecord[]): Promise<ActionView[]> {
+  const s = store();
+  return Promise.all(
+    actions.map(async (a) => {
+      // Trace and durable pseudo-actions never have children; for the others one indexed lookup says.
+      const leaf = a.taskName.startsWith('trace:') || a.taskName.startsWith('durable:');
+      const hasChildren = !leaf && (await s.listActions(runName, { parentName: a.name, limit: 1 })).length > 0;
+      return { ...a, hasChildren };
+    }),
+  );
+}
+
+/** Runs, newest first, filtered by phase and root task. */
+export async function listRunsPage(query: {
+  phase?: RunPhase | undefined;
+  task?: string | undefined;
+  offset: number;
+  limit: number;
+}): Promise<RunsPage> {
+  const rows = await store().listRuns({
+    offset: query.offset,
+    limit: query.limit + 1,
+    ...(query.phase === undefined ? {} : { phase: query.phase }),
+    ...(query.task === undefined ? {} : { taskName: query.task }),
+  });
+  const now = Date.now();
+  const runs = await Promise.all(rows.slice(0, query.limit).map((r) => summarize(r, now)));
+  return { runs, offset: query.offset, limit: query.limit, hasMore: rows.length > query.limit, now };
+}
+
+/** One run with its counts and its root action. */
+export async function runDetail(name: string): Promise<{ run: RunSummary; root: ActionView | null; now: number }> {
+  const record = await requireRun(name);
+  const now = Date.now();
+  const root = await store().getAction(name, 'a0');
+  return {
+    run: await summarize(record, now),
+    root: root === undefined ? null : ((await withChildFlags(name, [root]))[0] ?? null),
+    now,
+  };
+}
+
+/** Every folded group of a run: per (parent, group), counts and time span. */
+export async function runGroups(name: string): Promise<{ groups: readonly GroupSummary[]; now: number }> {
+  const run = await requireRun(name);
+  return { groups: await endedGroups.get(run, 'groups', () => store().listGroups(name)), now: Date.now() };
+}
+
+/**
+ * The children of `parent` as the tree shows them: its groups folded (from the per-group counts, whatever their
+ * size) and a page of its ungrouped children.
+ */
+export async function treeChildren(name: string, parent: string, offset: number, limit: number): Promise<TreeChildren> {
+  const run = await requireRun(name);
+  const s = store();
+  const [allGroups, counts] = await Promise.all([
+    endedGroups.get(run, 'groups', () => s.listGroups(name)),
+    endedCounts.get(run, 'counts', () => s.countActions(name)),
+  ]);
+  const groups = allGroups.filter((g) => g.parentName === parent);
+  // Every action but the root is either in a group or not; when the groups hold all of them there is nothing
+  // ungrouped to look for (the common case of a big map), and no member needs to be read.
+  const grouped = allGroups.reduce((sum, g) => sum + g.counts.total, 0);
+  const page =
+    counts.total - 1 - grouped <= 0
+      ? { actions: [] as ActionRecord[], hasMore: false }
+      : await endedChildren.get(run, `${parent}\0${offset}\0${limit}`, () =>
+          ungroupedChildren(s, name, parent, offset, limit),
+        );
+  return {
+    parent,
+    groups,
+    actions: await withChildFlags(name, page.actions),
+    offset,
+    limit,
+    hasMore: page.hasMore,
+    now: Date.now(),
+  };
+}
+
+/**
+ * One page of the children of `parent` that are in no group. The store lists children with or without their
+ * group, so this reads them in chunks and skips the grouped ones.
+ */
+async function ungroupedChildren(
+  s: RunStore,
+  runName: string,
+  parent: string,
+  offset: number,
+  limit: number,
+): Promise<{ actions: ActionRecord[]; hasMore: boolean }> {
+  const actions: ActionRecord[] = [];
+  let skipped = 0;
+  for (let at = 0; ; at += SCAN_CHUNK) {
+    const chunk = await s.listActions(runName, { parentName: parent, offset: at, limit: SCAN_CHUNK });
+    for (const a of chunk) {
+      if (a.group !== null) continue;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
+      if (actions.length === limit) return { actions, hasMore: true };
+      actions.push(a);
+    }
+    if (chunk.length < SCAN_CHUNK) return { actions, hasMore: false };
+  }
+}
+
+/** One page of a run's actions, by parent, group and phase, in creation order. */
+export async function actionsPage(
+  name: string,
+  query: {
+    parent?: string | undefined;
+    group?: string | undefined;
+    phase?: ActionPhase | undefined;
+    offset: number;
+    limit: number;
+  },
+): Promise<ActionsPage> {
+  await requireRun(name);
+  const rows = await store().listActions(name, {
+    offset: query.offset,
+    limit: query.limit + 1,
+    ...(query.parent === undefined ? {} : { parentName: query.parent }),
+    ...(query.group === undefined ? {} : { group: query.group }),
+    ...(query.phase === undefined ? {} : { phase: query.phase }),
+  });
+  return {
+    actions: await withChildFlags(name, rows.slice(0, query.limit)),
+    offset: query.offset,
+    limit: query.limit,
+    hasMore: rows.length > query.limit,
+    now: Date.now(),
+  };
+}
+
+/** One action with its decoded inputs and outputs, attempts and (the end of) its logs. */
+export async function actionDetail(name: string, actionName: string): Promise<ActionDetail> {
+  await requireRun(name);
+  const s = store();
+  const record = await s.getAction(name, actionName);
+  if (record === undefined) throw new HttpError(404, `run ${name} has no action ${actionName}`);
+  const [io, attempts, logs, [action]] = await Promise.all([
+    s.getActionIO(name, actionName),
+    s.listAttempts(name, actionName),
+    s.listLogs(name, actionName),
+    withChildFlags(name, [record]),
+  ]);
+  const codec = runtime().codec;
+  const omitted = Math.max(0, logs.length - MAX_LOG_LINES);
+  return {
+    action: action as ActionView,
+    inputs: io?.inputs == null ? null : renderValue(codec, io.inputs, 'inputs'),
+    outputs: io?.outputs == null ? null : renderValue(codec, io.outputs, 'outputs'),
+    attempts,
+    logs: omitted === 0 ? logs : logs.slice(omitted),
+    logsOmitted: omitted,
+    now: Date.now(),
+  };
+}
+
+/**
+ * Aborts a run through the public API. Answers once the run is recorded as ended, or after a few seconds with
+ * `pending: true` when another process drives it and has not picked the request up yet.
+ */
+export async function abortRun(
+  name: string,
+  reason: string,
+  log: (line: string) => void,
+): Promise<{ phase: RunPhase; pending: boolean }> {
+  const record = await requireRun(name);
+  if (isTerminal(record.phase)) throw new HttpError(409, `run ${name} already ended (${record.phase})`);
+  const run = await flyte.getRun(name);
+  const aborted = run.abort(reason).then(
+    () => true,
+    (err: unknown) => {
+      throw new HttpError(409, `could not abort run ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ABORT_WAIT_MS);
+  });
+  try {
+    const done = await Promise.race([aborted, waited]);
+    if (!done) {
+      // The abort goes on after this answer; report how it ends instead of leaving a rejection unhandled.
+      aborted.catch((err: unknown) => log(`flyte ui: ${err instanceof Error ? err.message : String(err)}`));
+    }
+    const after = await requireRun(name);
+    return { phase: after.phase, pending: !isTerminal(after.phase) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs a recorded run again through the public API (`flyte.rerun`), in this process: as a new run, or with
+ * `recover` under the same run. The task's module is the one recorded with the run, never one from the request.
+ */
+export async function rerunRun(name: string, recover: boolean): Promise<{ name: string }> {
+  await requireRun(name);
+  try {
+    const run = await flyte.rerun(name, { recover });
+    return { name: run.name };
+  } catch (err) {
+    if (err instanceof flyte.errors.ModuleLoadError) throw new HttpError(422, err.message);
+    if (err instanceof RangeError || err instanceof TypeError) throw new HttpError(409, err.message);
+    throw err;
+  }
+}
