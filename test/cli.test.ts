@@ -228,6 +228,19 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     const get = await cli('get', 'run', name as string, '-o', 'json');
     assert.equal(parseJson<{ run: { phase: string } }>(get).run.phase, 'aborted');
   });
+
+  it('SIGTERM aborts the run the same way, with its own reason', async () => {
+    const child = spawnCli(['run', TASKS, 'sleepy', '--ms', '30000'], { root });
+    const done = collect(child);
+    const [, name] = await waitForOutput(child, /^run (\S+)$/m);
+    child.kill('SIGTERM');
+    const r = await done;
+    exits(r, 130);
+    const get = await cli('get', 'run', name as string, '-o', 'json');
+    const rec = parseJson<{ run: { phase: string; error: { message: string } } }>(get).run;
+    assert.equal(rec.phase, 'aborted');
+    assert.match(rec.error.message, /terminated \(SIGTERM\)/);
+  });
 });
 
 describe('flyte run: bad usage exits 2 with a message that says what was expected', { concurrency: PARALLEL }, () => {

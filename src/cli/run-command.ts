@@ -82,7 +82,8 @@ export async function startAndFollow(
 
   let interrupts = 0;
   let view: RunView | undefined;
-  const onSigint = (): void => {
+  // Ctrl-C (SIGINT) and SIGTERM abort the run cleanly (recorded as aborted); a second signal exits at once.
+  const onSigint = (signal: NodeJS.Signals): void => {
     interrupts++;
     if (interrupts > 1) {
       io.error('interrupted twice: exiting at once; the run stays as recorded so far');
@@ -90,9 +91,11 @@ export async function startAndFollow(
     }
     if (view === undefined) io.error('interrupted: aborting the run (press Ctrl-C again to exit at once)');
     else view.interrupted();
-    run.abort('interrupted (Ctrl-C)').catch((err: unknown) => io.error(`could not abort ${run.name}: ${String(err)}`));
+    const reason = signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (Ctrl-C)';
+    run.abort(reason).catch((err: unknown) => io.error(`could not abort ${run.name}: ${String(err)}`));
   };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
     if (!json) {
       io.print(`run ${io.out.bold(run.name)}`);
@@ -111,6 +114,7 @@ export async function startAndFollow(
     return code;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     live.close();
     restoreStdout();
   }
