@@ -9,7 +9,7 @@
  */
 import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
 import type { Recorder } from '../internal/recorder.js';
-import { emptyCounts, type RunStore } from '../store/run-store.js';
+import { emptyCounts, pickActionRecord, type RunStore } from '../store/run-store.js';
 
 /** Where the tree comes from. */
 export interface TreeSource {
@@ -198,20 +198,7 @@ class LiveRun implements TreeSource {
   readonly logTail: LogLine[] = [];
 
   put(a: ActionRecord): void {
-    const record: ActionRecord = {
-      runName: a.runName,
-      name: a.name,
-      parentName: a.parentName,
-      taskName: a.taskName,
-      shortName: a.shortName,
-      group: a.group,
-      phase: a.phase,
-      cacheHit: a.cacheHit,
-      attempts: a.attempts,
-      startedAt: a.startedAt,
-      endedAt: a.endedAt,
-      error: a.error,
-    };
+    const record = pickActionRecord(a);
     if (!this.actions.has(a.name) && a.parentName !== null) {
       const siblings = this.childNames.get(a.parentName);
       if (siblings === undefined) this.childNames.set(a.parentName, [a.name]);

@@ -8,6 +8,7 @@ import {
   StoreClosedError,
   emptyCounts,
   impliedFirstAttempt,
+  pickActionRecord,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -350,20 +351,7 @@ function copyRun(r: RunRecord): RunRecord {
 }
 
 function copyAction(a: ActionRecord): ActionRecord {
-  return {
-    runName: a.runName,
-    name: a.name,
-    parentName: a.parentName,
-    taskName: a.taskName,
-    shortName: a.shortName,
-    group: a.group,
-    phase: a.phase,
-    cacheHit: a.cacheHit,
-    attempts: a.attempts,
-    startedAt: a.startedAt,
-    endedAt: a.endedAt,
-    error: copyError(a.error),
-  };
+  return { ...pickActionRecord(a), error: copyError(a.error) };
 }
 
 function copyAttempt(a: AttemptRecord): AttemptRecord {

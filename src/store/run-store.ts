@@ -183,6 +183,27 @@ export function impliedFirstAttempt(action: ActionRecord): AttemptRecord | undef
   };
 }
 
+/**
+ * The {@link ActionRecord} fields of `a`, picked by name: what a reader gets, without the extra properties of
+ * what was written (an {@link ActionWrite}'s inputs and outputs).
+ */
+export function pickActionRecord(a: ActionRecord): ActionRecord {
+  return {
+    runName: a.runName,
+    name: a.name,
+    parentName: a.parentName,
+    taskName: a.taskName,
+    shortName: a.shortName,
+    group: a.group,
+    phase: a.phase,
+    cacheHit: a.cacheHit,
+    attempts: a.attempts,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    error: a.error,
+  };
+}
+
 /** All-zero counts. */
 export function emptyCounts(): ActionCounts {
   return { total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, aborted: 0, timed_out: 0, cached: 0 };
