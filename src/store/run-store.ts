@@ -72,8 +72,8 @@ export interface ListRunsQuery {
 export interface ListActionsQuery {
   /** Only direct children of this action (`null`: only the root). */
   readonly parentName?: string | null;
-  /** Only actions created in this group. */
-  readonly group?: string;
+  /** Only actions created in this group (`null`: only actions in no group). */
+  readonly group?: string | null;
   readonly phase?: ActionPhase;
   readonly offset?: number;
   readonly limit?: number;

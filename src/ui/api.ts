@@ -104,8 +104,6 @@ export const RUN_PHASES: readonly RunPhase[] = [...ACTION_PHASES, 'orphaned'];
 export const MAX_LOG_LINES = 5_000;
 /** Largest page of runs or actions. */
 export const MAX_PAGE = 1_000;
-/** Rows read at a time while looking for the ungrouped children of an action. */
-const SCAN_CHUNK = 1_000;
 /** How long an abort request waits for the run to end before answering `pending`. */
 const ABORT_WAIT_MS = 5_000;
 
@@ -238,10 +236,7 @@ export async function treeChildren(name: string, parent: string, offset: number,
   };
 }
 
-/**
- * One page of the children of `parent` that are in no group. The store lists children with or without their
- * group, so this reads them in chunks and skips the grouped ones.
- */
+/** One page of the children of `parent` that are in no group (one more is read to know if there are more). */
 async function ungroupedChildren(
   s: RunStore,
   runName: string,
@@ -249,21 +244,8 @@ async function ungroupedChildren(
   offset: number,
   limit: number,
 ): Promise<{ actions: ActionRecord[]; hasMore: boolean }> {
-  const actions: ActionRecord[] = [];
-  let skipped = 0;
-  for (let at = 0; ; at += SCAN_CHUNK) {
-    const chunk = await s.listActions(runName, { parentName: parent, offset: at, limit: SCAN_CHUNK });
-    for (const a of chunk) {
-      if (a.group !== null) continue;
-      if (skipped < offset) {
-        skipped++;
-        continue;
-      }
-      if (actions.length === limit) return { actions, hasMore: true };
-      actions.push(a);
-    }
-    if (chunk.length < SCAN_CHUNK) return { actions, hasMore: false };
-  }
+  const actions = await s.listActions(runName, { parentName: parent, group: null, offset, limit: limit + 1 });
+  return { actions: actions.slice(0, limit), hasMore: actions.length > limit };
 }
 
 /** One page of a run's actions, by parent, group and phase, in creation order. */

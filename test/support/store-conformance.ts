@@ -275,6 +275,8 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await names({ limit: 0 }), []);
           assert.deepEqual(await names({ offset: 100 }), []);
           assert.deepEqual(await names({ group: 'none' }), []);
+          assert.deepEqual(await names({ parentName: 'm0', group: null }), ['c0'], 'null: only actions in no group');
+          assert.deepEqual(await names({ group: null }), ['a0', 'c0']);
         }));
 
       it('countActions counts by phase, and cache hits', () =>

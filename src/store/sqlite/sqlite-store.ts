@@ -426,7 +426,8 @@ export class SqliteStore implements RunStore {
       params.push(query.parentName);
     }
     if (query.group !== undefined) {
-      where.push('grp = ?');
+      // `IS` matches NULL (no group) as well as a name.
+      where.push('grp IS ?');
       params.push(query.group);
     }
     if (query.phase !== undefined) {
