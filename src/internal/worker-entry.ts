@@ -129,7 +129,15 @@ function liveAction(job: PoolJob): LiveAction {
   };
 }
 
+/**
+ * Modules this thread has imported. `import()` of a loaded module still runs the loaders' resolve hooks (tsx's,
+ * on Node's hooks thread), which cost more than a small body (about 300 µs a call): import each module once.
+ */
+const loaded = new Set<string>();
+
 async function load(job: PoolJob): Promise<TaskDefinition> {
+  const known = loaded.has(job.module) ? lookupTask(job.taskName) : undefined;
+  if (known !== undefined) return known;
   if (!tsxRegistered && /\.[cm]?tsx?$/.test(job.module)) {
     const tsx = (await import('tsx/esm/api')) as { register: () => unknown };
     tsx.register();
@@ -143,6 +151,7 @@ async function load(job: PoolJob): Promise<TaskDefinition> {
       { cause: err },
     );
   }
+  loaded.add(job.module);
   const def = lookupTask(job.taskName);
   if (def === undefined) {
     throw new ModuleLoadError(
