@@ -325,8 +325,9 @@ export class LocalController implements Controller {
     return this.execute(new LocalAction(run, parent, task, record, frame.customContext), args, options?.scope);
   }
 
+  /** Blocking calls come from sync bodies on pool threads (their thread-side controller); never from here. */
   submitSync(): unknown {
-    throw new TypeError('blocking calls of sync tasks from sync task bodies need the worker-thread pool (not built yet)');
+    throw new TypeError('a blocking task call can only be made from a sync task body running on the thread pool');
   }
 
   private newRecord(
