@@ -15,6 +15,9 @@ import { isTerminal, type ActionRecord, type AttemptRecord, type LogLine, type R
 /** How often a handle polls the store for a run driven by another process. */
 const POLL_MS = 200;
 
+/** How long `ActionHandle.abort` waits for another process to record the aborted action's end. */
+const ACTION_ABORT_WAIT_MS = 10_000;
+
 /**
  * One action of a run: its record, inputs, outputs, attempts and logs.
  *
@@ -67,7 +70,13 @@ export class ActionHandle {
    * Aborts this action and its running descendants (phase `aborted`, their `ctx().signal` fires); the parent
    * sees an `ActionAbortedError`. Resolves once the action is recorded as ended. Does nothing if it has ended.
    *
-   * @throws RangeError when the action is running in another process.
+   * When another live process drives the run, this leaves a request in the store that the process picks up
+   * within a poll, and waits up to 10 s for the action to be recorded as ended.
+   *
+   * @throws RangeError when the run has no such action, or when the process that drove the run is gone (the
+   * action will not end by itself: recover the run with `flyte.rerun(name, { recover: true })`, or abort it).
+   * @throws Error when the driving process has not recorded the action's end in time (the abort may still
+   * take effect).
    */
   async abort(reason = ''): Promise<void> {
     const live = this.#rt.controller.runs.get(this.runName);
@@ -80,9 +89,28 @@ export class ActionHandle {
     const rec = await this.record();
     if (rec === undefined) throw new RangeError(`run ${this.runName} has no action ${this.name}`);
     if (isTerminal(rec.phase)) return;
-    throw new RangeError(
-      `action ${this.name} of run ${this.runName} is driven by another process; abort the run with \`flyte abort run ${this.runName}\``,
-    );
+    if (live !== undefined) return; // It ended in this process between the two looks; its end is being recorded.
+    const run = await this.#rt.store.getRun(this.runName);
+    if (run === undefined || !ownerAlive(run.owner)) {
+      throw new RangeError(
+        `cannot abort action ${this.name} of run ${this.runName}: the process that drove the run is gone; ` +
+          `recover the run (flyte.rerun('${this.runName}', { recover: true })) or abort the whole run`,
+      );
+    }
+    // Another live process drives it: leave a request it polls for, and wait for the action's end.
+    await this.#rt.store.requestAbort(this.runName, reason, this.name);
+    const deadline = Date.now() + ACTION_ABORT_WAIT_MS;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const now = await this.record();
+      if (now === undefined || isTerminal(now.phase)) return;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `action ${this.name} of run ${this.runName} was not recorded as ended within ${ACTION_ABORT_WAIT_MS} ms ` +
+            'of the abort request; the process that drives the run may still apply it',
+        );
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * Aborting one action, children left running by a finished parent, and aborting a run driven by another process.
+ * Aborting one action, children left running by a finished parent, and aborting a run (or one of its actions)
+ * driven by another process.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -81,29 +82,93 @@ describe('abort', { timeout: 60_000 }, () => {
     assert.match(leaves[0]?.error?.message ?? '', /parent a0 finished before it/);
   });
 
-  it('aborts a run driven by another live process through the store', async () => {
+  /** Starts test/fixtures/long-run.ts in a child process; resolves once it printed its run's name. */
+  const startLongRun = async (...args: string[]) => {
     const fixture = fileURLToPath(new URL('./fixtures/long-run.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', fixture, '3'], {
+    const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', fixture, ...args], {
       env: { ...process.env, FLYTE_ROOT: root },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    let out = '';
+    const state = { out: '' };
     const name = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const m = /run: (\S+)/.exec(out);
+        state.out += chunk.toString();
+        const m = /run: (\S+)/.exec(state.out);
         if (m) resolve(m[1] as string);
       });
-      child.on('exit', (code) => reject(new Error(`fixture exited early (${code}): ${out}`)));
+      child.on('exit', (code) => reject(new Error(`fixture exited early (${code}): ${state.out}`)));
     });
+    return { name, exited, state };
+  };
+
+  it('aborts a run driven by another live process through the store', async () => {
+    const { name, exited, state } = await startLongRun('3');
+    const out = () => state.out;
     const run = await flyte.getRun(name);
     assert.equal(run.phase, 'running');
     await run.abort('from another process');
     assert.equal(run.phase, 'aborted');
     assert.equal(await exited, 0);
-    assert.match(out, /phase: aborted/);
+    assert.match(out(), /phase: aborted/);
     const rec = await run.record();
     assert.match(rec.error?.message ?? '', /from another process/);
+  });
+
+  it('aborts one action of a run driven by another live process, and only its subtree', async () => {
+    const { name, exited, state } = await startLongRun('3', 'nested');
+    const run = await flyte.getRun(name);
+    // Wait until every wait() (2 per pair) is recorded as running.
+    let actions = await run.actions();
+    while (actions.filter((a) => a.taskName === 'long_run.wait' && a.phase === 'running').length < 6) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      actions = await run.actions();
+    }
+    const pairs = actions.filter((a) => a.taskName === 'long_run.pair');
+    assert.equal(pairs.length, 3);
+    const doomed = pairs[1] ?? assert.fail('a second pair');
+    await run.action(doomed.name).abort('just this one');
+
+    const after = await run.actions();
+    const subtree = new Set([doomed.name]);
+    for (const a of after) if (a.parentName !== null && subtree.has(a.parentName)) subtree.add(a.name);
+    assert.equal(subtree.size, 3);
+    for (const a of after) {
+      if (subtree.has(a.name)) assert.equal(a.phase, 'aborted', `${a.name} (${a.taskName}) aborted`);
+      else assert.equal(a.phase, 'running', `${a.name} (${a.taskName}) still running`);
+    }
+    assert.match(after.find((a) => a.name === doomed.name)?.error?.message ?? '', /just this one/);
+    // Aborting an ended action again does nothing; the run goes on until it is aborted as a whole.
+    await run.action(doomed.name).abort('again');
+    assert.equal((await run.record()).phase, 'running');
+    await assert.rejects(run.action('nope').abort(), RangeError);
+
+    await run.abort('finish');
+    assert.equal(run.phase, 'aborted');
+    assert.equal(await exited, 0);
+    assert.match(state.out, /phase: aborted/);
+  });
+
+  it('refuses to abort an action of a run whose process is gone', async () => {
+    const { name, exited } = await startLongRun('1');
+    const run = await flyte.getRun(name);
+    let actions = await run.actions();
+    while (!actions.some((a) => a.taskName === 'long_run.wait' && a.phase === 'running')) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      actions = await run.actions();
+    }
+    const waiting = actions.find((a) => a.taskName === 'long_run.wait') ?? assert.fail('a wait action');
+    // Kill the driving process: its run and actions stay recorded as running, with nobody to abort them.
+    const record = await run.record();
+    const pid = Number(record.owner?.slice(record.owner.lastIndexOf(':') + 1));
+    process.kill(pid, 'SIGKILL');
+    await exited;
+    await assert.rejects(run.action(waiting.name).abort('too late'), (e: unknown) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(e.message, /process that drove the run is gone/);
+      return true;
+    });
+    await run.abort('clean up');
+    assert.equal(run.phase, 'aborted');
   });
 });

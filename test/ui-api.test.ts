@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -231,6 +231,17 @@ describe('UI server API', () => {
     assert.match(ended.json<{ error: string }>().error, /already ended \(succeeded\)/);
     const unknown = await call(ui.url, '/api/runs/nope/abort', { method: 'POST', headers: JSON_POST, body: '{}' });
     assert.equal(unknown.status, 404);
+    const endedAction = await call(ui.url, `/api/runs/${seed}/actions/a0/abort`, {
+      method: 'POST',
+      headers: JSON_POST,
+      body: '{}',
+    });
+    assert.equal(endedAction.status, 409);
+    assert.match(endedAction.json<{ error: string }>().error, /action a0 already ended \(succeeded\)/);
+    const post = (path: string, body = '{}') => call(ui.url, path, { method: 'POST', headers: JSON_POST, body });
+    assert.equal((await post(`/api/runs/${seed}/actions/nope/abort`)).status, 404);
+    assert.equal((await post('/api/runs/nope/actions/a0/abort')).status, 404);
+    assert.equal((await post(`/api/runs/${seed}/actions/a0/abort`, '{"reason":7}')).status, 400);
     const bad = await call(ui.url, `/api/runs/${seed}/rerun`, {
       method: 'POST',
       headers: JSON_POST,
@@ -275,6 +286,12 @@ describe('UI server API', () => {
       body: '{}',
     });
     assert.equal(foreign.status, 403);
+    const foreignAction = await call(ui.url, `/api/runs/${seed}/actions/a0/abort`, {
+      method: 'POST',
+      headers: { ...JSON_POST, origin: 'http://evil.example' },
+      body: '{}',
+    });
+    assert.equal(foreignAction.status, 403);
   });
 
   it('sends security headers, serves the app at /runs/NAME, and nothing outside its files', async () => {
@@ -379,6 +396,54 @@ describe('UI server over a run driven by another process', () => {
     const counts = (await call(ui.url, `/api/runs/${name}`)).json<Update>().run.counts;
     assert.equal(counts.aborted, 4);
     assert.equal(counts.succeeded, 1);
+  });
+
+  it('aborts one action of it through the API, and the run goes on', async () => {
+    const gates = join(root.path, 'one-action');
+    mkdirSync(gates);
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=flyte-source',
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./support/ui-child.ts', import.meta.url)),
+        root.path,
+        gates,
+        '3',
+        'tolerant',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const name = String((await lines.next()).value);
+    const run = await flyte.getRun(name);
+    let steps = (await run.actions()).filter((a) => a.taskName === 'ui_child.waitFile');
+    while (steps.length < 3 || steps.some((a) => a.phase !== 'running')) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      steps = (await run.actions()).filter((a) => a.taskName === 'ui_child.waitFile');
+    }
+    const doomed = steps[1] ?? assert.fail('a second step');
+    const reply = await call(ui.url, `/api/runs/${name}/actions/${doomed.name}/abort`, {
+      method: 'POST',
+      headers: JSON_POST,
+      body: '{"reason":"just this one"}',
+    });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.json(), { phase: 'aborted', pending: false });
+    assert.equal((await run.record()).phase, 'running');
+
+    writeFileSync(join(gates, 'go-0'), '');
+    writeFileSync(join(gates, 'go-2'), '');
+    assert.equal(String((await lines.next()).value), 'succeeded');
+    const [code] = (await once(child, 'exit')) as [number];
+    assert.equal(code, 0);
+    const phases = (await run.actions()).map((a) => [a.name, a.phase]);
+    assert.deepEqual(
+      phases.filter(([, phase]) => phase === 'aborted'),
+      [[doomed.name, 'aborted']],
+    );
+    assert.match((await run.action(doomed.name).record())?.error?.message ?? '', /just this one/);
   });
 });
 

@@ -12,7 +12,7 @@ import * as flyte from 'flyte-ts';
 import type { Page } from 'playwright-core';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { browserMissing, launchBrowser, tempRoot, type TestBrowser } from './support/ui.js';
-import { TEXTS, gated, hostile, pipeline, square, uiGates, wide } from './support/ui-seed.js';
+import { TEXTS, gated, gatedTolerant, hostile, pipeline, square, uiGates, wide } from './support/ui-seed.js';
 
 const missing = browserMissing();
 const WAIT = { timeout: 10_000 };
@@ -236,6 +236,33 @@ describe('web UI in Chromium', { skip: missing }, () => {
     await map.filter({ hasText: '⊘ 3' }).waitFor(WAIT);
     assert.equal((await run.record()).phase, 'aborted');
     assert.equal(await page.evaluate('window.marker'), 42);
+  });
+
+  it('aborts one action from its panel while the run goes on', async () => {
+    const run = await flyte.withRunContext({ name: 'gated-one' }).run(gatedTolerant, 'one', 3);
+    let steps = (await run.actions()).filter((a) => a.taskName.endsWith('.step'));
+    while (steps.length < 3 || steps.some((a) => a.phase !== 'running')) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      steps = (await run.actions()).filter((a) => a.taskName.endsWith('.step'));
+    }
+    const doomed = steps[1] ?? assert.fail('a second step');
+    await page.goto(`${run.url}?action=${doomed.name}`);
+    const panel = page.locator(`[data-testid=action-panel][data-action="${doomed.name}"]`);
+    await panel.getByText('Running').first().waitFor(WAIT);
+    await panel.getByRole('button', { name: 'Abort action' }).click();
+    await panel.getByRole('button', { name: 'Cancel' }).click();
+    await panel.getByRole('button', { name: 'Abort action' }).click();
+    await panel.getByRole('button', { name: 'Yes, abort' }).click();
+    await panel.getByText('Aborted').first().waitFor(WAIT);
+    assert.equal(await panel.getByRole('button', { name: 'Abort action' }).count(), 0);
+    assert.equal((await run.action(doomed.name).record())?.phase, 'aborted');
+    assert.equal((await run.record()).phase, 'running');
+    assert.equal(await page.locator('.run-page').getAttribute('data-phase'), 'running');
+
+    uiGates.open('one:0');
+    uiGates.open('one:2');
+    await page.locator('.run-page[data-phase=succeeded]').waitFor(WAIT);
+    assert.deepEqual(await run.outputs(), [0, null, 2]);
   });
 
   it('reruns a run from its page and goes to the new run', async () => {

@@ -274,8 +274,10 @@ export class LocalController implements Controller {
   #abortPoll: NodeJS.Timeout | undefined;
 
   /**
-   * While runs are live, polls the store for abort requests made by other processes (`flyte abort run`), and
-   * keeps the process alive.
+   * While runs are live, polls the store for abort requests made by other processes (`flyte abort run`, or
+   * `run.action(name).abort()` from another process), and keeps the process alive. A whole-run request stays
+   * in the store (aborting an aborted run does nothing); action requests are taken out of the store as they are
+   * applied, and one for an action that is not live here any more (it ended) is dropped.
    */
   #watchAbortRequests(): void {
     if (this.#abortPoll !== undefined) return;
@@ -285,9 +287,15 @@ export class LocalController implements Controller {
         this.#abortPoll = undefined;
         return;
       }
-      this.recorder.store.listAbortRequests([...this.runs.keys()]).then(
-        (requests) => {
-          for (const [name, reason] of requests) this.runs.get(name)?.abort(reason);
+      const names = [...this.runs.keys()];
+      const { store } = this.recorder;
+      Promise.all([store.listAbortRequests(names), store.takeActionAbortRequests(names)]).then(
+        ([runRequests, actionRequests]) => {
+          for (const [name, reason] of runRequests) this.runs.get(name)?.abort(reason);
+          for (const [name, actions] of actionRequests) {
+            const run = this.runs.get(name);
+            for (const [action, reason] of actions) run?.abortAction(action, reason);
+          }
         },
         // A failed poll is retried at the next tick; the store reports lasting failures through flush().
         () => undefined,

@@ -25,6 +25,8 @@ interface StoredRun {
   record: RunRecord;
   readonly inputs: string;
   abortRequest?: string;
+  /** Pending abort requests for single actions: action name → reason. */
+  readonly actionAbortRequests: Map<string, string>;
   /** Actions by name, in creation order (a `Map` keeps insertion order). */
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
@@ -71,6 +73,7 @@ export class MemoryStore implements RunStore {
       actions: existing?.actions ?? new Map<string, StoredAction>(),
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
       logs: existing?.logs ?? [],
+      actionAbortRequests: new Map(),
     });
   }
 
@@ -130,11 +133,24 @@ export class MemoryStore implements RunStore {
     return run === undefined || !this.#created(run) ? undefined : copyRun(run.record);
   }
 
-  async requestAbort(runName: string, reason: string): Promise<void> {
+  async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     this.#check();
     const run = this.#runs.get(runName);
     if (run === undefined || !this.#created(run)) throw new RangeError(`requestAbort: no run named ${runName}`);
-    run.abortRequest = reason;
+    if (actionName === undefined) run.abortRequest = reason;
+    else run.actionAbortRequests.set(actionName, reason);
+  }
+
+  async takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    this.#check();
+    const found = new Map<string, Map<string, string>>();
+    for (const name of runNames) {
+      const run = this.#runs.get(name);
+      if (run === undefined || run.actionAbortRequests.size === 0) continue;
+      found.set(name, new Map(run.actionAbortRequests));
+      run.actionAbortRequests.clear();
+    }
+    return found;
   }
 
   async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {
@@ -283,6 +299,7 @@ export class MemoryStore implements RunStore {
         actions: new Map(),
         attempts: new Map(),
         logs: [],
+        actionAbortRequests: new Map(),
       };
       this.#runs.set(name, run);
     }

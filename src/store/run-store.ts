@@ -146,12 +146,20 @@ export interface RunStore {
   listLogs(runName: string, actionName?: string): Promise<LogLine[]>;
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;
   /**
-   * Asks whichever process drives the run to abort it: the request is durable when the promise resolves, and
-   * the driving process picks it up from {@link listAbortRequests}. Rejects if there is no such run.
+   * Asks whichever process drives the run to abort it, or only its action `actionName` (and that action's
+   * descendants): the request is durable when the promise resolves. The driving process picks up a run request
+   * from {@link listAbortRequests} and an action request from {@link takeActionAbortRequests}. Asking again for
+   * the same action replaces the reason. Rejects if there is no such run; the action name is not checked.
    */
-  requestAbort(runName: string, reason: string): Promise<void>;
-  /** The pending abort requests (run name → reason) among `runNames`. */
+  requestAbort(runName: string, reason: string, actionName?: string): Promise<void>;
+  /** The pending abort requests for whole runs (run name → reason) among `runNames`. */
   listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * Removes and returns the pending abort requests for single actions of `runNames` (run name → action name →
+   * reason; runs without requests are left out). Each request is returned once: the caller is the process that
+   * drives those runs, and applies them at once (a request for an action that has ended is simply dropped).
+   */
+  takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>>;
   /** Deletes every cache entry; resolves to how many were deleted. */
   clearCache(): Promise<number>;
 

@@ -104,7 +104,7 @@ export const RUN_PHASES: readonly RunPhase[] = [...ACTION_PHASES, 'orphaned'];
 export const MAX_LOG_LINES = 5_000;
 /** Largest page of runs or actions. */
 export const MAX_PAGE = 1_000;
-/** How long an abort request waits for the run to end before answering `pending`. */
+/** How long an abort request waits for the run (or action) to end before answering `pending`. */
 const ABORT_WAIT_MS = 5_000;
 
 function store(): RunStore {
@@ -280,8 +280,7 @@ export async function actionsPage(
 export async function actionDetail(name: string, actionName: string): Promise<ActionDetail> {
   await requireRun(name);
   const s = store();
-  const record = await s.getAction(name, actionName);
-  if (record === undefined) throw new HttpError(404, `run ${name} has no action ${actionName}`);
+  const record = await requireAction(name, actionName);
   const [io, attempts, logs, [action]] = await Promise.all([
     s.getActionIO(name, actionName),
     s.listAttempts(name, actionName),
@@ -313,10 +312,45 @@ export async function abortRun(
   const record = await requireRun(name);
   if (isTerminal(record.phase)) throw new HttpError(409, `run ${name} already ended (${record.phase})`);
   const run = await flyte.getRun(name);
-  const aborted = run.abort(reason).then(
+  await settleWithin(run.abort(reason), `could not abort run ${name}`, log);
+  const after = await requireRun(name);
+  return { phase: after.phase, pending: !isTerminal(after.phase) };
+}
+
+/**
+ * Aborts one action of a run, and its running descendants, through the public API
+ * (`flyte.getRun(name).action(actionName).abort()`). Answers like {@link abortRun}; the run goes on.
+ */
+export async function abortAction(
+  name: string,
+  actionName: string,
+  reason: string,
+  log: (line: string) => void,
+): Promise<{ phase: ActionPhase; pending: boolean }> {
+  await requireRun(name);
+  const record = await requireAction(name, actionName);
+  if (isTerminal(record.phase)) throw new HttpError(409, `action ${actionName} already ended (${record.phase})`);
+  const run = await flyte.getRun(name);
+  await settleWithin(run.action(actionName).abort(reason), `could not abort action ${actionName} of run ${name}`, log);
+  const after = await requireAction(name, actionName);
+  return { phase: after.phase, pending: !isTerminal(after.phase) };
+}
+
+async function requireAction(runName: string, actionName: string): Promise<ActionRecord> {
+  const action = await store().getAction(runName, actionName);
+  if (action === undefined) throw new HttpError(404, `run ${runName} has no action ${actionName}`);
+  return action;
+}
+
+/**
+ * Waits up to {@link ABORT_WAIT_MS} for an abort to settle; a failure becomes a 409 with `what` and the error's
+ * message. An abort still going on when the wait ends reports how it ends through `log`.
+ */
+async function settleWithin(abort: Promise<void>, what: string, log: (line: string) => void): Promise<void> {
+  const aborted = abort.then(
     () => true,
     (err: unknown) => {
-      throw new HttpError(409, `could not abort run ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new HttpError(409, `${what}: ${err instanceof Error ? err.message : String(err)}`);
     },
   );
   let timer: NodeJS.Timeout | undefined;
@@ -329,8 +363,6 @@ export async function abortRun(
       // The abort goes on after this answer; report how it ends instead of leaving a rejection unhandled.
       aborted.catch((err: unknown) => log(`flyte ui: ${err instanceof Error ? err.message : String(err)}`));
     }
-    const after = await requireRun(name);
-    return { phase: after.phase, pending: !isTerminal(after.phase) };
   } finally {
     clearTimeout(timer);
   }

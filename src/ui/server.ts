@@ -26,6 +26,7 @@ import {
   HttpError,
   MAX_PAGE,
   RUN_PHASES,
+  abortAction,
   abortRun,
   actionDetail,
   actionsPage,
@@ -270,12 +271,12 @@ function buildRoutes(assets: Assets, hub: LiveHub, log: (line: string) => void):
     hub.subscribe(`run:${name}`, () => readRunSnapshot(name), res);
   });
   post('/api/runs/:name/abort', async ({ req, res, params }) => {
-    const body = await readJsonBody(req);
-    const reason = body.reason === undefined ? 'aborted from the flyte UI' : body.reason;
-    if (typeof reason !== 'string' || reason.length > 1000) {
-      throw new HttpError(400, 'reason: expected a string of at most 1000 characters');
-    }
+    const reason = abortReason(await readJsonBody(req));
     sendJson(res, 200, await abortRun(params.name as string, reason, log));
+  });
+  post('/api/runs/:name/actions/:action/abort', async ({ req, res, params }) => {
+    const reason = abortReason(await readJsonBody(req));
+    sendJson(res, 200, await abortAction(params.name as string, params.action as string, reason, log));
   });
   post('/api/runs/:name/rerun', async ({ req, res, params }) => {
     const body = await readJsonBody(req);
@@ -285,6 +286,15 @@ function buildRoutes(assets: Assets, hub: LiveHub, log: (line: string) => void):
     sendJson(res, 200, await rerunRun(params.name as string, recover));
   });
   return routes;
+}
+
+/** The `reason` of an abort request's body: a string of at most 1000 characters, with a default. */
+function abortReason(body: Record<string, unknown>): string {
+  const reason = body.reason === undefined ? 'aborted from the flyte UI' : body.reason;
+  if (typeof reason !== 'string' || reason.length > 1000) {
+    throw new HttpError(400, 'reason: expected a string of at most 1000 characters');
+  }
+  return reason;
 }
 
 async function readRunSnapshot(name: string): Promise<LiveSnapshot> {

@@ -122,6 +122,37 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           await assert.rejects(store.requestAbort('ghost', 'x'), RangeError);
         }));
 
+      it('action abort requests are taken once, per run, apart from whole-run requests', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          await store.createRun(makeRun('r2'));
+          assert.deepEqual(await store.takeActionAbortRequests(['r1', 'r2']), new Map());
+          await store.requestAbort('r1', 'first', 'a3');
+          await store.requestAbort('r1', 'second', 'a3');
+          await store.requestAbort('r1', 'other', 'a4');
+          await store.requestAbort('r2', 'not asked for', 'a1');
+          await assert.rejects(store.requestAbort('ghost', 'x', 'a1'), RangeError);
+          assert.deepEqual(await store.listAbortRequests(['r1', 'r2']), new Map());
+          assert.deepEqual(await store.takeActionAbortRequests([]), new Map());
+          assert.deepEqual(
+            await store.takeActionAbortRequests(['r1', 'nope']),
+            new Map([
+              [
+                'r1',
+                new Map([
+                  ['a3', 'second'],
+                  ['a4', 'other'],
+                ]),
+              ],
+            ]),
+          );
+          assert.deepEqual(await store.takeActionAbortRequests(['r1']), new Map());
+          assert.deepEqual(
+            await store.takeActionAbortRequests(['r1', 'r2']),
+            new Map([['r2', new Map([['a1', 'not asked for']])]]),
+          );
+        }));
+
       it('updateRun of an unknown run changes nothing', () =>
         withStore(async (store) => {
           store.updateRun('ghost', { phase: 'failed' });

@@ -1,7 +1,8 @@
 /**
- * A run driven by another process, for the UI tests: `node --import tsx ui-child.ts ROOT GATE_DIR N` starts a run
- * of `N` steps that each wait for the file `GATE_DIR/go-I`, prints the run's name, and exits when the run ends
- * (succeeded, or aborted through the store by the UI).
+ * A run driven by another process, for the UI tests: `node --import tsx ui-child.ts ROOT GATE_DIR N [tolerant]`
+ * starts a run of `N` steps that each wait for the file `GATE_DIR/go-I`, prints the run's name, and exits when the
+ * run ends (succeeded, or aborted through the store by the UI). With `tolerant`, the run succeeds even when some
+ * steps fail or are aborted.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,14 +18,15 @@ export const waitFile = env.task(async function waitFile(dir: string, i: number)
   return i;
 });
 
-export const steps = env.task(async function steps(dir: string, n: number) {
+export const steps = env.task(async function steps(dir: string, n: number, tolerant: boolean) {
   const all = Array.from({ length: n }, (_, i) => i);
-  return flyte.map(flyte.partial(waitFile, dir), all, { concurrency: n, returnExceptions: false });
+  const done = await flyte.map(flyte.partial(waitFile, dir), all, { concurrency: n, returnExceptions: tolerant });
+  return done.map((r) => (r instanceof Error ? -1 : r));
 });
 
-const [root, dir, n] = process.argv.slice(2);
+const [root, dir, n, mode] = process.argv.slice(2);
 flyte.init({ root: root as string, echoLogs: false });
-const run = await flyte.run(steps, dir as string, Number(n));
+const run = await flyte.run(steps, dir as string, Number(n), mode === 'tolerant');
 console.log(run.name);
 const end = await run.wait();
 console.log(end.phase);

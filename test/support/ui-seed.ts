@@ -84,6 +84,16 @@ export const gated = env.task(async function gated(key: string, n: number) {
   return done.length;
 });
 
+/** Like {@link gated}, but ends `succeeded` when some steps fail or are aborted (their results are `null`). */
+export const gatedTolerant = env.task(async function gatedTolerant(key: string, n: number) {
+  const done = await flyte.map(
+    partialStep(key),
+    Array.from({ length: n }, (_, i) => i),
+    { concurrency: n, returnExceptions: true },
+  );
+  return done.map((r) => (r instanceof Error ? null : r));
+});
+
 function partialStep(key: string) {
   return flyte.partial(step, key);
 }

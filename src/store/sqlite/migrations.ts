@@ -132,6 +132,22 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX actions_by_group;
     `,
   },
+  {
+    version: 5,
+    name: 'action_abort_requests',
+    sql: `
+      -- Requests to abort one action (and its descendants) of a run driven by another process. The driving
+      -- process deletes each request as it applies it, so the table holds only requests not yet seen.
+      -- Whole-run requests stay in runs.abort_request.
+      CREATE TABLE action_abort_requests (
+        run_name      TEXT NOT NULL,
+        action_name   TEXT NOT NULL,
+        reason        TEXT NOT NULL,
+        requested_at  INTEGER NOT NULL,
+        PRIMARY KEY (run_name, action_name)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

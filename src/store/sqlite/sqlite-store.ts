@@ -361,10 +361,34 @@ export class SqliteStore implements RunStore {
     return row === undefined ? undefined : runFromRow(row);
   }
 
-  async requestAbort(runName: string, reason: string): Promise<void> {
+  async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     this.#beforeRead();
-    const info = this.#query('UPDATE runs SET abort_request = ? WHERE name = ?').run(reason, runName);
+    if (actionName === undefined) {
+      const info = this.#query('UPDATE runs SET abort_request = ? WHERE name = ?').run(reason, runName);
+      if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
+      return;
+    }
+    const info = this.#query(
+      `INSERT INTO action_abort_requests (run_name, action_name, reason, requested_at)
+       SELECT name, ?, ?, ? FROM runs WHERE name = ?
+       ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
+    ).run(actionName, reason, Date.now(), runName);
     if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
+  }
+
+  async takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    this.#check();
+    const found = new Map<string, Map<string, string>>();
+    if (runNames.length === 0) return found;
+    // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
+    const stmt = this.#query(
+      'DELETE FROM action_abort_requests WHERE run_name = ? RETURNING action_name AS action, reason',
+    );
+    for (const name of runNames) {
+      const rows = stmt.all(name) as { action: string; reason: string }[];
+      if (rows.length > 0) found.set(name, new Map(rows.map((r) => [r.action, r.reason])));
+    }
+    return found;
   }
 
   async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {

@@ -2,8 +2,8 @@
  * The side panel of a run page: one action (overview, inputs and outputs, logs, attempts) or one group.
  */
 import { Fragment } from 'preact';
-import { useState } from 'preact/hooks';
-import { query, runPath, serverNow, useData } from './api.js';
+import { useContext, useState } from 'preact/hooks';
+import { LoaderContext, postJson, query, runPath, serverNow, useData } from './api.js';
 import { CountsBar, CountsText, ErrorBox, PhaseBadge, Tag } from './components.js';
 import { actionKind, bytes, count, duration, fullTime, splitTaskName, time } from './format.js';
 import { html } from './html.js';
@@ -35,6 +35,7 @@ export function ActionPanel({ run, name, onSelect }) {
         ${a.cacheHit && html`<${Tag} kind="cached">cache hit</${Tag}>`}
       </div>
       <div class="panel-sub mono">${env ? `${env}.${short}` : short} · ${a.name}</div>
+      ${(a.phase === 'queued' || a.phase === 'running') && html`<${AbortAction} key=${a.name} run=${run} name=${a.name} />`}
     </div>
     <div class="tabs" role="tablist">
       ${TABS.map(
@@ -54,6 +55,43 @@ export function ActionPanel({ run, name, onSelect }) {
       ${tab === 'io' && html`<${InputsOutputs} detail=${data} />`} ${tab === 'logs' && html`<${Logs} detail=${data} />`}
       ${tab === 'attempts' && html`<${Attempts} detail=${data} />`}
     </div>
+  </div>`;
+}
+
+/** Abort one queued or running action and its descendants (with a confirmation step); the run goes on. */
+function AbortAction({ run, name }) {
+  const loader = useContext(LoaderContext);
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const abort = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await postJson(runPath(run, `/actions/${encodeURIComponent(name)}/abort`), {
+        reason: 'aborted from the flyte UI',
+      });
+      await loader.refresh();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+      setConfirming(false);
+    }
+  };
+  return html`<div class="run-actions panel-actions" data-testid="action-abort">
+    ${
+      confirming
+        ? html`<span class="confirm">
+            <span>Abort this action and its children?</span>
+            <button class="btn btn-danger" onClick=${abort} disabled=${busy}>
+              ${busy ? 'Aborting…' : 'Yes, abort'}
+            </button>
+            <button class="btn btn-ghost" onClick=${() => setConfirming(false)}>Cancel</button>
+          </span>`
+        : html`<button class="btn btn-danger-outline" onClick=${() => setConfirming(true)}>Abort action</button>`
+    }
+    ${error && html`<span class="action-error" role="alert">${error.message}</span>`}
   </div>`;
 }
 
