@@ -4,6 +4,7 @@
  */
 import { ActionAbortedError, BaseRuntimeError, RuntimeUserError, errorCode } from './errors.js';
 import { CancelScope } from './internal/controller.js';
+import { Fifo } from './internal/fifo.js';
 import { describe } from './internal/duration.js';
 import { currentFrame, type Frame } from './internal/frame.js';
 import type { TaskDefinition } from './internal/task-definition.js';
@@ -190,11 +191,10 @@ class MapRun {
 
   /** Results in input order, keeping at most `limit` items started but not yet yielded. */
   async *ordered(): AsyncGenerator<unknown> {
-    const window: Array<Promise<Settled> | undefined> = [];
-    let head = 0;
+    const window = new Fifo<Promise<Settled>>();
     let complete = false;
     const fill = (): void => {
-      while (window.length - head < this.#limit) {
+      while (window.length < this.#limit) {
         const started = this.#startNext();
         if (started === undefined) break;
         window.push(settled(started));
@@ -202,14 +202,8 @@ class MapRun {
     };
     try {
       fill();
-      while (head < window.length) {
-        const next = await (window[head] as Promise<Settled>);
-        window[head] = undefined;
-        head++;
-        if (head > 1024 && head * 2 > window.length) {
-          void window.splice(0, head); // drop the yielded slots
-          head = 0;
-        }
+      while (window.length > 0) {
+        const next = await (window.shift() as Promise<Settled>);
         fill();
         yield this.#result(next);
       }
@@ -223,14 +217,13 @@ class MapRun {
 
   /** Results in completion order, keeping at most `limit` items started but not yet yielded. */
   async *completed(): AsyncGenerator<unknown> {
-    const ready: Settled[] = [];
-    let readyHead = 0;
+    const ready = new Fifo<Settled>();
     let active = 0;
     let exhausted = false;
     let wake: (() => void) | undefined;
     let complete = false;
     const launch = (): void => {
-      while (!exhausted && active + (ready.length - readyHead) < this.#limit) {
+      while (!exhausted && active + ready.length < this.#limit) {
         const started = this.#startNext();
         if (started === undefined) {
           exhausted = true;
@@ -248,14 +241,9 @@ class MapRun {
     };
     try {
       launch();
-      while (readyHead < ready.length || active > 0) {
-        if (readyHead === ready.length) await new Promise<void>((resolve) => (wake = resolve));
-        const next = ready[readyHead] as Settled;
-        ready[readyHead++] = undefined as unknown as Settled;
-        if (readyHead > 1024 && readyHead * 2 > ready.length) {
-          ready.splice(0, readyHead);
-          readyHead = 0;
-        }
+      while (ready.length > 0 || active > 0) {
+        if (ready.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        const next = ready.shift() as Settled;
         launch();
         yield this.#result(next);
       }

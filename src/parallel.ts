@@ -3,6 +3,7 @@
  * @module
  */
 import { describe } from './internal/duration.js';
+import { Fifo } from './internal/fifo.js';
 
 /** Options of {@link gather}. */
 export interface GatherOptions {
@@ -65,7 +66,7 @@ export function asCompleted<T>(promises: Iterable<T | PromiseLike<T>>): AsyncGen
 
 async function* inCompletionOrder<T>(promises: Iterable<T | PromiseLike<T>>): AsyncGenerator<Awaited<T>> {
   type Outcome = { ok: true; value: Awaited<T> } | { ok: false; error: unknown };
-  const queue: Outcome[] = [];
+  const queue = new Fifo<Outcome>();
   let wake: (() => void) | undefined;
   let pending = 0;
   for (const p of promises) {

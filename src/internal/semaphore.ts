@@ -2,6 +2,7 @@
  * A counting semaphore: the primitive behind `flyte.Semaphore`, map concurrency and run-wide action limits.
  * @module
  */
+import { Fifo } from './fifo.js';
 
 /**
  * At most `permits` holders at a time; waiters are served first come, first served.
@@ -14,8 +15,7 @@
  */
 export class Semaphore {
   #available: number;
-  readonly #waiters: Array<() => void> = [];
-  #head = 0;
+  readonly #waiters = new Fifo<() => void>();
 
   constructor(permits: number) {
     if (!Number.isInteger(permits) || permits < 1) {
@@ -31,7 +31,7 @@ export class Semaphore {
 
   /** Takes a permit without waiting; `false` when none is free. */
   tryAcquire(): boolean {
-    if (this.#available > 0 && this.#head === this.#waiters.length) {
+    if (this.#available > 0 && this.#waiters.length === 0) {
       this.#available--;
       return true;
     }
@@ -46,13 +46,8 @@ export class Semaphore {
 
   /** Returns a permit, waking the longest waiter. */
   release(): void {
-    if (this.#head < this.#waiters.length) {
-      const next = this.#waiters[this.#head] as () => void;
-      this.#waiters[this.#head++] = undefined as unknown as () => void;
-      if (this.#head > 1024 && this.#head * 2 > this.#waiters.length) {
-        this.#waiters.splice(0, this.#head);
-        this.#head = 0;
-      }
+    const next = this.#waiters.shift();
+    if (next !== undefined) {
       next();
     } else {
       this.#available++;
