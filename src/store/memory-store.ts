@@ -14,12 +14,13 @@ import {
   type CacheEntry,
   type GroupSummary,
   type ListActionsQuery,
+  type ListLogsQuery,
   type ListRunsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from './run-store.js';
-import { pageOf } from './paging.js';
+import { checkTail, pageOf } from './paging.js';
 
 interface StoredRun {
   record: RunRecord;
@@ -259,10 +260,18 @@ export class MemoryStore implements RunStore {
     return out.sort((x, y) => x.attempt - y.attempt);
   }
 
-  async listLogs(runName: string, actionName?: string): Promise<LogLine[]> {
+  async listLogs(runName: string, actionName?: string, query: ListLogsQuery = {}): Promise<LogLine[]> {
+    const tail = checkTail(query.tail);
     this.#check();
     const logs = this.#runs.get(runName)?.logs ?? [];
-    return logs.filter((l) => actionName === undefined || l.actionName === actionName).map(copyLog);
+    const mine = logs.filter((l) => actionName === undefined || l.actionName === actionName);
+    return (tail === undefined ? mine : tail === 0 ? [] : mine.slice(-tail)).map(copyLog);
+  }
+
+  async countLogs(runName: string, actionName?: string): Promise<number> {
+    this.#check();
+    const logs = this.#runs.get(runName)?.logs ?? [];
+    return actionName === undefined ? logs.length : logs.filter((l) => l.actionName === actionName).length;
   }
 
   async getCacheEntry(key: string): Promise<CacheEntry | undefined> {

@@ -30,3 +30,15 @@ export function pageOf(query: { readonly offset?: number; readonly limit?: numbe
   }
   return { offset, limit };
 }
+
+/**
+ * Reads and checks the `tail` of a log query: `undefined` (all lines) or a non-negative integer.
+ *
+ * @throws RangeError otherwise.
+ */
+export function checkTail(tail: number | undefined): number | undefined {
+  if (tail !== undefined && (!Number.isSafeInteger(tail) || tail < 0)) {
+    throw new RangeError(`tail must be a non-negative integer, received ${String(tail)}`);
+  }
+  return tail;
+}

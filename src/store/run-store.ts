@@ -79,6 +79,12 @@ export interface ListActionsQuery {
   readonly limit?: number;
 }
 
+/** Options of {@link RunStore.listLogs}. */
+export interface ListLogsQuery {
+  /** Only the last `tail` lines (still in the order written). @default all */
+  readonly tail?: number;
+}
+
 /** One group of actions under one parent: how a fan-out is folded into one node. */
 export interface GroupSummary {
   readonly parentName: string;
@@ -143,7 +149,9 @@ export interface RunStore {
    */
   listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]>;
   /** Log lines in the order written; all of the run when `actionName` is omitted. */
-  listLogs(runName: string, actionName?: string): Promise<LogLine[]>;
+  listLogs(runName: string, actionName?: string, query?: ListLogsQuery): Promise<LogLine[]>;
+  /** How many log lines the run (or one of its actions) has. */
+  countLogs(runName: string, actionName?: string): Promise<number>;
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;
   /**
    * Asks whichever process drives the run to abort it, or only its action `actionName` (and that action's

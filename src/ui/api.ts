@@ -281,20 +281,21 @@ export async function actionDetail(name: string, actionName: string): Promise<Ac
   await requireRun(name);
   const s = store();
   const record = await requireAction(name, actionName);
-  const [io, attempts, logs, [action]] = await Promise.all([
+  const [io, attempts, logs, logCount, [action]] = await Promise.all([
     s.getActionIO(name, actionName),
     s.listAttempts(name, actionName),
-    s.listLogs(name, actionName),
+    s.listLogs(name, actionName, { tail: MAX_LOG_LINES }),
+    s.countLogs(name, actionName),
     withChildFlags(name, [record]),
   ]);
   const codec = runtime().codec;
-  const omitted = Math.max(0, logs.length - MAX_LOG_LINES);
+  const omitted = Math.max(0, logCount - logs.length);
   return {
     action: action as ActionView,
     inputs: io?.inputs == null ? null : renderValue(codec, io.inputs, 'inputs'),
     outputs: io?.outputs == null ? null : renderValue(codec, io.outputs, 'outputs'),
     attempts,
-    logs: omitted === 0 ? logs : logs.slice(omitted),
+    logs,
     logsOmitted: omitted,
     now: Date.now(),
   };

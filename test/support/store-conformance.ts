@@ -485,6 +485,15 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await store.listLogs('r1', 'a1'), [line('a1', 1), line('a1', 3), line('a1', 5)]);
           assert.deepEqual(await store.listLogs('r1', 'none'), []);
           assert.deepEqual(await store.listLogs('none'), []);
+          // tail: the last lines, still in the order written; countLogs for how many were left out.
+          assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 2 }), [line('a1', 3), line('a1', 5)]);
+          assert.deepEqual(await store.listLogs('r1', undefined, { tail: 2 }), [line('a2', 4), line('a1', 5)]);
+          assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 10 }), [line('a1', 1), line('a1', 3), line('a1', 5)]);
+          assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 0 }), []);
+          await assert.rejects(store.listLogs('r1', 'a1', { tail: -1 }), RangeError);
+          assert.equal(await store.countLogs('r1'), 5);
+          assert.equal(await store.countLogs('r1', 'a2'), 2);
+          assert.equal(await store.countLogs('none'), 0);
         }));
     });
 

@@ -24,12 +24,13 @@ import {
   type CacheEntry,
   type GroupSummary,
   type ListActionsQuery,
+  type ListLogsQuery,
   type ListRunsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from '../run-store.js';
-import { pageOf } from '../paging.js';
+import { checkTail, pageOf } from '../paging.js';
 import { applyMigrations } from './migrations.js';
 
 /** Options of {@link SqliteStore.open}. */
@@ -509,11 +510,17 @@ export class SqliteStore implements RunStore {
     }));
   }
 
-  async listLogs(runName: string, actionName?: string): Promise<LogLine[]> {
+  async listLogs(runName: string, actionName?: string, query: ListLogsQuery = {}): Promise<LogLine[]> {
+    const tail = checkTail(query.tail);
     this.#beforeRead();
-    const rows = (
-      actionName === undefined ? this.#s.listRunLogs.all(runName) : this.#s.listActionLogs.all(runName, actionName)
-    ) as LogRow[];
+    const where = actionName === undefined ? 'run_name = ?' : 'run_name = ? AND action_name = ?';
+    const params: unknown[] = actionName === undefined ? [runName] : [runName, actionName];
+    const columns = 'id, run_name, action_name, attempt, at, stream, line';
+    const sql =
+      tail === undefined
+        ? `SELECT ${columns} FROM logs WHERE ${where} ORDER BY id`
+        : `SELECT * FROM (SELECT ${columns} FROM logs WHERE ${where} ORDER BY id DESC LIMIT ?) ORDER BY id`;
+    const rows = this.#query(sql).all(...params, ...(tail === undefined ? [] : [tail])) as LogRow[];
     return rows.map((r) => ({
       runName: r.run_name,
       actionName: r.action_name,
@@ -522,6 +529,16 @@ export class SqliteStore implements RunStore {
       stream: r.stream,
       line: r.line,
     }));
+  }
+
+  async countLogs(runName: string, actionName?: string): Promise<number> {
+    this.#beforeRead();
+    const row = (
+      actionName === undefined
+        ? this.#query('SELECT count(*) AS n FROM logs WHERE run_name = ?').get(runName)
+        : this.#query('SELECT count(*) AS n FROM logs WHERE run_name = ? AND action_name = ?').get(runName, actionName)
+    ) as { n: number };
+    return row.n;
   }
 
   async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
@@ -728,8 +745,6 @@ interface Statements {
   readonly countActions: Database.Statement<unknown[]>;
   readonly listGroups: Database.Statement<unknown[]>;
   readonly listAttempts: Database.Statement<unknown[]>;
-  readonly listRunLogs: Database.Statement<unknown[]>;
-  readonly listActionLogs: Database.Statement<unknown[]>;
   readonly getCacheEntry: Database.Statement<unknown[]>;
   readonly clearCache: Database.Statement<unknown[]>;
 }
@@ -777,11 +792,6 @@ function prepareStatements(db: Database.Database): Statements {
       GROUP BY parent_name, grp ORDER BY min(seq)`),
     listAttempts: db.prepare(`SELECT run_name, action_name, attempt, phase, started_at, ended_at, error
       FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt`),
-    listRunLogs: db.prepare(
-      'SELECT run_name, action_name, attempt, at, stream, line FROM logs WHERE run_name = ? ORDER BY id',
-    ),
-    listActionLogs: db.prepare(`SELECT run_name, action_name, attempt, at, stream, line FROM logs
-      WHERE run_name = ? AND action_name = ? ORDER BY id`),
     getCacheEntry: db.prepare(
       'SELECT key, task_name, created_at, run_name, action_name, outputs FROM cache_entries WHERE key = ?',
     ),
