@@ -49,7 +49,10 @@ export interface RetryStrategy {
 /** A timeout with its parts; `maxRuntime` bounds each attempt. */
 export interface Timeout {
   readonly maxRuntime: Duration;
-  /** Bound on the time an action may wait for a slot before it starts. Recorded; not enforced in local mode yet. */
+  /**
+   * Bound on the time an action may wait to start: locally, for a `maxActionConcurrency` slot. Past it the action
+   * ends `timed_out` without running.
+   */
   readonly maxQueuedTime?: Duration;
 }
 
@@ -124,6 +127,12 @@ export function resolveTimeout(value: Duration | Timeout | undefined, what: stri
   if (value === undefined) return undefined;
   if (typeof value === 'object' && value !== null) return toMs(value.maxRuntime, `${what}.maxRuntime`);
   return toMs(value, what);
+}
+
+/** Validates the `maxQueuedTime` part of `timeout`; `undefined` when there is none. */
+export function resolveQueuedTimeout(value: Duration | Timeout | undefined, what: string): number | undefined {
+  if (typeof value !== 'object' || value === null || value.maxQueuedTime === undefined) return undefined;
+  return toMs(value.maxQueuedTime, `${what}.maxQueuedTime`);
 }
 
 /** Validates `maxInlineIoBytes`. */

@@ -13,6 +13,7 @@ import {
   resolveCache,
   resolveMaxInline,
   resolveRetries,
+  resolveQueuedTimeout,
   resolveTimeout,
   type ResolvedRetries,
   type TaskOverrides,
@@ -129,6 +130,8 @@ function applyOverrides(def: TaskDefinition, o: TaskOverrides): TaskDefinition {
     shortName: o.shortName ?? def.shortName,
     retries: o.retries === undefined ? def.retries : resolveRetries(o.retries, `${what}: retries`),
     timeoutMs: o.timeout === undefined ? def.timeoutMs : resolveTimeout(o.timeout, `${what}: timeout`),
+    queuedTimeoutMs:
+      o.timeout === undefined ? def.queuedTimeoutMs : resolveQueuedTimeout(o.timeout, `${what}: timeout`),
     cache: resolveCache(o.cache, def.cache, `${what}: cache`),
     maxInlineIoBytes:
       o.maxInlineIoBytes === undefined ? def.maxInlineIoBytes : resolveMaxInline(o.maxInlineIoBytes, `${what}: maxInlineIoBytes`),

@@ -428,21 +428,38 @@ export class LocalController implements Controller {
     return this.attempt(live, 1);
   }
 
+  /** Waits for one of the run's slots, at most `Timeout.maxQueuedTime`: past it the action ends `timed_out`. */
   private async acquireSlot(slots: Semaphore, live: LocalAction): Promise<void> {
     if (!slots.tryAcquire()) {
       this.recorder.action(live.record);
       let gaveUp = false;
-      await new Promise<void>((resolve, reject) => {
-        live.onInterrupt = (reason) => {
-          gaveUp = true;
-          reject(reason);
-        };
-        void slots.acquire().then(() => {
-          if (gaveUp) slots.release();
-          else resolve();
+      let timer: NodeJS.Timeout | undefined;
+      const limit = live.task.queuedTimeoutMs;
+      if (limit !== undefined) {
+        timer = setTimeout(() => {
+          live.interrupt(
+            new TaskTimeoutError(`${live.task.name} (action ${live.name}) waited more than ${limit} ms to start`, {
+              actionName: live.name,
+              timeoutMs: limit,
+            }),
+          );
+        }, limit);
+      }
+      try {
+        await new Promise<void>((resolve, reject) => {
+          live.onInterrupt = (reason) => {
+            gaveUp = true;
+            reject(reason);
+          };
+          void slots.acquire().then(() => {
+            if (gaveUp) slots.release();
+            else resolve();
+          });
         });
-      });
-      live.onInterrupt = null;
+      } finally {
+        clearTimeout(timer);
+        live.onInterrupt = null;
+      }
     }
     live.holdsSlot = true;
   }

@@ -18,6 +18,8 @@ export interface TaskDefinition {
   readonly isAsync: boolean;
   readonly retries: ResolvedRetries;
   readonly timeoutMs: number | undefined;
+  /** Bound on the wait before the first attempt starts (`Timeout.maxQueuedTime`). */
+  readonly queuedTimeoutMs: number | undefined;
   readonly cache: Cache;
   readonly maxInlineIoBytes: number;
   readonly inputs: StandardSchemaV1 | undefined;

@@ -58,6 +58,7 @@ function taskRef(task: TaskDefinition): Record<string, unknown> {
       shortName: task.shortName,
       retries: task.retries,
       timeoutMs: task.timeoutMs,
+      queuedTimeoutMs: task.queuedTimeoutMs,
       maxInlineIoBytes: task.maxInlineIoBytes,
     },
   };
