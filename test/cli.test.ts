@@ -468,23 +468,6 @@ describe('flyte abort, rerun, delete', () => {
     assert.match(unknown.stderr, /no run named no-such-run/);
   });
 
-  it('abort run: a run driven by another live process is aborted, or the refusal says why', async () => {
-    const child = spawnCli(['run', TASKS, 'sleepy', '--ms', '20000'], { root });
-    const running = collect(child);
-    const [, name] = await waitForOutput(child, /^run (\S+)$/m);
-    const r = await cli('abort', 'run', name as string, '--reason', 'test');
-    if (r.code === 0) {
-      // Cross-process abort: the other process sees its run aborted and exits 1.
-      assert.match(r.stdout, new RegExp(`run ${name} aborted`));
-      exits(await running, 1);
-    } else {
-      exits(r, 1);
-      assert.match(r.stderr, /could not abort run .*another process/);
-      child.kill('SIGINT');
-      exits(await running, 130);
-    }
-  });
-
   it('rerun: runs the root again with the recorded inputs and follows it', async () => {
     const first = await cli('run', TASKS, 'add', '2', '3');
     const r = await cli('rerun', runName(first), '--name', 'rerun-of-add');
@@ -592,6 +575,7 @@ describe('flyte --help, --version, unknown commands', { concurrency: PARALLEL },
       ['get', 'logs'],
       ['abort'],
       ['abort', 'run'],
+      ['abort', 'action'],
       ['rerun'],
       ['delete'],
       ['delete', 'local-cache'],

@@ -1,5 +1,5 @@
 /**
- * `flyte abort run NAME [--reason R]`: aborts a run through the public `run.abort`.
+ * `flyte abort run NAME` and `flyte abort action RUN ACTION` (`--reason R`): abort through the public API.
  * @module
  */
 import * as flyte from '../index.js';
@@ -40,4 +40,42 @@ export async function abortRunCommand(
   }
   const after = await run.record();
   io.print(`run ${name} ${after.phase === 'aborted' ? 'aborted' : `ended: ${after.phase}`}`);
+}
+
+/**
+ * Aborts one action of the run `runName` and its running descendants, through `run.action(name).abort`, also
+ * when another process drives the run. An action that already ended is left as it is (exit 0, with a note).
+ *
+ * @throws CommandError when there is no such run or action, or the abort was refused.
+ */
+export async function abortActionCommand(
+  runName: string,
+  actionName: string,
+  options: ConfigFlags & { reason?: string },
+  io: CliIo,
+): Promise<void> {
+  initFromFlags(options);
+  let run: flyte.Run;
+  try {
+    run = await flyte.getRun(runName);
+  } catch (err) {
+    if (err instanceof RangeError) throw new CommandError(err.message.replace(/^getRun: /, ''));
+    throw err;
+  }
+  const action = run.action(actionName);
+  const before = await action.record();
+  if (before === undefined) throw new CommandError(`run ${runName} has no action ${actionName}`);
+  if (isTerminal(before.phase)) {
+    io.print(`action ${actionName} of run ${runName} already ended (${before.phase}); nothing to abort`);
+    return;
+  }
+  try {
+    await action.abort(options.reason ?? 'aborted from the flyte command');
+  } catch (err) {
+    throw new CommandError(
+      `could not abort action ${actionName} of run ${runName}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const after = await action.record();
+  io.print(`action ${actionName} of run ${runName} ${after?.phase === 'aborted' ? 'aborted' : `ended: ${after?.phase}`}`);
 }

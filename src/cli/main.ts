@@ -183,9 +183,9 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     );
 
   // flyte abort run
-  const abort = withConfigOptions(program.command('abort').description('abort a running run')).addHelpText(
+  const abort = withConfigOptions(program.command('abort').description('abort a running run or action')).addHelpText(
     'after',
-    examples('flyte abort run brisk-otter-3f9a2c'),
+    examples('flyte abort run brisk-otter-3f9a2c', 'flyte abort action brisk-otter-3f9a2c a3f09c1d2e4b5a6c7'),
   );
   withConfigOptions(
     abort
@@ -197,6 +197,19 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     .addHelpText('after', examples('flyte abort run brisk-otter-3f9a2c --reason "wrong input"'))
     .action(async (name: string, _opts, cmd: Command) =>
       (await import('./abort-command.js')).abortRunCommand(name, cmd.optsWithGlobals(), io),
+    );
+  // flyte abort action
+  withConfigOptions(
+    abort
+      .command('action')
+      .description('abort one action of a running run: it and its running descendants end as aborted')
+      .argument('<run>', 'the run name')
+      .argument('<action>', 'the action name (see `flyte get run RUN`)')
+      .option('--reason <text>', 'why, recorded with the abort'),
+  )
+    .addHelpText('after', examples('flyte abort action brisk-otter-3f9a2c a3f09c1d2e4b5a6c7 --reason "stuck"'))
+    .action(async (run: string, action: string, _opts, cmd: Command) =>
+      (await import('./abort-command.js')).abortActionCommand(run, action, cmd.optsWithGlobals(), io),
     );
 
   // flyte rerun
