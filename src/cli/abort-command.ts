@@ -9,6 +9,16 @@ import { CommandError } from './errors.js';
 import { initFromFlags } from './init.js';
 import type { CliIo } from './io.js';
 
+/** The run named `name`; an unknown run is a CommandError (exit 1). */
+async function findRun(name: string): Promise<flyte.Run> {
+  try {
+    return await flyte.getRun(name);
+  } catch (err) {
+    if (err instanceof RangeError) throw new CommandError(err.message.replace(/^getRun: /, ''));
+    throw err;
+  }
+}
+
 /**
  * Aborts the run `name`. A run that already ended is left as it is (exit 0, with a note).
  *
@@ -21,13 +31,7 @@ export async function abortRunCommand(
   io: CliIo,
 ): Promise<void> {
   initFromFlags(options);
-  let run: flyte.Run;
-  try {
-    run = await flyte.getRun(name);
-  } catch (err) {
-    if (err instanceof RangeError) throw new CommandError(err.message.replace(/^getRun: /, ''));
-    throw err;
-  }
+  const run = await findRun(name);
   const before = await run.record();
   if (isTerminal(before.phase)) {
     io.print(`run ${name} already ended (${before.phase}); nothing to abort`);
@@ -55,14 +59,7 @@ export async function abortActionCommand(
   io: CliIo,
 ): Promise<void> {
   initFromFlags(options);
-  let run: flyte.Run;
-  try {
-    run = await flyte.getRun(runName);
-  } catch (err) {
-    if (err instanceof RangeError) throw new CommandError(err.message.replace(/^getRun: /, ''));
-    throw err;
-  }
-  const action = run.action(actionName);
+  const action = (await findRun(runName)).action(actionName);
   const before = await action.record();
   if (before === undefined) throw new CommandError(`run ${runName} has no action ${actionName}`);
   if (isTerminal(before.phase)) {

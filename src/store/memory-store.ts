@@ -9,6 +9,7 @@ import {
   emptyCounts,
   impliedFirstAttempt,
   pickActionRecord,
+  pickAttempt,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -381,15 +382,7 @@ function copyAction(a: ActionRecord): ActionRecord {
 }
 
 function copyAttempt(a: AttemptRecord): AttemptRecord {
-  return {
-    runName: a.runName,
-    actionName: a.actionName,
-    attempt: a.attempt,
-    phase: a.phase,
-    startedAt: a.startedAt,
-    endedAt: a.endedAt,
-    error: copyError(a.error),
-  };
+  return { ...pickAttempt(a), error: copyError(a.error) };
 }
 
 function copyLog(l: LogLine): LogLine {

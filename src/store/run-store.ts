@@ -220,6 +220,19 @@ export function pickActionRecord(a: ActionRecord): ActionRecord {
   };
 }
 
+/** The {@link AttemptRecord} fields of `a`, picked by name. */
+export function pickAttempt(a: AttemptRecord): AttemptRecord {
+  return {
+    runName: a.runName,
+    actionName: a.actionName,
+    attempt: a.attempt,
+    phase: a.phase,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    error: a.error,
+  };
+}
+
 /** All-zero counts. */
 export function emptyCounts(): ActionCounts {
   return { total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, aborted: 0, timed_out: 0, cached: 0 };

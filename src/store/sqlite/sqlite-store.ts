@@ -19,6 +19,7 @@ import {
   RunAlreadyExistsError,
   StoreClosedError,
   impliedFirstAttempt,
+  pickAttempt,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -270,7 +271,7 @@ export class SqliteStore implements RunStore {
 
   putAttempt(write: AttemptRecord): void {
     this.#check();
-    const attempt = copyAttempt(write);
+    const attempt = pickAttempt(write);
     let run = this.#attempts.get(attempt.runName);
     if (run === undefined) {
       run = new Map();
@@ -916,18 +917,6 @@ function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     inputs: a.inputs,
     inputsHash: a.inputsHash,
     outputs: a.outputs,
-  };
-}
-
-function copyAttempt(t: AttemptRecord): AttemptRecord {
-  return {
-    runName: t.runName,
-    actionName: t.actionName,
-    attempt: t.attempt,
-    phase: t.phase,
-    startedAt: t.startedAt,
-    endedAt: t.endedAt,
-    error: t.error,
   };
 }
 
