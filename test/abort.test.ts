@@ -115,6 +115,21 @@ describe('abort', { timeout: 60_000 }, () => {
     assert.match(rec.error?.message ?? '', /from another process/);
   });
 
+  it('an abort request is applied once: recovering the aborted run does not abort it again', async () => {
+    const { name, exited } = await startLongRun('2');
+    const run = await flyte.getRun(name);
+    await run.abort('first abort');
+    assert.equal(await exited, 0);
+    const recovered = await flyte.rerun(name, { recover: true });
+    // Longer than the poll period of abort requests (250 ms): a request left in the store would fire by now.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(recovered.phase, 'running');
+    await recovered.abort('second abort');
+    const rec = await recovered.record();
+    assert.equal(rec.phase, 'aborted');
+    assert.match(rec.error?.message ?? '', /second abort/);
+  });
+
   it('aborts one action of a run driven by another live process, and only its subtree', async () => {
     const { name, exited, state } = await startLongRun('3', 'nested');
     const run = await flyte.getRun(name);

@@ -275,9 +275,8 @@ export class LocalController implements Controller {
 
   /**
    * While runs are live, polls the store for abort requests made by other processes (`flyte abort run`, or
-   * `run.action(name).abort()` from another process), and keeps the process alive. A whole-run request stays
-   * in the store (aborting an aborted run does nothing); action requests are taken out of the store as they are
-   * applied, and one for an action that is not live here any more (it ended) is dropped.
+   * `run.action(name).abort()` from another process), and keeps the process alive. Requests are taken out of
+   * the store as they are applied; one for an action that is not live here any more (it ended) is dropped.
    */
   #watchAbortRequests(): void {
     if (this.#abortPoll !== undefined) return;
@@ -287,14 +286,12 @@ export class LocalController implements Controller {
         this.#abortPoll = undefined;
         return;
       }
-      const names = [...this.runs.keys()];
-      const { store } = this.recorder;
-      Promise.all([store.listAbortRequests(names), store.takeActionAbortRequests(names)]).then(
-        ([runRequests, actionRequests]) => {
-          for (const [name, reason] of runRequests) this.runs.get(name)?.abort(reason);
-          for (const [name, actions] of actionRequests) {
-            const run = this.runs.get(name);
-            for (const [action, reason] of actions) run?.abortAction(action, reason);
+      this.recorder.store.takeAbortRequests([...this.runs.keys()]).then(
+        (requests) => {
+          for (const { runName, actionName, reason } of requests) {
+            const run = this.runs.get(runName);
+            if (actionName === null) run?.abort(reason);
+            else run?.abortAction(actionName, reason);
           }
         },
         // A failed poll is retried at the next tick; the store reports lasting failures through flush().

@@ -6,6 +6,7 @@ import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, R
 import {
   RunAlreadyExistsError,
   StoreClosedError,
+  type AbortRequest,
   emptyCounts,
   impliedFirstAttempt,
   pickActionRecord,
@@ -26,9 +27,8 @@ import { checkTail, pageOf } from './paging.js';
 interface StoredRun {
   record: RunRecord;
   readonly inputs: string;
-  abortRequest?: string;
-  /** Pending abort requests for single actions: action name → reason. */
-  readonly actionAbortRequests: Map<string, string>;
+  /** Pending abort requests: action name (`null` for the whole run) → reason. */
+  readonly abortRequests: Map<string | null, string>;
   /** Actions by name, in creation order (a `Map` keeps insertion order). */
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
@@ -75,7 +75,7 @@ export class MemoryStore implements RunStore {
       actions: existing?.actions ?? new Map<string, StoredAction>(),
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
       logs: existing?.logs ?? [],
-      actionAbortRequests: new Map(),
+      abortRequests: new Map(),
     });
   }
 
@@ -139,30 +139,21 @@ export class MemoryStore implements RunStore {
     this.#check();
     const run = this.#runs.get(runName);
     if (run === undefined || !this.#created(run)) throw new RangeError(`requestAbort: no run named ${runName}`);
-    if (actionName === undefined) run.abortRequest = reason;
-    else run.actionAbortRequests.set(actionName, reason);
+    run.abortRequests.set(actionName ?? null, reason);
   }
 
-  async takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
     this.#check();
-    const found = new Map<string, Map<string, string>>();
-    for (const name of runNames) {
-      const run = this.#runs.get(name);
-      if (run === undefined || run.actionAbortRequests.size === 0) continue;
-      found.set(name, new Map(run.actionAbortRequests));
-      run.actionAbortRequests.clear();
+    const taken: AbortRequest[] = [];
+    for (const runName of runNames) {
+      const requests = this.#runs.get(runName)?.abortRequests;
+      if (requests === undefined || requests.size === 0) continue;
+      const whole = requests.get(null);
+      if (whole !== undefined) taken.push({ runName, actionName: null, reason: whole });
+      for (const [actionName, reason] of requests) if (actionName !== null) taken.push({ runName, actionName, reason });
+      requests.clear();
     }
-    return found;
-  }
-
-  async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {
-    this.#check();
-    const found = new Map<string, string>();
-    for (const name of runNames) {
-      const reason = this.#runs.get(name)?.abortRequest;
-      if (reason !== undefined) found.set(name, reason);
-    }
-    return found;
+    return taken;
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
@@ -309,7 +300,7 @@ export class MemoryStore implements RunStore {
         actions: new Map(),
         attempts: new Map(),
         logs: [],
-        actionAbortRequests: new Map(),
+        abortRequests: new Map(),
       };
       this.#runs.set(name, run);
     }

@@ -79,6 +79,14 @@ export interface ListActionsQuery {
   readonly limit?: number;
 }
 
+/** An abort asked for by another process (see {@link RunStore.requestAbort}). */
+export interface AbortRequest {
+  readonly runName: string;
+  /** The action to abort with its descendants; `null` for the whole run. */
+  readonly actionName: string | null;
+  readonly reason: string;
+}
+
 /** Options of {@link RunStore.listLogs}. */
 export interface ListLogsQuery {
   /** Only the last `tail` lines (still in the order written). @default all */
@@ -155,19 +163,18 @@ export interface RunStore {
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;
   /**
    * Asks whichever process drives the run to abort it, or only its action `actionName` (and that action's
-   * descendants): the request is durable when the promise resolves. The driving process picks up a run request
-   * from {@link listAbortRequests} and an action request from {@link takeActionAbortRequests}. Asking again for
-   * the same action replaces the reason. Rejects if there is no such run; the action name is not checked.
+   * descendants): the request is durable when the promise resolves, and the driving process picks it up with
+   * {@link takeAbortRequests}. Asking again for the same run or action replaces the reason. Rejects if there is
+   * no such run; the action name is not checked.
    */
   requestAbort(runName: string, reason: string, actionName?: string): Promise<void>;
-  /** The pending abort requests for whole runs (run name → reason) among `runNames`. */
-  listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>>;
   /**
-   * Removes and returns the pending abort requests for single actions of `runNames` (run name → action name →
-   * reason; runs without requests are left out). Each request is returned once: the caller is the process that
-   * drives those runs, and applies them at once (a request for an action that has ended is simply dropped).
+   * Removes and returns the pending abort requests of `runNames`, whole-run requests first. Each request is
+   * returned once: the caller is the process that drives those runs and applies them at once (one for an action
+   * that has ended is simply dropped), so a request never outlives the run it was made for (a recovered run
+   * does not see it again).
    */
-  takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>>;
+  takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]>;
   /** Deletes every cache entry; resolves to how many were deleted. */
   clearCache(): Promise<number>;
 

@@ -111,46 +111,32 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal((await store.getRun('r1'))?.endedAt, 2_000);
         }));
 
-      it('requestAbort is durable and listed for its run only; unknown runs reject', () =>
+      it('abort requests, of runs and of actions, are taken once, per run, whole-run requests first', () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));
           await store.createRun(makeRun('r2'));
-          assert.deepEqual(await store.listAbortRequests(['r1', 'r2']), new Map());
-          await store.requestAbort('r1', 'user asked');
-          assert.deepEqual(await store.listAbortRequests(['r1', 'r2', 'nope']), new Map([['r1', 'user asked']]));
-          assert.deepEqual(await store.listAbortRequests([]), new Map());
-          await assert.rejects(store.requestAbort('ghost', 'x'), RangeError);
-        }));
-
-      it('action abort requests are taken once, per run, apart from whole-run requests', () =>
-        withStore(async (store) => {
-          await store.createRun(makeRun('r1'));
-          await store.createRun(makeRun('r2'));
-          assert.deepEqual(await store.takeActionAbortRequests(['r1', 'r2']), new Map());
+          assert.deepEqual(await store.takeAbortRequests(['r1', 'r2']), []);
           await store.requestAbort('r1', 'first', 'a3');
           await store.requestAbort('r1', 'second', 'a3');
           await store.requestAbort('r1', 'other', 'a4');
+          await store.requestAbort('r1', 'all of it');
           await store.requestAbort('r2', 'not asked for', 'a1');
+          await assert.rejects(store.requestAbort('ghost', 'x'), RangeError);
           await assert.rejects(store.requestAbort('ghost', 'x', 'a1'), RangeError);
-          assert.deepEqual(await store.listAbortRequests(['r1', 'r2']), new Map());
-          assert.deepEqual(await store.takeActionAbortRequests([]), new Map());
+          assert.deepEqual(await store.takeAbortRequests([]), []);
+          const r1 = await store.takeAbortRequests(['r1', 'nope']);
+          assert.deepEqual(r1[0], { runName: 'r1', actionName: null, reason: 'all of it' });
           assert.deepEqual(
-            await store.takeActionAbortRequests(['r1', 'nope']),
-            new Map([
-              [
-                'r1',
-                new Map([
-                  ['a3', 'second'],
-                  ['a4', 'other'],
-                ]),
-              ],
-            ]),
+            r1.slice(1).sort((a, b) => String(a.actionName).localeCompare(String(b.actionName))),
+            [
+              { runName: 'r1', actionName: 'a3', reason: 'second' },
+              { runName: 'r1', actionName: 'a4', reason: 'other' },
+            ],
           );
-          assert.deepEqual(await store.takeActionAbortRequests(['r1']), new Map());
-          assert.deepEqual(
-            await store.takeActionAbortRequests(['r1', 'r2']),
-            new Map([['r2', new Map([['a1', 'not asked for']])]]),
-          );
+          assert.deepEqual(await store.takeAbortRequests(['r1']), [], 'taken once');
+          assert.deepEqual(await store.takeAbortRequests(['r1', 'r2']), [
+            { runName: 'r2', actionName: 'a1', reason: 'not asked for' },
+          ]);
         }));
 
       it('updateRun of an unknown run changes nothing', () =>

@@ -148,6 +148,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: 'abort_requests',
+    sql: `
+      -- One table for every abort request, of a whole run (action_name '') or of one action, taken out as the
+      -- driving process applies it. A whole-run request used to stay in runs.abort_request (unused since), and
+      -- so aborted the run again when it was recovered; only requests of runs still running carry over.
+      CREATE TABLE abort_requests (
+        run_name      TEXT NOT NULL,
+        action_name   TEXT NOT NULL,
+        reason        TEXT NOT NULL,
+        requested_at  INTEGER NOT NULL,
+        PRIMARY KEY (run_name, action_name)
+      ) WITHOUT ROWID;
+      INSERT INTO abort_requests (run_name, action_name, reason, requested_at)
+        SELECT run_name, action_name, reason, requested_at FROM action_abort_requests;
+      INSERT INTO abort_requests (run_name, action_name, reason, requested_at)
+        SELECT name, '', abort_request, coalesce(ended_at, created_at) FROM runs
+        WHERE abort_request IS NOT NULL AND phase = 'running';
+      UPDATE runs SET abort_request = NULL WHERE abort_request IS NOT NULL;
+      DROP TABLE action_abort_requests;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -17,6 +17,7 @@ import type {
 } from '../../types.js';
 import {
   RunAlreadyExistsError,
+  type AbortRequest,
   StoreClosedError,
   impliedFirstAttempt,
   pickAttempt,
@@ -365,44 +366,27 @@ export class SqliteStore implements RunStore {
 
   async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     this.#beforeRead();
-    if (actionName === undefined) {
-      const info = this.#query('UPDATE runs SET abort_request = ? WHERE name = ?').run(reason, runName);
-      if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
-      return;
-    }
     const info = this.#query(
-      `INSERT INTO action_abort_requests (run_name, action_name, reason, requested_at)
+      `INSERT INTO abort_requests (run_name, action_name, reason, requested_at)
        SELECT name, ?, ?, ? FROM runs WHERE name = ?
        ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
-    ).run(actionName, reason, Date.now(), runName);
+    ).run(actionName ?? WHOLE_RUN, reason, Date.now(), runName);
     if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
   }
 
-  async takeActionAbortRequests(runNames: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
     this.#check();
-    const found = new Map<string, Map<string, string>>();
-    if (runNames.length === 0) return found;
+    const taken: AbortRequest[] = [];
     // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
-    const stmt = this.#query(
-      'DELETE FROM action_abort_requests WHERE run_name = ? RETURNING action_name AS action, reason',
-    );
-    for (const name of runNames) {
-      const rows = stmt.all(name) as { action: string; reason: string }[];
-      if (rows.length > 0) found.set(name, new Map(rows.map((r) => [r.action, r.reason])));
+    const stmt = this.#query('DELETE FROM abort_requests WHERE run_name = ? RETURNING action_name AS action, reason');
+    for (const runName of runNames) {
+      const rows = stmt.all(runName) as { action: string; reason: string }[];
+      rows.sort((a, b) => Number(a.action !== WHOLE_RUN) - Number(b.action !== WHOLE_RUN));
+      for (const r of rows) {
+        taken.push({ runName, actionName: r.action === WHOLE_RUN ? null : r.action, reason: r.reason });
+      }
     }
-    return found;
-  }
-
-  async listAbortRequests(runNames: readonly string[]): Promise<Map<string, string>> {
-    this.#check();
-    const found = new Map<string, string>();
-    if (runNames.length === 0) return found;
-    const stmt = this.#query('SELECT abort_request AS reason FROM runs WHERE name = ? AND abort_request IS NOT NULL');
-    for (const name of runNames) {
-      const row = stmt.get(name) as { reason: string } | undefined;
-      if (row !== undefined) found.set(name, row.reason);
-    }
-    return found;
+    return taken;
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
@@ -898,6 +882,9 @@ function actionFromRow(r: ActionRow): ActionRecord {
     error: errorFromJson(r.error),
   };
 }
+
+/** `abort_requests.action_name` of a request to abort the whole run. */
+const WHOLE_RUN = '';
 
 /** The store's own copy of an action write (the caller may change its object afterwards), field by field. */
 function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
