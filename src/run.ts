@@ -81,8 +81,8 @@ export class ActionHandle {
   async abort(reason = ''): Promise<void> {
     const live = this.#rt.controller.runs.get(this.runName);
     if (live?.abortAction(this.name, reason) === true) {
-      // The abort settles the action within a few microtasks; let it record its end, then make it durable.
-      await new Promise((resolve) => setImmediate(resolve));
+      // The interrupted action records its end and leaves the run's live actions within a few ticks.
+      while (live.live.has(this.name)) await new Promise((resolve) => setImmediate(resolve));
       await this.#rt.store.flush();
       return;
     }

@@ -152,8 +152,6 @@ class LocalAction implements LiveAction {
 export class LocalRun implements RunScope {
   readonly mode = 'local' as const;
   phase: RunPhase = 'running';
-  /** The root action while it runs. */
-  root: LocalAction | null = null;
   /** Every action of the run that is running in this process, by name. */
   readonly live = new Map<string, LocalAction>();
   /** Settles when the run reached a terminal phase and its records are durable. */
@@ -188,7 +186,7 @@ export class LocalRun implements RunScope {
 
   /** Aborts the run: the root and every running descendant. */
   abort(reason: string): void {
-    this.root?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
+    this.live.get(ROOT_ACTION)?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
   }
 
   /** Aborts one running action and its running descendants; `false` when it is not running here. */
@@ -240,15 +238,7 @@ export class LocalController implements Controller {
       owner: OWNER,
       inputs: inputs.text,
     });
-    this.runs.set(name, run);
-    this.#watchAbortRequests();
-    const rootRecord = this.newRecord(name, ROOT_ACTION, null, task, null, inputs);
-    const root = new LocalAction(run, null, task, rootRecord, options.customContext ?? {});
-    run.done = this.execute(root, args, undefined).then(
-      () => this.finishRun(run, rootRecord),
-      () => this.finishRun(run, rootRecord),
-    );
-    return run;
+    return this.launch(run, task, args, inputs, options.customContext ?? {});
   }
 
   /**
@@ -260,13 +250,24 @@ export class LocalController implements Controller {
     const run = new LocalRun(record.name, this, { ...record.options, labels: record.labels }, true);
     this.recorder.run(record.name, { phase: 'running', endedAt: null, error: null, owner: OWNER });
     await this.recorder.store.flush();
+    return this.launch(run, task, args, inputs, record.options.customContext ?? {});
+  }
+
+  /** Starts the root action `a0` of a recorded run; the run ends (`run.done`) when the root does. */
+  private launch(
+    run: LocalRun,
+    task: TaskDefinition,
+    args: readonly unknown[],
+    inputs: { text: string; hash: string },
+    customContext: Readonly<Record<string, string>>,
+  ): LocalRun {
     this.runs.set(run.name, run);
     this.#watchAbortRequests();
-    const rootRecord = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
-    const root = new LocalAction(run, null, task, rootRecord, record.options.customContext ?? {});
-    run.done = this.execute(root, args, undefined).then(
-      () => this.finishRun(run, rootRecord),
-      () => this.finishRun(run, rootRecord),
+    const record = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
+    const finish = (): Promise<void> => this.finishRun(run, record);
+    run.done = this.execute(new LocalAction(run, null, task, record, customContext), args, undefined).then(
+      finish,
+      finish,
     );
     return run;
   }
@@ -373,8 +374,7 @@ export class LocalController implements Controller {
    */
   private execute(live: LocalAction, args: readonly unknown[], scope: CancelScope | undefined): Promise<unknown> {
     const { run, parent, record } = live;
-    if (parent === null) run.root = live;
-    else parent.children.add(live);
+    parent?.children.add(live);
     run.live.set(live.name, live);
     scope?.enter(live);
     let result: Promise<unknown>;
