@@ -3,13 +3,11 @@
  * driven by another process.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { Gate } from './support/gates.js';
 
 const env = new flyte.TaskEnvironment({ name: 'abort_test' });
@@ -47,15 +45,7 @@ export const careless = env.task(async function careless() {
 });
 
 describe('abort', { timeout: 60_000 }, () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), 'flyte-abort-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = useFlyteRoot('flyte-abort-');
 
   it('run.action(name).abort() aborts that action and its running descendants only', async () => {
     const run = await flyte.run(siblings);
@@ -86,7 +76,7 @@ describe('abort', { timeout: 60_000 }, () => {
   const startLongRun = async (...args: string[]) => {
     const fixture = fileURLToPath(new URL('./fixtures/long-run.ts', import.meta.url));
     const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', fixture, ...args], {
-      env: { ...process.env, FLYTE_ROOT: root },
+      env: { ...process.env, FLYTE_ROOT: root() },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

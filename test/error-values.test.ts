@@ -1,10 +1,8 @@
 /** A task may return flyte.map results that contain errors: they cross the boundary as flyte errors. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 
 const env = new flyte.TaskEnvironment({ name: 'error_values' });
 
@@ -20,15 +18,7 @@ export const collect = env.task(async function collect(xs: number[]) {
 });
 
 describe('errors as values', () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), 'flyte-errvals-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-errvals-');
 
   it('a task returns map results with failed items; the caller gets RuntimeUserErrors in place', async () => {
     const run = await flyte.run(collect, [2, 3, 4]);

@@ -3,12 +3,12 @@
  * NonRecoverableError, timeouts, run abort, and the values (and refusals) at an action boundary.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { z } from 'zod';
 import { Gates, Tracker, settle } from './support/gates.js';
 
@@ -206,8 +206,6 @@ export const validated = env.task(
   },
 );
 
-let root = '';
-
 function childrenOf(actions: readonly flyte.ActionRecord[], parent = 'a0'): flyte.ActionRecord[] {
   return actions.filter((a) => a.parentName === parent);
 }
@@ -231,14 +229,7 @@ async function caught(fn: () => Promise<unknown>): Promise<unknown> {
 }
 
 describe('errors and retries', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => {
-    root = mkdtempSync(join(tmpdir(), 'flyte-errors-test-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = useFlyteRoot('flyte-errors-test-');
   beforeEach(() => {
     gates = new Gates();
     lateCall = undefined;
@@ -332,7 +323,7 @@ describe('errors and retries', { timeout: SUITE_TIMEOUT_MS }, () => {
           error: null,
         },
       ]);
-      const db = new Database(join(root, 'flyte.db'), { readonly: true });
+      const db = new Database(join(root(), 'flyte.db'), { readonly: true });
       try {
         const rows = (name: string): unknown[] =>
           db

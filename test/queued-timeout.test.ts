@@ -1,10 +1,8 @@
 /** `timeout: { maxQueuedTime }` bounds the wait for a `maxActionConcurrency` slot. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { Gate } from './support/gates.js';
 
 const env = new flyte.TaskEnvironment({ name: 'queued_timeout' });
@@ -35,15 +33,7 @@ export const main = env.task(async function main() {
 });
 
 describe('maxQueuedTime', () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), 'flyte-queued-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-queued-');
 
   it('an action that waits longer than maxQueuedTime for a slot ends timed_out without running', async () => {
     const run = await flyte.withRunContext({ maxActionConcurrency: 1 }).run(main);

@@ -1,10 +1,8 @@
 /** A recovered run keeps the options it was started with (custom context, cache switches, concurrency). */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 
 const env = new flyte.TaskEnvironment({ name: 'recovery_options', cache: 'auto' });
 let failNext = true;
@@ -30,15 +28,7 @@ export const main = env.task({ cache: 'disable' }, async function main() {
 });
 
 describe('recovery keeps run options', () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), 'flyte-recopts-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-recopts-');
 
   it('custom context and disableRunCache survive a recover', async () => {
     const first = await flyte

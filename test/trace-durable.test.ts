@@ -6,11 +6,10 @@
  * count their executions, so "replayed" means the record answered and the function did not run again.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+
+import { beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { Gates } from './support/gates.js';
 
 const env = new flyte.TaskEnvironment({ name: 'tracedurable' });
@@ -182,15 +181,7 @@ async function only(run: flyte.Run, taskName: string): Promise<flyte.ActionRecor
 }
 
 describe('traces, durable time and recovery', () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(join(tmpdir(), 'flyte-trace-durable-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-trace-durable-');
   beforeEach(() => {
     calls.clear();
     failing.clear();
