@@ -89,7 +89,7 @@ describe('abort', { timeout: 60_000 }, () => {
       });
       child.on('exit', (code) => reject(new Error(`fixture exited early (${code}): ${state.out}`)));
     });
-    return { name, exited, state };
+    return { name, exited, state, child };
   };
 
   it('aborts a run driven by another live process through the store', async () => {
@@ -103,6 +103,21 @@ describe('abort', { timeout: 60_000 }, () => {
     assert.match(out(), /phase: aborted/);
     const rec = await run.record();
     assert.match(rec.error?.message ?? '', /from another process/);
+  });
+
+  it('a reader that lives on sees a run orphaned when its process dies later', async () => {
+    const { name, exited, child } = await startLongRun('2');
+    const run = await flyte.getRun(name); // this process has looked for orphans once already
+    assert.equal(run.phase, 'running');
+    child.kill('SIGKILL');
+    await exited;
+    const deadline = Date.now() + 10_000;
+    let phase = (await flyte.getRun(name)).phase;
+    while (phase !== 'orphaned' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      phase = (await flyte.getRun(name)).phase;
+    }
+    assert.equal(phase, 'orphaned');
   });
 
   it('an abort request is applied once: recovering the aborted run does not abort it again', async () => {

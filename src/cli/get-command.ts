@@ -54,7 +54,9 @@ function printJson(io: CliIo, value: unknown): void {
 
 /** The stored run, or a CommandError that says where it looked. */
 async function requireRun(name: string): Promise<RunRecord> {
-  const store = runtime().store;
+  const rt = runtime();
+  await rt.reconcileOrphans();
+  const store = rt.store;
   const run = await store.getRun(name);
   if (run === undefined) throw new CommandError(`no run named '${name}' in ${store.description} (see flyte get runs)`);
   return run;
@@ -84,7 +86,9 @@ export async function getRuns(
     throw new UsageError(`--phase: expected one of ${RUN_PHASES.join(', ')}; received '${phase}'`);
   }
   initFromFlags(options);
-  const store = runtime().store;
+  const rt = runtime();
+  await rt.reconcileOrphans();
+  const store = rt.store;
   const runs = await store.listRuns({
     limit,
     ...(phase === undefined ? {} : { phase: phase as RunPhase }),

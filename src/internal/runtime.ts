@@ -70,27 +70,37 @@ export class Runtime {
     process.on('exit', this.#onExit);
   }
 
-  #reconciled: Promise<void> | undefined;
+  #reconciling: Promise<void> | undefined;
+  #reconciledAt = Number.NEGATIVE_INFINITY;
 
   /**
-   * Marks as `orphaned` the runs recorded as running whose process died (once per runtime; later calls wait for
-   * the first). A run driven by this process or by a live one is left alone.
+   * Marks as `orphaned` the runs recorded as running whose process died. A run driven by this process or by a
+   * live one is left alone. Readers (`getRun`, `rerun`, the CLI's `get`, the UI) call it before they read; it
+   * scans at most once per {@link ORPHAN_CHECK_MS}, so a long-lived reader (the UI) still sees a process die.
    */
   reconcileOrphans(): Promise<void> {
-    this.#reconciled ??= (async () => {
-      const page = 500;
-      for (let offset = 0; ; offset += page) {
-        const running = await this.store.listRuns({ phase: 'running', limit: page, offset });
-        for (const run of running) {
-          if (!this.controller.runs.has(run.name) && !ownerAlive(run.owner)) {
-            this.store.updateRun(run.name, { phase: 'orphaned' });
-          }
-        }
-        if (running.length < page) break;
+    if (this.#reconciling !== undefined) return this.#reconciling;
+    if (Date.now() - this.#reconciledAt < ORPHAN_CHECK_MS) return Promise.resolve();
+    this.#reconciling = this.#markOrphans().finally(() => {
+      this.#reconciledAt = Date.now();
+      this.#reconciling = undefined;
+    });
+    return this.#reconciling;
+  }
+
+  async #markOrphans(): Promise<void> {
+    // Collect first, then mark: marking while paging would move runs out of the pages still to read.
+    const orphans: string[] = [];
+    const page = 500;
+    for (let offset = 0; ; offset += page) {
+      const running = await this.store.listRuns({ phase: 'running', limit: page, offset });
+      for (const run of running) {
+        if (!this.controller.runs.has(run.name) && !ownerAlive(run.owner)) orphans.push(run.name);
       }
-      await this.store.flush();
-    })();
-    return this.#reconciled;
+      if (running.length < page) break;
+    }
+    for (const name of orphans) this.store.updateRun(name, { phase: 'orphaned' });
+    if (orphans.length > 0) await this.store.flush();
   }
 
   /** The UI address of a run. */
@@ -106,6 +116,9 @@ export class Runtime {
     await this.store.close();
   }
 }
+
+/** How often readers look for runs orphaned by a dead process, at most. */
+const ORPHAN_CHECK_MS = 2_000;
 
 let current: Runtime | undefined;
 

@@ -151,6 +151,7 @@ async function summarize(run: RunRecord, now: number): Promise<RunSummary> {
 
 /** Reads `name`'s record or answers 404. */
 async function requireRun(name: string): Promise<RunRecord> {
+  await runtime().reconcileOrphans();
   const run = await store().getRun(name);
   if (run === undefined) throw new HttpError(404, `no run named ${name}`);
   return run;
@@ -175,6 +176,7 @@ export async function listRunsPage(query: {
   offset: number;
   limit: number;
 }): Promise<RunsPage> {
+  await runtime().reconcileOrphans();
   const rows = await store().listRuns({
     offset: query.offset,
     limit: query.limit + 1,
