@@ -290,23 +290,23 @@ function iterableOf<T>(iterator: Iterator<T>): Iterable<T> {
 }
 
 /**
- * Runs the argument lists of a sync map (see `Controller.mapSync`) with the async machinery in `frame`, in input
- * order; each item settles to its value or error.
+ * Runs the argument lists of a sync map (see `Controller.mapSync`) with the async machinery in `frame`: the
+ * results in input order, as awaiting an async map gives them (failed items as errors in place, or a rejection
+ * at the first failure without `returnExceptions`).
  * @internal
  */
-export async function settleMapItems(
+export function collectMapItems(
   frame: Frame,
   task: TaskDefinition,
   bound: readonly unknown[],
   argLists: unknown[][],
   options: { readonly concurrency: number; readonly returnExceptions: boolean; readonly group: string },
-): Promise<Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>> {
+): Promise<unknown[]> {
   const resolved: ResolvedMap = { ...options, signal: undefined };
   // Columns, so that zipping them gives back the argument lists.
   const width = argLists[0]?.length ?? 1;
   const columns = Array.from({ length: width }, (_, j) => argLists.map((args) => args[j]));
-  const values = await new MapRun(frame, task, bound, columns, resolved).collect();
-  return values.map((v) => (v instanceof BaseRuntimeError ? { ok: false, error: v } : { ok: true, value: v }));
+  return new MapRun(frame, task, bound, columns, resolved).collect();
 }
 
 interface ResolvedMap {

@@ -5,7 +5,7 @@
  * @module
  */
 import { ModuleLoadError, fromSerialized, serializeError, type SerializedError } from '../errors.js';
-import { settleMapItems } from '../map.js';
+import { collectMapItems } from '../map.js';
 import { lookupTask } from '../task-environment.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
@@ -66,12 +66,13 @@ export function runOnPool(
       return encode(await controller.submit(childFrame, def, callArgs));
     }
     const { bound, argLists } = codec.decode(message.args as string) as { bound: unknown[]; argLists: unknown[][] };
-    const settled = await settleMapItems(childFrame, def, bound, argLists, {
+    // Failed items are errors in place: the codec carries them as flyte errors.
+    const results = await collectMapItems(childFrame, def, bound, argLists, {
       concurrency: message.concurrency as number,
       returnExceptions: message.returnExceptions as boolean,
       group: message.group as string,
     });
-    return encode(settled.map((s) => (s.ok ? s : { ok: false, error: serializeError(s.error) })));
+    return encode(results);
   };
 
   const job = pool.run(

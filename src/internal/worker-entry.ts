@@ -10,7 +10,7 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ModuleLoadError, fromSerialized, serializeError, type SerializedError } from '../errors.js';
+import { ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
 import { lookupTask } from '../task-environment.js';
 import type { Controller, StepHandle, StepReplay, SyncMapOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
@@ -84,7 +84,7 @@ class ThreadController implements Controller {
 
   mapSync(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[] {
     const encoded = codec.encode({ bound, argLists }, 'args', Number.POSITIVE_INFINITY).text;
-    const results = request({
+    return request({
       type: 'map',
       ...taskRef(task),
       args: encoded,
@@ -92,8 +92,7 @@ class ThreadController implements Controller {
       concurrency: options.concurrency,
       returnExceptions: options.returnExceptions,
       group: options.group,
-    }) as Array<{ ok: true; value: unknown } | { ok: false; error: SerializedError }>;
-    return results.map((r) => (r.ok ? r.value : fromSerialized(r.error)));
+    }) as unknown[];
   }
 
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
