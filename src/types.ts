@@ -13,6 +13,12 @@ export type ActionPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'abort
 /** Where a run is in its life: the phase of its root action, plus `orphaned` for a run whose process died. */
 export type RunPhase = ActionPhase | 'orphaned';
 
+/** Every action phase, in the order of an action's life. */
+export const ACTION_PHASES: readonly ActionPhase[] = ['queued', 'running', 'succeeded', 'failed', 'aborted', 'timed_out'];
+
+/** Every run phase. */
+export const RUN_PHASES: readonly RunPhase[] = [...ACTION_PHASES, 'orphaned'];
+
 /** The phases after which nothing changes any more. */
 export const TERMINAL_PHASES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'aborted', 'timed_out', 'orphaned']);
 

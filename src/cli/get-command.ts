@@ -6,6 +6,7 @@
 import * as flyte from '../index.js';
 import type { ActionRecord, LogLine, RunPhase, RunRecord } from '../index.js';
 import { runtime } from '../internal/runtime.js';
+import { RUN_PHASES } from '../types.js';
 import type { ConfigFlags } from './config.js';
 import { CommandError, UsageError } from './errors.js';
 import {
@@ -31,16 +32,6 @@ export type OutputFormat = 'table' | 'json';
 export interface GetOptions extends ConfigFlags {
   readonly output?: string;
 }
-
-const RUN_PHASES: readonly RunPhase[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'aborted',
-  'timed_out',
-  'orphaned',
-];
 
 /** Checks `--output`. */
 export function outputFormat(value: string | undefined): OutputFormat {

@@ -90,15 +90,6 @@ export interface ActionDetail {
   readonly now: number;
 }
 
-export const ACTION_PHASES: readonly ActionPhase[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'aborted',
-  'timed_out',
-];
-export const RUN_PHASES: readonly RunPhase[] = [...ACTION_PHASES, 'orphaned'];
 
 /** Most log lines sent for one action. */
 export const MAX_LOG_LINES = 5_000;

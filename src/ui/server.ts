@@ -20,12 +20,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { runtime } from '../internal/runtime.js';
 import type { ActionPhase, RunPhase } from '../types.js';
-import { isTerminal } from '../types.js';
+import { ACTION_PHASES, RUN_PHASES, isTerminal } from '../types.js';
 import {
-  ACTION_PHASES,
   HttpError,
   MAX_PAGE,
-  RUN_PHASES,
   abortAction,
   abortRun,
   actionDetail,
