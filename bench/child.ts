@@ -14,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as flyte from 'flyte-ts';
+import { runtime } from '../src/internal/runtime.js';
+import { SqliteStore } from '../src/store/index.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { expectedSum, fanOutMap, fanOutPromiseAll, rawPMap, rawPromiseAll } from './tasks.js';
 
@@ -41,6 +43,8 @@ export interface ChildResult {
     readonly succeeded: number;
     readonly readBackMs: number;
     readonly dbMiB: number | undefined;
+    /** SQLite commits during the measured fan-out (how much a crash could lose); `undefined` on the memory store. */
+    readonly commits: number | undefined;
   };
 }
 
@@ -147,7 +151,11 @@ async function fanOut(scenario: Scenario, n: number): Promise<{ value: unknown; 
 }
 
 /** The measured run's records, read back through the public API. */
-async function readBack(run: flyte.Run, root: string | undefined): Promise<NonNullable<ChildResult['run']>> {
+async function readBack(
+  run: flyte.Run,
+  root: string | undefined,
+  commits: number | undefined,
+): Promise<NonNullable<ChildResult['run']>> {
   const t0 = performance.now();
   const stored = await flyte.getRun(run.name);
   const actions = await stored.actions();
@@ -164,7 +172,7 @@ async function readBack(run: flyte.Run, root: string | undefined): Promise<NonNu
       }
     }
   }
-  return { name: run.name, phase: stored.phase, actions: actions.length, succeeded, readBackMs, dbMiB };
+  return { name: run.name, phase: stored.phase, actions: actions.length, succeeded, readBackMs, dbMiB, commits };
 }
 
 async function main(): Promise<void> {
@@ -187,6 +195,8 @@ async function main(): Promise<void> {
     const profiler = profile === undefined ? undefined : await startProfiler();
     const startRss = process.memoryUsage().rss;
     const sampler = new HeapSampler();
+    const store = scenario.kind === 'flyte' ? runtime().store : undefined;
+    const commits0 = store instanceof SqliteStore ? store.stats.commits : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { value, run } = await fanOut(scenario, n);
@@ -195,6 +205,7 @@ async function main(): Promise<void> {
     sampler.stop();
     if (profiler !== undefined) await stopProfiler(profiler, profile as string);
     const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
+    const commits = store instanceof SqliteStore && commits0 !== undefined ? store.stats.commits - commits0 : undefined;
 
     const output = run === undefined ? value : await run.outputs();
     if (output !== expectedSum(n)) {
@@ -209,7 +220,7 @@ async function main(): Promise<void> {
       startRssMiB: startRss / MiB,
       peakHeapUsedMiB: sampler.used / MiB,
       peakHeapTotalMiB: sampler.total / MiB,
-      ...(run === undefined ? {} : { run: await readBack(run, root) }),
+      ...(run === undefined ? {} : { run: await readBack(run, root, commits) }),
     };
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
   } finally {

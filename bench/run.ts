@@ -264,7 +264,11 @@ async function main(): Promise<void> {
     for (const s of chosen) {
       const r = await runChild(s, o, round);
       (results.get(s.name) as ChildResult[]).push(r);
-      const rec = r.run === undefined ? '' : `, ${r.run.succeeded}/${r.run.actions} actions succeeded`;
+      const rec =
+        r.run === undefined
+          ? ''
+          : `, ${r.run.succeeded}/${r.run.actions} actions succeeded` +
+            (r.run.commits === undefined ? '' : `, ${r.run.commits} commits`);
       console.log(
         `  round ${round}/${o.runs} ${s.name.padEnd(18)} ${r.ms.toFixed(0).padStart(7)} ms (CPU ${r.cpuMs.toFixed(0)} ms), ` +
           `peak RSS ${r.maxRssMiB.toFixed(0)} MiB${rec}`,

@@ -65,3 +65,10 @@ export const fanOutPromiseAll = env.task(async function fanOutPromiseAll(n: numb
 export const fanOutMap = env.task(async function fanOutMap(n: number, concurrency: number): Promise<number> {
   return sum(await flyte.map(doubleTask, items(n), { concurrency }));
 });
+
+/** Root task: `n` children awaited one after the other (a sequential chain). */
+export const chain = env.task(async function chain(n: number): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < n; i++) total += await doubleTask(i);
+  return total;
+});

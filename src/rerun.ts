@@ -5,7 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import { ModuleLoadError } from './errors.js';
 import { describe } from './internal/duration.js';
-import { ownerAlive } from './internal/owner.js';
+import { driverGone } from './internal/owner.js';
 import { runtime } from './internal/runtime.js';
 import { lookupTask } from './task-environment.js';
 import { Run } from './run.js';
@@ -36,7 +36,8 @@ export interface RerunOptions {
  * @throws ModuleLoadError when the root task's module cannot be loaded or does not define the task.
  */
 export async function rerun(name: string, options: RerunOptions = {}): Promise<Run> {
-  if (typeof name !== 'string' || name === '') throw new TypeError(`rerun: expected a run name; received ${describe(name)}`);
+  if (typeof name !== 'string' || name === '')
+    throw new TypeError(`rerun: expected a run name; received ${describe(name)}`);
   const rt = runtime();
   await rt.reconcileOrphans();
   const record = await rt.store.getRun(name);
@@ -45,21 +46,39 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   const task = lookupTask(record.taskName) ?? (await importTask(record.taskName, record.module));
   const args = rt.codec.decode(inputs as string) as unknown[];
   if (options.recover === true) {
-    if (options.name !== undefined) throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
+    if (options.name !== undefined)
+      throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
     if (rt.controller.runs.has(name)) throw new RangeError(`rerun: run ${name} is still running in this process`);
-    if (!isTerminal(record.phase) && ownerAlive(record.owner)) {
+    if (!isTerminal(record.phase) && !driverGone(record)) {
       throw new RangeError(
-        `rerun: run ${name} is ${record.phase} and its process (${record.owner ?? 'unknown'}) is alive; only runs that ended or whose process died can be recovered`,
+        `rerun: run ${name} is ${record.phase} and its driver (${record.owner ?? 'unknown'}) is alive ` +
+          `(last seen ${lastSeen(record.heartbeatAt)}); only runs that ended or whose driver is gone can be recovered`,
       );
     }
-    const live = await rt.controller.resumeRun(record, task, args);
+    // One run, one driver: taking the run over is a compare-and-set on the epoch read above, so of two
+    // recoveries started at once (two commands, a double click in the UI) exactly one goes on.
+    const claimed = await rt.store.claimRun(name, record.epoch, rt.controller.claim);
+    if (claimed === undefined) {
+      throw new RangeError(
+        `rerun: run ${name} was taken over by another process while this one was about to recover it; ` +
+          `see \`flyte get run ${name}\``,
+      );
+    }
+    const live = rt.controller.resumeRun(claimed, task, args);
     return new Run(rt, live.name, live.phase, live);
   }
   const live = await rt.controller.startRun(task, args, options.name === undefined ? {} : { name: options.name });
   return new Run(rt, live.name, live.phase, live);
 }
 
-async function importTask(taskName: string, module: string | null): Promise<NonNullable<ReturnType<typeof lookupTask>>> {
+function lastSeen(at: number | null): string {
+  return at === null ? 'at an unknown time' : `${Math.round((Date.now() - at) / 1000)} s ago`;
+}
+
+async function importTask(
+  taskName: string,
+  module: string | null,
+): Promise<NonNullable<ReturnType<typeof lookupTask>>> {
   if (module === null) {
     throw new ModuleLoadError(`task ${taskName} is not loaded in this process and its run does not record its module`);
   }

@@ -6,7 +6,7 @@ import { ActionAbortedError, InitializationError, fromSerialized } from './error
 import { describe } from './internal/duration.js';
 import type { LocalRun } from './internal/local-controller.js';
 import { ROOT_ACTION } from './internal/naming.js';
-import { ownerAlive } from './internal/owner.js';
+import { driverGone } from './internal/owner.js';
 import { runtime, type Runtime } from './internal/runtime.js';
 import type { RunContextOptions } from './options.js';
 import { taskDefinition, type Task } from './task.js';
@@ -17,6 +17,9 @@ const POLL_MS = 200;
 
 /** How long `ActionHandle.abort` waits for another process to record the aborted action's end. */
 const ACTION_ABORT_WAIT_MS = 10_000;
+
+/** How long `Run.abort` waits for another process to record the run's end. */
+const RUN_ABORT_WAIT_MS = 30_000;
 
 /**
  * One action of a run: its record, inputs, outputs, attempts and logs.
@@ -91,7 +94,7 @@ export class ActionHandle {
     if (isTerminal(rec.phase)) return;
     if (live !== undefined) return; // It ended in this process between the two looks; its end is being recorded.
     const run = await this.#rt.store.getRun(this.runName);
-    if (run === undefined || !ownerAlive(run.owner)) {
+    if (run === undefined || run.phase === 'orphaned' || driverGone(run)) {
       throw new RangeError(
         `cannot abort action ${this.name} of run ${this.runName}: the process that drove the run is gone; ` +
           `recover the run (flyte.rerun('${this.runName}', { recover: true })) or abort the whole run`,
@@ -166,6 +169,8 @@ export class Run<R = unknown> {
     for (;;) {
       const rec = await this.record();
       if (isTerminal(rec.phase)) return rec;
+      // A run whose driver died never ends by itself: the wait ends, the run marked orphaned.
+      if (driverGone(rec) && (await this.#rt.store.markOrphaned(this.name, rec.epoch))) continue;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
@@ -181,6 +186,13 @@ export class Run<R = unknown> {
   /**
    * Aborts the run: the root and every running descendant end in phase `aborted`, their `ctx().signal` fires.
    * Resolves once the run is recorded as aborted. Aborting a finished run does nothing.
+   *
+   * A run driven by another live process gets a request in the store, which that process applies within a
+   * poll; this waits up to 30 s for the run's end. A run whose driver is gone (`orphaned`, or its lease expired)
+   * is taken over (an atomic claim, like a recovery) and recorded as aborted here, with its unfinished actions.
+   *
+   * @throws Error when the driving process has not recorded the run's end in time (the abort may still take
+   * effect).
    */
   async abort(reason = ''): Promise<void> {
     const live = this.#live ?? this.#rt.controller.runs.get(this.name);
@@ -189,19 +201,33 @@ export class Run<R = unknown> {
       await live.done;
       return;
     }
-    const rec = await this.record();
-    if (isTerminal(rec.phase)) return;
-    if (!ownerAlive(rec.owner)) {
-      // Nobody drives it any more: record the abort ourselves.
-      const error = new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`);
-      this.#rt.store.updateRun(this.name, { phase: 'aborted', endedAt: Date.now(), error: error.toJSON() });
-      await this.#rt.store.flush();
-      this.#phase = 'aborted';
-      return;
+    const error = new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`);
+    let requested = false;
+    const deadline = Date.now() + RUN_ABORT_WAIT_MS;
+    for (;;) {
+      const rec = await this.record();
+      if (isTerminal(rec.phase) && rec.phase !== 'orphaned') return;
+      if (driverGone(rec)) {
+        // Nobody drives it any more: take it over, so that no recovery starts meanwhile, and record the abort.
+        if (await recordAbortOfOrphan(this.#rt, rec, error)) {
+          this.#phase = 'aborted';
+          return;
+        }
+        continue; // another process claimed it first: look again at who drives it now
+      }
+      if (!requested) {
+        // Another live process drives it: leave a request it polls for, and wait for the run to end.
+        await this.#rt.store.requestAbort(this.name, reason);
+        requested = true;
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `run ${this.name} was not recorded as ended within ${RUN_ABORT_WAIT_MS / 1000} s of the abort request; ` +
+            `the process that drives it (${rec.owner ?? 'unknown'}) may still apply it`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    // Another live process drives it: leave a request it polls for, and wait for the run to end.
-    await this.#rt.store.requestAbort(this.name, reason);
-    await this.wait();
   }
 
   /** Every action of the run, in creation order. */
@@ -213,6 +239,26 @@ export class Run<R = unknown> {
   action(name: string): ActionHandle {
     return new ActionHandle(this.name, name, this.#rt);
   }
+}
+
+/**
+ * Takes over a run whose driver is gone and records it as aborted, with every action it left unfinished.
+ * Resolves `false` when another process claimed the run first.
+ */
+async function recordAbortOfOrphan(rt: Runtime, rec: RunRecord, error: ActionAbortedError): Promise<boolean> {
+  const store = rt.store;
+  const claimed = await store.claimRun(rec.name, rec.epoch, rt.controller.claim);
+  if (claimed === undefined) return false;
+  const now = Date.now();
+  const serialized = error.toJSON();
+  for (const phase of ['queued', 'running'] as const) {
+    for (const action of await store.listActions(rec.name, { phase })) {
+      store.putAction({ ...action, phase: 'aborted', endedAt: now, error: { ...serialized, actionName: action.name } });
+    }
+  }
+  store.updateRun(rec.name, { phase: 'aborted', endedAt: now, error: serialized, owner: null });
+  await store.flush();
+  return true;
 }
 
 /**

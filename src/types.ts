@@ -72,8 +72,20 @@ export interface RunRecord {
    * that defined it. `null` when it is not known.
    */
   readonly module: string | null;
-  /** The process that drives the run, as `host:pid`, used to detect runs orphaned by a dead process. */
+  /** The process that drives the run, as `host:pid` (`null` once nobody does). */
   readonly owner: string | null;
+  /**
+   * Raised each time a process takes the run over (a recovery, an abort of an orphaned run): writes of a process
+   * holding an older epoch are refused, so a run has one driver. `1` for a new run.
+   */
+  readonly epoch: number;
+  /** When the driver last renewed its lease (ms since the epoch): when the run was last seen alive. */
+  readonly heartbeatAt: number | null;
+  /**
+   * Until when the driver's lease holds. A `running` run whose lease has expired is orphaned: its driver stopped
+   * renewing it (it died, or it hangs). `null` for runs recorded before leases existed.
+   */
+  readonly leaseExpiresAt: number | null;
   /** The run options that shape its execution, kept so a recovered run behaves like the original. */
   readonly options: RunOptionsRecord;
 }

@@ -30,10 +30,18 @@ function tempDir(): string {
 runStoreConformance('SqliteStore', async () => {
   const dir = tempDir();
   // A long interval: reads must see pending writes because they flush, not because a timer fired.
-  const store = SqliteStore.open(join(dir, 'nested', 'flyte.db'), { flushIntervalMs: 60_000 });
+  const file = join(dir, 'nested', 'flyte.db');
+  const store = SqliteStore.open(file, { flushIntervalMs: 60_000 });
+  const others: SqliteStore[] = [];
   return {
     store,
+    openAnother: async () => {
+      const other = SqliteStore.open(file, { flushIntervalMs: 60_000 });
+      others.push(other);
+      return other;
+    },
     cleanup: async () => {
+      for (const other of others) await other.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -249,6 +257,7 @@ describe('SqliteStore', () => {
           commits: before.commits + 1,
           failedCommits: 0,
           rowsWritten: before.rowsWritten + 1000,
+          fencedRows: 0,
         });
         assert.equal(store.pendingWrites, 0);
         assert.equal(count(other, 'actions'), 1000);

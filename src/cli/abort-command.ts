@@ -33,7 +33,8 @@ export async function abortRunCommand(
   initFromFlags(options);
   const run = await findRun(name);
   const before = await run.record();
-  if (isTerminal(before.phase)) {
+  // An orphaned run has not ended: nobody drives it. Aborting it records it as aborted.
+  if (isTerminal(before.phase) && before.phase !== 'orphaned') {
     io.print(`run ${name} already ended (${before.phase}); nothing to abort`);
     return;
   }

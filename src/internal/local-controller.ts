@@ -14,6 +14,7 @@ import {
   BaseRuntimeError,
   NonRecoverableError,
   RuntimeDataValidationError,
+  RuntimeSystemError,
   TaskTimeoutError,
   fromSerialized,
   serializeError,
@@ -26,7 +27,7 @@ import type { CancelScope, Controller, StepHandle, StepReplay, SubmitOptions } f
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
 import { cacheKey } from './cache-key.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
-import { OWNER } from './owner.js';
+import { OWNER, leaseMs, renewEveryMs } from './owner.js';
 import type { Recorder } from './recorder.js';
 import { Semaphore } from './semaphore.js';
 import { isFlatPrimitiveArray, type ValueCodec } from './serde.js';
@@ -158,11 +159,15 @@ export class LocalRun implements RunScope {
   done: Promise<void> = Promise.resolve();
   /** Limits concurrently executing actions when `maxActionConcurrency` is set. */
   readonly slots: Semaphore | null;
+  /** Set when another process took the run over: this process stops driving it and records nothing more. */
+  takenOver = false;
 
   constructor(
     readonly name: string,
     readonly controller: LocalController,
     readonly options: RunContextOptions,
+    /** The epoch of this process's claim on the run (see `RunStore.claimRun`). */
+    readonly epoch: number,
     /** Re-running a recorded run: finished children and steps return their recorded outputs. */
     readonly recover = false,
   ) {
@@ -189,6 +194,24 @@ export class LocalRun implements RunScope {
     this.live.get(ROOT_ACTION)?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
   }
 
+  /**
+   * Another process claimed the run (this one hung past its lease, and the run was recovered or aborted
+   * elsewhere): stops every action here. The store refuses this process's writes to the run from now on.
+   */
+  loseLease(): void {
+    if (this.takenOver) return;
+    this.takenOver = true;
+    this.live
+      .get(ROOT_ACTION)
+      ?.abort(
+        new RuntimeSystemError(
+          'RunTakenOver',
+          `run ${this.name} was taken over by another process while this one (${OWNER}) did not renew its lease; ` +
+            'this process stopped driving it',
+        ),
+      );
+  }
+
   /** Aborts one running action and its running descendants; `false` when it is not running here. */
   abortAction(name: string, reason: string): boolean {
     const action = this.live.get(name);
@@ -200,6 +223,11 @@ export class LocalRun implements RunScope {
 
 /** How often live runs check for abort requests from other processes. */
 const ABORT_POLL_MS = 250;
+
+/** Thrown to a caller when the run it belongs to was taken over by another process. */
+function takenOverError(run: LocalRun): RuntimeSystemError {
+  return new RuntimeSystemError('RunTakenOver', `run ${run.name} was taken over by another process`);
+}
 
 /** Runs actions in this process. */
 export class LocalController implements Controller {
@@ -221,7 +249,7 @@ export class LocalController implements Controller {
   async startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<LocalRun> {
     const name = options.name === undefined ? newRunName() : validateRunName(options.name);
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
-    const run = new LocalRun(name, this, options);
+    const run = new LocalRun(name, this, options, 1);
     const now = Date.now();
     await this.recorder.createRun({
       name,
@@ -236,6 +264,9 @@ export class LocalController implements Controller {
       options: recordedOptions(options),
       module: task.module,
       owner: OWNER,
+      epoch: 1,
+      heartbeatAt: now,
+      leaseExpiresAt: now + this.leaseMs,
       inputs: inputs.text,
     });
     return this.launch(run, task, args, inputs, options.customContext ?? {});
@@ -243,14 +274,22 @@ export class LocalController implements Controller {
 
   /**
    * Starts the root of a recorded run again under the same run, in recovery mode: children, traces and durable
-   * steps that succeeded before return their recorded outputs instead of running.
+   * steps that succeeded before return their recorded outputs instead of running. `record` is the run as this
+   * process claimed it (`RunStore.claimRun` with {@link LocalController.claim}): the claim makes this process
+   * its one driver.
    */
-  async resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<LocalRun> {
+  resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): LocalRun {
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
-    const run = new LocalRun(record.name, this, { ...record.options, labels: record.labels }, true);
-    this.recorder.run(record.name, { phase: 'running', endedAt: null, error: null, owner: OWNER });
-    await this.recorder.store.flush();
+    const run = new LocalRun(record.name, this, { ...record.options, labels: record.labels }, record.epoch, true);
     return this.launch(run, task, args, inputs, record.options.customContext ?? {});
+  }
+
+  /** How long this process's leases on its runs hold (`FLYTE_LEASE_MS`). */
+  readonly leaseMs = leaseMs();
+
+  /** The claim this process makes on a run it takes over. */
+  get claim(): { owner: string; leaseMs: number } {
+    return { owner: OWNER, leaseMs: this.leaseMs };
   }
 
   /** Starts the root action `a0` of a recorded run; the run ends (`run.done`) when the root does. */
@@ -262,7 +301,7 @@ export class LocalController implements Controller {
     customContext: Readonly<Record<string, string>>,
   ): LocalRun {
     this.runs.set(run.name, run);
-    this.#watchAbortRequests();
+    this.#watchRuns();
     const record = this.newRecord(run.name, ROOT_ACTION, null, task, null, inputs);
     const finish = (): Promise<void> => this.finishRun(run, record);
     run.done = this.execute(new LocalAction(run, null, task, record, customContext), args, undefined).then(
@@ -272,33 +311,53 @@ export class LocalController implements Controller {
     return run;
   }
 
-  #abortPoll: NodeJS.Timeout | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #renewedAt = 0;
 
   /**
-   * While runs are live, polls the store for abort requests made by other processes (`flyte abort run`, or
-   * `run.action(name).abort()` from another process), and keeps the process alive. Requests are taken out of
-   * the store as they are applied; one for an action that is not live here any more (it ended) is dropped.
+   * While runs are live: renews this process's lease on each of them every `renewEveryMs`, and polls the store
+   * for abort requests made by other processes (`flyte abort run`, or `run.action(name).abort()` from another
+   * process). Requests are taken out of the store as they are applied; one for an action that is not live here
+   * any more (it ended) is dropped. A run whose lease cannot be renewed was taken over: it stops here.
    */
-  #watchAbortRequests(): void {
-    if (this.#abortPoll !== undefined) return;
-    this.#abortPoll = setInterval(() => {
-      if (this.runs.size === 0) {
-        clearInterval(this.#abortPoll);
-        this.#abortPoll = undefined;
-        return;
-      }
-      this.recorder.store.takeAbortRequests([...this.runs.keys()]).then(
-        (requests) => {
-          for (const { runName, actionName, reason } of requests) {
-            const run = this.runs.get(runName);
-            if (actionName === null) run?.abort(reason);
-            else run?.abortAction(actionName, reason);
+  #watchRuns(): void {
+    if (this.#poll !== undefined) return;
+    this.#renewedAt = Date.now();
+    const renewEvery = renewEveryMs(this.leaseMs);
+    this.#poll = setInterval(
+      () => {
+        if (this.runs.size === 0) {
+          clearInterval(this.#poll);
+          this.#poll = undefined;
+          return;
+        }
+        const store = this.recorder.store;
+        if (Date.now() - this.#renewedAt >= renewEvery) {
+          this.#renewedAt = Date.now();
+          for (const run of this.runs.values()) {
+            store.renewLease(run.name, run.epoch, this.leaseMs).then(
+              (held) => {
+                if (!held) run.loseLease();
+              },
+              // A failed renewal is retried at the next tick; the lease is long enough for several.
+              () => undefined,
+            );
           }
-        },
-        // A failed poll is retried at the next tick; the store reports lasting failures through flush().
-        () => undefined,
-      );
-    }, ABORT_POLL_MS);
+        }
+        store.takeAbortRequests([...this.runs.keys()]).then(
+          (requests) => {
+            for (const { runName, actionName, reason } of requests) {
+              const run = this.runs.get(runName);
+              if (actionName === null) run?.abort(reason);
+              else run?.abortAction(actionName, reason);
+            }
+          },
+          // A failed poll is retried at the next tick; the store reports lasting failures through flush().
+          () => undefined,
+        );
+      },
+      Math.min(ABORT_POLL_MS, renewEvery),
+    );
     // Not unref'd: while a run is live the process stays alive, even if its tasks only wait on signals, so a
     // run is never left half-done by an event loop that ran dry.
   }
@@ -385,10 +444,17 @@ export class LocalController implements Controller {
     } catch (err) {
       result = Promise.reject(err);
     }
+    // The outcome reaches the caller only once the commit that holds it is done (group commit: the children
+    // that end in one turn of the event loop share one commit), so a crash can never lose an outcome that a
+    // parent acted on: recovery re-runs at most the children that were still in flight.
+    const store = this.recorder.store;
     return result.then(
       (value) => {
         this.leave(live, scope);
-        return value;
+        return store.durable().then(() => {
+          if (run.takenOver) throw takenOverError(run);
+          return value;
+        });
       },
       (err: unknown) => {
         try {
@@ -396,7 +462,11 @@ export class LocalController implements Controller {
         } finally {
           this.leave(live, scope);
         }
-        throw fromSerialized(record.error ?? serializeError(err, live.name));
+        const error = fromSerialized(record.error ?? serializeError(err, live.name));
+        // Thrown, not a rejected promise returned: that would settle two ticks later than a success does.
+        return store.durable().then(() => {
+          throw error;
+        });
       },
     );
   }

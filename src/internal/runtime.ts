@@ -11,7 +11,7 @@ import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
 import { LocalController } from './local-controller.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
-import { ownerAlive } from './owner.js';
+import { driverGone } from './owner.js';
 import { Recorder } from './recorder.js';
 import { ThreadPool } from './thread-pool.js';
 import { ValueCodec } from './serde.js';
@@ -74,9 +74,10 @@ export class Runtime {
   #reconciledAt = Number.NEGATIVE_INFINITY;
 
   /**
-   * Marks as `orphaned` the runs recorded as running whose process died. A run driven by this process or by a
-   * live one is left alone. Readers (`getRun`, `rerun`, the CLI's `get`, the UI) call it before they read; it
-   * scans at most once per {@link ORPHAN_CHECK_MS}, so a long-lived reader (the UI) still sees a process die.
+   * Marks as `orphaned` the runs recorded as running whose driver is gone (its lease expired, or its process on
+   * this host exited). A run driven by this process or by a live one is left alone. Readers (`getRun`, `rerun`,
+   * the CLI's `get`, the UI) call it before they read; it scans at most once per {@link ORPHAN_CHECK_MS}, so a
+   * long-lived reader (the UI) still sees a driver die.
    */
   reconcileOrphans(): Promise<void> {
     if (this.#reconciling !== undefined) return this.#reconciling;
@@ -90,17 +91,18 @@ export class Runtime {
 
   async #markOrphans(): Promise<void> {
     // Collect first, then mark: marking while paging would move runs out of the pages still to read.
-    const orphans: string[] = [];
+    const orphans: { name: string; epoch: number }[] = [];
     const page = 500;
+    const now = Date.now();
     for (let offset = 0; ; offset += page) {
       const running = await this.store.listRuns({ phase: 'running', limit: page, offset });
       for (const run of running) {
-        if (!this.controller.runs.has(run.name) && !ownerAlive(run.owner)) orphans.push(run.name);
+        if (!this.controller.runs.has(run.name) && driverGone(run, now)) orphans.push(run);
       }
       if (running.length < page) break;
     }
-    for (const name of orphans) this.store.updateRun(name, { phase: 'orphaned' });
-    if (orphans.length > 0) await this.store.flush();
+    // Each mark is conditional on the epoch read: a run claimed again meanwhile is left as it is.
+    for (const { name, epoch } of orphans) await this.store.markOrphaned(name, epoch);
   }
 
   /** The UI address of a run. */

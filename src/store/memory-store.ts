@@ -18,6 +18,7 @@ import {
   type ListActionsQuery,
   type ListLogsQuery,
   type ListRunsQuery,
+  type RunClaim,
   type RunStore,
   type RunUpdate,
   type RunWrite,
@@ -70,7 +71,12 @@ export class MemoryStore implements RunStore {
     const existing = this.#runs.get(run.name);
     if (existing !== undefined && this.#created(existing)) throw new RunAlreadyExistsError(run.name);
     this.#runs.set(run.name, {
-      record: copyRun(run),
+      record: copyRun({
+        ...run,
+        epoch: run.epoch ?? 1,
+        heartbeatAt: run.heartbeatAt ?? null,
+        leaseExpiresAt: run.leaseExpiresAt ?? null,
+      }),
       inputs: run.inputs,
       actions: existing?.actions ?? new Map<string, StoredAction>(),
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
@@ -127,6 +133,47 @@ export class MemoryStore implements RunStore {
 
   async flush(): Promise<void> {
     this.#check();
+  }
+
+  /** Writes are applied at once: durable (for as long as the process lives) when made. */
+  async durable(): Promise<void> {
+    this.#check();
+  }
+
+  async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
+    this.#check();
+    const run = this.#runs.get(name);
+    if (run === undefined || !this.#created(run) || run.record.epoch !== expectedEpoch) return undefined;
+    const now = Date.now();
+    run.record = {
+      ...run.record,
+      phase: 'running',
+      endedAt: null,
+      error: null,
+      owner: claim.owner,
+      epoch: expectedEpoch + 1,
+      heartbeatAt: now,
+      leaseExpiresAt: now + claim.leaseMs,
+    };
+    return copyRun(run.record);
+  }
+
+  async renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean> {
+    this.#check();
+    const run = this.#runs.get(name);
+    if (run === undefined || !this.#created(run) || run.record.epoch !== epoch) return false;
+    const now = Date.now();
+    const phase = run.record.phase === 'orphaned' ? 'running' : run.record.phase;
+    run.record = { ...run.record, phase, heartbeatAt: now, leaseExpiresAt: now + leaseMs };
+    return true;
+  }
+
+  async markOrphaned(name: string, epoch: number): Promise<boolean> {
+    this.#check();
+    const run = this.#runs.get(name);
+    if (run === undefined || run.record.phase !== 'running' || run.record.epoch !== epoch) return false;
+    run.record = { ...run.record, phase: 'orphaned' };
+    return true;
   }
 
   async getRun(name: string): Promise<RunRecord | undefined> {
@@ -326,6 +373,9 @@ const PLACEHOLDER_RUN: RunRecord = Object.freeze({
   options: {},
   module: null,
   owner: null,
+  epoch: 0,
+  heartbeatAt: null,
+  leaseExpiresAt: null,
 });
 
 type MutableCounts = { -readonly [K in keyof ActionCounts]: number };
@@ -365,6 +415,9 @@ function copyRun(r: RunRecord): RunRecord {
     options: JSON.parse(JSON.stringify(r.options ?? {})) as RunRecord['options'],
     module: r.module,
     owner: r.owner,
+    epoch: r.epoch,
+    heartbeatAt: r.heartbeatAt,
+    leaseExpiresAt: r.leaseExpiresAt,
   };
 }
 

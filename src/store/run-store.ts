@@ -9,7 +9,14 @@
  * groups (one transaction for many actions), so a fan-out does not pay a transaction per action. Later writes
  * to the same action or attempt replace earlier ones that are not yet committed. Reads see every write made
  * before them (a store flushes, or reads through its buffer). `flush()` resolves once everything written before
- * it is durable, and rejects with the error if a commit failed. `putAction` and `putAttempt` take a snapshot: the
+ * it is durable, and rejects with the error if a commit failed; `durable()` resolves at the same point but lets
+ * the store group the commit with other waiters (what a controller awaits before a parent sees a child's
+ * outcome). A commit writes everything pending in one transaction, so writes become durable in the order made.
+ *
+ * **Many writers.** A run has one driver at a time: the process that created it or claimed it
+ * ({@link RunStore.claimRun}, a compare-and-set on the run's epoch), under a lease it renews
+ * ({@link RunStore.renewLease}). A store instance refuses to commit writes of a run whose epoch another process
+ * raised since its own claim (fencing). `putAction` and `putAttempt` take a snapshot: the
  * caller may change the object it passed once the call returns.
  *
  * **Attempts.** Most actions succeed at their first attempt, and that attempt is the action: same start, same
@@ -53,9 +60,23 @@ export interface RunUpdate {
   readonly owner?: string | null;
 }
 
-/** A run as written when it is created, with its encoded root inputs. */
-export interface RunWrite extends RunRecord {
+/**
+ * A run as written when it is created, with its encoded root inputs. The lease fields default to no lease
+ * (`epoch` 1, `heartbeatAt` and `leaseExpiresAt` `null`).
+ */
+export interface RunWrite extends Omit<RunRecord, 'epoch' | 'heartbeatAt' | 'leaseExpiresAt'> {
   readonly inputs: string;
+  readonly epoch?: number;
+  readonly heartbeatAt?: number | null;
+  readonly leaseExpiresAt?: number | null;
+}
+
+/** A driver's claim on a run (see {@link RunStore.claimRun}). */
+export interface RunClaim {
+  /** The driving process, `host:pid`. */
+  readonly owner: string;
+  /** How long the lease holds from now, in ms; the driver renews it well before. */
+  readonly leaseMs: number;
 }
 
 /** Filter for {@link RunStore.listRuns}. Newest first. */
@@ -138,8 +159,39 @@ export interface RunStore {
   /** Stores a cache entry (buffered), replacing one with the same key. */
   putCacheEntry(entry: CacheEntry): void;
 
-  /** Resolves once every write made before the call is durable. */
+  /** Resolves once every write made before the call is durable, committing them now. */
   flush(): Promise<void>;
+  /**
+   * Resolves once every write made before the call is durable, like {@link flush}, but as a **group commit**:
+   * the store commits soon (at the latest on the next turn of the event loop, or when its commit in progress
+   * ends) together with every write made until then, so that many waiters share one commit. This is what a
+   * controller waits on before it hands a child's outcome to the parent. While commits fail the promise stays
+   * pending (the writes are retried); it rejects with {@link StoreClosedError} if the store is closed first.
+   */
+  durable(): Promise<void>;
+
+  /**
+   * Takes the run over for `claim.owner`, atomically: the claim succeeds only if the run's epoch is still
+   * `expectedEpoch` (the epoch the caller read and judged the run by), so that of several processes racing to
+   * drive one run, exactly one wins. The winner's run is `running` again (end and error cleared), with the epoch
+   * raised by one and a fresh lease. Pending writes are committed first. From then on, this store instance
+   * refuses to commit writes of that run if another process has raised its epoch since (fencing).
+   *
+   * Resolves to the run as claimed, or `undefined` when the epoch moved (someone else claimed it first) or there
+   * is no such run.
+   */
+  claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined>;
+  /**
+   * Renews the lease of the driver holding the run at `epoch` (an `orphaned` run still at that epoch is
+   * `running` again: its driver was only slow). Resolves to `false` when the run has another epoch now: it was
+   * taken over, and the caller must stop driving it.
+   */
+  renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean>;
+  /**
+   * Marks the run `orphaned` if it is still `running` at `epoch` (so a run that was just claimed again is left
+   * alone). Resolves to whether it did.
+   */
+  markOrphaned(name: string, epoch: number): Promise<boolean>;
 
   getRun(name: string): Promise<RunRecord | undefined>;
   /** Encoded inputs of the run's root. */

@@ -23,6 +23,11 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** What a conformance factory returns: a fresh, empty store and how to dispose of it. */
 export interface StoreUnderTest {
   readonly store: RunStore;
+  /**
+   * Opens a second instance on the same database, as another process would (for the cases of several writers);
+   * absent for a store that lives in one process only (memory). `cleanup` closes it too.
+   */
+  readonly openAnother?: () => Promise<RunStore>;
   /** Closes the store if the test did not, and removes its files. */
   cleanup(): Promise<void>;
 }
@@ -40,13 +45,21 @@ export interface StoreUnderTest {
  */
 export function runStoreConformance(name: string, factory: () => Promise<StoreUnderTest>): void {
   /** Runs `body` against a fresh store and always cleans up. */
-  async function withStore(body: (store: RunStore) => Promise<void>): Promise<void> {
+  async function withStore(body: (store: RunStore, sut: StoreUnderTest) => Promise<void>): Promise<void> {
     const sut = await factory();
     try {
-      await body(sut.store);
+      await body(sut.store, sut);
     } finally {
       await sut.cleanup();
     }
+  }
+
+  /** Runs `body` with two instances on one database; does nothing for a single-process store. */
+  async function withTwoStores(body: (a: RunStore, b: RunStore) => Promise<void>): Promise<void> {
+    await withStore(async (a, sut) => {
+      if (sut.openAnother === undefined) return;
+      await body(a, await sut.openAnother());
+    });
   }
 
   describe(`RunStore conformance: ${name}`, () => {
@@ -109,6 +122,104 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           store.updateRun('r1', { phase: 'orphaned' });
           assert.equal((await store.getRun('r1'))?.phase, 'orphaned');
           assert.equal((await store.getRun('r1'))?.endedAt, 2_000);
+        }));
+
+      it('durable() resolves once earlier writes are committed, and many waiters share a commit', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          await store.durable(); // nothing pending
+          store.putAction(makeAction('r1', 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+          const waits = [store.durable(), store.durable(), store.durable()];
+          store.putAction(makeAction('r1', 'c2', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+          await Promise.all(waits);
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'succeeded');
+          assert.equal((await store.getAction('r1', 'c2'))?.phase, 'succeeded');
+        }));
+
+      it('claimRun is a compare-and-set on the epoch: one of two claims wins, the lease starts', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1', { phase: 'failed', endedAt: 5, error: ERROR, owner: 'h:1' }));
+          const before = Date.now();
+          const [first, second] = await Promise.all([
+            store.claimRun('r1', 1, { owner: 'h:2', leaseMs: 10_000 }),
+            store.claimRun('r1', 1, { owner: 'h:3', leaseMs: 10_000 }),
+          ]);
+          const won = [first, second].filter((c) => c !== undefined);
+          assert.equal(won.length, 1, 'exactly one claim wins');
+          const run = won[0];
+          assert.equal(run?.epoch, 2);
+          assert.equal(run?.phase, 'running');
+          assert.equal(run?.endedAt, null);
+          assert.equal(run?.error, null);
+          assert.ok((run?.heartbeatAt ?? 0) >= before);
+          assert.ok((run?.leaseExpiresAt ?? 0) >= before + 10_000);
+          assert.deepEqual(await store.getRun('r1'), run);
+          assert.equal(await store.claimRun('r1', 1, { owner: 'h:4', leaseMs: 1 }), undefined, 'a stale epoch loses');
+          assert.equal(await store.claimRun('missing', 1, { owner: 'h:4', leaseMs: 1 }), undefined);
+        }));
+
+      it('renewLease holds only at the current epoch, and revives an orphaned run of that epoch', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1', { phase: 'running', owner: 'h:1', leaseExpiresAt: 1 }));
+          assert.equal(await store.markOrphaned('r1', 2), false, 'another epoch: left alone');
+          assert.equal(await store.markOrphaned('r1', 1), true);
+          assert.equal((await store.getRun('r1'))?.phase, 'orphaned');
+          assert.equal(await store.markOrphaned('r1', 1), false, 'only a running run is marked');
+          assert.equal(await store.renewLease('r1', 1, 5_000), true);
+          const renewed = await store.getRun('r1');
+          assert.equal(renewed?.phase, 'running');
+          assert.ok((renewed?.leaseExpiresAt ?? 0) > Date.now());
+          await store.claimRun('r1', 1, { owner: 'h:2', leaseMs: 5_000 });
+          assert.equal(await store.renewLease('r1', 1, 5_000), false, 'taken over: the old driver cannot renew');
+        }));
+
+      it('two instances on one database: one of two racing claims wins', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1', { phase: 'running', owner: 'h:1' }));
+          const claims = await Promise.all([
+            a.claimRun('r1', 1, { owner: 'h:a', leaseMs: 5_000 }),
+            b.claimRun('r1', 1, { owner: 'h:b', leaseMs: 5_000 }),
+          ]);
+          assert.equal(claims.filter((c) => c !== undefined).length, 1);
+          assert.equal((await b.getRun('r1'))?.epoch, 2);
+        }));
+
+      it('two instances: writes of the instance that lost the run are refused (fencing)', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1', { phase: 'running', owner: 'h:a' }));
+          a.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running', attempts: 1, startedAt: 1 }));
+          await a.flush();
+          // b takes the run over (a hung past its lease) and records the root's end.
+          assert.notEqual(await b.claimRun('r1', 1, { owner: 'h:b', leaseMs: 5_000 }), undefined);
+          b.putAction(
+            makeAction('r1', 'a0', { parentName: null, phase: 'aborted', attempts: 1, startedAt: 1, endedAt: 3 }),
+          );
+          await b.flush();
+          // a wakes up and writes what it believes: nothing of it lands.
+          a.putAction(
+            makeAction('r1', 'a0', { parentName: null, phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }),
+          );
+          a.putAction(makeAction('r1', 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }));
+          a.updateRun('r1', { phase: 'succeeded', endedAt: 9 });
+          await a.flush();
+          assert.equal((await b.getAction('r1', 'a0'))?.phase, 'aborted');
+          assert.equal(await b.getAction('r1', 'c1'), undefined);
+          assert.equal((await b.getRun('r1'))?.phase, 'running');
+          assert.equal(await a.renewLease('r1', 1, 5_000), false);
+        }));
+
+      it('two instances: concurrent group commits lose nothing', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1'));
+          await b.createRun(makeRun('r2'));
+          for (let i = 0; i < 200; i++) {
+            a.putAction(makeAction('r1', `c${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+            b.putAction(makeAction('r2', `c${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+            if (i % 50 === 49) await Promise.all([a.durable(), b.durable()]);
+          }
+          await Promise.all([a.durable(), b.durable()]);
+          assert.equal((await b.countActions('r1')).succeeded, 200);
+          assert.equal((await a.countActions('r2')).succeeded, 200);
         }));
 
       it('abort requests, of runs and of actions, are taken once, per run, whole-run requests first', () =>
@@ -474,7 +585,11 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           // tail: the last lines, still in the order written; countLogs for how many were left out.
           assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 2 }), [line('a1', 3), line('a1', 5)]);
           assert.deepEqual(await store.listLogs('r1', undefined, { tail: 2 }), [line('a2', 4), line('a1', 5)]);
-          assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 10 }), [line('a1', 1), line('a1', 3), line('a1', 5)]);
+          assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 10 }), [
+            line('a1', 1),
+            line('a1', 3),
+            line('a1', 5),
+          ]);
           assert.deepEqual(await store.listLogs('r1', 'a1', { tail: 0 }), []);
           await assert.rejects(store.listLogs('r1', 'a1', { tail: -1 }), RangeError);
           assert.equal(await store.countLogs('r1'), 5);
@@ -579,6 +694,9 @@ export function makeRun(name: string, overrides: Partial<RunWrite> = {}): RunWri
     options: {},
     module: null,
     owner: null,
+    epoch: 1,
+    heartbeatAt: null,
+    leaseExpiresAt: null,
     inputs: '[[1,2,3]]',
     ...overrides,
   };

@@ -171,6 +171,19 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP TABLE action_abort_requests;
     `,
   },
+  {
+    version: 7,
+    name: 'run_leases',
+    sql: `
+      -- One driver per run. A process drives a run under a lease that it renews every few seconds; a running run
+      -- whose lease expired is orphaned. Taking a run over (recovery, aborting an orphaned run) is a
+      -- compare-and-set on epoch, which also fences the writes of the process that held the older epoch.
+      -- Runs recorded before this migration have no lease: their liveness falls back to their owner's pid.
+      ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+      ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

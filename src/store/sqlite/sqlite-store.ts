@@ -28,6 +28,7 @@ import {
   type ListActionsQuery,
   type ListLogsQuery,
   type ListRunsQuery,
+  type RunClaim,
   type RunStore,
   type RunUpdate,
   type RunWrite,
@@ -72,6 +73,8 @@ export interface SqliteStoreStats {
   readonly failedCommits: number;
   /** Rows written by committed flushes (after coalescing). */
   readonly rowsWritten: number;
+  /** Pending rows dropped at a commit because another process had taken their run over (fencing). */
+  readonly fencedRows: number;
 }
 
 const DEFAULT_FLUSH_INTERVAL_MS = 10;
@@ -121,7 +124,7 @@ export class SqliteStore implements RunStore {
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
   readonly #onBackgroundError: ((error: Error) => void) | undefined;
-  readonly #stats: Mutable<SqliteStoreStats> = { commits: 0, failedCommits: 0, rowsWritten: 0 };
+  readonly #stats: Mutable<SqliteStoreStats> = { commits: 0, failedCommits: 0, rowsWritten: 0, fencedRows: 0 };
   readonly #s: Statements;
   readonly #commitPending: Database.Transaction<() => void>;
   readonly #runUpdateStatements = new Map<number, Database.Statement<unknown[]>>();
@@ -142,6 +145,16 @@ export class SqliteStore implements RunStore {
   #pending = 0;
   /** Pending action rows of actions still queued or running: a commit now would write them again later. */
   #pendingUnfinished = 0;
+
+  /**
+   * The epoch at which this store instance drives each run it created or claimed: a commit drops the pending
+   * writes of a run whose epoch in the database has moved on (another process took it over).
+   */
+  readonly #claims = new Map<string, number>();
+  /** Runs this instance lost to another process: their writes are dropped for good. */
+  readonly #fenced = new Set<string>();
+  /** Callers of `durable()` waiting for the next commit; `undefined` while none wait. */
+  #waiters: Deferred | undefined;
 
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -218,9 +231,47 @@ export class SqliteStore implements RunStore {
       JSON.stringify(run.options),
       run.module,
       run.owner,
+      run.epoch ?? 1,
+      run.heartbeatAt ?? null,
+      run.leaseExpiresAt ?? null,
       run.inputs,
     );
     if (info.changes === 0) throw new RunAlreadyExistsError(run.name);
+    this.#claims.set(run.name, run.epoch ?? 1);
+  }
+
+  async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
+    this.#beforeRead();
+    const now = Date.now();
+    const row = this.#query(
+      `UPDATE runs SET phase = 'running', ended_at = NULL, error = NULL, owner = ?, epoch = epoch + 1,
+         heartbeat_at = ?, lease_expires_at = ?
+       WHERE name = ? AND epoch = ? RETURNING ${RUN_COLUMNS}`,
+    ).get(claim.owner, now, now + claim.leaseMs, name, expectedEpoch) as RunRow | undefined;
+    if (row === undefined) return undefined;
+    this.#claims.set(name, row.epoch);
+    this.#fenced.delete(name);
+    return runFromRow(row);
+  }
+
+  async renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean> {
+    this.#check();
+    const now = Date.now();
+    const info = this.#query(
+      `UPDATE runs SET heartbeat_at = ?, lease_expires_at = ?,
+         phase = CASE WHEN phase = 'orphaned' THEN 'running' ELSE phase END
+       WHERE name = ? AND epoch = ?`,
+    ).run(now, now + leaseMs, name, epoch);
+    if (info.changes === 0) this.#fenced.add(name);
+    return info.changes > 0;
+  }
+
+  async markOrphaned(name: string, epoch: number): Promise<boolean> {
+    this.#beforeRead();
+    const info = this.#query(
+      `UPDATE runs SET phase = 'orphaned' WHERE name = ? AND phase = 'running' AND epoch = ?`,
+    ).run(name, epoch);
+    return info.changes > 0;
   }
 
   updateRun(name: string, update: RunUpdate): void {
@@ -322,6 +373,31 @@ export class SqliteStore implements RunStore {
   }
 
   /**
+   * Group commit: the pending writes are committed on the next turn of the event loop (or sooner, when the
+   * buffer fills), together with whatever else is written until then; every caller waiting meanwhile shares that
+   * one commit. A chain of awaited children therefore commits once per step, and a fan-out once per batch of
+   * children that finish in the same turn.
+   */
+  durable(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreClosedError(this.description));
+    if (this.#pending === 0) return RESOLVED;
+    this.#waiters ??= deferred();
+    if (this.#retryDelayMs === 0) {
+      if (this.#immediate === undefined) {
+        if (this.#timer !== undefined) {
+          clearTimeout(this.#timer);
+          this.#timer = undefined;
+        }
+        this.#immediate = setImmediate(this.#backgroundFlush);
+      } else {
+        // Someone waits for it now: it keeps the process alive.
+        this.#immediate.ref();
+      }
+    }
+    return this.#waiters.promise;
+  }
+
+  /**
    * Commits every pending write now, synchronously: safe to call from a `process.on('exit')` handler. Does
    * nothing on a closed store or when nothing is pending.
    *
@@ -330,7 +406,10 @@ export class SqliteStore implements RunStore {
    */
   flushSync(): void {
     this.#cancelScheduled();
-    if (this.#closed || this.#pending === 0) return;
+    if (this.#closed || this.#pending === 0) {
+      this.#wakeWaiters();
+      return;
+    }
     const rows = this.#pending;
     try {
       this.#commitPending.immediate();
@@ -356,6 +435,13 @@ export class SqliteStore implements RunStore {
     this.#retryDelayMs = 0;
     this.#stats.commits++;
     this.#stats.rowsWritten += rows;
+    this.#wakeWaiters();
+  }
+
+  #wakeWaiters(): void {
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    waiters?.resolve();
   }
 
   async getRun(name: string): Promise<RunRecord | undefined> {
@@ -608,9 +694,49 @@ export class SqliteStore implements RunStore {
     }
   };
 
+  /**
+   * Inside the commit's transaction (which holds the write lock): drops the pending writes of the runs this
+   * instance drives at an epoch that another process has since raised, so that a process that lost a run (it
+   * hung past its lease, then woke up) can change nothing in it.
+   */
+  #fence(): void {
+    const runs = new Set<string>([...this.#actions.keys(), ...this.#attempts.keys(), ...this.#runUpdates.keys()]);
+    for (const line of this.#logs) runs.add(line.runName);
+    for (const name of runs) {
+      const epoch = this.#claims.get(name);
+      if (epoch === undefined) continue;
+      const now = this.#s.getRunEpoch.get(name) as number | undefined;
+      if (now !== undefined && now !== epoch) {
+        this.#claims.delete(name);
+        this.#fenced.add(name);
+      }
+    }
+    for (const name of this.#fenced) if (runs.has(name)) this.#dropPending(name);
+  }
+
+  /** Forgets the pending writes of a run (counted in `stats.fencedRows`). */
+  #dropPending(run: string): void {
+    let dropped = 0;
+    dropped += this.#actions.get(run)?.size ?? 0;
+    this.#actions.delete(run);
+    for (const t of this.#attempts.get(run)?.values() ?? []) dropped += Array.isArray(t) ? t.length : 1;
+    this.#attempts.delete(run);
+    if (this.#runUpdates.delete(run)) dropped++;
+    const logs = this.#logs.filter((l) => l.runName !== run);
+    dropped += this.#logs.length - logs.length;
+    this.#logs = logs;
+    for (const [key, entry] of this.#cacheEntries) {
+      if (entry.runName !== run) continue;
+      this.#cacheEntries.delete(key);
+      dropped++;
+    }
+    this.#stats.fencedRows += dropped;
+  }
+
   /** The body of a commit; runs inside one immediate transaction. */
   #writePending(): void {
     const s = this.#s;
+    if (this.#claims.size > 0 || this.#fenced.size > 0) this.#fence();
     for (const [name, u] of this.#runUpdates) this.#runUpdateStatement(u).run(...runUpdateParams(u), name);
     for (const run of this.#actions.values()) {
       for (const a of run.values()) this.#writeAction(a);
@@ -705,7 +831,8 @@ function runUpdateParams(u: RunUpdate): unknown[] {
 }
 
 const RUN_COLUMNS =
-  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner';
+  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
+  'epoch, heartbeat_at, lease_expires_at';
 const ACTION_COLUMNS =
   'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
 const COUNT_COLUMNS = `count(*) AS total,
@@ -724,6 +851,7 @@ interface Statements {
   readonly insertLog: Database.Statement<unknown[]>;
   readonly upsertCacheEntry: Database.Statement<unknown[]>;
   readonly getRun: Database.Statement<unknown[]>;
+  readonly getRunEpoch: Database.Statement<unknown[]>;
   readonly getRunInputs: Database.Statement<unknown[]>;
   readonly getAction: Database.Statement<unknown[]>;
   readonly getActionIO: Database.Statement<unknown[]>;
@@ -737,8 +865,9 @@ interface Statements {
 function prepareStatements(db: Database.Database): Statements {
   return {
     insertRun: db.prepare(`INSERT INTO runs
-      (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, inputs)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+      (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner,
+       epoch, heartbeat_at, lease_expires_at, inputs)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
     // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
     // parent_name and grp are not updated: an action's place in the tree is fixed by its first write (its name
     // derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
@@ -767,6 +896,7 @@ function prepareStatements(db: Database.Database): Statements {
         task_name = excluded.task_name, created_at = excluded.created_at, run_name = excluded.run_name,
         action_name = excluded.action_name, outputs = excluded.outputs`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE name = ?`),
+    getRunEpoch: db.prepare('SELECT epoch FROM runs WHERE name = ?').pluck(),
     getRunInputs: db.prepare('SELECT inputs FROM runs WHERE name = ?').pluck(),
     getAction: db.prepare(`SELECT ${ACTION_COLUMNS} FROM actions WHERE run_name = ? AND name = ?`),
     getActionIO: db.prepare('SELECT inputs, outputs FROM actions WHERE run_name = ? AND name = ?'),
@@ -797,6 +927,9 @@ interface RunRow {
   options: string;
   module: string | null;
   owner: string | null;
+  epoch: number;
+  heartbeat_at: number | null;
+  lease_expires_at: number | null;
 }
 
 interface ActionRow {
@@ -863,6 +996,9 @@ function runFromRow(r: RunRow): RunRecord {
     options: JSON.parse(r.options) as RunRecord['options'],
     module: r.module,
     owner: r.owner,
+    epoch: r.epoch,
+    heartbeatAt: r.heartbeat_at,
+    leaseExpiresAt: r.lease_expires_at,
   };
 }
 
@@ -882,6 +1018,19 @@ function actionFromRow(r: ActionRow): ActionRecord {
     error: errorFromJson(r.error),
   };
 }
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const RESOLVED = Promise.resolve();
 
 /** `abort_requests.action_name` of a request to abort the whole run. */
 const WHOLE_RUN = '';
