@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from '../src/cli/errors.js';
-import { bindArgs, parseValue, signature, taskParams } from '../src/cli/params.js';
+import { declaredParams } from '../src/cli/param-types.js';
+import { bindArgs, parseValue, signature, taskParams, type CliParam } from '../src/cli/params.js';
 
 type Fn = (...args: never[]) => unknown;
 const names = (fn: Fn): string[] => taskParams(fn).map((p) => p.name);
@@ -215,5 +216,184 @@ describe('bindArgs', () => {
   it('reports malformed JSON with the parameter name whether given by name or position', () => {
     usageError(() => bind(main, ['--items', '[1,2']), /argument --items: expected a JSON array/);
     usageError(() => bind(main, ['[1,2']), /argument items: expected a JSON array/);
+  });
+});
+
+describe('declaredParams: parameter types from the TypeScript source', () => {
+  const header = `import * as flyte from 'flyte-ts';
+const env = new flyte.TaskEnvironment({ name: 'demo' });
+const other = new flyte.TaskEnvironment({ name: 'other' });
+`;
+  const types = (source: string, localName: string, envName = 'demo', exportName?: string): unknown[] | undefined =>
+    declaredParams(header + source, { localName, envName, ...(exportName === undefined ? {} : { exportName }) })?.map(
+      (p) => p.type,
+    );
+  const num = { kind: 'number' };
+  const str = { kind: 'string' };
+
+  it('reads primitives, literal unions, arrays, inline objects, and optional and nullable parameters', () => {
+    const src = `export const main = env.task(async function main(
+      n: number, s: string, b: boolean, mode: 'a' | 'b', level: 1 | -2, xs: readonly number[], ys: Array<string>,
+      o: { a: number; b?: string[] }, maybe?: number, orNull: string | null, orUndef: boolean | undefined, d = 2,
+      ...rest: number[]
+    ) { return n; });`;
+    const params = declaredParams(header + src, { localName: 'main', envName: 'demo' });
+    assert.ok(params !== undefined);
+    assert.deepEqual(
+      params.map((p) => p.type),
+      [
+        num,
+        str,
+        { kind: 'boolean' },
+        {
+          kind: 'union',
+          members: [
+            { kind: 'literal', value: 'a' },
+            { kind: 'literal', value: 'b' },
+          ],
+        },
+        {
+          kind: 'union',
+          members: [
+            { kind: 'literal', value: 1 },
+            { kind: 'literal', value: -2 },
+          ],
+        },
+        { kind: 'array', element: num },
+        { kind: 'array', element: str },
+        {
+          kind: 'object',
+          fields: [
+            { name: 'a', type: num, optional: false },
+            { name: 'b', type: { kind: 'array', element: str }, optional: true },
+          ],
+        },
+        num,
+        { kind: 'union', members: [str, { kind: 'null' }] },
+        { kind: 'boolean' },
+        num,
+        { kind: 'array', element: num },
+      ],
+    );
+    assert.deepEqual(
+      params.filter((p) => p.mayBeOmitted).map((p) => p.name),
+      ['maybe', 'orUndef'],
+    );
+  });
+
+  it('resolves interfaces (with extends) and type aliases declared in the file, not generics or imports', () => {
+    const src = `
+      interface Base { id: number }
+      export interface Item extends Base { tags: Tag[] }
+      type Tag = 'x' | 'y';
+      type Box<T> = { value: T };
+      import type { Remote } from './elsewhere.js';
+      export const main = env.task(async function main(item: Item, box: Box<number>, r: Remote, a: any, u: unknown) {});`;
+    assert.deepEqual(types(src, 'main'), [
+      {
+        kind: 'object',
+        fields: [
+          {
+            name: 'tags',
+            type: {
+              kind: 'array',
+              element: {
+                kind: 'union',
+                members: [
+                  { kind: 'literal', value: 'x' },
+                  { kind: 'literal', value: 'y' },
+                ],
+              },
+            },
+            optional: false,
+          },
+          { name: 'id', type: num, optional: false },
+        ],
+      },
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('finds the task by function name, options.name, environment or export name, in either call form', () => {
+    const src = `
+      export const byFn = env.task({ retries: 1 }, async function first(a: number) {});
+      export const byOption = env.task({ name: 'second' }, async (b: string) => b);
+      export const sameInOther = other.task(async function first(c: boolean) {});
+      async function declared(d: number[]) {}
+      export const byRef = env.task(declared);`;
+    assert.deepEqual(types(src, 'first'), [num]);
+    assert.deepEqual(types(src, 'second'), [str]);
+    assert.deepEqual(types(src, 'first', 'other'), [{ kind: 'boolean' }]);
+    assert.deepEqual(types(src, 'declared'), [{ kind: 'array', element: num }]);
+  });
+
+  it('tells tasks of one name apart by export name when the environment cannot be read', () => {
+    const src = `
+      const envs = [env, other];
+      export const one = envs[0]!.task(async function same(a: number) {});
+      export const two = envs[1]!.task(async function same(a: string) {});`;
+    assert.deepEqual(types(src, 'same', 'demo', 'two'), [str]);
+    assert.equal(types(src, 'same', 'demo'), undefined);
+  });
+
+  it('gives no types for source it cannot parse or a task it cannot find', () => {
+    assert.equal(types('export const main = env.task(async function main(n: number) {', 'main'), undefined);
+    assert.equal(types('export const main = env.task(async function main(n: number) {});', 'nope'), undefined);
+  });
+});
+
+describe('bindArgs with declared types', () => {
+  const typed = (source: string, name = 'main'): readonly CliParam[] => {
+    const declared = declaredParams(`const env = {} as any;\nenv.task(async function ${name}${source} {});`, {
+      localName: name,
+      envName: 'demo',
+    });
+    assert.ok(declared !== undefined);
+    return declared.map(({ mayBeOmitted, type, ...p }) => ({ ...p, mayBeOmitted, ...(type ? { type } : {}) }));
+  };
+  const bindTyped = (source: string, tokens: string[]): unknown[] => bindArgs('t', typed(source), tokens).args;
+
+  it('converts to the declared type: strings stay text, numbers and booleans are parsed', () => {
+    assert.deepEqual(bindTyped('(id: string, n: number)', ['007', '-1.5']), ['007', -1.5]);
+    assert.deepEqual(bindTyped('(id: string)', ['"12"']), ['"12"']);
+    assert.deepEqual(bindTyped('(id: string)', ['[1]']), ['[1]']);
+    assert.deepEqual(bindTyped('(n: number)', ['1e3']), [1000]);
+    assert.deepEqual(bindTyped('(ok: boolean)', ['false']), [false]);
+    assert.deepEqual(bindTyped('(v: number | null)', ['null']), [null]);
+    assert.deepEqual(bindTyped('(v: string | number)', ['007']), [7]);
+    assert.deepEqual(bindTyped('(v: string | number)', ['seven']), ['seven']);
+  });
+
+  it('refuses a value that does not fit, naming the parameter, the expected type and what was received', () => {
+    usageError(() => bindTyped('(n: number)', ['--n', 'abc']), /^argument --n: expected a number; received 'abc'$/);
+    usageError(() => bindTyped('(n: number)', ['--n', '"12"']), /expected a number; received '"12"'/);
+    usageError(() => bindTyped('(n: number)', ['--n', '']), /expected a number; received ''/);
+    usageError(() => bindTyped('(n: number)', ['--n']), /expected a number; received a bare --n with no value/);
+    usageError(() => bindTyped('(ok: boolean)', ['yes']), /argument ok: expected true or false; received 'yes'/);
+    usageError(() => bindTyped("(m: 'a' | 'b')", ['c']), /expected one of 'a', 'b'; received 'c'/);
+    usageError(
+      () => bindTyped('(xs: number[])', ['[1,2']),
+      /argument xs: expected a JSON array number\[\]; received '\[1,2' \(it is not JSON: /,
+    );
+    usageError(
+      () => bindTyped('(o: { a: { b: number[] } })', ['{"a":{"b":[1,"x"]}}']),
+      /expected a JSON object \{ a: \{ b: number\[\] \} \}; .*\(at \.a\.b\[1\]: expected a number, got "x"\)/,
+    );
+  });
+
+  it('lets a boolean flag stand alone before a positional value, and x?: T be left out', () => {
+    assert.deepEqual(bindTyped('(loud: boolean, name: string)', ['--loud', 'ann']), [true, 'ann']);
+    assert.deepEqual(bindTyped('(name: string, n?: number)', ['ann']), ['ann']);
+    assert.deepEqual(bindTyped('(name: string, n: number | undefined)', ['ann']), ['ann']);
+    assert.equal(signature('t', typed('(name: string, n?: number)')), 't(name, n?)');
+  });
+
+  it('converts each value of a typed rest parameter', () => {
+    assert.deepEqual(bindTyped('(...xs: number[])', ['1', '2']), [1, 2]);
+    assert.deepEqual(bindTyped('(...xs: number[])', ['--xs', '[3,4]']), [3, 4]);
+    usageError(() => bindTyped('(...xs: number[])', ['1', 'x']), /argument \.\.\.xs: expected a number; received 'x'/);
   });
 });

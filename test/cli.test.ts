@@ -92,7 +92,8 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     ]);
     assert.match(plain.stdout, /^outputs: "hello world"$/m);
     assert.match(flag.stdout, /^outputs: "hello world!"$/m);
-    assert.match(quoted.stdout, /^outputs: "hello 42"$/m);
+    // A string parameter takes the text as given, quotes included.
+    assert.match(quoted.stdout, /^outputs: "hello \\"42\\""$/m);
   });
 
   it('binds rest and destructured parameters', async () => {
@@ -266,12 +267,15 @@ describe('flyte run: bad usage exits 2 with a message that says what was expecte
   });
 
   it('a malformed JSON argument names the parameter and what was expected', async () => {
-    const r = await cli('run', TASKS, 'fanout', '--n', '{"oops"');
+    const r = await cli('run', join(FIXTURES, 'plain.js'), 'shout', '--text', '{"oops"');
     exits(r, 2);
     assert.match(
       r.stderr,
-      /argument --n: expected a JSON object \(it starts with '\{'\) but it does not parse: .*received '\{"oops"'/,
+      /argument --text: expected a JSON object \(it starts with '\{'\) but it does not parse: .*received '\{"oops"'/,
     );
+    const typed = await cli('run', TASKS, 'fanout', '--n', '{"oops"');
+    exits(typed, 2);
+    assert.match(typed.stderr, /argument --n: expected a number; received '\{"oops"'/);
   });
 
   it('a missing argument, an unknown one, one too many, a misplaced run option', async () => {
@@ -313,6 +317,138 @@ describe('flyte run: bad usage exits 2 with a message that says what was expecte
     exits(r, 1);
     assert.match(r.stderr, /cannot load .*throws-on-import\.ts: importing it threw Error: this module refuses to load/);
     assert.match(r.stderr, /throws-on-import\.ts:\d+/);
+  });
+});
+
+describe('flyte run: arguments are converted to the declared parameter types', { concurrency: PARALLEL }, () => {
+  const TYPED = join(FIXTURES, 'typed.ts');
+  const typed = (...args: string[]): Promise<CliResult> => cli('run', '--json', TYPED, ...args);
+  const outputs = (r: CliResult): unknown => {
+    exits(r, 0);
+    return parseJson<{ outputs: unknown }>(r).outputs;
+  };
+
+  it('a number parameter takes 3 and -1.5, and refuses abc and "12" with exit 2', async () => {
+    const [three, negative, abc, quoted] = await Promise.all([
+      typed('count', '--n', '3'),
+      typed('count', '--n', '-1.5'),
+      typed('count', '--n', 'abc'),
+      typed('count', '--n', '"12"'),
+    ]);
+    assert.deepEqual(outputs(three), { n: 3, kinds: ['number'] });
+    assert.deepEqual(outputs(negative), { n: -1.5, kinds: ['number'] });
+    exits(abc, 2);
+    assert.match(abc.stderr, /argument --n: expected a number; received 'abc'/);
+    assert.equal(abc.stdout, '');
+    exits(quoted, 2);
+    assert.match(quoted.stderr, /argument --n: expected a number; received '"12"'/);
+  });
+
+  it('a string parameter takes the text as given: 007 stays 007, "12" keeps its quotes', async () => {
+    const [zeros, quoted, tagged] = await Promise.all([
+      typed('ident', '--id', '007'),
+      typed('ident', '--id', '"12"'),
+      typed('ident', '42', '--tag', 'null'),
+    ]);
+    assert.deepEqual(outputs(zeros), { id: '007', tag: null, kinds: ['string', 'object'] });
+    assert.deepEqual(outputs(quoted), { id: '"12"', tag: null, kinds: ['string', 'object'] });
+    assert.deepEqual(outputs(tagged), { id: '42', tag: null, kinds: ['string', 'object'] });
+  });
+
+  it('a literal union takes its members and refuses anything else', async () => {
+    const [fast, slow3, medium, four] = await Promise.all([
+      typed('pick', 'fast'),
+      typed('pick', '--mode', 'slow', '--level', '3'),
+      typed('pick', '--mode', 'medium'),
+      typed('pick', 'slow', '4'),
+    ]);
+    assert.equal(outputs(fast), 'fast:1');
+    assert.equal(outputs(slow3), 'slow:3');
+    exits(medium, 2);
+    assert.match(medium.stderr, /argument --mode: expected one of 'fast', 'slow'; received 'medium'/);
+    exits(four, 2);
+    assert.match(four.stderr, /argument level: expected one of 1, 2, 3; received '4'/);
+  });
+
+  it('an array of numbers is checked item by item; an optional x?: T may be left out', async () => {
+    const [sum, scaled, bad, notJson] = await Promise.all([
+      typed('total', '[1,2,3]'),
+      typed('total', '--xs', '[1,2]', '--scale', '2'),
+      typed('total', '--xs', '[1,"a"]'),
+      typed('total', '--xs', '1,2'),
+    ]);
+    assert.equal(outputs(sum), 6);
+    assert.equal(outputs(scaled), 6);
+    exits(bad, 2);
+    assert.match(
+      bad.stderr,
+      /argument --xs: expected a JSON array number\[\]; received '\[1,"a"\]' \(at \[1\]: expected a number, got "a"\)/,
+    );
+    exits(notJson, 2);
+    assert.match(notJson.stderr, /argument --xs: expected a JSON array number\[\]; received '1,2' \(it is not JSON/);
+  });
+
+  it('nested objects of interfaces declared in the file, and inline object types, are checked field by field', async () => {
+    const good = JSON.stringify({
+      name: 'tri',
+      points: [
+        { x: 0, y: 0 },
+        { x: 1, y: 0, label: 'b' },
+      ],
+      closed: true,
+    });
+    const [shape, missing, inline, extra] = await Promise.all([
+      typed('shape', good),
+      typed('shape', '--s', '{"name":"t","points":[{"x":1}],"closed":true}'),
+      typed('inline', '--opts', '{"depth":2,"tags":["a"]}'),
+      typed('inline', '--opts', '{"depth":2,"tags":["a"],"color":1}'),
+    ]);
+    assert.equal(outputs(shape), 'tri:2:true');
+    exits(missing, 2);
+    assert.match(
+      missing.stderr,
+      /argument --s: expected a JSON object \{ name: string; points: .*\(at \.points\[0\]\.y: missing/,
+    );
+    assert.equal(outputs(inline), 3);
+    exits(extra, 2);
+    assert.match(extra.stderr, /\(at \.color: not a field of \{ depth: number; tags: string\[\] \}\)/);
+  });
+
+  it('a boolean parameter takes true/false or the bare flag, which does not swallow the next value', async () => {
+    const [bare, before, explicit, bad] = await Promise.all([
+      typed('toggle', 'hi', '--loud'),
+      typed('toggle', '--loud', 'hi'),
+      typed('toggle', 'hi', '--loud', 'false'),
+      typed('toggle', 'hi', '--loud=yes'),
+    ]);
+    assert.equal(outputs(bare), 'HI');
+    assert.equal(outputs(before), 'HI');
+    assert.equal(outputs(explicit), 'hi');
+    exits(bad, 2);
+    assert.match(bad.stderr, /argument --loud: expected true or false; received 'yes'/);
+  });
+
+  it('finds the types of arrow tasks named by options.name, and of a same-named task in another environment', async () => {
+    const [arrow, badArrow, other] = await Promise.all([
+      typed('arrowed', '2', 'w'),
+      typed('arrowed', '--k', 'x', '--word', 'w'),
+      typed('cli_typed_other.count', '007'),
+    ]);
+    assert.equal(outputs(arrow), 'w2');
+    exits(badArrow, 2);
+    assert.match(badArrow.stderr, /argument --k: expected a number; received 'x'/);
+    assert.deepEqual(outputs(other), { n: '007', kinds: ['string'] });
+  });
+
+  it('with no known type (unknown, or a .js file) a value is JSON where it parses, else the string', async () => {
+    const [json, text, js] = await Promise.all([
+      typed('loose', '"12"'),
+      typed('loose', 'abc'),
+      cli('run', '--json', join(FIXTURES, 'plain.js'), 'shout', '--text', '"quiet"'),
+    ]);
+    assert.deepEqual(outputs(json), { value: '12', kinds: ['string'] });
+    assert.deepEqual(outputs(text), { value: 'abc', kinds: ['string'] });
+    assert.equal(outputs(js), 'QUIET');
   });
 });
 

@@ -13,7 +13,7 @@ import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors
 import { errorText, formatDuration, jsonText, toJsonValue, userFrames } from './format.js';
 import type { CliIo } from './io.js';
 import { findTask, listTasks, loadTaskModule } from './load.js';
-import { bindArgs, signature, taskParams } from './params.js';
+import { bindArgs, signature, taskParams, typedTaskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
 import { LiveIndex, StoreTreeSource } from './tree.js';
 
@@ -49,8 +49,8 @@ export async function runCommand(
 
   const mod = await loadTaskModule(file);
   if (taskName === undefined) throw new UsageError(`missing TASK: which task of ${file} to run? ${listTasks(mod)}`);
-  const { task, def } = findTask(mod, taskName, file);
-  const { args } = bindArgs(def.shortName, taskParams(def.fn), tokens);
+  const { task, def, exportName } = findTask(mod, taskName, file);
+  const { args } = bindArgs(def.shortName, typedTaskParams(def, exportName), tokens);
   await checkInputs(def, args);
 
   return startAndFollow(io, json, () => startRun(def, task, args, options));

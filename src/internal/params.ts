@@ -36,9 +36,22 @@ function parse(fn: (...args: never[]) => unknown): readonly ParamInfo[] {
   const source = Function.prototype.toString.call(fn);
   const node = parseFunction(source);
   if (node === undefined) {
-    return Array.from({ length: fn.length }, (_, index) => ({ name: `arg${index}`, index, rest: false, optional: false }));
+    return Array.from({ length: fn.length }, (_, index) => ({
+      name: `arg${index}`,
+      index,
+      rest: false,
+      optional: false,
+    }));
   }
-  return node.params.map((p, index) => describeParam(p, index));
+  return describeParams(node.params);
+}
+
+/**
+ * The parameters of a function node from any ESTree-shaped parser (acorn, or acorn with the TypeScript plugin,
+ * whose nodes keep the same shapes): the same names and flags as {@link paramsOf} gives for the function.
+ */
+export function describeParams(params: readonly Pattern[]): ParamInfo[] {
+  return params.map((p, index) => describeParam(p, index));
 }
 
 type FunctionNode = Node & { params: Pattern[] };
@@ -70,7 +83,12 @@ function describeParam(p: Pattern, index: number): ParamInfo {
     case 'AssignmentPattern':
       return { ...describeParam(p.left, index), optional: true };
     case 'RestElement':
-      return { name: p.argument.type === 'Identifier' ? p.argument.name : `arg${index}`, index, rest: true, optional: true };
+      return {
+        name: p.argument.type === 'Identifier' ? p.argument.name : `arg${index}`,
+        index,
+        rest: true,
+        optional: true,
+      };
     default:
       return { name: `arg${index}`, index, rest: false, optional: false };
   }
