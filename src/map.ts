@@ -102,6 +102,8 @@ class MapRun {
       const groupFrame: Frame = { ...frame, group: options.group };
       const scope = { scope: this.#scope };
       const controller = frame.run.controller;
+      const total = sizeOf(iterables);
+      if (total !== undefined) controller.beginMap?.(groupFrame, total);
       this.#call = bound.length === 0
         ? (args) => controller.submit(groupFrame, task, args, scope)
         : (args) => controller.submit(groupFrame, task, [...bound, ...args], scope);
@@ -261,6 +263,30 @@ function settled(p: Promise<unknown>): Promise<Settled> {
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
   );
+}
+
+/**
+ * How many argument lists zipping `iterables` gives, when every one has a known size (an array, a typed array,
+ * a `Set`, a `Map`, or any iterable with an integer `length` or `size`); else `undefined`.
+ */
+export function sizeOf(iterables: readonly Iterable<unknown>[]): number | undefined {
+  let min = Infinity;
+  for (const it of iterables) {
+    const n = sizeOfOne(it);
+    if (n === undefined) return undefined;
+    min = Math.min(min, n);
+  }
+  return min === Infinity ? undefined : min;
+}
+
+function sizeOfOne(it: Iterable<unknown>): number | undefined {
+  if (Array.isArray(it)) return it.length;
+  if (it instanceof Set || it instanceof Map) return it.size;
+  if (typeof it === 'string') return undefined; // code points, not length: not worth counting here
+  const { length, size } = it as { length?: unknown; size?: unknown };
+  if (typeof length === 'number' && Number.isInteger(length) && length >= 0) return length;
+  if (typeof size === 'number' && Number.isInteger(size) && size >= 0) return size;
+  return undefined;
 }
 
 /** Zips iterables into argument lists; the shortest one ends the zip. */

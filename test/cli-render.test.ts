@@ -42,6 +42,7 @@ function source(actions: ActionRecord[]): TreeSource {
     root: async () => actions.find((a) => a.parentName === null),
     children: async (parent) => actions.filter((a) => a.parentName === parent),
     counts: async () => emptyCounts(),
+    expected: async () => new Map(),
   };
 }
 

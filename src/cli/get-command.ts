@@ -135,7 +135,8 @@ export async function getRunCommand(
   const run = await requireRun(name);
   const store = runtime().store;
   const source = new StoreTreeSource(store, name);
-  const [counts, tree] = await Promise.all([store.countActions(name), buildTree(source, { maxNodes })]);
+  // Counts of the items: those that maps of known size have not started yet count as queued.
+  const [counts, tree] = await Promise.all([source.counts(), buildTree(source, { maxNodes })]);
   const url = runtime().runUrl(name);
   if (format === 'json') {
     printJson(io, { run, url, counts, tree: tree === undefined ? null : treeJson(tree) });

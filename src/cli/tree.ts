@@ -9,7 +9,7 @@
  */
 import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
 import type { Recorder } from '../internal/recorder.js';
-import { emptyCounts, pickActionRecord, type RunStore } from '../store/run-store.js';
+import { emptyCounts, pickActionRecord, type GroupSummary, type MapTotal, type RunStore } from '../store/run-store.js';
 
 /** Where the tree comes from. */
 export interface TreeSource {
@@ -17,8 +17,13 @@ export interface TreeSource {
   root(): Promise<ActionRecord | undefined>;
   /** Direct children of an action, in creation order. */
   children(parentName: string): Promise<readonly ActionRecord[]>;
-  /** Counts of all the run's actions by phase. */
+  /**
+   * Counts of all the run's actions by phase; the items that maps of known size have not started yet count as
+   * `queued` (see {@link withExpected}).
+   */
   counts(): Promise<ActionCounts>;
+  /** The items each group under `parentName` will run in all, where its maps had inputs of known size. */
+  expected(parentName: string): Promise<ReadonlyMap<string, number>>;
 }
 
 /** One action, with its (folded) children. */
@@ -35,7 +40,13 @@ export interface FoldNode {
   /** The group's name, or `${shortName} ×${n}` for ungrouped calls of one task. */
   readonly label: string;
   readonly group: string | null;
+  /**
+   * Counts of the members; for a map whose input had a known size, `total` is its number of items and the items
+   * not started yet count as `queued`, so that progress is of the items, not of the actions started so far.
+   */
   readonly counts: ActionCounts;
+  /** The items the group's maps will run, when known (`null` otherwise). */
+  readonly expected: number | null;
   /** Earliest start of a member. */
   readonly startedAt: number | null;
   /** Latest end, once every member has ended; `null` before. */
@@ -82,7 +93,11 @@ export async function buildTree(source: TreeSource, options: BuildTreeOptions = 
 
 async function expand(source: TreeSource, node: ActionNode, budget: { left: number }, foldMin: number): Promise<void> {
   if (budget.left <= 0) return;
-  const items = foldChildren(node.action.name, await source.children(node.action.name), foldMin);
+  const [children, expected] = await Promise.all([
+    source.children(node.action.name),
+    source.expected(node.action.name),
+  ]);
+  const items = foldChildren(node.action.name, children, foldMin, expected);
   for (let i = 0; i < items.length; i++) {
     if (budget.left <= 0) {
       node.children.push({ kind: 'more', parentName: node.action.name, hidden: items.length - i });
@@ -99,7 +114,12 @@ async function expand(source: TreeSource, node: ActionNode, budget: { left: numb
  * Folds the children of one parent: every group into one node (where its first member was), and ungrouped calls
  * of one task into one node when there are at least `foldMin` of them. Other children stay actions.
  */
-export function foldChildren(parentName: string, children: readonly ActionRecord[], foldMin: number): TreeNode[] {
+export function foldChildren(
+  parentName: string,
+  children: readonly ActionRecord[],
+  foldMin: number,
+  expected: ReadonlyMap<string, number> = new Map(),
+): TreeNode[] {
   const keyOf = (a: ActionRecord): string => (a.group !== null ? `g\0${a.group}` : `t\0${a.taskName}`);
   const sizes = new Map<string, number>();
   for (const a of children) sizes.set(keyOf(a), (sizes.get(keyOf(a)) ?? 0) + 1);
@@ -119,7 +139,18 @@ export function foldChildren(parentName: string, children: readonly ActionRecord
     }
     fold.add(a);
   }
-  return out.map((item) => (item instanceof FoldBuilder ? item.build() : item));
+  return out.map((item) =>
+    item instanceof FoldBuilder ? item.build(item.group === null ? undefined : expected.get(item.group)) : item,
+  );
+}
+
+/**
+ * `counts` with the items a map will run but has not started yet counted as `queued`: `total` becomes
+ * `expected` when that is more.
+ */
+export function withExpected(counts: ActionCounts, expected: number | null | undefined): ActionCounts {
+  if (expected == null || expected <= counts.total) return counts;
+  return { ...counts, total: expected, queued: counts.queued + (expected - counts.total) };
 }
 
 class FoldBuilder {
@@ -149,13 +180,14 @@ class FoldBuilder {
     }
   }
 
-  build(): FoldNode {
+  build(expected: number | undefined): FoldNode {
     return {
       kind: 'fold',
       parentName: this.parentName,
       label: this.label,
       group: this.group,
-      counts: { ...this.counts },
+      counts: withExpected({ ...this.counts }, expected),
+      expected: expected ?? null,
       startedAt: this.startedAt,
       endedAt: this.allEnded ? this.endedAt : null,
       retried: this.retried,
@@ -173,10 +205,25 @@ export function foldsOf(node: TreeNode): FoldNode[] {
 
 /** The tree of one run as recorded in a store. */
 export class StoreTreeSource implements TreeSource {
+  #groups: Promise<GroupSummary[]> | undefined;
+
   constructor(
     readonly store: RunStore,
     readonly runName: string,
   ) {}
+
+  /** The run's groups, read once per source (one tree). */
+  #listGroups(): Promise<GroupSummary[]> {
+    return (this.#groups ??= this.store.listGroups(this.runName));
+  }
+
+  async expected(parentName: string): Promise<ReadonlyMap<string, number>> {
+    const out = new Map<string, number>();
+    for (const g of await this.#listGroups()) {
+      if (g.parentName === parentName && g.expected !== null) out.set(g.group, g.expected);
+    }
+    return out;
+  }
 
   root(): Promise<ActionRecord | undefined> {
     return this.store.getAction(this.runName, 'a0');
@@ -186,9 +233,20 @@ export class StoreTreeSource implements TreeSource {
     return this.store.listActions(this.runName, { parentName });
   }
 
-  counts(): Promise<ActionCounts> {
-    return this.store.countActions(this.runName);
+  async counts(): Promise<ActionCounts> {
+    const [counts, groups] = await Promise.all([this.store.countActions(this.runName), this.#listGroups()]);
+    return notStartedAsQueued(
+      counts,
+      groups.map((g) => [g.counts.total, g.expected]),
+    );
   }
+}
+
+/** Run-wide counts plus, as `queued`, the items of maps of known size that have not started yet. */
+function notStartedAsQueued(counts: ActionCounts, groups: Iterable<readonly [number, number | null]>): ActionCounts {
+  let missing = 0;
+  for (const [started, expected] of groups) if (expected !== null && expected > started) missing += expected - started;
+  return missing === 0 ? counts : { ...counts, total: counts.total + missing, queued: counts.queued + missing };
 }
 
 /** The actions and recent log lines of one run, as the recorder reported them. */
@@ -196,6 +254,27 @@ class LiveRun implements TreeSource {
   readonly actions = new Map<string, ActionRecord>();
   readonly childNames = new Map<string, string[]>();
   readonly logTail: LogLine[] = [];
+  /** Map totals by parent, then group, then map call. */
+  readonly totals = new Map<string, Map<string, Map<number, number>>>();
+
+  putTotal(m: MapTotal): void {
+    let byGroup = this.totals.get(m.parentName);
+    if (byGroup === undefined) this.totals.set(m.parentName, (byGroup = new Map()));
+    let bySeq = byGroup.get(m.group);
+    if (bySeq === undefined) byGroup.set(m.group, (bySeq = new Map()));
+    bySeq.set(m.seq, m.total);
+  }
+
+  async expected(parentName: string): Promise<ReadonlyMap<string, number>> {
+    const out = new Map<string, number>();
+    for (const [group, bySeq] of this.totals.get(parentName) ?? []) {
+      out.set(
+        group,
+        [...bySeq.values()].reduce((a, b) => a + b, 0),
+      );
+    }
+    return out;
+  }
 
   put(a: ActionRecord): void {
     const record = pickActionRecord(a);
@@ -218,12 +297,24 @@ class LiveRun implements TreeSource {
 
   async counts(): Promise<ActionCounts> {
     const counts = emptyCounts() as { -readonly [K in keyof ActionCounts]: number };
+    const started = new Map<string, number>();
     for (const a of this.actions.values()) {
       counts.total++;
       counts[a.phase]++;
       if (a.cacheHit) counts.cached++;
+      if (a.group !== null && a.parentName !== null) {
+        const key = `${a.parentName}\0${a.group}`;
+        started.set(key, (started.get(key) ?? 0) + 1);
+      }
     }
-    return counts;
+    const groups: [number, number][] = [];
+    for (const [parent, byGroup] of this.totals) {
+      for (const [group, bySeq] of byGroup) {
+        const expected = [...bySeq.values()].reduce((a, b) => a + b, 0);
+        groups.push([started.get(`${parent}\0${group}`) ?? 0, expected]);
+      }
+    }
+    return notStartedAsQueued(counts, groups);
   }
 }
 
@@ -242,6 +333,7 @@ class LiveRun implements TreeSource {
 export class LiveIndex {
   readonly #runs = new Map<string, LiveRun>();
   readonly #onAction = (a: ActionRecord): void => this.#run(a.runName).put(a);
+  readonly #onMapTotal = (m: MapTotal): void => this.#run(m.runName).putTotal(m);
   readonly #onLog = (line: LogLine): void => {
     const tail = this.#run(line.runName).logTail;
     tail.push(line);
@@ -254,6 +346,7 @@ export class LiveIndex {
     readonly logLines: number,
   ) {
     recorder.on('action', this.#onAction);
+    recorder.on('mapTotal', this.#onMapTotal);
     recorder.on('log', this.#onLog);
   }
 
@@ -279,6 +372,7 @@ export class LiveIndex {
   /** Stops listening. */
   close(): void {
     this.recorder.off('action', this.#onAction);
+    this.recorder.off('mapTotal', this.#onMapTotal);
     this.recorder.off('log', this.#onLog);
   }
 }

@@ -89,6 +89,11 @@ export interface Controller {
    */
   mapSync?(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[];
   /**
+   * A `flyte.map` in the group `frame.group` starts, and its input has `total` items: records it as the map's
+   * progress denominator. Called once per map call, before its first item.
+   */
+  beginMap?(frame: Frame, total: number): void;
+  /**
    * Starts a recorded step of `frame.action` (a `flyte.trace` call, `flyte.durable.now()`...). Its name is
    * deterministic like a child action's. When the run is being recovered and the step finished before, returns
    * its recorded output instead.

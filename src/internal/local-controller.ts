@@ -718,6 +718,14 @@ export class LocalController implements Controller {
     }
   }
 
+  beginMap(frame: Frame, total: number): void {
+    const parent = frame.action as LocalAction;
+    if (frame.group === null) return;
+    // Numbered like child calls, per attempt: running the same parent again writes the same record.
+    const seq = parent.nextSequence(`map\0${frame.group}`);
+    this.recorder.mapTotal({ runName: frame.run.name, parentName: parent.name, group: frame.group, seq, total });
+  }
+
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
     const run = frame.run as LocalRun;
     const live = frame.action as LocalAction;

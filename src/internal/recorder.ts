@@ -3,7 +3,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { ActionWrite, RunStore, RunUpdate, RunWrite } from '../store/run-store.js';
+import type { ActionWrite, MapTotal, RunStore, RunUpdate, RunWrite } from '../store/run-store.js';
 import type { AttemptRecord, LogLine } from '../types.js';
 
 /** Events emitted by a {@link Recorder}. */
@@ -12,6 +12,7 @@ export interface RecorderEvents {
   action: [action: ActionWrite];
   attempt: [attempt: AttemptRecord];
   log: [line: LogLine];
+  mapTotal: [total: MapTotal];
 }
 
 /** Feeds the store and live listeners. Listeners cost nothing when there are none. */
@@ -40,6 +41,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   attempt(attempt: AttemptRecord): void {
     this.store.putAttempt(attempt);
     if (this.listenerCount('attempt') > 0) this.emit('attempt', attempt);
+  }
+
+  /** Records how many items a map will run. */
+  mapTotal(total: MapTotal): void {
+    this.store.putMapTotal(total);
+    if (this.listenerCount('mapTotal') > 0) this.emit('mapTotal', total);
   }
 
   log(line: LogLine): void {

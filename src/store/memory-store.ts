@@ -18,6 +18,7 @@ import {
   type ListActionsQuery,
   type ListLogsQuery,
   type ListRunsQuery,
+  type MapTotal,
   type RunClaim,
   type RunStore,
   type RunUpdate,
@@ -35,6 +36,8 @@ interface StoredRun {
   /** Attempts by `action\0attempt`. */
   readonly attempts: Map<string, AttemptRecord>;
   readonly logs: LogLine[];
+  /** Map totals by `parent\0group\0seq`. */
+  readonly mapTotals: Map<string, MapTotal>;
 }
 
 interface StoredAction {
@@ -81,6 +84,7 @@ export class MemoryStore implements RunStore {
       actions: existing?.actions ?? new Map<string, StoredAction>(),
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
       logs: existing?.logs ?? [],
+      mapTotals: existing?.mapTotals ?? new Map(),
       abortRequests: new Map(),
     });
   }
@@ -129,6 +133,12 @@ export class MemoryStore implements RunStore {
   putCacheEntry(entry: CacheEntry): void {
     this.#check();
     this.#cache.set(entry.key, copyCacheEntry(entry));
+  }
+
+  putMapTotal(m: MapTotal): void {
+    this.#check();
+    const { runName, parentName, group, seq, total } = m;
+    this.#runOrNew(runName).mapTotals.set(`${parentName}\0${group}\0${seq}`, { runName, parentName, group, seq, total });
   }
 
   async flush(): Promise<void> {
@@ -263,7 +273,13 @@ export class MemoryStore implements RunStore {
   async listGroups(runName: string): Promise<GroupSummary[]> {
     this.#check();
     const groups = new Map<string, GroupTally>();
-    for (const { record: a } of this.#runs.get(runName)?.actions.values() ?? []) {
+    const run = this.#runs.get(runName);
+    const expected = new Map<string, number>();
+    for (const m of run?.mapTotals.values() ?? []) {
+      const key = `${m.parentName}\0${m.group}`;
+      expected.set(key, (expected.get(key) ?? 0) + m.total);
+    }
+    for (const { record: a } of run?.actions.values() ?? []) {
       if (a.group === null || a.parentName === null) continue;
       const key = `${a.parentName}\0${a.group}`;
       let g = groups.get(key);
@@ -272,6 +288,7 @@ export class MemoryStore implements RunStore {
           parentName: a.parentName,
           group: a.group,
           counts: mutableCounts(),
+          expected: expected.get(key) ?? null,
           startedAt: null,
           endedAt: null,
         };
@@ -347,6 +364,7 @@ export class MemoryStore implements RunStore {
         actions: new Map(),
         attempts: new Map(),
         logs: [],
+        mapTotals: new Map(),
         abortRequests: new Map(),
       };
       this.#runs.set(name, run);

@@ -114,11 +114,29 @@ export interface ListLogsQuery {
   readonly tail?: number;
 }
 
+/**
+ * How many items a `flyte.map` call will run, recorded when the map starts and its input has a known size (an
+ * array, a `Set`, a `Map`...): the denominator of its progress. `seq` numbers the map calls in one group under one
+ * parent, so that a parent running the same map again (a recovery, a retry) writes the same record again.
+ */
+export interface MapTotal {
+  readonly runName: string;
+  readonly parentName: string;
+  readonly group: string;
+  readonly seq: number;
+  readonly total: number;
+}
+
 /** One group of actions under one parent: how a fan-out is folded into one node. */
 export interface GroupSummary {
   readonly parentName: string;
   readonly group: string;
   readonly counts: ActionCounts;
+  /**
+   * The items its maps will run in all (the sum of their {@link MapTotal}s), or `null` when no map of the group
+   * had an input of known size: progress is `done / expected` of the items, not of the actions started so far.
+   */
+  readonly expected: number | null;
   readonly startedAt: number | null;
   readonly endedAt: number | null;
 }
@@ -158,6 +176,8 @@ export interface RunStore {
   appendLogs(lines: readonly LogLine[]): void;
   /** Stores a cache entry (buffered), replacing one with the same key. */
   putCacheEntry(entry: CacheEntry): void;
+  /** Records how many items a map will run (buffered), replacing the record of the same map call. */
+  putMapTotal(total: MapTotal): void;
 
   /** Resolves once every write made before the call is durable, committing them now. */
   flush(): Promise<void>;
@@ -201,7 +221,7 @@ export interface RunStore {
   getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined>;
   listActions(runName: string, query?: ListActionsQuery): Promise<ActionRecord[]>;
   countActions(runName: string): Promise<ActionCounts>;
-  /** Per (parent, group) counts: the folded nodes of a run's tree. */
+  /** Per (parent, group) counts and expected totals: the folded nodes of a run's tree. */
   listGroups(runName: string): Promise<GroupSummary[]>;
   /**
    * The attempts of an action, by attempt number: the attempt records written for it or, when there are none,

@@ -461,6 +461,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
               parentName: 'a0',
               group: 'map',
               counts: { ...emptyCounts(), total: 3, queued: 1, running: 1, succeeded: 1, cached: 1 },
+              expected: null,
               startedAt: 20,
               endedAt: 40,
             },
@@ -468,6 +469,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
               parentName: 'a0',
               group: 'prep',
               counts: { ...emptyCounts(), total: 1, failed: 1 },
+              expected: null,
               startedAt: 1,
               endedAt: 2,
             },
@@ -475,10 +477,30 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
               parentName: 'm1',
               group: 'map',
               counts: { ...emptyCounts(), total: 1, queued: 1 },
+              expected: null,
               startedAt: null,
               endedAt: null,
             },
           ]);
+        }));
+
+      it('map totals add up per (parent, group); writing one map call again replaces it', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'm0', { group: 'map' }));
+          store.putAction(makeAction('r1', 'q0', { group: 'other' }));
+          store.putMapTotal({ runName: 'r1', parentName: 'a0', group: 'map', seq: 0, total: 200 });
+          store.putMapTotal({ runName: 'r1', parentName: 'a0', group: 'map', seq: 1, total: 50 });
+          store.putMapTotal({ runName: 'r1', parentName: 'a0', group: 'map', seq: 1, total: 50 });
+          store.putMapTotal({ runName: 'r1', parentName: 'x', group: 'map', seq: 0, total: 7 });
+          store.putMapTotal({ runName: 'r2', parentName: 'a0', group: 'map', seq: 0, total: 9 });
+          const groups = await store.listGroups('r1');
+          assert.deepEqual(
+            groups.map((g) => [g.group, g.counts.total, g.expected]),
+            [
+              ['map', 1, 250],
+              ['other', 1, null],
+            ],
+          );
         }));
     });
 

@@ -184,6 +184,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;
     `,
   },
+  {
+    version: 8,
+    name: 'map_totals',
+    sql: `
+      -- How many items each flyte.map call will run, when its input had a known size: the denominator of a
+      -- fan-out's progress. seq numbers the map calls of one group under one parent (a re-run writes the same row).
+      CREATE TABLE map_totals (
+        run_name     TEXT NOT NULL,
+        parent_name  TEXT NOT NULL,
+        grp          TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        total        INTEGER NOT NULL,
+        PRIMARY KEY (run_name, parent_name, grp, seq)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

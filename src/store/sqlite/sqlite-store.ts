@@ -28,6 +28,7 @@ import {
   type ListActionsQuery,
   type ListLogsQuery,
   type ListRunsQuery,
+  type MapTotal,
   type RunClaim,
   type RunStore,
   type RunUpdate,
@@ -141,6 +142,8 @@ export class SqliteStore implements RunStore {
   #runUpdates = new Map<string, Mutable<RunUpdate>>();
   #logs: LogLine[] = [];
   #cacheEntries = new Map<string, CacheEntry>();
+  /** Pending map totals, by `run\0parent\0group\0seq`. */
+  #mapTotals = new Map<string, MapTotal>();
   /** Rows pending in all of the above. */
   #pending = 0;
   /** Pending action rows of actions still queued or running: a commit now would write them again later. */
@@ -367,6 +370,15 @@ export class SqliteStore implements RunStore {
     this.#schedule();
   }
 
+  putMapTotal(m: MapTotal): void {
+    this.#check();
+    const size = this.#mapTotals.size;
+    const { runName, parentName, group, seq, total } = m;
+    this.#mapTotals.set(`${runName}\0${parentName}\0${group}\0${seq}`, { runName, parentName, group, seq, total });
+    this.#pending += this.#mapTotals.size - size;
+    this.#schedule();
+  }
+
   async flush(): Promise<void> {
     this.#check();
     this.flushSync();
@@ -430,6 +442,7 @@ export class SqliteStore implements RunStore {
     this.#runUpdates = new Map();
     this.#logs = [];
     this.#cacheEntries = new Map();
+    this.#mapTotals = new Map();
     this.#pending = 0;
     this.#pendingUnfinished = 0;
     this.#retryDelayMs = 0;
@@ -543,7 +556,7 @@ export class SqliteStore implements RunStore {
 
   async listGroups(runName: string): Promise<GroupSummary[]> {
     this.#beforeRead();
-    const rows = this.#s.listGroups.all(runName) as GroupRow[];
+    const rows = this.#s.listGroups.all(runName, runName) as GroupRow[];
     return rows.map((r) => ({
       parentName: r.parent_name,
       group: r.grp,
@@ -557,6 +570,7 @@ export class SqliteStore implements RunStore {
         timed_out: r.timed_out,
         cached: r.cached,
       },
+      expected: r.expected,
       startedAt: r.started_at,
       endedAt: r.ended_at,
     }));
@@ -730,6 +744,11 @@ export class SqliteStore implements RunStore {
       this.#cacheEntries.delete(key);
       dropped++;
     }
+    for (const [key, m] of this.#mapTotals) {
+      if (m.runName !== run) continue;
+      this.#mapTotals.delete(key);
+      dropped++;
+    }
     this.#stats.fencedRows += dropped;
   }
 
@@ -748,6 +767,7 @@ export class SqliteStore implements RunStore {
       }
     }
     for (const l of this.#logs) s.insertLog.run(l.runName, l.actionName, l.attempt, l.at, l.stream, l.line);
+    for (const m of this.#mapTotals.values()) s.upsertMapTotal.run(m.runName, m.parentName, m.group, m.seq, m.total);
     for (const c of this.#cacheEntries.values()) {
       s.upsertCacheEntry.run(c.key, c.taskName, c.createdAt, c.runName, c.actionName, c.outputs);
     }
@@ -850,6 +870,7 @@ interface Statements {
   readonly upsertAttempt: Database.Statement<unknown[]>;
   readonly insertLog: Database.Statement<unknown[]>;
   readonly upsertCacheEntry: Database.Statement<unknown[]>;
+  readonly upsertMapTotal: Database.Statement<unknown[]>;
   readonly getRun: Database.Statement<unknown[]>;
   readonly getRunEpoch: Database.Statement<unknown[]>;
   readonly getRunInputs: Database.Statement<unknown[]>;
@@ -895,16 +916,20 @@ function prepareStatements(db: Database.Database): Statements {
       ON CONFLICT (key) DO UPDATE SET
         task_name = excluded.task_name, created_at = excluded.created_at, run_name = excluded.run_name,
         action_name = excluded.action_name, outputs = excluded.outputs`),
+    upsertMapTotal: db.prepare(`INSERT INTO map_totals (run_name, parent_name, grp, seq, total) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (run_name, parent_name, grp, seq) DO UPDATE SET total = excluded.total`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE name = ?`),
     getRunEpoch: db.prepare('SELECT epoch FROM runs WHERE name = ?').pluck(),
     getRunInputs: db.prepare('SELECT inputs FROM runs WHERE name = ?').pluck(),
     getAction: db.prepare(`SELECT ${ACTION_COLUMNS} FROM actions WHERE run_name = ? AND name = ?`),
     getActionIO: db.prepare('SELECT inputs, outputs FROM actions WHERE run_name = ? AND name = ?'),
     countActions: db.prepare(`SELECT ${COUNT_COLUMNS} FROM actions WHERE run_name = ?`),
-    listGroups: db.prepare(`SELECT parent_name, grp, ${COUNT_COLUMNS},
-        min(started_at) AS started_at, max(ended_at) AS ended_at
-      FROM actions WHERE run_name = ? AND grp IS NOT NULL AND parent_name IS NOT NULL
-      GROUP BY parent_name, grp ORDER BY min(seq)`),
+    listGroups: db.prepare(`SELECT g.*, (SELECT sum(total) FROM map_totals m
+          WHERE m.run_name = ? AND m.parent_name = g.parent_name AND m.grp = g.grp) AS expected
+      FROM (SELECT parent_name, grp, ${COUNT_COLUMNS},
+          min(started_at) AS started_at, max(ended_at) AS ended_at, min(seq) AS first
+        FROM actions WHERE run_name = ? AND grp IS NOT NULL AND parent_name IS NOT NULL
+        GROUP BY parent_name, grp) g ORDER BY g.first`),
     listAttempts: db.prepare(`SELECT run_name, action_name, attempt, phase, started_at, ended_at, error
       FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt`),
     getCacheEntry: db.prepare(
@@ -950,6 +975,7 @@ interface ActionRow {
 interface GroupRow extends ActionCounts {
   parent_name: string;
   grp: string;
+  expected: number | null;
   started_at: number | null;
   ended_at: number | null;
 }
