@@ -259,9 +259,9 @@ class LiveRun implements TreeSource {
 
   putTotal(m: MapTotal): void {
     let byGroup = this.totals.get(m.parentName);
-    if (byGroup === undefined) this.totals.set(m.parentName, (byGroup = new Map()));
+    if (byGroup === undefined) this.totals.set(m.parentName, (byGroup = new Map<string, Map<number, number>>()));
     let bySeq = byGroup.get(m.group);
-    if (bySeq === undefined) byGroup.set(m.group, (bySeq = new Map()));
+    if (bySeq === undefined) byGroup.set(m.group, (bySeq = new Map<number, number>()));
     bySeq.set(m.seq, m.total);
   }
 

@@ -84,7 +84,7 @@ export class MemoryStore implements RunStore {
       actions: existing?.actions ?? new Map<string, StoredAction>(),
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
       logs: existing?.logs ?? [],
-      mapTotals: existing?.mapTotals ?? new Map(),
+      mapTotals: existing?.mapTotals ?? new Map<string, MapTotal>(),
       abortRequests: new Map(),
     });
   }
