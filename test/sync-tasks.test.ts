@@ -14,12 +14,14 @@ import * as flyte from 'flyte-ts';
 import {
   addOne,
   aioFanOut,
+  callsCachedChild,
   callsSyncFromAsync,
   chain,
   groupInside,
   logs,
   mainOnly,
   mapInside,
+  mapsCachedChild,
   mapWithErrors,
   recurse,
   showsCtx,
@@ -72,6 +74,33 @@ describe('sync tasks on worker threads', () => {
     const children = (await run.actions()).filter((a) => a.parentName === 'a0');
     assert.equal(children.length, items.length);
     assert.ok(children.every((a) => a.group === 'synctest.square_map'));
+  });
+
+  it('keeps override() of a child called from a sync body: its cache hits on the second run', async () => {
+    const children = async (): Promise<flyte.ActionRecord[]> => {
+      const run = await flyte.run(callsCachedChild, 100);
+      assert.equal(await run.outputs(), 101);
+      return (await run.actions()).filter((a) => a.parentName === 'a0');
+    };
+    const [first] = await children();
+    assert.equal(first?.cacheHit, false);
+    assert.equal(first?.shortName, 'add-one-cached');
+    const [second] = await children();
+    assert.equal(second?.cacheHit, true);
+    assert.equal(second?.shortName, 'add-one-cached');
+  });
+
+  it('keeps override() of the task of a sync map: every item hits the cache on the second run', async () => {
+    const items = [11, 12, 13];
+    const children = async (): Promise<flyte.ActionRecord[]> => {
+      const run = await flyte.run(mapsCachedChild, items);
+      assert.deepEqual(await run.outputs(), items.map((x) => x * x));
+      return (await run.actions()).filter((a) => a.parentName === 'a0');
+    };
+    assert.deepEqual((await children()).map((a) => a.cacheHit), [false, false, false]);
+    const second = await children();
+    assert.deepEqual(second.map((a) => a.cacheHit), [true, true, true]);
+    assert.ok(second.every((a) => a.shortName === 'square-cached'));
   });
 
   it('returns item errors in place from a sync map', async () => {

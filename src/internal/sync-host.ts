@@ -4,22 +4,23 @@
  * arrive in the body's call order, so child names are derived in that order.
  * @module
  */
-import { ModuleLoadError, fromSerialized, serializeError, type SerializedError } from '../errors.js';
+import { ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
 import { collectMapItems } from '../map.js';
 import { lookupTask } from '../task-environment.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
-import type { Reply, ThreadPool, WorkerRequest } from './thread-pool.js';
+import { fromTaskRef, type TaskRef } from './task-ref.js';
+import type { HostNotice, ThreadPool } from './thread-pool.js';
+import type { Reply, WorkerRequest } from './thread-protocol.js';
 
 /** No limit on values crossing between threads: the action boundary applies its own. */
 const INLINE = Number.POSITIVE_INFINITY;
 
 /** Finds the definition of a task called from a pool thread, importing its module when this thread lacks it. */
-async function resolveTask(message: WorkerRequest): Promise<TaskDefinition> {
-  const name = message.task as string;
-  const module = message.module as string | null;
+async function importTask(ref: TaskRef): Promise<TaskDefinition> {
+  const { name, module } = ref;
   let def = lookupTask(name);
   if (def === undefined && module !== null) {
     await import(new URL(`file://${module}`).href).catch(() => undefined); // a failure is reported just below
@@ -28,7 +29,16 @@ async function resolveTask(message: WorkerRequest): Promise<TaskDefinition> {
   if (def === undefined) {
     throw new ModuleLoadError(`task ${name} is not defined in this process${module === null ? '' : ` (module ${module})`}`);
   }
-  return { ...def, ...(message.overrides as Partial<TaskDefinition>) };
+  return fromTaskRef(ref, def);
+}
+
+/**
+ * The definition a reference stands for. The name of a child is fixed synchronously in submit: the module is
+ * imported (asynchronously) only when the task is not known yet.
+ */
+function resolveTask(ref: TaskRef): TaskDefinition | Promise<TaskDefinition> {
+  const known = lookupTask(ref.name);
+  return known === undefined ? importTask(ref) : fromTaskRef(ref, known);
 }
 
 /** Runs the sync body of `task` for the action of `frame` on the pool. */
@@ -42,37 +52,43 @@ export function runOnPool(
   const controller = frame.run.controller;
   const steps = new Map<number, StepHandle>();
   let nextStep = 0;
-  const encode = (value: unknown): Reply => ({ ok: true, value: codec.encode(value, 'output', INLINE).text });
+  const encode = (value: unknown): string => codec.encode(value, 'output', INLINE).text;
+  const inFrame = (group: string | null, customContext = frame.customContext): Frame => ({ ...frame, group, customContext });
 
   const answer = async (message: WorkerRequest): Promise<Reply> => {
-    const childFrame: Frame = {
-      ...frame,
-      group: (message.group as string | null | undefined) ?? null,
-      customContext: (message.customContext as Record<string, string> | undefined) ?? frame.customContext,
-    };
-    if (message.type === 'step') {
-      const stepArgs = codec.decode(message.args as string) as unknown[];
-      const step = controller.beginStep(childFrame, message.kind as 'trace' | 'durable', message.name as string, stepArgs);
-      if (step.replayed) return encode({ replayed: true, value: step.value });
-      const stepId = nextStep++;
-      steps.set(stepId, step);
-      return encode({ replayed: false, stepId });
+    switch (message.type) {
+      case 'step': {
+        const stepArgs = codec.decode(message.args) as unknown[];
+        const step = controller.beginStep(inFrame(message.group), message.kind, message.name, stepArgs);
+        if (step.replayed) return { type: 'step-replayed', value: encode(step.value) };
+        const stepId = nextStep++;
+        steps.set(stepId, step);
+        return { type: 'step-started', stepId };
+      }
+      case 'call': {
+        const found = resolveTask(message.task);
+        const def = found instanceof Promise ? await found : found;
+        const callArgs = codec.decode(message.args) as unknown[];
+        return { type: 'value', value: encode(await controller.submit(inFrame(message.group, message.customContext), def, callArgs)) };
+      }
+      case 'map': {
+        const { settings } = message;
+        const found = resolveTask(settings.task);
+        const def = found instanceof Promise ? await found : found;
+        const bound = codec.decode(settings.bound) as unknown[];
+        const argLists = codec.decode(message.items) as unknown[][];
+        // Failed items are errors in place: the codec carries them as flyte errors.
+        const results = await collectMapItems(inFrame(settings.group, settings.customContext), def, bound, argLists, settings);
+        return { type: 'map-results', results: encode(results) };
+      }
     }
-    // The name of a child is fixed synchronously in submit: resolve the task first only when it is not known.
-    const known = lookupTask(message.task as string);
-    const def = known === undefined ? await resolveTask(message) : { ...known, ...(message.overrides as Partial<TaskDefinition>) };
-    if (message.type === 'call') {
-      const callArgs = codec.decode(message.args as string) as unknown[];
-      return encode(await controller.submit(childFrame, def, callArgs));
-    }
-    const { bound, argLists } = codec.decode(message.args as string) as { bound: unknown[]; argLists: unknown[][] };
-    // Failed items are errors in place: the codec carries them as flyte errors.
-    const results = await collectMapItems(childFrame, def, bound, argLists, {
-      concurrency: message.concurrency as number,
-      returnExceptions: message.returnExceptions as boolean,
-      group: message.group as string,
-    });
-    return encode(results);
+  };
+
+  const notify = (message: HostNotice): void => {
+    const step = steps.get(message.stepId);
+    steps.delete(message.stepId);
+    if (step === undefined) return;
+    runInFrame(step.frame, () => (message.ok ? step.succeed(codec.decode(message.value)) : step.fail(fromSerialized(message.error))));
   };
 
   const job = pool.run(
@@ -89,19 +105,8 @@ export function runOnPool(
     },
     {
       log: (stream, line) => frame.run.log(frame, stream, line),
-      request: (message) =>
-        answer(message).catch((err: unknown): Reply => ({ ok: false, error: serializeError(err) })),
-      notify: (message) => {
-        if (message.type !== 'step-end') return;
-        const step = steps.get(message.stepId as number);
-        steps.delete(message.stepId as number);
-        if (step === undefined) return;
-        runInFrame(step.frame, () =>
-          message.ok === true
-            ? step.succeed(codec.decode(message.value as string))
-            : step.fail(fromSerialized(message.error as SerializedError)),
-        );
-      },
+      request: (message) => answer(message).catch((err: unknown): Reply => ({ type: 'error', error: serializeError(err) })),
+      notify,
     },
   );
   return { result: job.result.then((text) => codec.decode(text)), cancel: () => job.cancel() };

@@ -10,14 +10,23 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
+import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
 import { lookupTask } from '../task-environment.js';
 import type { Controller, StepHandle, StepReplay, SyncMapOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
-import type { PoolJob, Reply } from './thread-pool.js';
 import { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
+import { toTaskRef } from './task-ref.js';
+import {
+  REPLY_TYPES,
+  type PoolJob,
+  type RepliesTo,
+  type Reply,
+  type RunMessage,
+  type WorkerNotice,
+  type WorkerRequest,
+} from './thread-protocol.js';
 
 const { port, flag, echoLogs } = workerData as { port: MessagePort; flag: Int32Array; echoLogs: boolean };
 const out = parentPort as NonNullable<typeof parentPort>;
@@ -38,30 +47,29 @@ register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
 
 let tsxRegistered = process.execArgv.some((a) => a.includes('tsx'));
 
-/** Sends a request to the main thread and blocks this thread until its answer. */
-function request(message: Record<string, unknown>): unknown {
-  Atomics.store(flag, 0, 0);
+function post(message: WorkerRequest | WorkerNotice): void {
   out.postMessage(message);
-  Atomics.wait(flag, 0, 0);
-  const reply = receiveMessageOnPort(port)?.message as Reply | undefined;
-  if (reply === undefined) throw new Error('flyte-ts: a pool thread was woken without an answer');
-  if (!reply.ok) throw fromSerialized(reply.error);
-  return codec.decode(reply.value);
 }
 
-/** What the main thread needs to find (and override) a task called from here. */
-function taskRef(task: TaskDefinition): Record<string, unknown> {
-  return {
-    task: task.name,
-    module: task.module,
-    overrides: {
-      shortName: task.shortName,
-      retries: task.retries,
-      timeoutMs: task.timeoutMs,
-      queuedTimeoutMs: task.queuedTimeoutMs,
-      maxInlineIoBytes: task.maxInlineIoBytes,
-    },
-  };
+/** Whether `reply` is one that a request of type `type` may get. */
+function answers<R extends WorkerRequest>(message: R, reply: Reply): reply is RepliesTo[R['type']] {
+  return (REPLY_TYPES[message.type] as readonly string[]).includes(reply.type);
+}
+
+/**
+ * Sends a request to the main thread and blocks this thread until its answer.
+ * @throws the request's error, rebuilt as a flyte error
+ */
+function request<R extends WorkerRequest>(message: R): RepliesTo[R['type']] {
+  Atomics.store(flag, 0, 0);
+  post(message);
+  Atomics.wait(flag, 0, 0);
+  const reply = receiveMessageOnPort(port)?.message as Reply | undefined;
+  if (reply === undefined) throw new RuntimeSystemError('ThreadProtocol', 'a pool thread was woken without an answer');
+  if (reply.type === 'error') throw fromSerialized(reply.error);
+  const got = reply.type;
+  if (answers(message, reply)) return reply;
+  throw new RuntimeSystemError('ThreadProtocol', `a ${message.type} request was answered with a ${got} reply`);
 }
 
 /** The controller of frames on a pool thread: every action is run by the main thread's controller. */
@@ -70,7 +78,8 @@ class ThreadController implements Controller {
 
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown {
     const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
-    return request({ type: 'call', ...taskRef(task), args: encoded, group: frame.group, customContext: frame.customContext });
+    const reply = request({ type: 'call', task: toTaskRef(task), args: encoded, group: frame.group, customContext: frame.customContext });
+    return codec.decode(reply.value);
   }
 
   /** An async task called from a sync body: the call is made (blocking) when the promise is first resolved. */
@@ -83,33 +92,29 @@ class ThreadController implements Controller {
   }
 
   mapSync(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[] {
-    const encoded = codec.encode({ bound, argLists }, 'args', Number.POSITIVE_INFINITY).text;
-    return request({
-      type: 'map',
-      ...taskRef(task),
-      args: encoded,
-      customContext: frame.customContext,
+    const settings = {
+      task: toTaskRef(task),
+      bound: codec.encode(bound, 'args', Number.POSITIVE_INFINITY).text,
       concurrency: options.concurrency,
       returnExceptions: options.returnExceptions,
       group: options.group,
-    }) as unknown[];
+      customContext: frame.customContext,
+    };
+    const items = codec.encode(argLists, 'args', Number.POSITIVE_INFINITY).text;
+    return codec.decode(request({ type: 'map', settings, items }).results) as unknown[];
   }
 
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
     const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
-    const answer = request({ type: 'step', kind, name, args: encoded, group: frame.group }) as
-      | { replayed: true; value: unknown }
-      | { replayed: false; stepId: number };
-    if (answer.replayed) return { replayed: true, value: answer.value };
-    const end = (ok: boolean, value: unknown): void => {
-      const payload = ok ? { value: codec.encode(value, 'output', Number.POSITIVE_INFINITY).text } : { error: serializeError(value) };
-      out.postMessage({ type: 'step-end', stepId: answer.stepId, ok, ...payload });
-    };
+    const answer = request({ type: 'step', kind, name, args: encoded, group: frame.group });
+    if (answer.type === 'step-replayed') return { replayed: true, value: codec.decode(answer.value) };
+    const { stepId } = answer;
     return {
       replayed: false,
       frame: { ...frame, kind: 'trace' },
-      succeed: (value) => end(true, value),
-      fail: (err) => end(false, err),
+      succeed: (value) =>
+        post({ type: 'step-end', stepId, ok: true, value: codec.encode(value, 'output', Number.POSITIVE_INFINITY).text }),
+      fail: (err) => post({ type: 'step-end', stepId, ok: false, error: serializeError(err) }),
     };
   }
 }
@@ -168,7 +173,7 @@ async function runJob(job: PoolJob): Promise<string> {
     name: job.runName,
     mode: job.mode,
     controller: new ThreadController(job.mode),
-    log: (_frame, stream, line) => out.postMessage({ type: 'log', stream, line }),
+    log: (_frame, stream, line) => post({ type: 'log', stream, line }),
   };
   const frame: Frame = {
     run,
@@ -185,9 +190,9 @@ async function runJob(job: PoolJob): Promise<string> {
 
 installLogCapture();
 setLogEcho(echoLogs);
-out.on('message', (message: { type: 'run'; job: PoolJob }) => {
+out.on('message', (message: RunMessage) => {
   runJob(message.job).then(
-    (value) => out.postMessage({ type: 'done', ok: true, value }),
-    (err: unknown) => out.postMessage({ type: 'done', ok: false, error: serializeError(err, message.job.actionName) }),
+    (value) => post({ type: 'done', ok: true, value }),
+    (err: unknown) => post({ type: 'done', ok: false, error: serializeError(err, message.job.actionName) }),
   );
 });
