@@ -20,7 +20,11 @@ import {
   groupInside,
   logs,
   mainOnly,
+  mapBreaksEarly,
   mapInside,
+  mapPullsAhead,
+  mapPullsAheadAsync,
+  mapStrict,
   mapsCachedChild,
   mapWithErrors,
   recurse,
@@ -106,6 +110,40 @@ describe('sync tasks on worker threads', () => {
   it('returns item errors in place from a sync map', async () => {
     const run = await flyte.run(mapWithErrors, [1, 2, 3, 4]);
     assert.deepEqual(await run.outputs(), [1, 2, 'error:RangeError', 4]);
+  });
+
+  it('streams a sync map: a break after k results of a million lazy items pulls about k + concurrency', { timeout: 60_000 }, async () => {
+    const k = 5;
+    const concurrency = 4;
+    const run = await flyte.run(mapBreaksEarly, 1_000_000, k, concurrency);
+    const out = await run.outputs();
+    assert.deepEqual(out.results, [1, 2, 3, 4, 5]);
+    assert.ok(out.pulled <= k + concurrency + 1, `pulled ${out.pulled} items for ${k} results`);
+    const children = (await run.actions()).filter((a) => a.parentName === 'a0');
+    assert.ok(children.length <= k + concurrency, `${children.length} children`);
+    assert.ok(children.every((a) => a.phase === 'succeeded' || a.phase === 'aborted'), JSON.stringify(children.map((a) => a.phase)));
+  });
+
+  it('keeps a sync map at most about concurrency items pulled ahead of its results, in input order', async () => {
+    const run = await flyte.run(mapPullsAhead, 40, 3);
+    const out = await run.outputs();
+    assert.equal(out.yielded, 40);
+    assert.equal(out.inOrder, true);
+    assert.ok(out.mostAhead <= 3 + 1, `${out.mostAhead} items pulled ahead`);
+    const names = async (r: flyte.Run<unknown>): Promise<string[]> =>
+      (await r.actions()).filter((a) => a.parentName === 'a0').map((a) => `${a.group}/${a.name}`).sort();
+    const asyncRun = await flyte.run(mapPullsAheadAsync, 40, 3);
+    await asyncRun.wait();
+    assert.deepEqual(await names(run), await names(asyncRun), 'the items are named as those of the same map awaited');
+  });
+
+  it('throws the first failure of a sync map with returnExceptions: false, after the results before it', async () => {
+    const run = await flyte.run(mapStrict, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const out = await run.outputs();
+    assert.deepEqual(out.seen, [1, 2]);
+    assert.equal(out.error, 'RangeError');
+    const children = (await run.actions()).filter((a) => a.parentName === 'a0');
+    assert.ok(children.length < 8, `${children.length} children started`);
   });
 
   it('supports the sync form of flyte.group inside a sync body', async () => {

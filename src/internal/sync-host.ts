@@ -4,8 +4,8 @@
  * arrive in the body's call order, so child names are derived in that order.
  * @module
  */
-import { ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
-import { collectMapItems } from '../map.js';
+import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
+import { SyncMapRun } from '../map.js';
 import { lookupTask } from '../task-environment.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
@@ -71,24 +71,54 @@ export function runOnPool(
         const callArgs = codec.decode(message.args) as unknown[];
         return { type: 'value', value: encode(await controller.submit(inFrame(message.group, message.customContext), def, callArgs)) };
       }
-      case 'map': {
+      case 'map-start': {
         const { settings } = message;
         const found = resolveTask(settings.task);
         const def = found instanceof Promise ? await found : found;
         const bound = codec.decode(settings.bound) as unknown[];
-        const argLists = codec.decode(message.items) as unknown[][];
-        // Failed items are errors in place: the codec carries them as flyte errors.
-        const results = await collectMapItems(inFrame(settings.group, settings.customContext), def, bound, argLists, settings);
-        return { type: 'map-results', results: encode(results) };
+        const map = new SyncMapRun(inFrame(settings.group, settings.customContext), def, bound, settings);
+        maps.set(message.mapId, map);
+        return mapResults(map, message.items);
       }
+      case 'map-next':
+        return mapResults(mapOf(message.mapId), message.items);
     }
   };
 
+  /** Sync maps of the body, by the id its thread gave them. */
+  const maps = new Map<number, SyncMapRun>();
+  const mapOf = (mapId: number): SyncMapRun => {
+    const map = maps.get(mapId);
+    if (map === undefined) throw new RuntimeSystemError('ThreadProtocol', `the body has no open sync map ${mapId}`);
+    return map;
+  };
+  // Failed items are errors in place: the codec carries them as flyte errors.
+  const mapResults = async (map: SyncMapRun, items: string | null): Promise<Reply> => {
+    if (items !== null) map.feed(codec.decode(items) as unknown[][]);
+    return { type: 'map-results', results: encode(await map.take()) };
+  };
+  const closeMaps = (): void => {
+    for (const map of maps.values()) map.close();
+    maps.clear();
+  };
+
   const notify = (message: HostNotice): void => {
-    const step = steps.get(message.stepId);
-    steps.delete(message.stepId);
-    if (step === undefined) return;
-    runInFrame(step.frame, () => (message.ok ? step.succeed(codec.decode(message.value)) : step.fail(fromSerialized(message.error))));
+    switch (message.type) {
+      case 'map-feed':
+        // Only a map closed by the end of the body is missing here: its items are not wanted any more.
+        maps.get(message.mapId)?.feed(codec.decode(message.items) as unknown[][]);
+        return;
+      case 'map-close':
+        maps.get(message.mapId)?.close();
+        maps.delete(message.mapId);
+        return;
+      case 'step-end': {
+        const step = steps.get(message.stepId);
+        steps.delete(message.stepId);
+        if (step === undefined) return;
+        runInFrame(step.frame, () => (message.ok ? step.succeed(codec.decode(message.value)) : step.fail(fromSerialized(message.error))));
+      }
+    }
   };
 
   const job = pool.run(
@@ -109,5 +139,13 @@ export function runOnPool(
       notify,
     },
   );
-  return { result: job.result.then((text) => codec.decode(text)), cancel: () => job.cancel() };
+  // A body that ends (or is ended) with maps still open leaves nothing running behind it.
+  const result = job.result.finally(closeMaps).then((text) => codec.decode(text));
+  return {
+    result,
+    cancel: () => {
+      job.cancel();
+      closeMaps();
+    },
+  };
 }

@@ -64,16 +64,44 @@ export interface MapSettings {
   readonly customContext: Readonly<Record<string, string>>;
 }
 
-/** A sync map's items (blocking). Answered with a {@link MapResultsReply}. */
-export interface MapRequest {
-  readonly type: 'map';
+/**
+ * A sync map streams: the thread pulls items from the body's iterables as the body consumes results, and feeds
+ * them in batches (`items`: argument lists, encoded), keeping a bounded number fed but not yet consumed. It
+ * starts the map with its first items, asks for results when it has none left, and closes the map when the body
+ * stops iterating (the main thread then aborts what still runs).
+ *
+ * The start of sync map `mapId` (an id chosen by the thread), with its first items. Answered with a
+ * {@link MapResultsReply}.
+ */
+export interface MapStartRequest {
+  readonly type: 'map-start';
+  readonly mapId: number;
   readonly settings: MapSettings;
-  /** The argument lists of the items, encoded. */
   readonly items: string;
 }
 
+/** More items (or none, `null`), and the next results of map `mapId`. Answered with a {@link MapResultsReply}. */
+export interface MapNextRequest {
+  readonly type: 'map-next';
+  readonly mapId: number;
+  readonly items: string | null;
+}
+
+/** More items of map `mapId`, fed while the body still has results to consume. */
+export interface MapFeedNotice {
+  readonly type: 'map-feed';
+  readonly mapId: number;
+  readonly items: string;
+}
+
+/** The body stopped iterating map `mapId` (it ended, broke off or threw): what still runs is aborted. */
+export interface MapCloseNotice {
+  readonly type: 'map-close';
+  readonly mapId: number;
+}
+
 /** A request the body blocks on. */
-export type WorkerRequest = CallRequest | StepRequest | MapRequest;
+export type WorkerRequest = CallRequest | StepRequest | MapStartRequest | MapNextRequest;
 
 /** A console line of the body. */
 export interface LogNotice {
@@ -93,7 +121,7 @@ export type DoneNotice =
   | { readonly type: 'done'; readonly ok: false; readonly error: SerializedError };
 
 /** A message the body does not wait on. */
-export type WorkerNotice = LogNotice | StepEndNotice | DoneNotice;
+export type WorkerNotice = LogNotice | StepEndNotice | MapFeedNotice | MapCloseNotice | DoneNotice;
 
 /** Thread → main. */
 export type WorkerMessage = WorkerRequest | WorkerNotice;
@@ -122,7 +150,10 @@ export interface StepReplayedReply {
   readonly value: string;
 }
 
-/** Results of a sync map's items, in input order, encoded (failed items as flyte errors in place). */
+/**
+ * The next results of a sync map, in input order, encoded: at least one (failed items as flyte errors in place
+ * with `returnExceptions`; without it, the first failure is an {@link ErrorReply}).
+ */
 export interface MapResultsReply {
   readonly type: 'map-results';
   readonly results: string;
@@ -135,14 +166,16 @@ export type Reply = ValueReply | ErrorReply | StepStartedReply | StepReplayedRep
 export interface RepliesTo {
   readonly call: ValueReply;
   readonly step: StepStartedReply | StepReplayedReply;
-  readonly map: MapResultsReply;
+  readonly 'map-start': MapResultsReply;
+  readonly 'map-next': MapResultsReply;
 }
 
 /** The reply types each request may get, for checking a reply at run time. */
 export const REPLY_TYPES: { readonly [K in WorkerRequest['type']]: readonly RepliesTo[K]['type'][] } = {
   call: ['value'],
   step: ['step-started', 'step-replayed'],
-  map: ['map-results'],
+  'map-start': ['map-results'],
+  'map-next': ['map-results'],
 };
 
 /** Whether `message` is a request the body blocks on. */

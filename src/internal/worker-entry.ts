@@ -15,11 +15,14 @@ import { lookupTask } from '../task-environment.js';
 import type { Controller, StepHandle, StepReplay, SyncMapOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
+import { Fifo } from './fifo.js';
 import { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { toTaskRef } from './task-ref.js';
 import {
   REPLY_TYPES,
+  type MapResultsReply,
+  type MapSettings,
   type PoolJob,
   type RepliesTo,
   type Reply,
@@ -72,12 +75,28 @@ function request<R extends WorkerRequest>(message: R): RepliesTo[R['type']] {
   throw new RuntimeSystemError('ThreadProtocol', `a ${message.type} request was answered with a ${got} reply`);
 }
 
+function encodeArgs(args: readonly unknown[]): string {
+  return codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
+}
+
+/**
+ * How many items an unbounded sync map (`concurrency: 0`) keeps fed but not consumed: it runs at most this many
+ * at once.
+ */
+const UNBOUNDED_MAP_WINDOW = 256;
+let nextMapId = 0;
+
+function mapSettings(frame: Frame, task: TaskDefinition, bound: readonly unknown[], options: SyncMapOptions): MapSettings {
+  const { concurrency, returnExceptions, group } = options;
+  return { task: toTaskRef(task), bound: encodeArgs(bound), concurrency, returnExceptions, group, customContext: frame.customContext };
+}
+
 /** The controller of frames on a pool thread: every action is run by the main thread's controller. */
 class ThreadController implements Controller {
   constructor(readonly mode: 'local' | 'remote') {}
 
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown {
-    const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
+    const encoded = encodeArgs(args);
     const reply = request({ type: 'call', task: toTaskRef(task), args: encoded, group: frame.group, customContext: frame.customContext });
     return codec.decode(reply.value);
   }
@@ -91,21 +110,58 @@ class ThreadController implements Controller {
     }
   }
 
-  mapSync(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[] {
-    const settings = {
-      task: toTaskRef(task),
-      bound: codec.encode(bound, 'args', Number.POSITIVE_INFINITY).text,
-      concurrency: options.concurrency,
-      returnExceptions: options.returnExceptions,
-      group: options.group,
-      customContext: frame.customContext,
-    };
-    const items = codec.encode(argLists, 'args', Number.POSITIVE_INFINITY).text;
-    return codec.decode(request({ type: 'map', settings, items }).results) as unknown[];
+  /**
+   * Streams the map (see `MapStartRequest`): before each result it hands the body, it pulls items until `window`
+   * are fed but not consumed, and feeds the new ones; when it has no result left, it blocks for the next ones.
+   */
+  *mapSync(
+    frame: Frame,
+    task: TaskDefinition,
+    bound: readonly unknown[],
+    items: Iterator<unknown[]>,
+    options: SyncMapOptions,
+  ): Generator<unknown, void, undefined> {
+    const mapId = nextMapId++;
+    const window = options.concurrency === 0 ? UNBOUNDED_MAP_WINDOW : options.concurrency;
+    const results = new Fifo<unknown>();
+    let fed = 0;
+    let consumed = 0;
+    let exhausted = false;
+    let started = false;
+    try {
+      for (;;) {
+        const batch: unknown[][] = [];
+        while (!exhausted && fed + batch.length - consumed < window) {
+          const next = items.next();
+          if (next.done === true) exhausted = true;
+          else batch.push(next.value);
+        }
+        fed += batch.length;
+        const encoded = batch.length === 0 ? null : encodeArgs(batch);
+        if (results.length === 0) {
+          if (exhausted && fed === consumed) return;
+          let reply: MapResultsReply;
+          if (started) reply = request({ type: 'map-next', mapId, items: encoded });
+          else {
+            started = true; // before the request: a map that failed at once is closed too
+            const settings = mapSettings(frame, task, bound, options);
+            reply = request({ type: 'map-start', mapId, settings, items: encoded ?? encodeArgs([]) });
+          }
+          for (const result of codec.decode(reply.results) as unknown[]) results.push(result);
+        } else if (encoded !== null) {
+          post({ type: 'map-feed', mapId, items: encoded });
+        }
+        consumed++;
+        yield results.shift();
+      }
+    } finally {
+      if (started) post({ type: 'map-close', mapId });
+      items.return?.();
+    }
   }
 
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
-    const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
+    const encoded = encodeArgs(args);
     const answer = request({ type: 'step', kind, name, args: encoded, group: frame.group });
     if (answer.type === 'step-replayed') return { replayed: true, value: codec.decode(answer.value) };
     const { stepId } = answer;
