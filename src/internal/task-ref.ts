@@ -96,12 +96,14 @@ const MAX_CACHES_PER_TASK = 64;
 
 function fromCacheRef(def: TaskDefinition, ref: CacheRef): Cache {
   const key = JSON.stringify(ref);
-  if (key === JSON.stringify(toTaskRef(def).cache)) return def.cache;
   let known = caches.get(def);
-  if (known === undefined) caches.set(def, (known = new Map<string, Cache>()));
+  if (known === undefined || (known.size >= MAX_CACHES_PER_TASK && !known.has(key))) {
+    // The definition's own cache first: a task that was not overridden keeps it.
+    known = new Map<string, Cache>([[JSON.stringify(toTaskRef(def).cache), def.cache]]);
+    caches.set(def, known);
+  }
   let cache = known.get(key);
   if (cache === undefined) {
-    if (known.size >= MAX_CACHES_PER_TASK) known.clear();
     cache = new Cache({
       behavior: ref.behavior,
       versionOverride: ref.versionOverride ?? undefined,
