@@ -99,14 +99,7 @@ class MapRun {
     if (frame === undefined) {
       this.#call = (args) => Promise.resolve().then(() => task.fn(...([...bound, ...args] as never[])));
     } else {
-      const groupFrame: Frame = { ...frame, group: options.group };
-      const scope = { scope: this.#scope };
-      const controller = frame.run.controller;
-      const total = sizeOf(iterables);
-      if (total !== undefined) controller.beginMap?.(groupFrame, total);
-      this.#call = bound.length === 0
-        ? (args) => controller.submit(groupFrame, task, args, scope)
-        : (args) => controller.submit(groupFrame, task, [...bound, ...args], scope);
+      this.#call = childCall(frame, task, bound, options.group, this.#scope, sizeOf(iterables));
     }
     if (this.#signal !== undefined) {
       const signal = this.#signal;
@@ -311,28 +304,111 @@ function* zip(iterables: Iterable<unknown>[]): Iterator<unknown[]> {
   }
 }
 
-function iterableOf<T>(iterator: Iterator<T>): Iterable<T> {
-  return { [Symbol.iterator]: () => iterator };
-}
-
 /**
- * Runs the argument lists of a sync map (see `Controller.mapSync`) with the async machinery in `frame`: the
- * results in input order, as awaiting an async map gives them (failed items as errors in place, or a rejection
- * at the first failure without `returnExceptions`).
+ * The main-thread side of a map iterated synchronously in a sync body (see `Controller.mapSync`): the body's
+ * thread feeds the items as it pulls them, and takes the results in input order as they settle. At most
+ * `concurrency` items run at once; the thread bounds how many are fed but not yet taken.
+ *
+ * Failed items are errors in place with `returnExceptions`; without it, the first failure aborts the items
+ * still running and is thrown by the next {@link take} (after the results that settled before it in input
+ * order).
  * @internal
  */
-export function collectMapItems(
+export class SyncMapRun {
+  readonly #call: (args: unknown[]) => Promise<unknown>;
+  readonly #limit: number;
+  readonly #returnExceptions: boolean;
+  readonly #scope = new CancelScope();
+  /** Items fed, not started. */
+  readonly #waiting = new Fifo<unknown[]>();
+  /** Items started, in input order, whose results were not taken. */
+  readonly #started = new Fifo<{ settled: Settled | undefined }>();
+  #active = 0;
+  #failure: { readonly error: unknown } | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    frame: Frame,
+    task: TaskDefinition,
+    bound: readonly unknown[],
+    options: {
+      readonly concurrency: number;
+      readonly returnExceptions: boolean;
+      readonly group: string;
+      readonly total: number | null;
+    },
+  ) {
+    this.#limit = options.concurrency === 0 ? Infinity : options.concurrency;
+    this.#returnExceptions = options.returnExceptions;
+    this.#call = childCall(frame, task, bound, options.group, this.#scope, options.total ?? undefined);
+  }
+
+  /** Queues argument lists; they start (in order) as slots free up. */
+  feed(argLists: readonly unknown[][]): void {
+    for (const args of argLists) this.#waiting.push(args);
+    this.#launch();
+  }
+
+  /** The next results in input order, at least one, as soon as the first of them settled. */
+  async take(): Promise<unknown[]> {
+    for (;;) {
+      const ready: unknown[] = [];
+      for (let head = this.#started.peek(); head?.settled !== undefined; head = this.#started.peek()) {
+        const s = head.settled;
+        if (!s.ok && !this.#returnExceptions) break;
+        this.#started.shift();
+        ready.push(s.ok ? s.value : asUserError(s.error));
+      }
+      if (ready.length > 0) return ready;
+      if (this.#failure !== undefined) throw this.#failure.error;
+      if (this.#started.length === 0) throw new RangeError('map: results were asked for beyond the items fed');
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** The body stopped iterating: items still running are aborted, those not started never start. */
+  close(): void {
+    this.#scope.cancel(new ActionAbortedError('aborted: the map was not iterated to its end'));
+  }
+
+  #launch(): void {
+    while (this.#active < this.#limit && this.#scope.reason === null && this.#waiting.length > 0) {
+      const slot: { settled: Settled | undefined } = { settled: undefined };
+      this.#started.push(slot);
+      this.#active++;
+      void settled(this.#call(this.#waiting.shift() as unknown[])).then((s) => {
+        slot.settled = s;
+        this.#active--;
+        if (!s.ok && !this.#returnExceptions && this.#failure === undefined) {
+          this.#failure = { error: s.error };
+          this.#scope.cancel(new ActionAbortedError('aborted: another item of the map failed (returnExceptions: false)'));
+        }
+        this.#launch();
+        const wake = this.#wake;
+        this.#wake = undefined;
+        wake?.();
+      });
+    }
+  }
+}
+
+/** Calls `task` for one item of a map: a child action of `frame`'s action in `group`, a member of `scope`. */
+function childCall(
   frame: Frame,
   task: TaskDefinition,
   bound: readonly unknown[],
-  argLists: unknown[][],
-  options: { readonly concurrency: number; readonly returnExceptions: boolean; readonly group: string },
-): Promise<unknown[]> {
-  const resolved: ResolvedMap = { ...options, signal: undefined };
-  // Columns, so that zipping them gives back the argument lists.
-  const width = argLists[0]?.length ?? 1;
-  const columns = Array.from({ length: width }, (_, j) => argLists.map((args) => args[j]));
-  return new MapRun(frame, task, bound, columns, resolved).collect();
+  group: string,
+  scope: CancelScope,
+  total: number | undefined,
+): (args: unknown[]) => Promise<unknown> {
+  const groupFrame: Frame = { ...frame, group };
+  const options = { scope };
+  const controller = frame.run.controller;
+  // The map's progress is of its items when their number is known.
+  if (total !== undefined) controller.beginMap?.(groupFrame, total);
+  return bound.length === 0
+    ? (args) => controller.submit(groupFrame, task, args, options)
+    : (args) => controller.submit(groupFrame, task, [...bound, ...args], options);
 }
 
 interface ResolvedMap {
@@ -423,13 +499,16 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
   // The map is bound to the frame it was created in, but starts only when consumed.
   let runner: MapRun | undefined;
   const frame = currentFrame();
-  const start = (how: string): MapRun => {
+  const consume = (how: string): void => {
     // Awaiting twice is fine (`then` memoizes the one collection); any other second consumption would find the
     // items already taken and silently yield nothing, so it is refused.
     if (consumed !== undefined) {
       throw new TypeError(`map: this map was already consumed (${consumed}); call flyte.map again to run it again`);
     }
     consumed = how;
+  };
+  const start = (how: string): MapRun => {
+    consume(how);
     runner ??= new MapRun(frame, def, bound, iterables, resolved);
     return runner;
   };
@@ -455,11 +534,10 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
     [Symbol.iterator](): Iterator<unknown> {
       const controller = frame?.sync === true ? frame.run.controller : undefined;
       if (frame !== undefined && controller?.mapSync !== undefined) {
-        start('iterated synchronously');
-        const argLists = [...iterableOf(zip(iterables))];
+        consume('iterated synchronously');
         const { concurrency, returnExceptions, group } = resolved;
-        const results = controller.mapSync(frame, def, bound, argLists, { concurrency, returnExceptions, group });
-        return results[Symbol.iterator]();
+        const total = sizeOf(iterables) ?? null;
+        return controller.mapSync(frame, def, bound, zip(iterables), { concurrency, returnExceptions, group, total });
       }
       throw new TypeError(
         'map: a map is iterable synchronously (Array.from, for...of) only inside a sync task; here use `await flyte.map(...)` or `for await`',

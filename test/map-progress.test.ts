@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
-import { release, main, streamed } from './fixtures/progress.js';
+import { arm, release, main, streamed, syncMain } from './fixtures/progress.js';
 import { ensureBuilt, runCli } from './support/cli.js';
 import { useFlyteRoot } from './support/flyte-root.js';
 
@@ -36,27 +36,33 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 describe('map progress of the items', () => {
-  it('a 200-item map at concurrency 10 shows 40/200 done, not 40/50', async () => {
-    const run = await flyte.run(main, 200);
-    await until(async () => (await run.actions()).filter((a) => a.phase === 'succeeded').length >= 40);
-    await until(async () => (await run.actions()).filter((a) => a.phase === 'running').length >= 11);
-    const { fold, counts } = await mapFold(run.name);
-    assert.equal(fold?.label, 'progress.item_map');
-    assert.equal(fold?.expected, 200);
-    assert.deepEqual(
-      { total: fold?.counts?.total, succeeded: fold?.counts?.succeeded, running: fold?.counts?.running },
-      { total: 200, succeeded: 40, running: 10 },
-    );
-    assert.equal(fold?.counts?.queued, 150, 'the items not started yet count as queued');
-    assert.equal(counts?.total, 201, 'the run summary counts every item, and the root');
-    const plain = await runCli(['get', 'run', run.name], { root: root() });
-    assert.match(plain.stdout, /progress\.item_map .* 40\/200 done {2}10 running/);
-    release();
-    assert.equal(await run.outputs(), 200);
-    const after = await mapFold(run.name);
-    assert.equal(after.fold?.counts?.total, 200);
-    assert.equal(after.fold?.counts?.succeeded, 200);
-  });
+  for (const [kind, task] of [
+    ['async', main],
+    ['sync', syncMain],
+  ] as const) {
+    it(`a 200-item map at concurrency 10 (${kind} parent) shows 40/200 done, not 40/50`, async () => {
+      arm();
+      const run = await flyte.run(task, 200);
+      await until(async () => (await run.actions()).filter((a) => a.phase === 'succeeded').length >= 40);
+      await until(async () => (await run.actions()).filter((a) => a.phase === 'running').length >= 11);
+      const { fold, counts } = await mapFold(run.name);
+      assert.equal(fold?.label, 'progress.item_map');
+      assert.equal(fold?.expected, 200);
+      assert.deepEqual(
+        { total: fold?.counts?.total, succeeded: fold?.counts?.succeeded, running: fold?.counts?.running },
+        { total: 200, succeeded: 40, running: 10 },
+      );
+      assert.equal(fold?.counts?.queued, 150, 'the items not started yet count as queued');
+      assert.equal(counts?.total, 201, 'the run summary counts every item, and the root');
+      const plain = await runCli(['get', 'run', run.name], { root: root() });
+      assert.match(plain.stdout, /progress\.item_map .* 40\/200 done {2}10 running/);
+      release();
+      assert.equal(await run.outputs(), 200);
+      const after = await mapFold(run.name);
+      assert.equal(after.fold?.counts?.total, 200);
+      assert.equal(after.fold?.counts?.succeeded, 200);
+    });
+  }
 
   it('a map over a generator (no known size) counts the actions started, as before', async () => {
     const run = await flyte.run(streamed, 60);

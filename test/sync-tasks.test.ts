@@ -14,12 +14,18 @@ import * as flyte from 'flyte-ts';
 import {
   addOne,
   aioFanOut,
+  callsCachedChild,
   callsSyncFromAsync,
   chain,
   groupInside,
   logs,
   mainOnly,
+  mapBreaksEarly,
   mapInside,
+  mapPullsAhead,
+  mapPullsAheadAsync,
+  mapStrict,
+  mapsCachedChild,
   mapWithErrors,
   recurse,
   showsCtx,
@@ -74,9 +80,70 @@ describe('sync tasks on worker threads', () => {
     assert.ok(children.every((a) => a.group === 'synctest.square_map'));
   });
 
+  it('keeps override() of a child called from a sync body: its cache hits on the second run', async () => {
+    const children = async (): Promise<flyte.ActionRecord[]> => {
+      const run = await flyte.run(callsCachedChild, 100);
+      assert.equal(await run.outputs(), 101);
+      return (await run.actions()).filter((a) => a.parentName === 'a0');
+    };
+    const [first] = await children();
+    assert.equal(first?.cacheHit, false);
+    assert.equal(first?.shortName, 'add-one-cached');
+    const [second] = await children();
+    assert.equal(second?.cacheHit, true);
+    assert.equal(second?.shortName, 'add-one-cached');
+  });
+
+  it('keeps override() of the task of a sync map: every item hits the cache on the second run', async () => {
+    const items = [11, 12, 13];
+    const children = async (): Promise<flyte.ActionRecord[]> => {
+      const run = await flyte.run(mapsCachedChild, items);
+      assert.deepEqual(await run.outputs(), items.map((x) => x * x));
+      return (await run.actions()).filter((a) => a.parentName === 'a0');
+    };
+    assert.deepEqual((await children()).map((a) => a.cacheHit), [false, false, false]);
+    const second = await children();
+    assert.deepEqual(second.map((a) => a.cacheHit), [true, true, true]);
+    assert.ok(second.every((a) => a.shortName === 'square-cached'));
+  });
+
   it('returns item errors in place from a sync map', async () => {
     const run = await flyte.run(mapWithErrors, [1, 2, 3, 4]);
     assert.deepEqual(await run.outputs(), [1, 2, 'error:RangeError', 4]);
+  });
+
+  it('streams a sync map: a break after k results of a million lazy items pulls about k + concurrency', { timeout: 60_000 }, async () => {
+    const k = 5;
+    const concurrency = 4;
+    const run = await flyte.run(mapBreaksEarly, 1_000_000, k, concurrency);
+    const out = await run.outputs();
+    assert.deepEqual(out.results, [1, 2, 3, 4, 5]);
+    assert.ok(out.pulled <= k + concurrency + 1, `pulled ${out.pulled} items for ${k} results`);
+    const children = (await run.actions()).filter((a) => a.parentName === 'a0');
+    assert.ok(children.length <= k + concurrency, `${children.length} children`);
+    assert.ok(children.every((a) => a.phase === 'succeeded' || a.phase === 'aborted'), JSON.stringify(children.map((a) => a.phase)));
+  });
+
+  it('keeps a sync map at most about concurrency items pulled ahead of its results, in input order', async () => {
+    const run = await flyte.run(mapPullsAhead, 40, 3);
+    const out = await run.outputs();
+    assert.equal(out.yielded, 40);
+    assert.equal(out.inOrder, true);
+    assert.ok(out.mostAhead <= 3 + 1, `${out.mostAhead} items pulled ahead`);
+    const names = async (r: flyte.Run<unknown>): Promise<string[]> =>
+      (await r.actions()).filter((a) => a.parentName === 'a0').map((a) => `${a.group}/${a.name}`).sort();
+    const asyncRun = await flyte.run(mapPullsAheadAsync, 40, 3);
+    await asyncRun.wait();
+    assert.deepEqual(await names(run), await names(asyncRun), 'the items are named as those of the same map awaited');
+  });
+
+  it('throws the first failure of a sync map with returnExceptions: false, after the results before it', async () => {
+    const run = await flyte.run(mapStrict, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const out = await run.outputs();
+    assert.deepEqual(out.seen, [1, 2]);
+    assert.equal(out.error, 'RangeError');
+    const children = (await run.actions()).filter((a) => a.parentName === 'a0');
+    assert.ok(children.length < 8, `${children.length} children started`);
   });
 
   it('supports the sync form of flyte.group inside a sync body', async () => {

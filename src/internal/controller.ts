@@ -64,6 +64,8 @@ export interface SyncMapOptions {
   readonly returnExceptions: boolean;
   /** The group of the map's actions. */
   readonly group: string;
+  /** How many items the map will run, when its input has a known size (its progress denominator). */
+  readonly total: number | null;
 }
 
 /** Runs child actions on behalf of the action running in `frame`. */
@@ -82,12 +84,21 @@ export interface Controller {
    */
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown;
   /**
-   * A `flyte.map` iterated synchronously inside a sync task body: runs one child per argument list (at most
-   * `concurrency` at once, in the group `options.group`), blocks until all finished, and returns the results in
-   * input order (with `returnExceptions`, failed items as flyte errors; else the first failure is thrown).
+   * A `flyte.map` iterated synchronously inside a sync task body: an iterator of the results in input order,
+   * blocking in `next()` until the next one is ready. Each argument list pulled from `items` becomes one child
+   * (at most `concurrency` running at once, in the group `options.group`). Items are pulled lazily: at most
+   * `concurrency` (or a fixed window when it is `0`, unbounded) ahead of the results consumed. With
+   * `returnExceptions`, failed items are flyte errors in place; else the first failure is thrown and the items
+   * still running are aborted. Closing the iterator early (`break`) aborts the items still running.
    * Only controllers of sync frames implement it.
    */
-  mapSync?(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[];
+  mapSync?(
+    frame: Frame,
+    task: TaskDefinition,
+    bound: readonly unknown[],
+    items: Iterator<unknown[]>,
+    options: SyncMapOptions,
+  ): Iterator<unknown>;
   /**
    * A `flyte.map` in the group `frame.group` starts, and its input has `total` items: records it as the map's
    * progress denominator. Called once per map call, before its first item.

@@ -4,22 +4,23 @@
  * arrive in the body's call order, so child names are derived in that order.
  * @module
  */
-import { ModuleLoadError, fromSerialized, serializeError, type SerializedError } from '../errors.js';
-import { collectMapItems } from '../map.js';
+import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
+import { SyncMapRun } from '../map.js';
 import { lookupTask } from '../task-environment.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
-import type { Reply, ThreadPool, WorkerRequest } from './thread-pool.js';
+import { fromTaskRef, type TaskRef } from './task-ref.js';
+import type { HostNotice, ThreadPool } from './thread-pool.js';
+import type { Reply, WorkerRequest } from './thread-protocol.js';
 
 /** No limit on values crossing between threads: the action boundary applies its own. */
 const INLINE = Number.POSITIVE_INFINITY;
 
 /** Finds the definition of a task called from a pool thread, importing its module when this thread lacks it. */
-async function resolveTask(message: WorkerRequest): Promise<TaskDefinition> {
-  const name = message.task as string;
-  const module = message.module as string | null;
+async function importTask(ref: TaskRef): Promise<TaskDefinition> {
+  const { name, module } = ref;
   let def = lookupTask(name);
   if (def === undefined && module !== null) {
     await import(new URL(`file://${module}`).href).catch(() => undefined); // a failure is reported just below
@@ -28,7 +29,16 @@ async function resolveTask(message: WorkerRequest): Promise<TaskDefinition> {
   if (def === undefined) {
     throw new ModuleLoadError(`task ${name} is not defined in this process${module === null ? '' : ` (module ${module})`}`);
   }
-  return { ...def, ...(message.overrides as Partial<TaskDefinition>) };
+  return fromTaskRef(ref, def);
+}
+
+/**
+ * The definition a reference stands for. The name of a child is fixed synchronously in submit: the module is
+ * imported (asynchronously) only when the task is not known yet.
+ */
+function resolveTask(ref: TaskRef): TaskDefinition | Promise<TaskDefinition> {
+  const known = lookupTask(ref.name);
+  return known === undefined ? importTask(ref) : fromTaskRef(ref, known);
 }
 
 /** Runs the sync body of `task` for the action of `frame` on the pool. */
@@ -42,37 +52,73 @@ export function runOnPool(
   const controller = frame.run.controller;
   const steps = new Map<number, StepHandle>();
   let nextStep = 0;
-  const encode = (value: unknown): Reply => ({ ok: true, value: codec.encode(value, 'output', INLINE).text });
+  const encode = (value: unknown): string => codec.encode(value, 'output', INLINE).text;
+  const inFrame = (group: string | null, customContext = frame.customContext): Frame => ({ ...frame, group, customContext });
 
   const answer = async (message: WorkerRequest): Promise<Reply> => {
-    const childFrame: Frame = {
-      ...frame,
-      group: (message.group as string | null | undefined) ?? null,
-      customContext: (message.customContext as Record<string, string> | undefined) ?? frame.customContext,
-    };
-    if (message.type === 'step') {
-      const stepArgs = codec.decode(message.args as string) as unknown[];
-      const step = controller.beginStep(childFrame, message.kind as 'trace' | 'durable', message.name as string, stepArgs);
-      if (step.replayed) return encode({ replayed: true, value: step.value });
-      const stepId = nextStep++;
-      steps.set(stepId, step);
-      return encode({ replayed: false, stepId });
+    switch (message.type) {
+      case 'step': {
+        const stepArgs = codec.decode(message.args) as unknown[];
+        const step = controller.beginStep(inFrame(message.group), message.kind, message.name, stepArgs);
+        if (step.replayed) return { type: 'step-replayed', value: encode(step.value) };
+        const stepId = nextStep++;
+        steps.set(stepId, step);
+        return { type: 'step-started', stepId };
+      }
+      case 'call': {
+        const found = resolveTask(message.task);
+        const def = found instanceof Promise ? await found : found;
+        const callArgs = codec.decode(message.args) as unknown[];
+        return { type: 'value', value: encode(await controller.submit(inFrame(message.group, message.customContext), def, callArgs)) };
+      }
+      case 'map-start': {
+        const { settings } = message;
+        const found = resolveTask(settings.task);
+        const def = found instanceof Promise ? await found : found;
+        const bound = codec.decode(settings.bound) as unknown[];
+        const map = new SyncMapRun(inFrame(settings.group, settings.customContext), def, bound, settings);
+        maps.set(message.mapId, map);
+        return mapResults(map, message.items);
+      }
+      case 'map-next':
+        return mapResults(mapOf(message.mapId), message.items);
     }
-    // The name of a child is fixed synchronously in submit: resolve the task first only when it is not known.
-    const known = lookupTask(message.task as string);
-    const def = known === undefined ? await resolveTask(message) : { ...known, ...(message.overrides as Partial<TaskDefinition>) };
-    if (message.type === 'call') {
-      const callArgs = codec.decode(message.args as string) as unknown[];
-      return encode(await controller.submit(childFrame, def, callArgs));
+  };
+
+  /** Sync maps of the body, by the id its thread gave them. */
+  const maps = new Map<number, SyncMapRun>();
+  const mapOf = (mapId: number): SyncMapRun => {
+    const map = maps.get(mapId);
+    if (map === undefined) throw new RuntimeSystemError('ThreadProtocol', `the body has no open sync map ${mapId}`);
+    return map;
+  };
+  // Failed items are errors in place: the codec carries them as flyte errors.
+  const mapResults = async (map: SyncMapRun, items: string | null): Promise<Reply> => {
+    if (items !== null) map.feed(codec.decode(items) as unknown[][]);
+    return { type: 'map-results', results: encode(await map.take()) };
+  };
+  const closeMaps = (): void => {
+    for (const map of maps.values()) map.close();
+    maps.clear();
+  };
+
+  const notify = (message: HostNotice): void => {
+    switch (message.type) {
+      case 'map-feed':
+        // Only a map closed by the end of the body is missing here: its items are not wanted any more.
+        maps.get(message.mapId)?.feed(codec.decode(message.items) as unknown[][]);
+        return;
+      case 'map-close':
+        maps.get(message.mapId)?.close();
+        maps.delete(message.mapId);
+        return;
+      case 'step-end': {
+        const step = steps.get(message.stepId);
+        steps.delete(message.stepId);
+        if (step === undefined) return;
+        runInFrame(step.frame, () => (message.ok ? step.succeed(codec.decode(message.value)) : step.fail(fromSerialized(message.error))));
+      }
     }
-    const { bound, argLists } = codec.decode(message.args as string) as { bound: unknown[]; argLists: unknown[][] };
-    // Failed items are errors in place: the codec carries them as flyte errors.
-    const results = await collectMapItems(childFrame, def, bound, argLists, {
-      concurrency: message.concurrency as number,
-      returnExceptions: message.returnExceptions as boolean,
-      group: message.group as string,
-    });
-    return encode(results);
   };
 
   const job = pool.run(
@@ -89,20 +135,17 @@ export function runOnPool(
     },
     {
       log: (stream, line) => frame.run.log(frame, stream, line),
-      request: (message) =>
-        answer(message).catch((err: unknown): Reply => ({ ok: false, error: serializeError(err) })),
-      notify: (message) => {
-        if (message.type !== 'step-end') return;
-        const step = steps.get(message.stepId as number);
-        steps.delete(message.stepId as number);
-        if (step === undefined) return;
-        runInFrame(step.frame, () =>
-          message.ok === true
-            ? step.succeed(codec.decode(message.value as string))
-            : step.fail(fromSerialized(message.error as SerializedError)),
-        );
-      },
+      request: (message) => answer(message).catch((err: unknown): Reply => ({ type: 'error', error: serializeError(err) })),
+      notify,
     },
   );
-  return { result: job.result.then((text) => codec.decode(text)), cancel: () => job.cancel() };
+  // A body that ends (or is ended) with maps still open leaves nothing running behind it.
+  const result = job.result.finally(closeMaps).then((text) => codec.decode(text));
+  return {
+    result,
+    cancel: () => {
+      job.cancel();
+      closeMaps();
+    },
+  };
 }

@@ -13,30 +13,21 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { RuntimeSystemError, fromSerialized, serializeError, type SerializedError } from '../errors.js';
+import { RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
+import {
+  isRequest,
+  type DoneNotice,
+  type LogNotice,
+  type PoolJob,
+  type Reply,
+  type RunMessage,
+  type WorkerMessage,
+  type WorkerNotice,
+  type WorkerRequest,
+} from './thread-protocol.js';
 
-/** A sync body to run: where its task is defined, its encoded arguments, and what `flyte.ctx()` shows. */
-export interface PoolJob {
-  readonly module: string;
-  readonly taskName: string;
-  readonly shortName: string;
-  /** Arguments, encoded with the value codec (never offloaded). */
-  readonly args: string;
-  readonly runName: string;
-  readonly actionName: string;
-  readonly attempt: number;
-  readonly mode: 'local' | 'remote';
-  readonly customContext: Readonly<Record<string, string>>;
-}
-
-/** How a blocking request of a body ended: an encoded value or a serialized error. */
-export type Reply = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: SerializedError };
-
-/** A request a body blocks on: a child call, a sync map, the start of a recorded step. */
-export interface WorkerRequest {
-  readonly type: 'call' | 'map' | 'step';
-  readonly [key: string]: unknown;
-}
+/** The notices of a body that its host handles (the pool handles logs and the end of the body). */
+export type HostNotice = Exclude<WorkerNotice, LogNotice | DoneNotice>;
 
 /** Answers the requests of one running body. */
 export interface PoolHost {
@@ -44,7 +35,7 @@ export interface PoolHost {
   /** Answers a blocking request; should not reject (a rejection is sent as a system error). */
   request(message: WorkerRequest): Promise<Reply>;
   /** A message the body does not wait for an answer to (the end of a recorded step). */
-  notify(message: { readonly type: string; readonly [key: string]: unknown }): void;
+  notify(message: HostNotice): void;
 }
 
 /** A job given to the pool: its encoded output, and a way to stop it at once. */
@@ -174,7 +165,8 @@ export class ThreadPool {
       pending.thread = thread;
       this.#running++;
       thread.worker.ref();
-      thread.worker.postMessage({ type: 'run', job: pending.job });
+      const run: RunMessage = { type: 'run', job: pending.job };
+      thread.worker.postMessage(run);
     }
   }
 
@@ -190,50 +182,52 @@ export class ThreadPool {
     });
     const thread: PoolThread = { worker, port: port1, flag, current: null, blocked: false, idleTimer: undefined };
     this.#threads.add(thread);
-    worker.on('message', (message: { type: string; [key: string]: unknown }) => this.#onMessage(thread, message));
+    worker.on('message', (message: WorkerMessage) => this.#onMessage(thread, message));
     worker.on('error', (err) => this.#lost(thread, err));
     worker.on('exit', (code) => this.#lost(thread, new Error(`the thread exited with code ${code}`)));
     return thread;
   }
 
-  #onMessage(thread: PoolThread, message: { type: string; [key: string]: unknown }): void {
+  #onMessage(thread: PoolThread, message: WorkerMessage): void {
     const pending = thread.current;
     if (pending === null) return;
+    if (isRequest(message)) {
+      this.#request(thread, pending, message);
+      return;
+    }
     switch (message.type) {
       case 'log':
-        pending.host.log(message.stream as 'stdout' | 'stderr', message.line as string);
+        pending.host.log(message.stream, message.line);
         return;
       case 'done':
         thread.current = null;
         this.#running--;
-        if (message.ok === true) pending.resolve(message.value as string);
-        else pending.reject(fromSerialized(message.error as SerializedError));
+        if (message.ok) pending.resolve(message.value);
+        else pending.reject(fromSerialized(message.error));
         this.#release(thread);
         this.#dispatch();
         return;
-      case 'call':
-      case 'map':
-      case 'step': {
-        // The body blocks until the answer: its share of the CPU budget goes to others (e.g. its children).
-        thread.blocked = true;
-        this.#running--;
-        this.#dispatch();
-        pending.host
-          .request(message as WorkerRequest)
-          .catch((err: unknown): Reply => ({ ok: false, error: serializeError(err) }))
-          .then((reply) => {
-            if (thread.current !== pending) return; // cancelled meanwhile: its thread is gone
-            thread.blocked = false;
-            this.#running++;
-            thread.port.postMessage(reply);
-            Atomics.store(thread.flag, 0, 1);
-            Atomics.notify(thread.flag, 0);
-          }, () => undefined);
-        return;
-      }
       default:
         pending.host.notify(message);
     }
+  }
+
+  /** The body blocks until the answer: its share of the CPU budget goes to others (e.g. its children). */
+  #request(thread: PoolThread, pending: Pending, message: WorkerRequest): void {
+    thread.blocked = true;
+    this.#running--;
+    this.#dispatch();
+    pending.host
+      .request(message)
+      .catch((err: unknown): Reply => ({ type: 'error', error: serializeError(err) }))
+      .then((reply) => {
+        if (thread.current !== pending) return; // cancelled meanwhile: its thread is gone
+        thread.blocked = false;
+        this.#running++;
+        thread.port.postMessage(reply);
+        Atomics.store(thread.flag, 0, 1);
+        Atomics.notify(thread.flag, 0);
+      }, () => undefined);
   }
 
   /** An idle thread waits for the next job; beyond `size`, it ends after `idleMs`. */

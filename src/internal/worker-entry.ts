@@ -10,14 +10,26 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
+import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
 import { lookupTask } from '../task-environment.js';
 import type { Controller, StepHandle, StepReplay, SyncMapOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
-import type { PoolJob, Reply } from './thread-pool.js';
+import { Fifo } from './fifo.js';
 import { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
+import { toTaskRef } from './task-ref.js';
+import {
+  REPLY_TYPES,
+  type MapResultsReply,
+  type MapSettings,
+  type PoolJob,
+  type RepliesTo,
+  type Reply,
+  type RunMessage,
+  type WorkerNotice,
+  type WorkerRequest,
+} from './thread-protocol.js';
 
 const { port, flag, echoLogs } = workerData as { port: MessagePort; flag: Int32Array; echoLogs: boolean };
 const out = parentPort as NonNullable<typeof parentPort>;
@@ -38,30 +50,46 @@ register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
 
 let tsxRegistered = process.execArgv.some((a) => a.includes('tsx'));
 
-/** Sends a request to the main thread and blocks this thread until its answer. */
-function request(message: Record<string, unknown>): unknown {
-  Atomics.store(flag, 0, 0);
+function post(message: WorkerRequest | WorkerNotice): void {
   out.postMessage(message);
-  Atomics.wait(flag, 0, 0);
-  const reply = receiveMessageOnPort(port)?.message as Reply | undefined;
-  if (reply === undefined) throw new Error('flyte-ts: a pool thread was woken without an answer');
-  if (!reply.ok) throw fromSerialized(reply.error);
-  return codec.decode(reply.value);
 }
 
-/** What the main thread needs to find (and override) a task called from here. */
-function taskRef(task: TaskDefinition): Record<string, unknown> {
-  return {
-    task: task.name,
-    module: task.module,
-    overrides: {
-      shortName: task.shortName,
-      retries: task.retries,
-      timeoutMs: task.timeoutMs,
-      queuedTimeoutMs: task.queuedTimeoutMs,
-      maxInlineIoBytes: task.maxInlineIoBytes,
-    },
-  };
+/** Whether `reply` is one that a request of type `type` may get. */
+function answers<R extends WorkerRequest>(message: R, reply: Reply): reply is RepliesTo[R['type']] {
+  return (REPLY_TYPES[message.type] as readonly string[]).includes(reply.type);
+}
+
+/**
+ * Sends a request to the main thread and blocks this thread until its answer.
+ * @throws the request's error, rebuilt as a flyte error
+ */
+function request<R extends WorkerRequest>(message: R): RepliesTo[R['type']] {
+  Atomics.store(flag, 0, 0);
+  post(message);
+  Atomics.wait(flag, 0, 0);
+  const reply = receiveMessageOnPort(port)?.message as Reply | undefined;
+  if (reply === undefined) throw new RuntimeSystemError('ThreadProtocol', 'a pool thread was woken without an answer');
+  if (reply.type === 'error') throw fromSerialized(reply.error);
+  const got = reply.type;
+  if (answers(message, reply)) return reply;
+  throw new RuntimeSystemError('ThreadProtocol', `a ${message.type} request was answered with a ${got} reply`);
+}
+
+function encodeArgs(args: readonly unknown[]): string {
+  return codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
+}
+
+/**
+ * How many items an unbounded sync map (`concurrency: 0`) keeps fed but not consumed: it runs at most this many
+ * at once.
+ */
+const UNBOUNDED_MAP_WINDOW = 256;
+let nextMapId = 0;
+
+function mapSettings(frame: Frame, task: TaskDefinition, bound: readonly unknown[], options: SyncMapOptions): MapSettings {
+  const { concurrency, returnExceptions, group, total } = options;
+  const customContext = frame.customContext;
+  return { task: toTaskRef(task), bound: encodeArgs(bound), concurrency, returnExceptions, group, total, customContext };
 }
 
 /** The controller of frames on a pool thread: every action is run by the main thread's controller. */
@@ -69,8 +97,9 @@ class ThreadController implements Controller {
   constructor(readonly mode: 'local' | 'remote') {}
 
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown {
-    const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
-    return request({ type: 'call', ...taskRef(task), args: encoded, group: frame.group, customContext: frame.customContext });
+    const encoded = encodeArgs(args);
+    const reply = request({ type: 'call', task: toTaskRef(task), args: encoded, group: frame.group, customContext: frame.customContext });
+    return codec.decode(reply.value);
   }
 
   /** An async task called from a sync body: the call is made (blocking) when the promise is first resolved. */
@@ -82,34 +111,67 @@ class ThreadController implements Controller {
     }
   }
 
-  mapSync(frame: Frame, task: TaskDefinition, bound: readonly unknown[], argLists: unknown[][], options: SyncMapOptions): unknown[] {
-    const encoded = codec.encode({ bound, argLists }, 'args', Number.POSITIVE_INFINITY).text;
-    return request({
-      type: 'map',
-      ...taskRef(task),
-      args: encoded,
-      customContext: frame.customContext,
-      concurrency: options.concurrency,
-      returnExceptions: options.returnExceptions,
-      group: options.group,
-    }) as unknown[];
+  /**
+   * Streams the map (see `MapStartRequest`): before each result it hands the body, it pulls items until `window`
+   * are fed but not consumed, and feeds the new ones; when it has no result left, it blocks for the next ones.
+   */
+  *mapSync(
+    frame: Frame,
+    task: TaskDefinition,
+    bound: readonly unknown[],
+    items: Iterator<unknown[]>,
+    options: SyncMapOptions,
+  ): Generator<unknown, void, undefined> {
+    const mapId = nextMapId++;
+    const window = options.concurrency === 0 ? UNBOUNDED_MAP_WINDOW : options.concurrency;
+    const results = new Fifo<unknown>();
+    let fed = 0;
+    let consumed = 0;
+    let exhausted = false;
+    let started = false;
+    try {
+      for (;;) {
+        const batch: unknown[][] = [];
+        while (!exhausted && fed + batch.length - consumed < window) {
+          const next = items.next();
+          if (next.done === true) exhausted = true;
+          else batch.push(next.value);
+        }
+        fed += batch.length;
+        const encoded = batch.length === 0 ? null : encodeArgs(batch);
+        if (results.length === 0) {
+          if (exhausted && fed === consumed) return;
+          let reply: MapResultsReply;
+          if (started) reply = request({ type: 'map-next', mapId, items: encoded });
+          else {
+            started = true; // before the request: a map that failed at once is closed too
+            const settings = mapSettings(frame, task, bound, options);
+            reply = request({ type: 'map-start', mapId, settings, items: encoded ?? encodeArgs([]) });
+          }
+          for (const result of codec.decode(reply.results) as unknown[]) results.push(result);
+        } else if (encoded !== null) {
+          post({ type: 'map-feed', mapId, items: encoded });
+        }
+        consumed++;
+        yield results.shift();
+      }
+    } finally {
+      if (started) post({ type: 'map-close', mapId });
+      items.return?.();
+    }
   }
 
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
-    const encoded = codec.encode(args, 'args', Number.POSITIVE_INFINITY).text;
-    const answer = request({ type: 'step', kind, name, args: encoded, group: frame.group }) as
-      | { replayed: true; value: unknown }
-      | { replayed: false; stepId: number };
-    if (answer.replayed) return { replayed: true, value: answer.value };
-    const end = (ok: boolean, value: unknown): void => {
-      const payload = ok ? { value: codec.encode(value, 'output', Number.POSITIVE_INFINITY).text } : { error: serializeError(value) };
-      out.postMessage({ type: 'step-end', stepId: answer.stepId, ok, ...payload });
-    };
+    const encoded = encodeArgs(args);
+    const answer = request({ type: 'step', kind, name, args: encoded, group: frame.group });
+    if (answer.type === 'step-replayed') return { replayed: true, value: codec.decode(answer.value) };
+    const { stepId } = answer;
     return {
       replayed: false,
       frame: { ...frame, kind: 'trace' },
-      succeed: (value) => end(true, value),
-      fail: (err) => end(false, err),
+      succeed: (value) =>
+        post({ type: 'step-end', stepId, ok: true, value: codec.encode(value, 'output', Number.POSITIVE_INFINITY).text }),
+      fail: (err) => post({ type: 'step-end', stepId, ok: false, error: serializeError(err) }),
     };
   }
 }
@@ -168,7 +230,7 @@ async function runJob(job: PoolJob): Promise<string> {
     name: job.runName,
     mode: job.mode,
     controller: new ThreadController(job.mode),
-    log: (_frame, stream, line) => out.postMessage({ type: 'log', stream, line }),
+    log: (_frame, stream, line) => post({ type: 'log', stream, line }),
   };
   const frame: Frame = {
     run,
@@ -185,9 +247,9 @@ async function runJob(job: PoolJob): Promise<string> {
 
 installLogCapture();
 setLogEcho(echoLogs);
-out.on('message', (message: { type: 'run'; job: PoolJob }) => {
+out.on('message', (message: RunMessage) => {
   runJob(message.job).then(
-    (value) => out.postMessage({ type: 'done', ok: true, value }),
-    (err: unknown) => out.postMessage({ type: 'done', ok: false, error: serializeError(err, message.job.actionName) }),
+    (value) => post({ type: 'done', ok: true, value }),
+    (err: unknown) => post({ type: 'done', ok: false, error: serializeError(err, message.job.actionName) }),
   );
 });
