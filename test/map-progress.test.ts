@@ -36,10 +36,11 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 describe('map progress of the items', () => {
-  for (const [kind, task] of [
+  const parents: [string, flyte.Task<[number], unknown>][] = [
     ['async', main],
     ['sync', syncMain],
-  ] as const) {
+  ];
+  for (const [kind, task] of parents) {
     it(`a 200-item map at concurrency 10 (${kind} parent) shows 40/200 done, not 40/50`, async () => {
       arm();
       const run = await flyte.run(task, 200);

@@ -35,6 +35,7 @@ import {
   type RunWrite,
 } from '../run-store.js';
 import { checkTail, pageOf } from '../paging.js';
+import { Checkpointer } from './checkpointer.js';
 import { applyMigrations } from './migrations.js';
 
 /** Options of {@link SqliteStore.open}. */
@@ -79,6 +80,8 @@ export interface SqliteStoreStats {
 }
 
 const DEFAULT_FLUSH_INTERVAL_MS = 10;
+/** WAL pages after which a commit checkpoints by itself, when the checkpoint thread falls behind (~40 MiB). */
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const MAX_RETRY_DELAY_MS = 1_000;
@@ -158,6 +161,8 @@ export class SqliteStore implements RunStore {
   readonly #fenced = new Set<string>();
   /** Callers of `durable()` waiting for the next commit; `undefined` while none wait. */
   #waiters: Deferred | undefined;
+  /** Checkpoints the WAL on a worker thread; started by the first commit (a store that only reads needs none). */
+  #checkpointer: Checkpointer | undefined;
 
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -200,6 +205,8 @@ export class SqliteStore implements RunStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('temp_store = MEMORY');
+      // Checkpoints run on a worker thread (see checkpointer.ts); this one is the backstop if it falls behind.
+      if (!inMemory) db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
       applyMigrations(db, file);
       return new SqliteStore(db, file, options);
     } catch (e) {
@@ -448,6 +455,7 @@ export class SqliteStore implements RunStore {
     this.#retryDelayMs = 0;
     this.#stats.commits++;
     this.#stats.rowsWritten += rows;
+    if (this.path !== ':memory:') (this.#checkpointer ??= Checkpointer.start(this.path)).committed();
     this.#wakeWaiters();
   }
 
@@ -659,6 +667,7 @@ export class SqliteStore implements RunStore {
     this.flushSync();
     this.#closed = true;
     this.#db.close();
+    await this.#checkpointer?.stop();
   }
 
   #check(): void {
