@@ -143,28 +143,44 @@ interface WriteFrame {
  * custom type throws a TypeError here.
  */
 export function writeText(value: unknown, options: WriteOptions = {}): string {
-  const { reduce, sortKeys = false } = options;
-  const texts: string[] = [];
-  const indexes = new Map<unknown, number>();
-  const frames: WriteFrame[] = [];
-  let next = 0;
+  return new Writer(options.reduce, options.sortKeys === true).write(value);
+}
 
-  const frame = (index: number, kind: number, object: object, text: string): void => {
+/** The state of one {@link writeText}: a class, so that nothing is allocated per call but the state itself. */
+class Writer {
+  readonly #texts: string[] = [];
+  readonly #indexes = new Map<unknown, number>();
+  readonly #frames: WriteFrame[] = [];
+  #next = 0;
+
+  constructor(
+    readonly reduce: Reduce | undefined,
+    readonly sortKeys: boolean,
+  ) {}
+
+  write(value: unknown): string {
+    const root = this.#flatten(value);
+    const frames = this.#frames;
+    while (frames.length > 0) this.#step(frames[frames.length - 1] as WriteFrame);
+    return root < 0 ? String(root) : `[${this.#texts.join(',')}]`;
+  }
+
+  #frame(index: number, kind: number, object: object, text: string): void {
     let keys: string[] | null = null;
     let entries: Iterator<unknown> | null = null;
     if (kind === PLAIN || kind === NULL_PROTO) {
       keys = Object.keys(object);
-      if (sortKeys) keys = canonicalKeys(keys);
+      if (this.sortKeys) keys = canonicalKeys(keys);
     } else if (kind === MAP) {
       entries = (object as Map<unknown, unknown>).entries();
     } else if (kind === SET) {
       entries = (object as Set<unknown>).values();
     }
-    frames.push({ index, kind, value: object, text, i: 0, keys, entries, pending: null, mode: NO_HOLE_YET });
-  };
+    this.#frames.push({ index, kind, value: object, text, i: 0, keys, entries, pending: null, mode: NO_HOLE_YET });
+  }
 
   /** The index (or special number) of `thing`; a container's entries are written later, by its frame. */
-  const flatten = (thing: unknown): number => {
+  #flatten(thing: unknown): number {
     if (thing === undefined) return UNDEFINED;
     if (typeof thing === 'number') {
       if (thing !== thing) return NAN;
@@ -172,14 +188,21 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
       if (thing === -Infinity) return NEGATIVE_INFINITY;
       if (thing === 0 && 1 / thing < 0) return NEGATIVE_ZERO;
     }
-    const known = indexes.get(thing);
+    const known = this.#indexes.get(thing);
     if (known !== undefined) return known;
-    const index = next;
-    next += 1;
-    indexes.set(thing, index);
+    const index = this.#next;
+    this.#next += 1;
+    this.#indexes.set(thing, index);
+    const texts = this.#texts;
     switch (typeof thing) {
       case 'string':
         texts[index] = quote(thing);
+        return index;
+      case 'number':
+        texts[index] = String(thing);
+        return index;
+      case 'boolean':
+        texts[index] = thing ? 'true' : 'false';
         return index;
       case 'bigint':
         texts[index] = `["BigInt","${thing}"]`;
@@ -187,12 +210,6 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
       case 'function':
       case 'symbol':
         throw new TypeError(`cannot encode a ${typeof thing}`);
-      case 'boolean':
-        texts[index] = thing ? 'true' : 'false';
-        return index;
-      case 'number':
-        texts[index] = String(thing);
-        return index;
       default:
         break;
     }
@@ -201,38 +218,48 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
       return index;
     }
     const proto: unknown = Object.getPrototypeOf(thing);
-    if (proto === Object.prototype) frame(index, PLAIN, thing, '{');
-    else if (proto === Array.prototype) frame(index, ARRAY, thing, '[');
-    else if (proto === null) frame(index, NULL_PROTO, thing, '["null"');
-    else if (proto === Map.prototype) frame(index, MAP, thing, '["Map"');
-    else if (proto === Set.prototype) frame(index, SET, thing, '["Set"');
+    if (proto === Object.prototype) this.#frame(index, PLAIN, thing, '{');
+    else if (proto === Array.prototype) this.#frame(index, ARRAY, thing, '[');
+    else if (proto === null) this.#frame(index, NULL_PROTO, thing, '["null"');
+    else if (proto === Map.prototype) this.#frame(index, MAP, thing, '["Map"');
+    else if (proto === Set.prototype) this.#frame(index, SET, thing, '["Set"');
     else if (proto === Date.prototype) {
       const time = (thing as Date).getTime();
       texts[index] = `["Date","${Number.isNaN(time) ? '' : (thing as Date).toISOString()}"]`;
     } else if (proto === ArrayBuffer.prototype) {
       texts[index] = `["ArrayBuffer","${Buffer.from(thing as ArrayBuffer).toString('base64')}"]`;
     } else if (VIEW_TAGS.has(proto)) {
-      texts[index] = viewText(VIEW_TAGS.get(proto) as string, thing as ArrayBufferView, flatten);
+      texts[index] = this.#viewText(VIEW_TAGS.get(proto) as string, thing as ArrayBufferView);
     } else {
-      const custom = reduce?.(thing);
+      const custom = this.reduce?.(thing);
       if (custom === undefined) {
         const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'anonymous';
         throw new TypeError(`cannot encode an instance of class ${name}`);
       }
-      texts[index] = `[${quote(custom[0])},${flatten(custom[1])}]`;
+      texts[index] = `[${quote(custom[0])},${this.#flatten(custom[1])}]`;
     }
     return index;
-  };
+  }
 
-  const root = flatten(value);
-  while (frames.length > 0) step(frames[frames.length - 1] as WriteFrame);
-  return root < 0 ? String(root) : `[${texts.join(',')}]`;
+  /** A typed array or `DataView`: its buffer (by index), and the window on it when it does not cover all of it. */
+  #viewText(tag: string, view: ArrayBufferView): string {
+    // A Buffer may be a window on a shared pool of unrelated bytes: copy only its own.
+    const own = Buffer.isBuffer(view) ? new Uint8Array(view) : view;
+    const buffer = own.buffer;
+    let text = `["${tag}",${this.#flatten(buffer)}`;
+    if (own.byteLength !== buffer.byteLength) {
+      const length = tag === 'DataView' ? own.byteLength : (own as Uint8Array).length;
+      text += `,${own.byteOffset},${length}`;
+    }
+    return `${text}]`;
+  }
 
   /**
    * Writes entries of the top frame until one of them opens a frame of its own (which must be written first, so
    * that indices follow devalue's depth-first order), or finishes the frame.
    */
-  function step(f: WriteFrame): void {
+  #step(f: WriteFrame): void {
+    const frames = this.#frames;
     const depth = frames.length;
     switch (f.kind) {
       case PLAIN:
@@ -243,16 +270,17 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
         while (f.i < keys.length) {
           const key = keys[f.i] as string;
           if (key === '__proto__') throw new TypeError('cannot encode an own property named __proto__');
-          const sep = plain ? (f.i === 0 ? '' : ',') : ',';
+          const first = f.i === 0;
           f.i += 1;
-          f.text += plain ? `${sep}${quote(key)}:${flatten(record[key])}` : `,${quote(key)},${flatten(record[key])}`;
+          const item = this.#flatten(record[key]);
+          f.text += plain ? `${first ? '' : ','}${quote(key)}:${item}` : `,${quote(key)},${item}`;
           if (frames.length !== depth) return;
         }
         f.text += plain ? '}' : ']';
         break;
       }
       case ARRAY:
-        if (!arrayStep(f, depth)) return;
+        if (!this.#arrayStep(f, depth)) return;
         break;
       case MAP: {
         const entries = f.entries as Iterator<[unknown, unknown]>;
@@ -260,13 +288,13 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
           if (f.pending !== null) {
             const item = f.pending.value;
             f.pending = null;
-            f.text += `,${flatten(item)}`;
+            f.text += `,${this.#flatten(item)}`;
             if (frames.length !== depth) return;
           }
           const entry = entries.next();
           if (entry.done === true) break;
           f.pending = { value: entry.value[1] };
-          f.text += `,${flatten(entry.value[0])}`;
+          f.text += `,${this.#flatten(entry.value[0])}`;
           if (frames.length !== depth) return;
         }
         f.text += ']';
@@ -277,18 +305,19 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
         for (;;) {
           const entry = entries.next();
           if (entry.done === true) break;
-          f.text += `,${flatten(entry.value)}`;
+          f.text += `,${this.#flatten(entry.value)}`;
           if (frames.length !== depth) return;
         }
         f.text += ']';
       }
     }
-    texts[f.index] = f.text;
+    this.#texts[f.index] = f.text;
     frames.pop();
   }
 
   /** Writes an array's slots as devalue does: dense, dense with holes, or sparse; true when it is finished. */
-  function arrayStep(f: WriteFrame, depth: number): boolean {
+  #arrayStep(f: WriteFrame, depth: number): boolean {
+    const frames = this.#frames;
     const array = f.value as unknown[];
     const length = array.length;
     if (f.mode !== AS_SPARSE) {
@@ -297,7 +326,7 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
         f.i += 1;
         if (i > 0) f.text += ',';
         if (Object.hasOwn(array, i)) {
-          f.text += flatten(array[i]);
+          f.text += this.#flatten(array[i]);
           if (frames.length !== depth) return false;
         } else if (f.mode === WITH_HOLES) {
           f.text += HOLE;
@@ -326,7 +355,7 @@ export function writeText(value: unknown, options: WriteOptions = {}): string {
       const key = keys[f.i] as string;
       f.i += 1;
       // Items written before the first hole are written again here: they get the index they already have.
-      f.text += `,${key},${flatten(array[key as unknown as number])}`;
+      f.text += `,${key},${this.#flatten(array[key as unknown as number])}`;
       if (frames.length !== depth) return false;
     }
     f.text += ']';
@@ -341,19 +370,6 @@ function populatedIndices(array: unknown[]): string[] {
   while (end > 0 && !isArrayIndexKey(keys[end - 1] as string)) end -= 1;
   keys.length = end;
   return keys;
-}
-
-/** A typed array or `DataView`: its buffer (by index), and the window on it when it does not cover all of it. */
-function viewText(tag: string, view: ArrayBufferView, flatten: (thing: unknown) => number): string {
-  // A Buffer may be a window on a shared pool of unrelated bytes: copy only its own.
-  const own = Buffer.isBuffer(view) ? new Uint8Array(view) : view;
-  const buffer = own.buffer;
-  let text = `["${tag}",${flatten(buffer)}`;
-  if (own.byteLength !== buffer.byteLength) {
-    const length = tag === 'DataView' ? own.byteLength : (own as Uint8Array).length;
-    text += `,${own.byteOffset},${length}`;
-  }
-  return `${text}]`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -402,43 +418,74 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
     return special;
   }
   if (!Array.isArray(parsed) || parsed.length === 0) throw invalid('expected a non-empty JSON array');
-  const values = parsed as unknown[];
-  const decoded: unknown[] = new Array<unknown>(values.length).fill(UNSET);
-  const frames: ReadFrame[] = [];
-  /** Payload indices of custom types being decoded: one that refers back to itself is a cycle. */
-  const reviving = new Set<number>();
+  return new Reader(parsed as unknown[], revivers).read();
+}
 
-  const resolve = (ref: unknown): unknown => {
+/** The state of one {@link readText}. */
+class Reader {
+  readonly #decoded: unknown[];
+  readonly #frames: ReadFrame[] = [];
+  /** Payload indices of custom types being decoded: one that refers back to itself is a cycle. */
+  #reviving: Set<number> | null = null;
+
+  constructor(
+    /** The JSON entries; a custom type's inline payload is appended as an entry of its own. */
+    readonly values: unknown[],
+    readonly revivers: Readonly<Record<string, Revive>>,
+  ) {
+    this.#decoded = new Array<unknown>(values.length).fill(UNSET);
+  }
+
+  read(): unknown {
+    const root = this.#resolve(0);
+    if (root !== PENDING) return root;
+    const frames = this.#frames;
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1] as ReadFrame;
+      if (!this.#fill(f)) continue;
+      frames.pop();
+      if (f.kind === CUSTOM) {
+        const payload = (f.entry as number[])[0] as number;
+        this.#reviving?.delete(payload);
+        this.#decoded[f.index] = (f.target as Revive)(this.#decoded[payload]);
+      }
+    }
+    return this.#decoded[0];
+  }
+
+  /** The value an index stands for, or PENDING once its frame is pushed. */
+  #resolve(ref: unknown): unknown {
     if (typeof ref !== 'number') throw invalid(`expected an index; received ${JSON.stringify(ref)}`);
     if (ref < 0) {
       const special = specialValue(ref);
       if (special === UNSET) throw invalid(`unexpected ${ref}`);
       return special;
     }
-    if (ref >= values.length || !Number.isInteger(ref)) throw invalid(`index ${ref} is out of range`);
-    const done = decoded[ref];
-    return done === UNSET ? open(ref) : done;
-  };
+    if (ref >= this.values.length || !Number.isInteger(ref)) throw invalid(`index ${ref} is out of range`);
+    const done = this.#decoded[ref];
+    return done === UNSET ? this.#open(ref) : done;
+  }
 
-  const push = (
+  #push(
     index: number,
     kind: number,
     entry: unknown[] | Record<string, unknown>,
     target: unknown,
     i: number,
     keys: string[] | null = null,
-  ): typeof PENDING => {
-    if (kind !== CUSTOM) decoded[index] = target; // before its entries, as devalue does
-    frames.push({ index, kind, entry, target, i, keys, key: undefined });
+  ): typeof PENDING {
+    if (kind !== CUSTOM) this.#decoded[index] = target; // before its entries, as devalue does
+    this.#frames.push({ index, kind, entry, target, i, keys, key: undefined });
     return PENDING;
-  };
+  }
 
   /** Decodes entry `index`, or pushes its frame and returns PENDING. */
-  const open = (index: number): unknown => {
-    const entry = values[index];
+  #open(index: number): unknown {
+    const decoded = this.#decoded;
+    const entry = this.values[index];
     if (entry === null || typeof entry !== 'object') return (decoded[index] = entry);
     if (!Array.isArray(entry)) {
-      return push(index, PLAIN, entry as Record<string, unknown>, {}, 0, Object.keys(entry));
+      return this.#push(index, PLAIN, entry as Record<string, unknown>, {}, 0, Object.keys(entry));
     }
     const head: unknown = entry[0];
     if (typeof head !== 'string') {
@@ -447,25 +494,12 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
         if (!(Number.isInteger(length) && (length as number) >= 0 && (length as number) <= MAX_ARRAY_LENGTH)) {
           throw invalid(`a sparse array's length must be an integer from 0 to 2^32 - 1; received ${String(length)}`);
         }
-        return push(index, SPARSE_ARRAY, entry, sparseArray(length as number), 2);
+        return this.#push(index, SPARSE_ARRAY, entry, sparseArray(length as number), 2);
       }
-      return push(index, ARRAY, entry, new Array<unknown>(entry.length), 0);
+      return this.#push(index, ARRAY, entry, new Array<unknown>(entry.length), 0);
     }
-    const revive = Object.hasOwn(revivers, head) ? revivers[head] : undefined;
-    if (revive !== undefined) {
-      let payload: unknown = entry[1];
-      if (typeof payload !== 'number') {
-        // Written inline by a built-in type rather than by index: decode it as an entry of its own.
-        values.push(payload);
-        decoded.push(UNSET);
-        payload = values.length - 1;
-      }
-      const known = decoded[payload as number];
-      if (known !== UNSET) return (decoded[index] = revive(known));
-      if (reviving.has(payload as number)) throw invalid('a custom type refers back to itself');
-      reviving.add(payload as number);
-      return push(index, CUSTOM, [payload], revive, 0);
-    }
+    const revive = Object.hasOwn(this.revivers, head) ? this.revivers[head] : undefined;
+    if (revive !== undefined) return this.#openCustom(index, entry, revive);
     switch (head) {
       case 'Date':
         return (decoded[index] = new Date(entry[1] as string));
@@ -476,43 +510,45 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
         return (decoded[index] = Uint8Array.from(Buffer.from(entry[1], 'base64')).buffer);
       }
       case 'Set':
-        return push(index, SET, entry, new Set(), 1);
+        return this.#push(index, SET, entry, new Set(), 1);
       case 'Map':
-        return push(index, MAP, entry, new Map(), 1);
+        return this.#push(index, MAP, entry, new Map(), 1);
       case 'null':
-        return push(index, NULL_PROTO, entry, Object.create(null), 1);
+        return this.#push(index, NULL_PROTO, entry, Object.create(null), 1);
       default: {
         if (!VIEW_CONSTRUCTORS.has(head)) throw invalid(`unknown type ${head}`);
-        const bufferEntry = values[entry[1] as number];
+        const bufferEntry = this.values[entry[1] as number];
         if (!Array.isArray(bufferEntry) || bufferEntry[0] !== 'ArrayBuffer') {
           throw invalid(`a ${head} must refer to an ArrayBuffer`);
         }
-        const buffer = resolve(entry[1]) as ArrayBuffer;
+        const buffer = this.#resolve(entry[1]) as ArrayBuffer;
         const Ctor = (globalThis as unknown as Record<string, new (...args: unknown[]) => unknown>)[head];
         if (Ctor === undefined) throw invalid(`${head} is not available in this JavaScript runtime`);
         return (decoded[index] =
           entry[2] === undefined ? new Ctor(buffer) : new Ctor(buffer, entry[2], entry[3] as number));
       }
     }
-  };
-
-  const root = resolve(0);
-  if (root !== PENDING) return root;
-  while (frames.length > 0) {
-    const f = frames[frames.length - 1] as ReadFrame;
-    if (fill(f)) {
-      frames.pop();
-      if (f.kind === CUSTOM) {
-        const payload = (f.entry as number[])[0] as number;
-        reviving.delete(payload);
-        decoded[f.index] = (f.target as Revive)(decoded[payload]);
-      }
-    }
   }
-  return decoded[0];
+
+  /** A custom type: its payload is decoded first (in a frame of its own when it is a container), then revived. */
+  #openCustom(index: number, entry: unknown[], revive: Revive): unknown {
+    let payload: unknown = entry[1];
+    if (typeof payload !== 'number') {
+      // Written inline by a built-in type rather than by index: decode it as an entry of its own.
+      this.values.push(payload);
+      this.#decoded.push(UNSET);
+      payload = this.values.length - 1;
+    }
+    const known = this.#decoded[payload as number];
+    if (known !== UNSET) return (this.#decoded[index] = revive(known));
+    this.#reviving ??= new Set();
+    if (this.#reviving.has(payload as number)) throw invalid('a custom type refers back to itself');
+    this.#reviving.add(payload as number);
+    return this.#push(index, CUSTOM, [payload], revive, 0);
+  }
 
   /** Decodes entries of the top frame until one needs a frame of its own; true when the frame is complete. */
-  function fill(f: ReadFrame): boolean {
+  #fill(f: ReadFrame): boolean {
     const entry = f.entry as unknown[];
     switch (f.kind) {
       case ARRAY: {
@@ -520,7 +556,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
         for (; f.i < entry.length; f.i += 1) {
           const ref = entry[f.i];
           if (ref === HOLE) continue;
-          const v = resolve(ref);
+          const v = this.#resolve(ref);
           if (v === PENDING) return false;
           array[f.i] = v;
         }
@@ -533,7 +569,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
           if (!(Number.isInteger(at) && (at as number) >= 0 && (at as number) < array.length)) {
             throw invalid(`a sparse array index must be below its length ${array.length}; received ${String(at)}`);
           }
-          const v = resolve(entry[f.i + 1]);
+          const v = this.#resolve(entry[f.i + 1]);
           if (v === PENDING) return false;
           array[at as number] = v;
         }
@@ -546,7 +582,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
         for (; f.i < keys.length; f.i += 1) {
           const key = keys[f.i] as string;
           if (key === '__proto__') throw invalid('an object has a __proto__ key');
-          const v = resolve(record[key]);
+          const v = this.#resolve(record[key]);
           if (v === PENDING) return false;
           target[key] = v;
         }
@@ -558,7 +594,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
           const key = entry[f.i];
           if (typeof key !== 'string') throw invalid('a null-prototype object has a key that is not a string');
           if (key === '__proto__') throw invalid('an object has a __proto__ key');
-          const v = resolve(entry[f.i + 1]);
+          const v = this.#resolve(entry[f.i + 1]);
           if (v === PENDING) return false;
           target[key] = v;
         }
@@ -567,7 +603,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
       case SET: {
         const set = f.target as Set<unknown>;
         for (; f.i < entry.length; f.i += 1) {
-          const v = resolve(entry[f.i]);
+          const v = this.#resolve(entry[f.i]);
           if (v === PENDING) return false;
           set.add(v);
         }
@@ -576,7 +612,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
       case MAP: {
         const map = f.target as Map<unknown, unknown>;
         while (f.i < entry.length) {
-          const v = resolve(entry[f.i]);
+          const v = this.#resolve(entry[f.i]);
           if (v === PENDING) return false;
           if (f.i % 2 === 1) f.key = v;
           else map.set(f.key, v);
@@ -586,7 +622,7 @@ export function readText(text: string, revivers: Readonly<Record<string, Revive>
         return true;
       }
       default:
-        return resolve(entry[0]) !== PENDING;
+        return this.#resolve(entry[0]) !== PENDING;
     }
   }
 }

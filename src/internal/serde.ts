@@ -295,7 +295,7 @@ function visit(value: unknown, w: Walk, frames: WalkFrame[]): void {
   const proto: unknown = Object.getPrototypeOf(value);
   let kind: number;
   if (proto === Object.prototype || proto === null) {
-    if (Object.getOwnPropertySymbols(value).some((k) => Object.prototype.propertyIsEnumerable.call(value, k))) {
+    if (hasEnumerableSymbol(value)) {
       const symbols = Object.getOwnPropertySymbols(value).map(String).join(', ');
       w.refuse(`an object with symbolic keys (${symbols})`, '; use string keys, or a Map');
     }
@@ -321,6 +321,15 @@ function visit(value: unknown, w: Walk, frames: WalkFrame[]): void {
     i: 0,
     pending: null,
   });
+}
+
+/** Whether an object has an enumerable symbol-keyed property (which the text could not keep). */
+function hasEnumerableSymbol(value: object): boolean {
+  const symbols = Object.getOwnPropertySymbols(value);
+  for (let i = 0; i < symbols.length; i += 1) {
+    if (Object.prototype.propertyIsEnumerable.call(value, symbols[i] as symbol)) return true;
+  }
+  return false;
 }
 
 /** Checks an object that is not a container: a file reference, an error, or a built-in leaf. */
