@@ -17,18 +17,7 @@ import { dirHashSync, fileHashSync } from '../src/internal/content-hash.js';
 import { readText, writeText } from '../src/internal/devalue-format.js';
 import { decodeValue, encodeValue } from '../src/internal/serde.js';
 import { Dir, File } from '../src/io.js';
-
-/** mulberry32: a small seeded PRNG, so that a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './support/prng.js';
 
 const STRING_PARTS = [
   'a',
