@@ -5,10 +5,8 @@
 import { NotInTaskContextError } from './errors.js';
 import { toMs } from './internal/duration.js';
 import { currentFrame } from './internal/frame.js';
+import { setLongTimeout } from './internal/timer.js';
 import type { Duration } from './types.js';
-
-/** The longest delay `setTimeout` honours. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The current time in ms since the epoch, recorded as a step of the running action: when the run is recovered,
@@ -54,23 +52,18 @@ async function sleep(duration: Duration): Promise<void> {
         reject(signal.reason as Error);
         return;
       }
-      let timer: NodeJS.Timeout | undefined;
-      // setTimeout fires at once for delays over 2^31 - 1 ms (~24.8 days): wait in steps up to that.
-      const arm = (): void => {
-        const left = wakeAt - Date.now();
-        if (left <= 0) {
+      const timer = setLongTimeout(
+        () => {
           signal.removeEventListener('abort', onAbort);
           resolve();
-        } else {
-          timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-        }
-      };
+        },
+        Math.max(0, wakeAt - Date.now()),
+      );
       const onAbort = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         reject(signal.reason as Error);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      arm();
     });
   } catch (err) {
     step.fail(err);

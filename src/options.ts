@@ -5,6 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { toCache, type Cache, type CacheRequest } from './cache.js';
 import { describe, toMs } from './internal/duration.js';
+import { MAX_TIMER_MS } from './internal/timer.js';
 import type { Duration } from './types.js';
 
 /** Compute resources requested for a task (recorded locally; used by distributed workers). */
@@ -42,7 +43,7 @@ export interface RetryStrategy {
   readonly backoff?: Duration;
   /** @default 2 */
   readonly backoffFactor?: number;
-  /** @default '30s' */
+  /** At most 2^31 - 1 ms (about 24.8 days). @default '30s' */
   readonly maxBackoff?: Duration;
 }
 
@@ -108,17 +109,25 @@ export function resolveRetries(value: number | RetryStrategy | undefined, what: 
     throw new TypeError(`${what}: expected a number of retries or a RetryStrategy; received ${describe(value)}`);
   }
   if (!Number.isInteger(strategy.count) || strategy.count < 0) {
-    throw new RangeError(`${what}: expected a non-negative integer count of retries; received ${describe(strategy.count)}`);
+    throw new RangeError(
+      `${what}: expected a non-negative integer count of retries; received ${describe(strategy.count)}`,
+    );
   }
   const backoffFactor = strategy.backoffFactor ?? 2;
   if (typeof backoffFactor !== 'number' || !(backoffFactor >= 1)) {
     throw new RangeError(`${what}.backoffFactor: expected a number >= 1; received ${describe(backoffFactor)}`);
   }
+  const maxBackoffMs = toMs(strategy.maxBackoff ?? '30s', `${what}.maxBackoff`);
+  if (maxBackoffMs > MAX_TIMER_MS) {
+    throw new RangeError(
+      `${what}.maxBackoff: expected at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest wait between attempts); received ${maxBackoffMs} ms`,
+    );
+  }
   return {
     count: strategy.count,
     backoffMs: toMs(strategy.backoff ?? 100, `${what}.backoff`),
     backoffFactor,
-    maxBackoffMs: toMs(strategy.maxBackoff ?? '30s', `${what}.maxBackoff`),
+    maxBackoffMs,
   };
 }
 

@@ -113,10 +113,15 @@ describe('encodeValue / decodeValue round trips', () => {
     assert.ok(Number.isNaN(decoded[0].getTime()));
   });
 
-  it('keeps deep nesting', () => {
+  it('keeps deep nesting, far past the 1 500 levels devalue could encode', () => {
     let value: unknown = 'leaf';
     for (let i = 0; i < 1000; i += 1) value = i % 2 === 0 ? [value] : { next: value };
     assert.deepStrictEqual(roundTrip(value), value);
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i += 1) deep = [deep];
+    let back = roundTrip(deep);
+    for (let i = 0; i < 100_000; i += 1) back = (back as unknown[])[0];
+    assert.equal(back, 1);
   });
 
   it('turns a Buffer into the Uint8Array it is', () => {
@@ -331,11 +336,6 @@ describe('refusals', () => {
     assertRefused([JSON.parse('{"__proto__": 1}')], 'args[0].__proto__', 'an own property named __proto__');
   });
 
-  it('refuses a value nested too deeply for the encoder', () => {
-    let value: unknown = 1;
-    for (let i = 0; i < 100_000; i += 1) value = [value];
-    assertRefused(value, 'args', 'nested too deeply');
-  });
 
   it('passes on an error thrown by a getter unchanged', () => {
     const boom = new Error('boom');

@@ -33,6 +33,7 @@ import { Semaphore } from './semaphore.js';
 import { isFlatPrimitiveArray, type ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { runOnPool } from './sync-host.js';
+import { setLongTimeout, type LongTimer } from './timer.js';
 import type { ThreadPool } from './thread-pool.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -500,10 +501,10 @@ export class LocalController implements Controller {
     if (!slots.tryAcquire()) {
       this.recorder.action(live.record);
       let gaveUp = false;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const limit = live.task.queuedTimeoutMs;
       if (limit !== undefined) {
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           live.interrupt(
             new TaskTimeoutError(`${live.task.name} (action ${live.name}) waited more than ${limit} ms to start`, {
               actionName: live.name,
@@ -524,7 +525,7 @@ export class LocalController implements Controller {
           });
         });
       } finally {
-        clearTimeout(timer);
+        timer?.clear();
         live.onInterrupt = null;
       }
     }
@@ -625,9 +626,9 @@ export class LocalController implements Controller {
         reject(live.interrupted);
         return;
       }
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const settle = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
+        timer?.clear();
         live.onInterrupt = null;
       };
       live.onInterrupt = (reason) => {
@@ -636,7 +637,7 @@ export class LocalController implements Controller {
       };
       if (task.timeoutMs !== undefined) {
         const ms = task.timeoutMs;
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           live.interrupt(
             new TaskTimeoutError(`${task.name} (action ${live.name}) timed out after ${ms} ms`, {
               actionName: live.name,

@@ -2,11 +2,13 @@
  * The codec for values that cross an action boundary: task inputs and outputs, in local and distributed runs.
  *
  * A value is first checked by a walk of our own (so that a refusal is a {@link RuntimeDataValidationError}
- * naming the place in JavaScript syntax, e.g. `args[0].items[3]`), then turned into text by
+ * naming the place in JavaScript syntax, e.g. `args[0].items[3]`), then turned into text in the format of
  * [devalue](https://github.com/sveltejs/devalue), which handles `undefined`, `NaN`, `±Infinity`, `-0`, `BigInt`,
- * `Date`, `Map`, `Set`, typed arrays, `ArrayBuffer` and repeated references. Each encoding also yields a
- * canonical SHA-256 hash of the value, used for cache keys: plain-object key order does not change it; array,
- * `Map` and `Set` order, types (`1` vs `'1'`, `undefined` vs `null`) and shared references do.
+ * `Date`, `Map`, `Set`, typed arrays, `ArrayBuffer` and repeated references. The walk, the writer and the reader
+ * (`devalue-format.ts`) use no recursion, so values may be nested to any depth; the writer escapes lone surrogates,
+ * so strings survive UTF-8 stores exactly. Each encoding also yields a canonical SHA-256 hash of the value, used
+ * for cache keys: plain-object key order does not change it; array, `Map` and `Set` order, types (`1` vs `'1'`,
+ * `undefined` vs `null`) and shared references do.
  *
  * `flyte.io.File` and `flyte.io.Dir` are encoded as references (devalue custom types `flyte.io.File` /
  * `flyte.io.Dir` holding `[absolute path, content hash]`); in the canonical hash they count by **content hash
@@ -28,7 +30,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DevalueError, parse, stringify } from 'devalue';
 import {
   InlineIOMaxBytesBreached,
   RuntimeDataValidationError,
@@ -38,6 +39,7 @@ import {
 } from '../errors.js';
 import { Dir, File } from '../io.js';
 import { dirHashSync, fileHashSync } from './content-hash.js';
+import { isArrayIndexKey, readText, writeText, type Reduce, type Revive } from './devalue-format.js';
 import { sha256Hex } from './hash.js';
 
 /** The result of {@link encodeValue}. */
@@ -75,7 +77,7 @@ export interface OffloadRef {
 
 const EXPECTED = 'expected plain data (JSON values, undefined, Date, BigInt, Map, Set, typed arrays, ArrayBuffer)';
 
-/** devalue type names of the file references. */
+/** Custom type names of the file references and errors in the text. */
 const FILE_TYPE = 'flyte.io.File';
 const DIR_TYPE = 'flyte.io.Dir';
 const ERROR_TYPE = 'flyte.Error';
@@ -240,12 +242,6 @@ function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function');
 }
 
-/** Whether `key` is an array index, which JavaScript lists first, in numeric order, among an object's keys. */
-function isArrayIndexKey(key: string): boolean {
-  const n = Number(key);
-  return n >>> 0 === n && n !== 4294967295 && String(n) === key;
-}
-
 function describeNonData(value: unknown): string {
   if (typeof value === 'function') {
     return value.name ? `a function (${value.name})` : 'a function';
@@ -257,65 +253,88 @@ function describeNonData(value: unknown): string {
   return name === undefined ? 'an instance of an anonymous class' : `an instance of class ${name}`;
 }
 
-function walk(value: unknown, w: Walk): void {
+/** A container whose entries the validation walk is visiting. */
+interface WalkFrame {
+  readonly kind: number;
+  readonly value: object;
+  /** Plain objects: their keys. */
+  readonly keys: string[] | null;
+  /** Maps and Sets. */
+  readonly entries: Iterator<unknown> | null;
+  i: number;
+  /** A Map entry whose key was visited and whose value is next. */
+  pending: { key: unknown; value: unknown } | null;
+}
+
+/**
+ * Checks that `root` is data, without recursion (so at any depth): a loop over a stack of containers, visiting
+ * their entries depth-first, the path kept in `w` for error messages.
+ */
+function walk(root: unknown, w: Walk): void {
+  const frames: WalkFrame[] = [];
+  visit(root, w, frames);
+  while (frames.length > 0) {
+    const f = frames[frames.length - 1] as WalkFrame;
+    if (walkStep(f, w, frames)) continue;
+    frames.pop();
+    w.leave(f.value);
+    if (frames.length > 0) w.pop(); // the container's own segment, pushed by its parent
+  }
+}
+
+/**
+ * Visits one value at the path `w` names: refuses what is not data, and pushes a frame for a container met for
+ * the first time (its segment then stays on the path until the frame is done).
+ */
+function visit(value: unknown, w: Walk, frames: WalkFrame[]): void {
   if (typeof value !== 'object') {
     if (typeof value === 'function' || typeof value === 'symbol') w.refuse(describeNonData(value));
     return;
   }
   if (value === null) return;
   const proto: unknown = Object.getPrototypeOf(value);
+  let kind: number;
   if (proto === Object.prototype || proto === null) {
-    if (!w.enter(value)) return;
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record);
-    for (let i = 0; i < keys.length; i += 1) {
-      const key = keys[i] as string;
-      w.push(PROP, key);
-      // Own `__proto__` keys (from JSON.parse) cannot be recreated by assignment on decode.
-      if (key === '__proto__') w.refuse('an own property named __proto__');
-      // Canonical order is what a key-sorted copy would list: array indices first (JavaScript forces that),
-      // then the other keys sorted. Only two non-index keys out of order need the sorted copy.
-      if (i > 0 && !w.unsorted && key < (keys[i - 1] as string) && !isArrayIndexKey(keys[i - 1] as string)) {
-        w.unsorted = true;
-      }
-      walk(record[key], w);
-      w.pop();
+    if (hasEnumerableSymbol(value)) {
+      const symbols = Object.getOwnPropertySymbols(value).map(String).join(', ');
+      w.refuse(`an object with symbolic keys (${symbols})`, '; use string keys, or a Map');
     }
-    w.leave(value);
-  } else if (proto === Array.prototype) {
-    if (!w.enter(value)) return;
-    const array = value as unknown[];
-    for (let i = 0; i < array.length; i += 1) {
-      w.push(INDEX, i);
-      walk(array[i], w);
-      w.pop();
-    }
-    w.leave(value);
-  } else if (proto === Map.prototype) {
-    if (!w.enter(value)) return;
-    let i = 0;
-    for (const [key, item] of value as Map<unknown, unknown>) {
-      w.push(MAP_KEY, i);
-      walk(key, w);
-      w.pop();
-      if (isPrimitive(key)) w.push(MAP_VALUE, key);
-      else w.push(MAP_VALUE_AT, i);
-      walk(item, w);
-      w.pop();
-      i += 1;
-    }
-    w.leave(value);
-  } else if (proto === Set.prototype) {
-    if (!w.enter(value)) return;
-    let i = 0;
-    for (const item of value as Set<unknown>) {
-      w.push(SET_ITEM, i);
-      walk(item, w);
-      w.pop();
-      i += 1;
-    }
-    w.leave(value);
-  } else if (value instanceof File || value instanceof Dir) {
+    kind = PROP;
+  } else if (proto === Array.prototype) kind = INDEX;
+  else if (proto === Map.prototype) kind = MAP_KEY;
+  else if (proto === Set.prototype) kind = SET_ITEM;
+  else {
+    leaf(value, proto, w);
+    return;
+  }
+  if (!w.enter(value)) return;
+  frames.push({
+    kind,
+    value,
+    keys: kind === PROP ? Object.keys(value) : null,
+    entries:
+      kind === MAP_KEY
+        ? (value as Map<unknown, unknown>).entries()
+        : kind === SET_ITEM
+          ? (value as Set<unknown>).values()
+          : null,
+    i: 0,
+    pending: null,
+  });
+}
+
+/** Whether an object has an enumerable symbol-keyed property (which the text could not keep). */
+function hasEnumerableSymbol(value: object): boolean {
+  const symbols = Object.getOwnPropertySymbols(value);
+  for (let i = 0; i < symbols.length; i += 1) {
+    if (Object.prototype.propertyIsEnumerable.call(value, symbols[i] as symbol)) return true;
+  }
+  return false;
+}
+
+/** Checks an object that is not a container: a file reference, an error, or a built-in leaf. */
+function leaf(value: object, proto: unknown, w: Walk): void {
+  if (value instanceof File || value instanceof Dir) {
     w.refs ??= new Map();
     if (!w.refs.has(value)) w.refs.set(value, contentHashAt(value, w));
   } else if (value instanceof Error) {
@@ -326,6 +345,92 @@ function walk(value: unknown, w: Walk): void {
         ? '; for a file on disk pass flyte.io.File.from(path)'
         : '; pass its data as a plain object instead';
     w.refuse(describeNonData(value), hint);
+  } else if (ArrayBuffer.isView(value) && !(value.buffer instanceof ArrayBuffer)) {
+    w.refuse(
+      `a view of a ${describeNonData(value.buffer).replace(/^an instance of class /, '')}`,
+      '; copy it into an ArrayBuffer first',
+    );
+  }
+}
+
+/**
+ * Visits entries of the top frame until one of them pushes a frame of its own (true), or the frame has no
+ * entries left (false).
+ */
+function walkStep(f: WalkFrame, w: Walk, frames: WalkFrame[]): boolean {
+  const depth = frames.length;
+  switch (f.kind) {
+    case PROP: {
+      const keys = f.keys as string[];
+      const record = f.value as Record<string, unknown>;
+      while (f.i < keys.length) {
+        const i = f.i;
+        f.i += 1;
+        const key = keys[i] as string;
+        w.push(PROP, key);
+        // Own `__proto__` keys (from JSON.parse) cannot be recreated by assignment on decode.
+        if (key === '__proto__') w.refuse('an own property named __proto__');
+        // Canonical order is what a key-sorted copy would list: array indices first (JavaScript forces that),
+        // then the other keys sorted. Only two non-index keys out of order need the sorted copy.
+        if (i > 0 && !w.unsorted && key < (keys[i - 1] as string) && !isArrayIndexKey(keys[i - 1] as string)) {
+          w.unsorted = true;
+        }
+        visit(record[key], w, frames);
+        if (frames.length !== depth) return true;
+        w.pop();
+      }
+      return false;
+    }
+    case INDEX: {
+      const array = f.value as unknown[];
+      while (f.i < array.length) {
+        const i = f.i;
+        f.i += 1;
+        const item = array[i];
+        if (item === null || (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol')) {
+          continue; // the usual case, kept cheap
+        }
+        w.push(INDEX, i);
+        visit(item, w, frames);
+        if (frames.length !== depth) return true;
+        w.pop();
+      }
+      return false;
+    }
+    case MAP_KEY: {
+      const entries = f.entries as Iterator<[unknown, unknown]>;
+      for (;;) {
+        if (f.pending !== null) {
+          const { key, value } = f.pending;
+          f.pending = null;
+          if (isPrimitive(key)) w.push(MAP_VALUE, key);
+          else w.push(MAP_VALUE_AT, f.i);
+          f.i += 1;
+          visit(value, w, frames);
+          if (frames.length !== depth) return true;
+          w.pop();
+        }
+        const entry = entries.next();
+        if (entry.done === true) return false;
+        f.pending = { key: entry.value[0], value: entry.value[1] };
+        w.push(MAP_KEY, f.i);
+        visit(entry.value[0], w, frames);
+        if (frames.length !== depth) return true;
+        w.pop();
+      }
+    }
+    default: {
+      const entries = f.entries as Iterator<unknown>;
+      for (;;) {
+        const entry = entries.next();
+        if (entry.done === true) return false;
+        w.push(SET_ITEM, f.i);
+        f.i += 1;
+        visit(entry.value, w, frames);
+        if (frames.length !== depth) return true;
+        w.pop();
+      }
+    }
   }
 }
 
@@ -353,42 +458,37 @@ function contentHashAt(ref: File | Dir, w: Walk): string {
   }
 }
 
-/** devalue reducers that write file references as `[path, content hash]`. */
-function textReducers(refs: ReadonlyMap<File | Dir, string>): Record<string, (value: unknown) => unknown> {
-  return {
-    [FILE_TYPE]: (v) => v instanceof File && [v.path, refs.get(v)],
-    [DIR_TYPE]: (v) => v instanceof Dir && [v.path, refs.get(v)],
+/** Custom types of the text: file references as `[path, content hash]`, errors as flyte errors. */
+function textReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
+  return (v) => {
+    if (v instanceof File) return [FILE_TYPE, [v.path, refs.get(v)]];
+    if (v instanceof Dir) return [DIR_TYPE, [v.path, refs.get(v)]];
+    if (v instanceof Error) return [ERROR_TYPE, serializeError(v)];
+    return undefined;
   };
 }
 
-/** devalue reducers for the canonical hash: a file reference counts by its content hash only, not its path. */
-function hashReducers(refs: ReadonlyMap<File | Dir, string>): Record<string, (value: unknown) => unknown> {
-  return {
-    [FILE_TYPE]: (v) => v instanceof File && refs.get(v),
-    [DIR_TYPE]: (v) => v instanceof Dir && refs.get(v),
+/**
+ * Custom types of the canonical hash: a file reference counts by its content hash only, not its path; an error by
+ * its code, kind and message (not its stack), so that the hash is stable.
+ */
+function hashReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
+  return (v) => {
+    if (v instanceof File) return [FILE_TYPE, refs.get(v)];
+    if (v instanceof Dir) return [DIR_TYPE, refs.get(v)];
+    if (v instanceof Error) {
+      const { code, kind, message } = serializeError(v);
+      return [ERROR_TYPE, [code, kind, message]];
+    }
+    return undefined;
   };
 }
 
-/** devalue revivers: file references come back as `File` / `Dir` of the recorded path. */
-const REVIVERS: Record<string, (value: unknown) => unknown> = {
+/** Revivers: file references come back as `File` / `Dir` of the recorded path, errors as flyte errors. */
+const REVIVERS: Record<string, Revive> = {
   [FILE_TYPE]: (v) => new File(refPath(v, FILE_TYPE)),
   [DIR_TYPE]: (v) => new Dir(refPath(v, DIR_TYPE)),
   [ERROR_TYPE]: (v) => fromSerialized(v as SerializedError),
-};
-
-/**
- * Errors cross boundaries as flyte errors (so `flyte.map` results with failed items can be returned): the text
- * keeps code, kind, message, stack and action; the hash only code, kind and message, so it is stable.
- */
-const ERROR_TEXT_REDUCER = {
-  [ERROR_TYPE]: (v: unknown) => v instanceof Error && serializeError(v),
-};
-const ERROR_HASH_REDUCER = {
-  [ERROR_TYPE]: (v: unknown) => {
-    if (!(v instanceof Error)) return false;
-    const { code, kind, message } = serializeError(v);
-    return [code, kind, message];
-  },
 };
 
 function refPath(payload: unknown, type: string): string {
@@ -398,69 +498,6 @@ function refPath(payload: unknown, type: string): string {
     );
   }
   return payload[0];
-}
-
-/**
- * A copy of `value` in which every plain object lists its keys sorted; repeated references stay repeated.
- * Leaves (Date, typed arrays, ArrayBuffer) are shared with the original: they are only read.
- */
-function sortedClone(value: unknown, memo: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const seen = memo.get(value);
-  if (seen !== undefined) return seen;
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) {
-    const source = value as Record<string, unknown>;
-    const out: Record<string, unknown> = proto === null ? (Object.create(null) as Record<string, unknown>) : {};
-    memo.set(value, out);
-    for (const key of Object.keys(source).sort()) out[key] = sortedClone(source[key], memo);
-    return out;
-  }
-  if (proto === Array.prototype) {
-    const source = value as unknown[];
-    const out = new Array<unknown>(source.length);
-    memo.set(value, out);
-    for (let i = 0; i < source.length; i += 1) {
-      if (Object.hasOwn(source, i)) out[i] = sortedClone(source[i], memo); // keep holes as holes
-    }
-    return out;
-  }
-  if (proto === Map.prototype) {
-    const out = new Map<unknown, unknown>();
-    memo.set(value, out);
-    for (const [k, v] of value as Map<unknown, unknown>) out.set(sortedClone(k, memo), sortedClone(v, memo));
-    return out;
-  }
-  if (proto === Set.prototype) {
-    const out = new Set<unknown>();
-    memo.set(value, out);
-    for (const v of value as Set<unknown>) out.add(sortedClone(v, memo));
-    return out;
-  }
-  return value;
-}
-
-/** Turns errors from devalue or the JavaScript engine into our error type, with a path where known. */
-function asValidationError(err: unknown, root: string): unknown {
-  if (err instanceof RuntimeDataValidationError) return err;
-  if (err instanceof DevalueError) {
-    // devalue writes paths in the same syntax (`.a[0]`, `["b c"]`, `.get("k")`).
-    const path = root + err.path;
-    return new RuntimeDataValidationError(
-      `${EXPECTED}; received a value devalue cannot encode (${err.message}) at ${path}`,
-      {
-        path,
-        cause: err,
-      },
-    );
-  }
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
-    return new RuntimeDataValidationError(
-      `${EXPECTED}; received a value nested too deeply to encode (the limit is roughly 1 500 levels) at ${root}`,
-      { path: root, cause: err },
-    );
-  }
-  return err; // e.g. a getter of the user's object threw: that error is theirs, pass it on unchanged
 }
 
 /**
@@ -480,36 +517,31 @@ export function isFlatPrimitiveArray(value: unknown): value is unknown[] {
 
 /** {@link encodeValue}, plus whether `hash` is the SHA-256 of `text` itself (then offloading can reuse it). */
 function encodeInternal(value: unknown, path: string): { text: string; hash: string; hashIsTextHash: boolean } {
-  try {
-    let unsorted = false;
-    let refs: Map<File | Dir, string> | null = null;
-    let errors = false;
-    if (isFlatPrimitiveArray(value)) {
-      // The usual task arguments, e.g. `[3, 'a']`: nothing to refuse, sort or reference, so no walk.
-      const text = stringify(value);
-      return { text, hash: sha256Hex(text), hashIsTextHash: true };
-    }
-    if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
-      const w = new Walk(path);
-      walk(value, w);
-      unsorted = w.unsorted;
-      refs = w.refs;
-      errors = w.errors;
-    }
-    if (refs !== null || errors) {
-      // File references: the text keeps their paths, the hash only their content. Errors: see ERROR_TEXT_REDUCER.
-      const known = refs ?? new Map<File | Dir, string>();
-      const text = stringify(value, { ...textReducers(known), ...ERROR_TEXT_REDUCER });
-      const canonical = unsorted ? sortedClone(value, new Map()) : value;
-      const hash = sha256Hex(stringify(canonical, { ...hashReducers(known), ...ERROR_HASH_REDUCER }));
-      return { text, hash, hashIsTextHash: false };
-    }
-    const text = stringify(value);
-    if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true };
-    return { text, hash: sha256Hex(stringify(sortedClone(value, new Map()))), hashIsTextHash: false };
-  } catch (err) {
-    throw asValidationError(err, path);
+  if (isFlatPrimitiveArray(value)) {
+    // The usual task arguments, e.g. `[3, 'a']`: nothing to refuse, sort or reference, so no walk.
+    const text = writeText(value);
+    return { text, hash: sha256Hex(text), hashIsTextHash: true };
   }
+  let unsorted = false;
+  let refs: Map<File | Dir, string> | null = null;
+  let errors = false;
+  if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
+    const w = new Walk(path);
+    walk(value, w);
+    unsorted = w.unsorted;
+    refs = w.refs;
+    errors = w.errors;
+  }
+  if (refs !== null || errors) {
+    // File references: the text keeps their paths, the hash only their content. Errors: see hashReduce.
+    const known = refs ?? new Map<File | Dir, string>();
+    const text = writeText(value, { reduce: textReduce(known) });
+    const hash = sha256Hex(writeText(value, { reduce: hashReduce(known), sortKeys: unsorted }));
+    return { text, hash, hashIsTextHash: false };
+  }
+  const text = writeText(value);
+  if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true };
+  return { text, hash: sha256Hex(writeText(value, { sortKeys: true })), hashIsTextHash: false };
 }
 
 /**
@@ -517,8 +549,7 @@ function encodeInternal(value: unknown, path: string): { text: string; hash: str
  *
  * Supported: JSON values, `undefined`, `NaN`, `±Infinity`, `-0`, `BigInt`, `Date`, `Map`, `Set`, typed arrays
  * (a Node `Buffer` comes back as a `Uint8Array`), `DataView`, `ArrayBuffer`, null-prototype objects, sparse
- * arrays, nested to about 1 500 levels, with repeated (not cyclic) references, which decode as repeated
- * references. Non-index properties of arrays are not kept. `flyte.io.File` and `flyte.io.Dir` are encoded as
+ * arrays, nested to any depth, with repeated (not cyclic) references, which decode as repeated references. Non-index properties of arrays are not kept. `flyte.io.File` and `flyte.io.Dir` are encoded as
  * references (path and content hash), their content hashed synchronously here.
  *
  * The hash does not depend on the key order of plain objects; it does depend on the order of arrays, `Map`s and
@@ -557,7 +588,7 @@ export function decodeValue(text: string): unknown {
     );
   }
   try {
-    return parse(text, REVIVERS);
+    return readText(text, REVIVERS);
   } catch (err) {
     if (err instanceof RuntimeDataValidationError) throw err;
     throw new RuntimeDataValidationError(
