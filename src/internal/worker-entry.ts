@@ -36,7 +36,8 @@ const HOOKS =
   ' return next(specifier, context); }';
 register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
 
-let tsxRegistered = process.execArgv.some((a) => a.includes('tsx'));
+/** tsx is active here only if the pool's bootstrap registered it (from source): `--import` does not reach workers. */
+let tsxRegistered = import.meta.url.endsWith('.ts');
 
 /** Sends a request to the main thread and blocks this thread until its answer. */
 function request(message: Record<string, unknown>): unknown {
