@@ -5,26 +5,23 @@
  * made there. In that project flyte-ts is loaded from `dist/`, with source maps on under tsx, unlike the other
  * tests, which load `src/` through the `flyte-source` condition.
  *
- * The pack and the install happen once, in `before`: better-sqlite3 may compile from source, which takes minutes.
- * Nothing of the repository's environment reaches the project: no NODE_OPTIONS, no FLYTE_* or npm_* variables,
- * no `node_modules/.bin` on the PATH.
+ * The pack, the install and the example runs happen once, in `before`. Nothing of the repository's environment
+ * reaches the project: no NODE_OPTIONS, no FLYTE_* or npm_* variables, no `node_modules/.bin` on the PATH.
+ *
+ * better-sqlite3 compiles from source here, which takes minutes: the third-party dependencies of a finished
+ * install (never flyte-ts itself) are kept under os.tmpdir(), keyed by package.json's dependencies and the Node
+ * version, and a later run starts its fresh project with them before it installs the tarball.
+ * `FLYTE_PACKAGE_TEST_FRESH=1` installs everything from scratch (and refreshes what is kept).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  rmSync,
-} from 'node:fs';
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pMap from 'p-map';
 import { ensureBuilt, REPO } from './support/cli.js';
 
 /** The pack and the install (better-sqlite3 may build from source on a slow machine). */
@@ -35,6 +32,8 @@ const COMMAND_TIMEOUT_MS = 120_000;
 /** The examples run in the project, copied from `examples/` unchanged (they import 'flyte-ts'). */
 const SYNC_EXAMPLE = 'sync-map.ts';
 const ASYNC_EXAMPLE = 'async-chain.ts';
+/** The sync example compiled to JavaScript with a source map. */
+const COMPILED_SYNC_EXAMPLE = path.join('build', 'sync-map.js');
 const SYNC_RESULT = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20];
 const ASYNC_RESULT = [
   { id: 1, total: 6 },
@@ -42,10 +41,20 @@ const ASYNC_RESULT = [
   { id: 100, total: 303 },
 ];
 
+/** The commands run in the project in `before`, a few at a time, by the name the tests look them up by. */
+const COMMANDS = {
+  tsxSync: ['npx', '--no-install', 'tsx', SYNC_EXAMPLE],
+  tsxAsync: ['npx', '--no-install', 'tsx', ASYNC_EXAMPLE],
+  compiledSync: ['node', '--enable-source-maps', COMPILED_SYNC_EXAMPLE],
+  flyteRunSync: ['npx', '--no-install', 'flyte', 'run', '--json', SYNC_EXAMPLE, 'main', '--items', '[1,2,3]'],
+  flyteRunAsync: ['npx', '--no-install', 'flyte', 'run', '--json', ASYNC_EXAMPLE, 'main', '--ids', '[1,10]'],
+} as const;
+
 let work = '';
 let project = '';
 let installed = '';
 let packed: PackResult;
+const outcomes = new Map<keyof typeof COMMANDS, CommandResult>();
 
 interface PackResult {
   readonly filename: string;
@@ -53,6 +62,7 @@ interface PackResult {
 }
 
 interface CommandResult {
+  readonly command: string;
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
@@ -79,6 +89,7 @@ function projectEnv(): NodeJS.ProcessEnv {
 
 /** Runs `command ...args` in `cwd` to its end (its exit code is the caller's to check). */
 function run(command: string, args: readonly string[], cwd = project, timeoutMs = COMMAND_TIMEOUT_MS) {
+  const shown = [command, ...args].join(' ');
   return new Promise<CommandResult>((resolve, reject) => {
     execFile(
       command,
@@ -86,22 +97,33 @@ function run(command: string, args: readonly string[], cwd = project, timeoutMs 
       { cwd, env: projectEnv(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== 'number') {
-          reject(new Error(`${command} ${args.join(' ')}: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-        } else resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+          reject(new Error(`${shown}: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+        } else resolve({ command: shown, code: err === null ? 0 : (err.code as number), stdout, stderr });
       },
     );
   });
 }
 
-/** Like {@link run}, and fails unless the command exited 0. */
-async function ok(command: string, args: readonly string[], cwd = project, timeoutMs = COMMAND_TIMEOUT_MS) {
-  const result = await run(command, args, cwd, timeoutMs);
+/** Fails unless the command exited 0. */
+function assertOk(result: CommandResult): CommandResult {
   assert.equal(
     result.code,
     0,
-    `${command} ${args.join(' ')} exited ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+    `${result.command} exited ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
   );
   return result;
+}
+
+/** Runs a command that must exit 0. */
+async function ok(command: string, args: readonly string[], cwd = project, timeoutMs = COMMAND_TIMEOUT_MS) {
+  return assertOk(await run(command, args, cwd, timeoutMs));
+}
+
+/** What one of {@link COMMANDS} did; fails unless it exited 0. */
+function outcome(name: keyof typeof COMMANDS): CommandResult {
+  const result = outcomes.get(name);
+  assert.ok(result !== undefined, `${name} did not run`);
+  return assertOk(result);
 }
 
 /** The value after `label: ` on the line of `stdout` that starts with it. */
@@ -111,7 +133,7 @@ function line(result: CommandResult, label: string): string {
   return found.slice(label.length + 2);
 }
 
-/** The module a run recorded (what `flyte rerun` and pool threads import). */
+/** The module a run recorded (what `flyte rerun` and pool threads import), from `flyte get run`. */
 async function recordedModule(runName: string): Promise<unknown> {
   const got = await ok('npx', ['--no-install', 'flyte', 'get', 'run', runName, '-o', 'json']);
   return (JSON.parse(got.stdout) as { run: { module?: unknown } }).run.module;
@@ -123,6 +145,32 @@ function walk(dir: string): string[] {
     const full = path.join(dir, entry.name);
     return entry.isDirectory() ? walk(full) : [full];
   });
+}
+
+/** Where the third-party dependencies of a finished install are kept, keyed by what decides what they are. */
+function keptDependencies(): string {
+  const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { dependencies?: unknown };
+  const key = createHash('sha256')
+    .update(JSON.stringify([pkg.dependencies, process.version, process.platform, process.arch]))
+    .digest('hex')
+    .slice(0, 16);
+  return path.join(os.tmpdir(), `flyte-ts-package-test-deps-${key}`);
+}
+
+/** Keeps the project's `node_modules` less flyte-ts, for the next run (written aside, then renamed into place). */
+function keepDependencies(target: string): void {
+  const aside = `${target}.${process.pid}`;
+  try {
+    rmSync(target, { recursive: true, force: true });
+    cpSync(path.join(project, 'node_modules'), aside, { recursive: true, verbatimSymlinks: true });
+    for (const own of ['flyte-ts', path.join('.bin', 'flyte'), '.package-lock.json']) {
+      rmSync(path.join(aside, own), { recursive: true, force: true });
+    }
+    renameSync(aside, target);
+  } catch {
+    // Only a speed-up for the next run: a concurrent run may have kept its own copy first.
+    rmSync(aside, { recursive: true, force: true });
+  }
 }
 
 before(
@@ -144,17 +192,36 @@ before(
         allowScripts: { 'better-sqlite3': true, esbuild: true },
       }),
     );
+    const kept = keptDependencies();
+    const fresh = process.env.FLYTE_PACKAGE_TEST_FRESH === '1' || !existsSync(kept);
+    if (!fresh) cpSync(kept, path.join(project, 'node_modules'), { recursive: true, verbatimSymlinks: true });
     await ok(
       'npm',
       ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, packed.filename)],
       project,
       INSTALL_TIMEOUT_MS,
     );
+    if (fresh) keepDependencies(kept);
     installed = path.join(project, 'node_modules', 'flyte-ts');
-    for (const file of [SYNC_EXAMPLE, ASYNC_EXAMPLE])
+    for (const file of [SYNC_EXAMPLE, ASYNC_EXAMPLE]) {
       copyFileSync(path.join(REPO, 'examples', file), path.join(project, file));
+    }
+    await ok('npx', [
+      '--no-install',
+      'esbuild',
+      SYNC_EXAMPLE,
+      '--format=esm',
+      '--platform=node',
+      '--sourcemap',
+      `--outfile=${COMPILED_SYNC_EXAMPLE}`,
+    ]);
+    await pMap(
+      Object.entries(COMMANDS) as [keyof typeof COMMANDS, readonly string[]][],
+      async ([name, [command, ...args]]) => outcomes.set(name, await run(command as string, args)),
+      { concurrency: 2 },
+    );
   },
-  { timeout: INSTALL_TIMEOUT_MS + 60_000 },
+  { timeout: INSTALL_TIMEOUT_MS + 5 * 60_000 },
 );
 
 after(() => {
@@ -239,56 +306,34 @@ describe('the packed tarball', () => {
 });
 
 describe('examples in a project that installed the tarball', () => {
-  let tsxSyncRun = '';
-
   it('runs a sync example with `npx tsx` (flyte-ts from dist/, source-mapped) and records its module', async () => {
-    const result = await ok('npx', ['--no-install', 'tsx', SYNC_EXAMPLE]);
+    const result = outcome('tsxSync');
     assert.equal(line(result, 'result'), JSON.stringify(SYNC_RESULT));
-    tsxSyncRun = line(result, 'run');
-    assert.equal(await recordedModule(tsxSyncRun), path.join(project, SYNC_EXAMPLE));
+    assert.equal(await recordedModule(line(result, 'run')), path.join(project, SYNC_EXAMPLE));
   });
 
   it('runs an async example with `npx tsx`', async () => {
-    const result = await ok('npx', ['--no-install', 'tsx', ASYNC_EXAMPLE]);
+    const result = outcome('tsxAsync');
     assert.equal(line(result, 'result'), JSON.stringify(ASYNC_RESULT));
     assert.equal(await recordedModule(line(result, 'run')), path.join(project, ASYNC_EXAMPLE));
   });
 
   it('runs a compiled sync example with `node --enable-source-maps` and records the compiled file', async () => {
-    const compiled = path.join('build', 'sync-map.js');
-    await ok('npx', [
-      '--no-install',
-      'esbuild',
-      SYNC_EXAMPLE,
-      '--format=esm',
-      '--platform=node',
-      '--sourcemap',
-      `--outfile=${compiled}`,
-    ]);
-    const result = await ok('node', ['--enable-source-maps', compiled]);
+    const result = outcome('compiledSync');
     assert.equal(line(result, 'result'), JSON.stringify(SYNC_RESULT));
-    assert.equal(await recordedModule(line(result, 'run')), path.join(project, compiled));
+    assert.equal(await recordedModule(line(result, 'run')), path.join(project, COMPILED_SYNC_EXAMPLE));
   });
 
-  it('runs the sync and the async example with `npx flyte run`', async () => {
-    const sync = await ok('npx', [
-      '--no-install',
-      'flyte',
-      'run',
-      '--json',
-      SYNC_EXAMPLE,
-      'main',
-      '--items',
-      '[1,2,3]',
-    ]);
-    assert.deepEqual((JSON.parse(sync.stdout) as { outputs: unknown }).outputs, [2, 4, 6]);
-    const async = await ok('npx', ['--no-install', 'flyte', 'run', '--json', ASYNC_EXAMPLE, 'main', '--ids', '[1,10]']);
-    assert.deepEqual((JSON.parse(async.stdout) as { outputs: unknown }).outputs, ASYNC_RESULT.slice(0, 2));
+  it('runs the sync and the async example with `npx flyte run`', () => {
+    const sync = JSON.parse(outcome('flyteRunSync').stdout) as { outputs: unknown };
+    assert.deepEqual(sync.outputs, [2, 4, 6]);
+    const async = JSON.parse(outcome('flyteRunAsync').stdout) as { outputs: unknown };
+    assert.deepEqual(async.outputs, ASYNC_RESULT.slice(0, 2));
   });
 
   it('reruns the `npx tsx` sync run with `npx flyte rerun`', async () => {
-    assert.notEqual(tsxSyncRun, '', 'the `npx tsx` sync run did not happen');
-    const result = await ok('npx', ['--no-install', 'flyte', 'rerun', '--json', tsxSyncRun]);
+    const original = line(outcome('tsxSync'), 'run');
+    const result = await ok('npx', ['--no-install', 'flyte', 'rerun', '--json', original]);
     const rerun = JSON.parse(result.stdout) as { run: string; phase: string; outputs: unknown };
     assert.equal(rerun.phase, 'succeeded');
     assert.deepEqual(rerun.outputs, SYNC_RESULT);
