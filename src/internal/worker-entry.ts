@@ -48,7 +48,8 @@ const HOOKS =
   ' return next(specifier, context); }';
 register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
 
-let tsxRegistered = process.execArgv.some((a) => a.includes('tsx'));
+/** tsx is active here only if the pool's bootstrap registered it (from source): `--import` does not reach workers. */
+let tsxRegistered = import.meta.url.endsWith('.ts');
 
 function post(message: WorkerRequest | WorkerNotice): void {
   out.postMessage(message);

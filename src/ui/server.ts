@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import * as flyte from 'flyte-ts';
- * import { startUiServer } from 'flyte-ts/src/ui/server.js';
+ * import { startUiServer } from 'flyte-ts/ui';
  *
  * flyte.init({ root: '.flyte' });
  * const ui = await startUiServer({ port: 8080 });
