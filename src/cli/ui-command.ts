@@ -10,6 +10,7 @@ import type { ConfigFlags } from './config.js';
 import { CommandError, UsageError } from './errors.js';
 import { initFromFlags } from './init.js';
 import type { CliIo } from './io.js';
+import { registerTypeScript } from './load.js';
 
 /** Flags of `flyte ui`. */
 export interface UiFlags extends ConfigFlags {
@@ -61,6 +62,8 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
     throw new UsageError(`--port: expected a port number from 0 to 65535; received '${flags.port ?? ''}'`);
   }
   initFromFlags(flags);
+  // Rerun and Recover import the run's module again, in this process: it may be TypeScript, as for `flyte rerun`.
+  await registerTypeScript();
   // Loaded here: the other commands need not load the server.
   const { startUiServer } = await import('../ui/server.js');
   const token = flags.token ?? (process.env.FLYTE_UI_TOKEN || undefined);
