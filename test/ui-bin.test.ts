@@ -67,11 +67,11 @@ describe('flyte ui from the built binary, over runs of .ts files', { skip: missi
     await page.locator('.run-page[data-phase=succeeded]').waitFor(WAIT);
     await page.getByRole('button', { name: 'Rerun', exact: true }).click();
     // Either the page goes to the new run or it shows why it could not start one.
-    await page.waitForFunction(
-      `location.pathname !== ${JSON.stringify(`/runs/${name}`)} || document.querySelector('.action-error') !== null`,
-      undefined,
-      WAIT,
-    );
+    await page
+      .locator('.action-error')
+      .or(page.locator('[data-testid=run-name]').filter({ hasNotText: name }))
+      .first()
+      .waitFor(WAIT);
     assert.equal(await errorShown(page), undefined);
     await page.locator('.run-page[data-phase=succeeded]').waitFor(WAIT);
     const rerun = decodeURIComponent(new URL(page.url()).pathname.slice('/runs/'.length));
