@@ -552,7 +552,50 @@ describe('configuration: flags > environment > config file', { concurrency: PARA
     assert.match(missing.stderr, /config file not found: .*nope\.json/);
     const store = await runCli(['get', 'runs', '--store', 'bogus:thing'], { root: tempDir() });
     exits(store, 2);
-    assert.match(store.stderr, /cannot open the run store: store must be .*received 'bogus:thing'/);
+    assert.match(
+      store.stderr,
+      /cannot open the run store bogus:thing \(from --store\): store must be .*received 'bogus:thing'/,
+    );
+  });
+
+  it('a store that cannot be opened: exit 2, one line naming the store and the setting it came from', async () => {
+    const project = tempDir();
+    const file = join(project, 'regular-file');
+    writeFileSync(file, 'not a database, and not a directory either\n');
+    const oneLine = (r: CliResult, pattern: RegExp): void => {
+      exits(r, 2);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trimEnd(), pattern);
+    };
+    const esc = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const [underFile, notDb, fromConfig, fromRoot] = await Promise.all([
+      runCli(['get', 'runs', '--store', `sqlite:${file}/x.db`], { cwd: project }),
+      runCli(['get', 'runs'], { cwd: project, env: { FLYTE_STORE: `sqlite:${file}` } }),
+      (async () => {
+        const configured = tempDir();
+        writeFileSync(join(configured, 'flyte.config.json'), JSON.stringify({ store: `sqlite:${file}` }));
+        return runCli(['get', 'runs'], { cwd: configured });
+      })(),
+      runCli(['run', TASKS, 'double', '1'], { cwd: project, root: file }),
+    ]);
+    oneLine(
+      underFile,
+      new RegExp(`^flyte: error: cannot open the run store sqlite:${esc(file)}/x\\.db \\(from --store\\): \\S`),
+    );
+    oneLine(
+      notDb,
+      new RegExp(
+        `^flyte: error: cannot open the run store sqlite:${esc(file)} \\(from FLYTE_STORE\\): file is not a database$`,
+      ),
+    );
+    oneLine(fromConfig, /\(from "store" in \S+flyte\.config\.json\): file is not a database$/);
+    oneLine(
+      fromRoot,
+      new RegExp(
+        `^flyte: error: cannot open the run store sqlite:${esc(file)}/flyte\\.db \\(from the default store under FLYTE_ROOT\\): `,
+      ),
+    );
   });
 });
 
