@@ -631,15 +631,22 @@ describe('flyte --help, --version, unknown commands', { concurrency: PARALLEL },
       assert.match(r.stdout, /Examples:\n {2}\$ flyte /, what);
     });
     assert.match(results[1]!.stdout, /Ctrl-C aborts the run/);
+    assert.match(
+      results[3]!.stdout.replace(/\s+/g, ' '),
+      /--phase <phase> only runs in this phase \(queued, running, succeeded, failed, aborted, timed_out, orphaned\)/,
+    );
     assert.match(results[0]!.stdout, /Exit codes: 0 ok, 1 failed run or not found, 2 bad usage, 130 interrupted/);
   });
 
   it('an unknown command or option, or no command at all: exit 2 with usage', async () => {
     const [command, option, nothing] = await Promise.all([cli('frobnicate'), cli('get', 'runs', '--frob'), cli()]);
     exits(command, 2);
-    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    assert.match(command.stderr, /^flyte: error: unknown command 'frobnicate'$/m);
     exits(option, 2);
-    assert.match(option.stderr, /unknown option '--frob'/);
+    assert.match(option.stderr, /^flyte: error: unknown option '--frob'$/m);
+    const missing = await cli('get', 'run');
+    exits(missing, 2);
+    assert.match(missing.stderr, /^flyte: error: missing required argument 'name'$/m);
     exits(nothing, 2);
     assert.match(nothing.stderr, /^Usage: flyte/m);
   });
