@@ -11,7 +11,7 @@ import type { ConfigFlags } from './config.js';
 import { initFromFlags } from './init.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { errorText, formatDuration, jsonText, toJsonValue, userFrames } from './format.js';
-import type { CliIo } from './io.js';
+import { whenClosed, type CliIo } from './io.js';
 import { findTask, listTasks, loadTaskModule } from './load.js';
 import { bindArgs, signature, taskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
@@ -96,6 +96,14 @@ export async function startAndFollow(
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // A reader that goes away (`| head -2`) does not end the run: it goes on to its end, recorded as usual, and
+  // the exit code is the run's; only the printing stops.
+  const stopWatching = whenClosed(io.stdout, () =>
+    io.error(
+      `flyte: stdout was closed: ${run.name} goes on to its end without printing more ` +
+        `(then: flyte get run ${run.name}; Ctrl-C aborts it)`,
+    ),
+  );
   try {
     if (!json) {
       io.print(`run ${io.out.bold(run.name)}`);
@@ -115,6 +123,7 @@ export async function startAndFollow(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    stopWatching();
     live.close();
     restoreStdout();
   }
