@@ -4,6 +4,7 @@
  * exit codes of every command, good input and bad.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import {
   FIXTURES,
   REPO,
   TASKS,
+  cliEnv,
   collect,
   ensureBuilt,
   parseJson,
@@ -240,6 +242,39 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     const rec = parseJson<{ run: { phase: string; error: { message: string } } }>(get).run;
     assert.equal(rec.phase, 'aborted');
     assert.match(rec.error.message, /terminated \(SIGTERM\)/);
+  });
+});
+
+describe('flyte run: a module that starts runs of its own', { concurrency: PARALLEL }, () => {
+  it('warns when importing the file started a run (a top-level flyte.run), naming it', async () => {
+    const own = tempDir();
+    const r = await runCli(['run', join(FIXTURES, 'top-level-run.ts'), 'double', '3'], { root: own });
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 6$/m);
+    const runs = parseJson<{ name: string }[]>(await runCli(['get', 'runs', '-o', 'json'], { root: own }));
+    assert.equal(runs.length, 2, 'the import ran one, the command another');
+    const first = runs.find((run) => run.name !== runName(r))?.name ?? assert.fail('the run of the import');
+    assert.match(
+      r.stderr,
+      new RegExp(`^flyte: warning: importing \\S+top-level-run\\.ts started a run of its own \\(${first}\\)`, 'm'),
+    );
+    assert.match(r.stderr, /if \(import\.meta\.url === pathToFileURL\(process\.argv\[1\]\)\.href\)/);
+  });
+
+  it('the README quickstart, with its entry-point guard, runs once under flyte run and as a script', async () => {
+    const own = tempDir();
+    const file = join(FIXTURES, 'quickstart.ts');
+    const r = await runCli(['run', file, 'main', '--items', '[1,2,3,4]'], { root: own });
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 20$/m);
+    assert.equal(r.stderr, '');
+    const script = await collect(
+      spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, env: cliEnv({ FLYTE_ROOT: own }) }),
+    );
+    assert.equal(script.code, 0, script.stderr);
+    assert.match(script.stdout, /^20$/m);
+    const runs = parseJson<unknown[]>(await runCli(['get', 'runs', '-o', 'json'], { root: own }));
+    assert.equal(runs.length, 2, 'one run each');
   });
 });
 

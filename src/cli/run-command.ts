@@ -48,6 +48,13 @@ export async function runCommand(
   initFromFlags(options, !json && !liveView);
 
   const mod = await loadTaskModule(file);
+  if (mod.runsStarted.length > 0) {
+    io.error(
+      `${io.err.yellow('flyte: warning:')} importing ${file} started ${mod.runsStarted.length === 1 ? 'a run' : 'runs'} ` +
+        `of its own (${mod.runsStarted.join(', ')}), before this command's run; start runs in a task file only ` +
+        `when it is the entry point: if (import.meta.url === pathToFileURL(process.argv[1]).href) { ... }`,
+    );
+  }
   if (taskName === undefined) throw new UsageError(`missing TASK: which task of ${file} to run? ${listTasks(mod)}`);
   const { task, def } = findTask(mod, taskName, file);
   const { args } = bindArgs(def.shortName, taskParams(def.fn), tokens);
