@@ -100,3 +100,28 @@ describe('flyte ui from the built binary, over runs of .ts files', { skip: missi
     assert.deepEqual(pageErrors, []);
   });
 });
+
+describe('run.url while a flyte ui serves the store', () => {
+  before(() => ensureBuilt());
+
+  it('runs started while it serves link to its address; after it stops, to the default again', async () => {
+    const root = tempDir();
+    const ui = spawnCli(['ui', '--port', '0'], { root });
+    const url = (await waitForOutput(ui, /http:\/\/127\.0\.0\.1:\d+/))[0];
+    assert.notEqual(url, 'http://127.0.0.1:8080');
+    const during = await runCli(['run', TASKS, 'double', '1'], { root });
+    assert.match(during.stdout, new RegExp(`^url ${url}/runs/${runName(during.stdout)}$`, 'm'));
+    // The user's own setting wins.
+    const own = await runCli(['run', TASKS, 'double', '1'], { root, env: { FLYTE_UI_URL: 'http://ui.example' } });
+    assert.match(own.stdout, /^url http:\/\/ui\.example\/runs\/\S+$/m);
+    // Another store is another UI's business.
+    const other = await runCli(['run', TASKS, 'double', '1'], { root: tempDir() });
+    assert.match(other.stdout, /^url http:\/\/127\.0\.0\.1:8080\/runs\/\S+$/m);
+
+    const stopped = collect(ui);
+    ui.kill('SIGINT');
+    assert.equal((await stopped).code, 0);
+    const after = await runCli(['run', TASKS, 'double', '1'], { root });
+    assert.match(after.stdout, /^url http:\/\/127\.0\.0\.1:8080\/runs\/\S+$/m);
+  });
+});

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import * as flyte from '../index.js';
 import { resolveCliConfig, toInitOptions, type CliConfig, type ConfigFlags, type ConfigSource } from './config.js';
 import { UsageError } from './errors.js';
+import { readUiAddress } from './ui-address.js';
 
 /**
  * Calls `flyte.init` with the settings of `flags` > environment > config file, and returns those settings.
@@ -14,7 +15,10 @@ import { UsageError } from './errors.js';
  * database, a path that cannot be created): one line naming the store and the setting it came from.
  */
 export function initFromFlags(flags: ConfigFlags, echoLogs = true): CliConfig {
-  const config = resolveCliConfig(flags);
+  const resolved = resolveCliConfig(flags);
+  // Without a UI address of the user's, runs link to the `flyte ui` serving this store, if one is running.
+  const served = resolved.sources.uiUrl === 'default' ? readUiAddress(storeDescription(resolved)) : undefined;
+  const config = served === undefined ? resolved : { ...resolved, uiUrl: served };
   try {
     flyte.init(toInitOptions(config, echoLogs));
   } catch (err) {
@@ -30,6 +34,12 @@ export function initFromFlags(flags: ConfigFlags, echoLogs = true): CliConfig {
 /** The store the settings name: `--store` and the like as given, else the default under the root. */
 export function storeSpec(config: CliConfig): string {
   return config.store ?? `sqlite:${join(resolve(config.root ?? '.flyte'), 'flyte.db')}`;
+}
+
+/** The store's description as the store gives it (`sqlite:` and an absolute path), to compare stores by. */
+function storeDescription(config: CliConfig): string {
+  const spec = storeSpec(config);
+  return spec.startsWith('sqlite:') && spec !== 'sqlite::memory:' ? `sqlite:${resolve(spec.slice(7))}` : spec;
 }
 
 /** Which setting chose the store: `--store`, `FLYTE_STORE`, the config file, or the root it defaults under. */

@@ -31,7 +31,10 @@ function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'local state directory (env FLYTE_ROOT; default .flyte)')
     .option('--store <spec>', "run store: 'sqlite:PATH' or 'memory:' (env FLYTE_STORE; default sqlite:<root>/flyte.db)")
-    .option('--ui-url <url>', 'web UI address for run links (env FLYTE_UI_URL; default http://127.0.0.1:8080)')
+    .option(
+      '--ui-url <url>',
+      'web UI address for run links (env FLYTE_UI_URL; default: the flyte ui serving the store, else http://127.0.0.1:8080)',
+    )
     .option('--config <file>', 'config file (env FLYTE_CONFIG; default ./flyte.config.json, else ./.flyte/config.json)')
     .option('--no-color', 'no colours (also: env NO_COLOR)');
 }
