@@ -7,9 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, REPO, TASKS, cliEnv, ensureBuilt, tempDir } from './support/cli.js';
+import { BIN, FIXTURES, REPO, TASKS, cliEnv, ensureBuilt, tempDir } from './support/cli.js';
+
+const GATED = join(FIXTURES, 'gated.ts');
 
 function hasTmux(): boolean {
   try {
@@ -85,10 +89,13 @@ describe('flyte run: the live view on a terminal', { skip: tmuxMissing ? 'tmux i
   });
 
   it('redraws the tree while a fan-out runs, folded into one line, and leaves the final frame and outputs', async () => {
-    const term = startInTerminal(['run', TASKS, 'fanout', '--n', '60', '--ms', '100']);
-    // While it runs: one line for the whole map, with a spinner, a partial count and running items.
-    const during = await term.waitFor(/cli_fixture\.square_map +\S+ +\d+\/60 done {2}([1-9]\d*) running/);
+    // Every item waits for the gate: the test sees the fan-out running, then lets it end.
+    const gate = join(root, 'gate-fanout');
+    const term = startInTerminal(['run', GATED, 'heldMap', '--gate', gate, '--n', '60', '--lines', '0']);
+    // While it runs: one line for the whole map, with a spinner, no item done and every item running.
+    const during = await term.waitFor(/cli_gated\.heldItem_map +\S+ +0\/60 done {2}60 running/);
     assert.match(during, /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] run \S+ {2}running/m);
+    writeFileSync(gate, '');
     const screen = await term.waitFor(/\[exit \d+\]/);
     assert.match(screen, /\[exit 0\]/);
     const name = /^run (\S+)$/m.exec(screen)?.[1];
@@ -102,14 +109,38 @@ describe('flyte run: the live view on a terminal', { skip: tmuxMissing ? 'tmux i
         'm',
       ),
     );
-    assert.match(screen, /^✓ fanout a0 +\S+$/m);
+    assert.match(screen, /^✓ heldMap a0 +\S+$/m);
     assert.match(
       screen,
-      /^└─ ✓ cli_fixture\.square_map +█{20} {2}60\/60 done {2}0 running {2}0 failed {2}0 cached {2}\S+$/m,
+      /^└─ ✓ cli_gated\.heldItem_map +█{20} {2}60\/60 done {2}0 running {2}0 failed {2}0 cached {2}\S+$/m,
     );
-    assert.equal(screen.match(/square_map/g)?.length, 1, 'the final frame is drawn once, not once per redraw');
+    assert.equal(screen.match(/heldItem_map/g)?.length, 1, 'the final frame is drawn once, not once per redraw');
     assert.match(screen, new RegExp(`^✓ ${name} succeeded in \\S+$`, 'm'));
-    assert.match(screen, /^outputs: \{"n":60,"total":70210\}$/m);
+    assert.match(screen, /^outputs: 70210$/m);
+  });
+
+  it("keeps the root's last log lines under the final frame, and says where the rest are", async () => {
+    const gate = join(root, 'gate-logs');
+    const term = startInTerminal(['run', GATED, 'heldMap', '--gate', gate, '--n', '2', '--lines', '25']);
+    // While it runs, the footer shows the last five lines.
+    const during = await term.waitFor(/a0 │ root line 25 of 25$/m);
+    assert.match(during, /a0 │ root line 21 of 25$/m);
+    assert.doesNotMatch(during, /root line 20 of 25/);
+    writeFileSync(gate, '');
+    const screen = await term.waitFor(/\[exit \d+\]/);
+    assert.match(screen, /\[exit 0\]/);
+    const name = /^run (\S+)$/m.exec(screen)?.[1];
+    assert.ok(name, screen);
+    // Under the final frame: the last 20 of the root's 26 lines (25 and 'root done'), then the pointer.
+    const shown = Array.from({ length: 19 }, (_, i) => `  root line ${i + 7} of 25`);
+    const block = [
+      'logs of a0 (the last 20 of 26 lines):',
+      ...shown,
+      '  root done',
+      `all of them: flyte get logs ${name} a0`,
+    ];
+    assert.ok(screen.includes(`\n${block.join('\n')}\n`), `no block of the root's logs in:\n${screen}`);
+    assert.doesNotMatch(screen, /root line 6 of 25/);
   });
 
   it('shows groups, ungrouped fan-outs and single actions, each with its duration', async () => {

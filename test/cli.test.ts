@@ -4,6 +4,7 @@
  * exit codes of every command, good input and bad.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import {
   FIXTURES,
   REPO,
   TASKS,
+  cliEnv,
   collect,
   ensureBuilt,
   parseJson,
@@ -241,6 +243,39 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     const rec = parseJson<{ run: { phase: string; error: { message: string } } }>(get).run;
     assert.equal(rec.phase, 'aborted');
     assert.match(rec.error.message, /terminated \(SIGTERM\)/);
+  });
+});
+
+describe('flyte run: a module that starts runs of its own', { concurrency: PARALLEL }, () => {
+  it('warns when importing the file started a run (a top-level flyte.run), naming it', async () => {
+    const own = tempDir();
+    const r = await runCli(['run', join(FIXTURES, 'top-level-run.ts'), 'double', '3'], { root: own });
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 6$/m);
+    const runs = parseJson<{ name: string }[]>(await runCli(['get', 'runs', '-o', 'json'], { root: own }));
+    assert.equal(runs.length, 2, 'the import ran one, the command another');
+    const first = runs.find((run) => run.name !== runName(r))?.name ?? assert.fail('the run of the import');
+    assert.match(
+      r.stderr,
+      new RegExp(`^flyte: warning: importing \\S+top-level-run\\.ts started a run of its own \\(${first}\\)`, 'm'),
+    );
+    assert.match(r.stderr, /if \(import\.meta\.url === pathToFileURL\(process\.argv\[1\]\)\.href\)/);
+  });
+
+  it('the README quickstart, with its entry-point guard, runs once under flyte run and as a script', async () => {
+    const own = tempDir();
+    const file = join(FIXTURES, 'quickstart.ts');
+    const r = await runCli(['run', file, 'main', '--items', '[1,2,3,4]'], { root: own });
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 20$/m);
+    assert.equal(r.stderr, '');
+    const script = await collect(
+      spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, env: cliEnv({ FLYTE_ROOT: own }) }),
+    );
+    assert.equal(script.code, 0, script.stderr);
+    assert.match(script.stdout, /^20$/m);
+    const runs = parseJson<unknown[]>(await runCli(['get', 'runs', '-o', 'json'], { root: own }));
+    assert.equal(runs.length, 2, 'one run each');
   });
 });
 
@@ -688,7 +723,50 @@ describe('configuration: flags > environment > config file', { concurrency: PARA
     assert.match(missing.stderr, /config file not found: .*nope\.json/);
     const store = await runCli(['get', 'runs', '--store', 'bogus:thing'], { root: tempDir() });
     exits(store, 2);
-    assert.match(store.stderr, /cannot open the run store: store must be .*received 'bogus:thing'/);
+    assert.match(
+      store.stderr,
+      /cannot open the run store bogus:thing \(from --store\): store must be .*received 'bogus:thing'/,
+    );
+  });
+
+  it('a store that cannot be opened: exit 2, one line naming the store and the setting it came from', async () => {
+    const project = tempDir();
+    const file = join(project, 'regular-file');
+    writeFileSync(file, 'not a database, and not a directory either\n');
+    const oneLine = (r: CliResult, pattern: RegExp): void => {
+      exits(r, 2);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trimEnd(), pattern);
+    };
+    const esc = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const [underFile, notDb, fromConfig, fromRoot] = await Promise.all([
+      runCli(['get', 'runs', '--store', `sqlite:${file}/x.db`], { cwd: project }),
+      runCli(['get', 'runs'], { cwd: project, env: { FLYTE_STORE: `sqlite:${file}` } }),
+      (async () => {
+        const configured = tempDir();
+        writeFileSync(join(configured, 'flyte.config.json'), JSON.stringify({ store: `sqlite:${file}` }));
+        return runCli(['get', 'runs'], { cwd: configured });
+      })(),
+      runCli(['run', TASKS, 'double', '1'], { cwd: project, root: file }),
+    ]);
+    oneLine(
+      underFile,
+      new RegExp(`^flyte: error: cannot open the run store sqlite:${esc(file)}/x\\.db \\(from --store\\): \\S`),
+    );
+    oneLine(
+      notDb,
+      new RegExp(
+        `^flyte: error: cannot open the run store sqlite:${esc(file)} \\(from FLYTE_STORE\\): file is not a database$`,
+      ),
+    );
+    oneLine(fromConfig, /\(from "store" in \S+flyte\.config\.json\): file is not a database$/);
+    oneLine(
+      fromRoot,
+      new RegExp(
+        `^flyte: error: cannot open the run store sqlite:${esc(file)}/flyte\\.db \\(from the default store under FLYTE_ROOT\\): `,
+      ),
+    );
   });
 });
 
@@ -724,15 +802,22 @@ describe('flyte --help, --version, unknown commands', { concurrency: PARALLEL },
       assert.match(r.stdout, /Examples:\n {2}\$ flyte /, what);
     });
     assert.match(results[1]!.stdout, /Ctrl-C aborts the run/);
+    assert.match(
+      results[3]!.stdout.replace(/\s+/g, ' '),
+      /--phase <phase> only runs in this phase \(queued, running, succeeded, failed, aborted, timed_out, orphaned\)/,
+    );
     assert.match(results[0]!.stdout, /Exit codes: 0 ok, 1 failed run or not found, 2 bad usage, 130 interrupted/);
   });
 
   it('an unknown command or option, or no command at all: exit 2 with usage', async () => {
     const [command, option, nothing] = await Promise.all([cli('frobnicate'), cli('get', 'runs', '--frob'), cli()]);
     exits(command, 2);
-    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    assert.match(command.stderr, /^flyte: error: unknown command 'frobnicate'$/m);
     exits(option, 2);
-    assert.match(option.stderr, /unknown option '--frob'/);
+    assert.match(option.stderr, /^flyte: error: unknown option '--frob'$/m);
+    const missing = await cli('get', 'run');
+    exits(missing, 2);
+    assert.match(missing.stderr, /^flyte: error: missing required argument 'name'$/m);
     exits(nothing, 2);
     assert.match(nothing.stderr, /^Usage: flyte/m);
   });

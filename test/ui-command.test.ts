@@ -11,6 +11,11 @@ import type { CliIo } from '../src/cli/io.js';
 import { registerUiCommand, uiCommand } from '../src/cli/ui-command.js';
 import { tempRoot } from './support/ui.js';
 
+const env = new flyte.TaskEnvironment({ name: 'ui_command_test' });
+const one = env.task(async function one() {
+  return 1;
+});
+
 function captureIo(): CliIo & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
   const errors: string[] = [];
@@ -47,21 +52,33 @@ describe('flyte ui', () => {
     assert.equal(ui.getOptionValue('host'), '127.0.0.1');
   });
 
-  it('serves the store of --root until stopped, and prints its address', async () => {
+  /** Starts `flyte ui --port 0` over the test's root; resolves once it printed its address. */
+  async function serve(): Promise<{ io: ReturnType<typeof captureIo>; url: string; stop: () => Promise<void> }> {
     const io = captureIo();
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
     const serving = uiCommand({ root: root.path, port: '0' }, io, stopped);
     while (io.lines.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    return { io, url: (io.lines[1] ?? '').trim(), stop: () => (stop(), serving) };
+  }
+
+  it('serves the store of --root until stopped, and prints its address', async () => {
+    const { io, url, stop } = await serve();
     assert.match(io.lines[0] ?? '', new RegExp(`flyte ui: serving sqlite:${root.path}/flyte.db`));
-    const url = (io.lines[1] ?? '').trim();
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const reply = await fetch(`${url}/api/runs`);
     assert.equal(reply.status, 200);
     assert.deepEqual(((await reply.json()) as { runs: unknown[] }).runs, []);
-    stop();
-    await serving;
+    await stop();
     await assert.rejects(fetch(`${url}/api/runs`));
+  });
+
+  it('links the runs it starts (Rerun, Recover) to its own address, not the default port', async () => {
+    const { url, stop } = await serve();
+    const run = await flyte.run(one);
+    assert.equal(run.url, `${url}/runs/${run.name}`);
+    await run.wait();
+    await stop();
   });
 
   it('refuses a bad port, and a host beyond loopback without a token', async () => {

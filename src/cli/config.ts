@@ -11,7 +11,7 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { InitOptions } from '../index.js';
 import { UsageError } from './errors.js';
 
@@ -141,10 +141,4 @@ export function readConfigFile(path: string, projectDir: string = dirname(path))
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
-}
-
-/** A short description of where the configuration came from, for `--help` and error messages. */
-export function describeConfig(config: CliConfig): string {
-  const parts = KEYS.map((key) => `${key}=${config[key] ?? '(default)'} [${config.sources[key]}]`);
-  return `${parts.join(' ')}${config.file === undefined ? '' : ` from ${basename(config.file)}`}`;
 }

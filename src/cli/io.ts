@@ -1,5 +1,9 @@
 /**
  * The output streams of a command, with their colours.
+ *
+ * A reader that goes away (`flyte run … | head -2`) must not kill the command: a write to a pipe whose reader
+ * closed fails with EPIPE, which Node reports as an `error` event that nobody handles. The process's streams
+ * are guarded: such a stream is marked closed, nothing more is written to it, and whoever asked is told.
  * @module
  */
 import { colorsFor, type Colors } from './format.js';
@@ -20,12 +24,59 @@ export interface CliIo {
 
 /** The process's own streams. */
 export function processIo(): CliIo {
+  guard(process.stdout);
+  guard(process.stderr);
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     out: colorsFor(process.stdout),
     err: colorsFor(process.stderr),
-    print: (text) => void process.stdout.write(`${text}\n`),
-    error: (text) => void process.stderr.write(`${text}\n`),
+    print: (text) => void (isClosed(process.stdout) || process.stdout.write(`${text}\n`)),
+    error: (text) => void (isClosed(process.stderr) || process.stderr.write(`${text}\n`)),
   };
+}
+
+const guarded = new WeakSet<NodeJS.WritableStream>();
+const closed = new WeakSet<NodeJS.WritableStream>();
+const listeners = new Map<NodeJS.WritableStream, Set<() => void>>();
+
+/** Whether the reader of `stream` went away. */
+export function isClosed(stream: NodeJS.WritableStream): boolean {
+  return closed.has(stream);
+}
+
+/**
+ * Calls `listener` once when the reader of `stream` goes away (at once if it has already); returns a function
+ * that stops listening. Only the streams of {@link processIo} are watched.
+ *
+ * @example
+ * ```ts
+ * const stop = whenClosed(io.stdout, () => io.error('stdout was closed'));
+ * ```
+ */
+export function whenClosed(stream: NodeJS.WritableStream, listener: () => void): () => void {
+  if (closed.has(stream)) {
+    listener();
+    return () => undefined;
+  }
+  let set = listeners.get(stream);
+  if (set === undefined) listeners.set(stream, (set = new Set()));
+  set.add(listener);
+  return () => void set.delete(listener);
+}
+
+/** Marks `stream` closed on EPIPE (its reader went away) instead of letting the error kill the process. */
+function guard(stream: NodeJS.WritableStream): void {
+  if (guarded.has(stream)) return;
+  guarded.add(stream);
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    // Any other write error is as fatal as it was without this listener. (A write after EPIPE finds the stream
+    // destroyed; Node does not emit that, but should it, it is the same closed reader.)
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    if (closed.has(stream)) return;
+    closed.add(stream);
+    const waiting = listeners.get(stream);
+    listeners.delete(stream);
+    for (const listener of waiting ?? []) listener();
+  });
 }

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyTask } from '../index.js';
+import { runtime } from '../internal/runtime.js';
 import type { TaskDefinition } from '../internal/task-definition.js';
 import { taskDefinition } from '../task.js';
 import { CommandError, UsageError } from './errors.js';
@@ -29,6 +30,11 @@ export interface TaskModule {
   /** Absolute path of the file. */
   readonly path: string;
   readonly tasks: readonly ExportedTask[];
+  /**
+   * Runs that importing the file started in this process (a top-level `flyte.run` without the entry-point
+   * guard): `flyte run` warns about them, since it then runs the task a second time.
+   */
+  readonly runsStarted: readonly string[];
 }
 
 let registered = false;
@@ -54,19 +60,42 @@ export async function loadTaskModule(file: string, cwd: string = process.cwd()):
   checkSameFlyte(path);
   await registerTypeScript();
   let mod: Record<string, unknown>;
+  const watch = watchRuns();
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
     const detail =
       err instanceof Error ? [`${err.name}: ${err.message}`, ...userFrames(err.stack)].join('\n') : String(err);
     throw new CommandError(`cannot load ${file}: importing it threw ${detail}`);
+  } finally {
+    watch.stop();
   }
   const tasks: ExportedTask[] = [];
   for (const [exportName, value] of Object.entries(mod)) {
     const def = taskDefinition(value);
     if (def !== undefined) tasks.push({ exportName, task: value as AnyTask, def });
   }
-  return { path, tasks };
+  return { path, tasks, runsStarted: watch.started() };
+}
+
+/**
+ * Notes the runs this process starts from now on: every run this process drives reports to its runtime's
+ * recorder, and those still going are in its controller (also when the module called `flyte.init`, which makes
+ * a new runtime).
+ */
+function watchRuns(): { stop(): void; started(): string[] } {
+  const rt = runtime();
+  const before = new Set(rt.controller.runs.keys());
+  const seen = new Set<string>();
+  const onRun = (name: string): void => void seen.add(name);
+  rt.recorder.on('run', onRun);
+  return {
+    stop: () => void rt.recorder.off('run', onRun),
+    started: () => {
+      for (const name of runtime().controller.runs.keys()) seen.add(name);
+      return [...seen].filter((name) => !before.has(name));
+    },
+  };
 }
 
 /**

@@ -14,6 +14,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { shutdown } from '../index.js';
+import { RUN_PHASES } from '../types.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { processIo, type CliIo } from './io.js';
 import { registerUiCommand } from './ui-command.js';
@@ -30,7 +31,10 @@ function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'local state directory (env FLYTE_ROOT; default .flyte)')
     .option('--store <spec>', "run store: 'sqlite:PATH' or 'memory:' (env FLYTE_STORE; default sqlite:<root>/flyte.db)")
-    .option('--ui-url <url>', 'web UI address for run links (env FLYTE_UI_URL; default http://127.0.0.1:8080)')
+    .option(
+      '--ui-url <url>',
+      'web UI address for run links (env FLYTE_UI_URL; default: the flyte ui serving the store, else http://127.0.0.1:8080)',
+    )
     .option('--config <file>', 'config file (env FLYTE_CONFIG; default ./flyte.config.json, else ./.flyte/config.json)')
     .option('--no-color', 'no colours (also: env NO_COLOR)');
 }
@@ -63,7 +67,8 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      outputError: (s, write) => write(io.err.red(s)),
+      // Commander's own errors ("error: unknown option '--x'") read like ours: `flyte: error: ...`.
+      outputError: (s, write) => write(io.err.red(s.replace(/^error: /, 'flyte: error: '))),
     });
   withConfigOptions(program);
   program.addHelpText(
@@ -124,7 +129,7 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
       .command('runs')
       .description('list recent runs, newest first')
       .option('-n, --limit <n>', 'at most this many runs', '20')
-      .option('--phase <phase>', 'only runs in this phase (running, succeeded, failed, aborted, timed_out, orphaned)')
+      .option('--phase <phase>', `only runs in this phase (${RUN_PHASES.join(', ')})`)
       .option('--task <name>', 'only runs of this root task (fully qualified name)')
       .addOption(OUTPUT()),
   )

@@ -11,7 +11,7 @@ import type { ConfigFlags } from './config.js';
 import { initFromFlags } from './init.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { errorText, formatDuration, jsonText, toJsonValue, userFrames } from './format.js';
-import type { CliIo } from './io.js';
+import { whenClosed, type CliIo } from './io.js';
 import { findTask, listTasks, loadTaskModule } from './load.js';
 import { bindArgs, signature, taskParams, typedTaskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
@@ -48,6 +48,13 @@ export async function runCommand(
   initFromFlags(options, !json && !liveView);
 
   const mod = await loadTaskModule(file);
+  if (mod.runsStarted.length > 0) {
+    io.error(
+      `${io.err.yellow('flyte: warning:')} importing ${file} started ${mod.runsStarted.length === 1 ? 'a run' : 'runs'} ` +
+        `of its own (${mod.runsStarted.join(', ')}), before this command's run; start runs in a task file only ` +
+        `when it is the entry point: if (import.meta.url === pathToFileURL(process.argv[1]).href) { ... }`,
+    );
+  }
   if (taskName === undefined) throw new UsageError(`missing TASK: which task of ${file} to run? ${listTasks(mod)}`);
   const { task, def, exportName } = findTask(mod, taskName, file);
   const { args } = bindArgs(def.shortName, typedTaskParams(def, exportName), tokens);
@@ -96,6 +103,14 @@ export async function startAndFollow(
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // A reader that goes away (`| head -2`) does not end the run: it goes on to its end, recorded as usual, and
+  // the exit code is the run's; only the printing stops.
+  const stopWatching = whenClosed(io.stdout, () =>
+    io.error(
+      `flyte: stdout was closed: ${run.name} goes on to its end without printing more ` +
+        `(then: flyte get run ${run.name}; Ctrl-C aborts it)`,
+    ),
+  );
   try {
     if (!json) {
       io.print(`run ${io.out.bold(run.name)}`);
@@ -115,6 +130,7 @@ export async function startAndFollow(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    stopWatching();
     live.close();
     restoreStdout();
   }

@@ -6,11 +6,14 @@
  * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second.
  *
  * The live state comes from this process's recorder events ({@link LiveIndex}); the final frame is read from the
- * store, so it shows what was recorded.
+ * store, so it shows what was recorded. Under the final frame the live view prints the root action's own log
+ * lines (the last {@link FINAL_LOG_LINES}), which the redrawn footer showed only five at a time, and where to read
+ * the rest.
  * @module
  */
 import { createLogUpdate } from 'log-update';
 import type { Run } from '../index.js';
+import { runtime } from '../internal/runtime.js';
 import { countsText, elapsed, phaseIcon, phaseText } from './format.js';
 import type { CliIo } from './io.js';
 import { renderTree, truncate } from './render.js';
@@ -30,6 +33,8 @@ export interface RunView {
 const FPS = 10;
 /** Lines of task logs shown under the tree. */
 export const LOG_TAIL_LINES = 5;
+/** How many of the root's own log lines stay under the final frame. */
+export const FINAL_LOG_LINES = 20;
 
 /** The live view on a terminal. */
 export class LiveRunView implements RunView {
@@ -62,6 +67,27 @@ export class LiveRunView implements RunView {
     while (this.#drawing) await new Promise((resolve) => setTimeout(resolve, 5));
     this.#update(await this.#frame(source, true));
     this.#update.done();
+    for (const line of await this.#rootLogs()) this.io.print(line);
+  }
+
+  /** The root's last log lines, and how to see the rest (the root's and its children's), from the store. */
+  async #rootLogs(): Promise<string[]> {
+    const store = runtime().store;
+    const name = this.run.name;
+    const [own, total] = await Promise.all([store.countLogs(name, 'a0'), store.countLogs(name)]);
+    const c = this.io.out;
+    const lines: string[] = [];
+    const more: string[] = [];
+    if (own > 0) {
+      const tail = await store.listLogs(name, 'a0', { tail: FINAL_LOG_LINES });
+      const which = own > tail.length ? `the last ${tail.length} of ${own} lines` : plural(own, 'line');
+      lines.push(c.dim(`logs of a0 (${which}):`));
+      for (const l of tail) lines.push(`  ${l.stream === 'stderr' ? c.red(l.line) : l.line}`);
+      if (own > tail.length) more.push(`all of them: flyte get logs ${name} a0`);
+    }
+    if (total > own) more.push(`${plural(total - own, 'line')} of other actions: flyte get logs ${name}`);
+    if (more.length > 0) lines.push(c.dim(more.join('  ·  ')));
+    return lines;
   }
 
   async #draw(): Promise<void> {
@@ -152,4 +178,8 @@ export class PlainRunView implements RunView {
       this.#busy = false;
     }
   }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

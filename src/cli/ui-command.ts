@@ -6,10 +6,12 @@
 import type { Command } from 'commander';
 import * as flyte from '../index.js';
 import { runtime } from '../internal/runtime.js';
-import type { ConfigFlags } from './config.js';
 import { CommandError, UsageError } from './errors.js';
+import { toInitOptions, type ConfigFlags } from './config.js';
 import { initFromFlags } from './init.js';
+import { writeUiAddress } from './ui-address.js';
 import type { CliIo } from './io.js';
+import { registerTypeScript } from './load.js';
 
 /** Flags of `flyte ui`. */
 export interface UiFlags extends ConfigFlags {
@@ -60,7 +62,9 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   if (!/^\d+$/.test(flags.port ?? '8080') || port > 65535) {
     throw new UsageError(`--port: expected a port number from 0 to 65535; received '${flags.port ?? ''}'`);
   }
-  initFromFlags(flags);
+  const config = initFromFlags(flags);
+  // Rerun and Recover import the run's module again, in this process: it may be TypeScript, as for `flyte rerun`.
+  await registerTypeScript();
   // Loaded here: the other commands need not load the server.
   const { startUiServer } = await import('../ui/server.js');
   const token = flags.token ?? (process.env.FLYTE_UI_TOKEN || undefined);
@@ -80,13 +84,22 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
       throw new CommandError(`cannot bind ${flags.host ?? ''}: no such address on this machine`);
     throw err;
   }
+  // The runs this server starts (Rerun, Recover) link to it, and so do those of every command over this store,
+  // unless the user set the UI's address (a proxy in front, say): then that is the address to give.
+  const address = config.sources.uiUrl === 'default' ? ui.url : (config.uiUrl ?? ui.url);
+  if (config.sources.uiUrl === 'default') flyte.init(toInitOptions({ ...config, uiUrl: ui.url }, true));
+  const forget = writeUiAddress(runtime().store.description, address);
   io.print(`flyte ui: serving ${runtime().store.description}`);
   io.print(`  ${io.out.bold(token === undefined ? ui.url : `${ui.url}/?token=${encodeURIComponent(token)}`)}`);
   if (ui.host !== '127.0.0.1' && ui.host !== 'localhost' && ui.host !== '::1') {
     io.print(`  listening on ${ui.host}:${ui.port}; every request needs the token`);
   }
   io.print('  Ctrl-C to stop');
-  await stop;
+  try {
+    await stop;
+  } finally {
+    forget();
+  }
   await ui.close();
   // Runs started from the UI (rerun, recover) live in this process: stop them rather than wait for them.
   for (const name of runtime().controller.runs.keys()) {

@@ -41,14 +41,14 @@ const ACCEPTED = `'sqlite:PATH', 'memory:' or 'postgres://...' (or nothing, for 
  * ```
  */
 export function openStore(spec: string | undefined, options: OpenStoreOptions): RunStore {
-  if (spec === undefined || spec === '') return SqliteStore.open(join(resolve(options.root), 'flyte.db'));
+  if (spec === undefined || spec === '') return openSqlite(join(resolve(options.root), 'flyte.db'));
   if (spec === 'memory:') return new MemoryStore();
   if (spec.startsWith('sqlite:')) {
     const path = spec.slice('sqlite:'.length);
     if (path === '') {
       throw new InitializationError(`store 'sqlite:' needs a path, e.g. 'sqlite:.flyte/flyte.db'; received '${spec}'`);
     }
-    return SqliteStore.open(path);
+    return openSqlite(path);
   }
   if (/^postgres(ql)?:\/\//.test(spec)) {
     throw new InitializationError(
@@ -56,6 +56,18 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
     );
   }
   throw new InitializationError(`store must be ${ACCEPTED}; received '${redact(spec)}'`);
+}
+
+/** Opens a SQLite store; a file that is not a database or a path that cannot be created is an InitializationError. */
+function openSqlite(path: string): SqliteStore {
+  try {
+    return SqliteStore.open(path);
+  } catch (err) {
+    if (err instanceof InitializationError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    const shown = path === ':memory:' ? path : resolve(path);
+    throw new InitializationError(`cannot open the run store sqlite:${shown}: ${reason}`, { cause: err });
+  }
 }
 
 /** Hides a password in a URL before it goes into an error message. */
