@@ -60,7 +60,7 @@ export class Checkpointer {
    * Starts the worker for the database at `file` (which must already be in WAL mode). The worker never keeps the
    * process alive.
    */
-  static start(file: string, intervalMs = 20): Checkpointer {
+  static start(file: string, intervalMs = 250): Checkpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const worker = new Worker(WORKER, { eval: true, workerData: { file, driver, intervalMs } });
     worker.unref();
