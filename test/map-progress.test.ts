@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
 import { arm, release, main, streamed, syncMain } from './fixtures/progress.js';
+import { startUiServer } from '../src/ui/server.js';
 import { ensureBuilt, runCli } from './support/cli.js';
 import { useFlyteRoot } from './support/flyte-root.js';
 
@@ -57,6 +58,21 @@ describe('map progress of the items', () => {
       assert.equal(counts?.total, 201, 'the run summary counts every item, and the root');
       const plain = await runCli(['get', 'run', run.name], { root: root() });
       assert.match(plain.stdout, /progress\.item_map .* 40\/200 done {2}10 running/);
+      // The UI's API: the fold and the run summary count the items (a 20 % done map shows 20 %).
+      const ui = await startUiServer({ port: 0, log: () => undefined });
+      try {
+        const groups = (await (await fetch(`${ui.url}/api/runs/${run.name}/groups`)).json()) as {
+          groups: { group: string; counts: { total: number; succeeded: number; queued: number } }[];
+        };
+        const g = groups.groups.find((x) => x.group === 'progress.item_map');
+        assert.deepEqual([g?.counts.total, g?.counts.succeeded, g?.counts.queued], [200, 40, 150]);
+        const detail = (await (await fetch(`${ui.url}/api/runs/${run.name}`)).json()) as {
+          run: { counts: { total: number; succeeded: number } };
+        };
+        assert.deepEqual([detail.run.counts.total, detail.run.counts.succeeded], [201, 40]);
+      } finally {
+        await ui.close();
+      }
       release();
       assert.equal(await run.outputs(), 200);
       const after = await mapFold(run.name);

@@ -9,7 +9,14 @@
  */
 import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
 import type { Recorder } from '../internal/recorder.js';
-import { emptyCounts, pickActionRecord, type GroupSummary, type MapTotal, type RunStore } from '../store/run-store.js';
+import {
+  countsOfItems,
+  emptyCounts,
+  pickActionRecord,
+  type GroupSummary,
+  type MapTotal,
+  type RunStore,
+} from '../store/run-store.js';
 
 /** Where the tree comes from. */
 export interface TreeSource {
@@ -19,7 +26,7 @@ export interface TreeSource {
   children(parentName: string): Promise<readonly ActionRecord[]>;
   /**
    * Counts of all the run's actions by phase; the items that maps of known size have not started yet count as
-   * `queued` (see {@link withExpected}).
+   * `queued` (see `countsOfItems`).
    */
   counts(): Promise<ActionCounts>;
   /** The items each group under `parentName` will run in all, where its maps had inputs of known size. */
@@ -144,15 +151,6 @@ export function foldChildren(
   );
 }
 
-/**
- * `counts` with the items a map will run but has not started yet counted as `queued`: `total` becomes
- * `expected` when that is more.
- */
-export function withExpected(counts: ActionCounts, expected: number | null | undefined): ActionCounts {
-  if (expected == null || expected <= counts.total) return counts;
-  return { ...counts, total: expected, queued: counts.queued + (expected - counts.total) };
-}
-
 class FoldBuilder {
   readonly counts = emptyCounts() as { -readonly [K in keyof ActionCounts]: number };
   startedAt: number | null = null;
@@ -186,7 +184,7 @@ class FoldBuilder {
       parentName: this.parentName,
       label: this.label,
       group: this.group,
-      counts: withExpected({ ...this.counts }, expected),
+      counts: countsOfItems({ ...this.counts }, expected),
       expected: expected ?? null,
       startedAt: this.startedAt,
       endedAt: this.allEnded ? this.endedAt : null,

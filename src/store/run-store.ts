@@ -312,6 +312,21 @@ export function pickAttempt(a: AttemptRecord): AttemptRecord {
   };
 }
 
+/**
+ * The counts of a group as the progress of its items: when its maps will run `expected` items in all, `total` is
+ * that number and the items not started yet count as `queued` (e.g. 40 of a 200-item map done, 10 running: total
+ * 200, queued 150, not 50 and 0).
+ *
+ * @example
+ * ```ts
+ * countsOfItems({ ...emptyCounts(), total: 50, succeeded: 40, running: 10 }, 200); // total 200, queued 150
+ * ```
+ */
+export function countsOfItems(counts: ActionCounts, expected: number | null | undefined): ActionCounts {
+  if (expected == null || expected <= counts.total) return counts;
+  return { ...counts, total: expected, queued: counts.queued + (expected - counts.total) };
+}
+
 /** All-zero counts. */
 export function emptyCounts(): ActionCounts {
   return { total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, aborted: 0, timed_out: 0, cached: 0 };

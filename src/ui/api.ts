@@ -8,7 +8,7 @@
  */
 import * as flyte from '../index.js';
 import { runtime } from '../internal/runtime.js';
-import type { GroupSummary, RunStore } from '../store/run-store.js';
+import { countsOfItems, type GroupSummary, type RunStore } from '../store/run-store.js';
 import {
   isTerminal,
   type ActionCounts,
@@ -179,13 +179,31 @@ export async function listRunsPage(query: {
   return { runs, offset: query.offset, limit: query.limit, hasMore: rows.length > query.limit, now };
 }
 
-/** One run with its counts and its root action. */
+/**
+ * Groups as the UI shows them: the counts of their items, where their maps' sizes are known (see
+ * `countsOfItems`): a 1 500-item map with 587 actions started shows 1 500, the rest queued.
+ */
+function itemGroups(groups: readonly GroupSummary[]): GroupSummary[] {
+  return groups.map((g) => (g.expected === null ? g : { ...g, counts: countsOfItems(g.counts, g.expected) }));
+}
+
+/** One run with its counts (of the items of its maps, see {@link itemGroups}) and its root action. */
 export async function runDetail(name: string): Promise<{ run: RunSummary; root: ActionView | null; now: number }> {
   const record = await requireRun(name);
   const now = Date.now();
-  const root = await store().getAction(name, 'a0');
+  const [root, summary, groups] = await Promise.all([
+    store().getAction(name, 'a0'),
+    summarize(record, now),
+    endedGroups.get(record, 'groups', () => store().listGroups(name)),
+  ]);
+  let notStarted = 0;
+  for (const g of groups) if (g.expected !== null && g.expected > g.counts.total) notStarted += g.expected - g.counts.total;
+  const counts =
+    notStarted === 0
+      ? summary.counts
+      : { ...summary.counts, total: summary.counts.total + notStarted, queued: summary.counts.queued + notStarted };
   return {
-    run: await summarize(record, now),
+    run: { ...summary, counts },
     root: root === undefined ? null : ((await withChildFlags(name, [root]))[0] ?? null),
     now,
   };
@@ -194,7 +212,7 @@ export async function runDetail(name: string): Promise<{ run: RunSummary; root: 
 /** Every folded group of a run: per (parent, group), counts and time span. */
 export async function runGroups(name: string): Promise<{ groups: readonly GroupSummary[]; now: number }> {
   const run = await requireRun(name);
-  return { groups: await endedGroups.get(run, 'groups', () => store().listGroups(name)), now: Date.now() };
+  return { groups: itemGroups(await endedGroups.get(run, 'groups', () => store().listGroups(name))), now: Date.now() };
 }
 
 /**
@@ -220,7 +238,7 @@ export async function treeChildren(name: string, parent: string, offset: number,
         );
   return {
     parent,
-    groups,
+    groups: itemGroups(groups),
     actions: await withChildFlags(name, page.actions),
     offset,
     limit,
