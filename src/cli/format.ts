@@ -41,6 +41,12 @@ export function elapsed(startedAt: number | null, endedAt: number | null, now: n
   return startedAt === null ? '-' : formatDuration((endedAt ?? now) - startedAt);
 }
 
+/** A local time of day, `13:26:47`, with the date in front when it is not today: `2026-11-25 13:26:47`. */
+export function formatClock(ms: number, now: number = Date.now()): string {
+  const full = formatTime(ms);
+  return full.slice(0, 10) === formatTime(now).slice(0, 10) ? full.slice(11) : full;
+}
+
 /** A local timestamp, `2026-11-25 13:26:47`. */
 export function formatTime(ms: number | null): string {
   if (ms === null) return '-';
@@ -95,14 +101,15 @@ export function doneCount(counts: ActionCounts): number {
 }
 
 /**
- * A progress bar of `width` cells: succeeded in green, failed/aborted/timed out in red, running in cyan.
+ * A progress bar of `width` cells: succeeded in green, failed/aborted/timed out in red, running in cyan (in
+ * yellow when `orphaned`: the actions were running when their run's driver was last seen).
  *
  * @example
  * ```ts
  * progressBar({ total: 10, succeeded: 5, failed: 1, running: 2, ... }, 20, c); // '██████████▓▓▓▓░░░░░░' in colours
  * ```
  */
-export function progressBar(counts: ActionCounts, width: number, c: Colors): string {
+export function progressBar(counts: ActionCounts, width: number, c: Colors, orphaned = false): string {
   const total = Math.max(counts.total, 1);
   const cells = (n: number): number => Math.round((n / total) * width);
   const bad = cells(counts.failed + counts.aborted + counts.timed_out);
@@ -112,17 +119,21 @@ export function progressBar(counts: ActionCounts, width: number, c: Colors): str
   return (
     c.green('█'.repeat(Math.max(good, 0))) +
     c.red('█'.repeat(bad)) +
-    c.cyan('▒'.repeat(Math.max(running, 0))) +
+    (orphaned ? c.yellow : c.cyan)('▒'.repeat(Math.max(running, 0))) +
     c.dim('░'.repeat(Math.max(rest, 0)))
   );
 }
 
-/** `100/100 done  0 running  0 failed  3 cached`. */
-export function countsText(counts: ActionCounts, c: Colors): string {
+/**
+ * `100/100 done  0 running  0 failed  3 cached`; with `orphaned` (the run's driver is gone), `2 orphaned` in place
+ * of `2 running`.
+ */
+export function countsText(counts: ActionCounts, c: Colors, orphaned = false): string {
   const failed = counts.failed + counts.timed_out;
+  const running = `${counts.running} ${orphaned ? 'orphaned' : 'running'}`;
   const parts = [
     `${doneCount(counts)}/${counts.total} done`,
-    `${counts.running} running`,
+    orphaned && counts.running > 0 ? c.yellow(running) : running,
     failed > 0 ? c.red(`${failed} failed`) : `${failed} failed`,
     `${counts.cached} cached`,
   ];

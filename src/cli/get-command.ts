@@ -5,6 +5,7 @@
  */
 import * as flyte from '../index.js';
 import type { ActionRecord, LogLine, RunPhase, RunRecord } from '../index.js';
+import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
 import { RUN_PHASES } from '../types.js';
 import type { ConfigFlags } from './config.js';
@@ -13,6 +14,7 @@ import {
   countsText,
   elapsed,
   errorText,
+  formatClock,
   formatTime,
   jsonText,
   phaseText,
@@ -22,7 +24,7 @@ import {
 } from './format.js';
 import { initFromFlags } from './init.js';
 import type { CliIo } from './io.js';
-import { renderTree } from './render.js';
+import { renderTree, seenUntil } from './render.js';
 import { buildTree, StoreTreeSource, type TreeNode } from './tree.js';
 
 /** `--output` of the get commands. */
@@ -85,11 +87,14 @@ export async function getRuns(
     ...(phase === undefined ? {} : { phase: phase as RunPhase }),
     ...(options.task === undefined ? {} : { taskName: options.task }),
   });
-  const counts = await Promise.all(runs.map((r) => store.countActions(r.name)));
+  const [counts, seen] = await Promise.all([
+    Promise.all(runs.map((r) => store.countActions(r.name))),
+    Promise.all(runs.map((r) => lastSeenAt(r, store))),
+  ]);
   if (format === 'json') {
     printJson(
       io,
-      runs.map((run, i) => ({ ...run, url: runtime().runUrl(run.name), counts: counts[i] })),
+      runs.map((run, i) => ({ ...run, url: runtime().runUrl(run.name), counts: counts[i], lastSeenAt: seen[i] })),
     );
     return;
   }
@@ -102,12 +107,13 @@ export async function getRuns(
     const n = counts[i];
     const done = n === undefined ? '' : `${n.total - n.queued - n.running}/${n.total}`;
     const failed = n === undefined ? 0 : n.failed + n.timed_out;
+    const lastSeen = seen[i] ?? null;
     return [
       run.name,
       run.taskName,
-      phaseText(run.phase, c),
+      phaseText(run.phase, c) + (lastSeen === null ? '' : c.dim(`, last seen ${formatClock(lastSeen)}`)),
       formatTime(run.startedAt ?? run.createdAt),
-      elapsed(run.startedAt, run.endedAt),
+      elapsed(run.startedAt, run.endedAt ?? lastSeen),
       failed > 0 ? `${done} ${c.red(`(${failed} failed)`)}` : done,
     ];
   });
@@ -136,10 +142,14 @@ export async function getRunCommand(
   const store = runtime().store;
   const source = new StoreTreeSource(store, name);
   // Counts of the items: those that maps of known size have not started yet count as queued.
-  const [counts, tree] = await Promise.all([source.counts(), buildTree(source, { maxNodes })]);
+  const [counts, tree, lastSeen] = await Promise.all([
+    source.counts(),
+    buildTree(source, { maxNodes }),
+    lastSeenAt(run, store),
+  ]);
   const url = runtime().runUrl(name);
   if (format === 'json') {
-    printJson(io, { run, url, counts, tree: tree === undefined ? null : treeJson(tree) });
+    printJson(io, { run, lastSeenAt: lastSeen, url, counts, tree: tree === undefined ? null : treeJson(tree) });
     return;
   }
   const c = io.out;
@@ -149,8 +159,11 @@ export async function getRunCommand(
     ['phase', phaseText(run.phase, c)],
     ['mode', run.mode],
     ['started', formatTime(run.startedAt ?? run.createdAt)],
-    ['duration', elapsed(run.startedAt, run.endedAt)],
-    ['actions', `${counts.total}: ${countsText(counts, c)}`],
+    ...(lastSeen === null
+      ? []
+      : [['last seen', `${formatTime(lastSeen)} ${c.dim('(its driver is gone)')}`] as [string, string]]),
+    ['duration', elapsed(run.startedAt, run.endedAt ?? lastSeen)],
+    ['actions', `${counts.total}: ${countsText(counts, c, lastSeen !== null)}`],
     ['url', c.cyan(url)],
   ];
   if (run.error !== null)
@@ -169,7 +182,8 @@ export async function getRunCommand(
   io.print(fieldList(fields, c));
   if (tree !== undefined) {
     io.print('');
-    io.print(renderTree(tree, { colors: c, width: io.stdout.isTTY ? io.stdout.columns : undefined }).join('\n'));
+    const width = io.stdout.isTTY ? io.stdout.columns : undefined;
+    io.print(renderTree(tree, { colors: c, width, lastSeenAt: lastSeen }).join('\n'));
   }
 }
 
@@ -188,7 +202,13 @@ export async function getActionCommand(
   const format = outputFormat(options.output);
   initFromFlags(options);
   const action = await requireAction(runName, actionName);
-  const attempts = await runtime().store.listAttempts(runName, actionName);
+  const store = runtime().store;
+  const [attempts, lastSeen] = await Promise.all([
+    store.listAttempts(runName, actionName),
+    requireRun(runName).then((run) => lastSeenAt(run, store)),
+  ]);
+  // In an orphaned run, an action still running or queued was so when its run's driver was last seen.
+  const orphanedAt = lastSeen !== null && (action.phase === 'running' || action.phase === 'queued') ? lastSeen : null;
   if (format === 'json') {
     printJson(io, { action, attempts });
     return;
@@ -200,11 +220,16 @@ export async function getActionCommand(
     ['task', `${action.taskName}${action.shortName === action.taskName ? '' : ` (${action.shortName})`}`],
     ['parent', action.parentName ?? '-'],
     ['group', action.group ?? '-'],
-    ['phase', phaseText(action.phase, c)],
+    [
+      'phase',
+      orphanedAt === null
+        ? phaseText(action.phase, c)
+        : `${phaseText('orphaned', c)} ${c.dim(`(${action.phase} when its run was last seen, ${formatTime(orphanedAt)})`)}`,
+    ],
     ['cached', action.cacheHit ? 'yes' : 'no'],
     ['attempts', String(action.attempts)],
     ['started', formatTime(action.startedAt)],
-    ['duration', elapsed(action.startedAt, action.endedAt)],
+    ['duration', elapsed(action.startedAt, action.endedAt ?? seenUntil(action.startedAt, orphanedAt))],
   ];
   if (action.error !== null) fields.push(['error', errorText(action.error, c)]);
   io.print(fieldList(fields, c));
@@ -215,7 +240,7 @@ export async function getActionCommand(
       String(a.attempt),
       phaseText(a.phase, c),
       formatTime(a.startedAt),
-      elapsed(a.startedAt, a.endedAt),
+      elapsed(a.startedAt, a.endedAt ?? (a.phase === 'running' ? seenUntil(a.startedAt, orphanedAt) : null)),
       a.error === null ? '' : errorText(a.error, c),
     ]);
     io.print(table(['ATTEMPT', 'PHASE', 'STARTED', 'DURATION', 'ERROR'], rows, c));

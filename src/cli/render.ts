@@ -25,6 +25,11 @@ export interface RenderOptions {
   readonly width?: number;
   /** Width of fold progress bars. @default 20 */
   readonly barWidth?: number;
+  /**
+   * The run is orphaned and its driver was last seen then: its running and queued actions and folds are drawn
+   * orphaned (`?`, never a spinner), their durations ending at this time. @default not orphaned
+   */
+  readonly lastSeenAt?: number | null;
 }
 
 // The SGR colour sequences picocolors writes: all of them, and one as a split separator that is kept.
@@ -62,10 +67,13 @@ function pad(text: string, width: number): string {
   return text + ' '.repeat(Math.max(0, width - visibleLength(text)));
 }
 
-/** The phase a fold shows: running while any member is not finished, else the worst outcome. */
-export function foldPhase(f: FoldNode): RunPhase {
+/**
+ * The phase a fold shows: running while any member is not finished (orphaned when the run is), else the worst
+ * outcome.
+ */
+export function foldPhase(f: FoldNode, orphaned = false): RunPhase {
   const c = f.counts;
-  if (c.running > 0 || c.queued > 0) return c.running > 0 ? 'running' : 'queued';
+  if (c.running > 0 || c.queued > 0) return orphaned ? 'orphaned' : c.running > 0 ? 'running' : 'queued';
   if (c.failed > 0) return 'failed';
   if (c.timed_out > 0) return 'timed_out';
   if (c.aborted > 0) return 'aborted';
@@ -111,24 +119,43 @@ function row(node: TreeNode, guide: string, o: RenderOptions): Row {
   if (node.kind === 'more') return { left: `${dimGuide}${c.dim(`… ${node.hidden} more`)}`, right: '' };
   if (node.kind === 'fold') {
     const f = node;
+    const orphaned = o.lastSeenAt != null;
     const parts = [
-      progressBar(f.counts, o.barWidth ?? 20, c),
-      countsText(f.counts, c),
-      elapsed(f.startedAt, f.endedAt, now),
+      progressBar(f.counts, o.barWidth ?? 20, c, orphaned),
+      countsText(f.counts, c, orphaned),
+      elapsed(f.startedAt, f.endedAt ?? seenUntil(f.startedAt, o.lastSeenAt), now),
     ];
     if (f.retried > 0) parts.push(c.yellow(`${f.retried} retried`));
     if (f.firstFailure !== null) {
       parts.push(`first failure ${c.dim(f.firstFailure.name)} ${errorText(f.firstFailure.error, c)}`);
     }
-    return { left: `${dimGuide}${phaseIcon(foldPhase(f), c, o.tick)} ${c.bold(f.label)}`, right: parts.join('  ') };
+    return {
+      left: `${dimGuide}${phaseIcon(foldPhase(f, orphaned), c, o.tick)} ${c.bold(f.label)}`,
+      right: parts.join('  '),
+    };
   }
   return actionRow(node.action, dimGuide, o, now);
 }
 
+/**
+ * Where the duration of something not ended stops in an orphaned run: when its driver was last seen (never before
+ * the thing started); `null` (up to now) when the run is not orphaned.
+ */
+export function seenUntil(startedAt: number | null, lastSeenAt: number | null | undefined): number | null {
+  if (lastSeenAt == null) return null;
+  return Math.max(lastSeenAt, startedAt ?? lastSeenAt);
+}
+
 function actionRow(a: ActionRecord, guide: string, o: RenderOptions, now: number): Row {
   const c = o.colors;
-  const left = `${guide}${phaseIcon(a.phase, c, o.tick)} ${a.shortName} ${c.dim(a.name)}`;
-  const parts = [a.phase === 'queued' ? c.dim('queued') : elapsed(a.startedAt, a.endedAt, now)];
+  const orphaned = o.lastSeenAt != null && (a.phase === 'running' || a.phase === 'queued');
+  const left = `${guide}${phaseIcon(orphaned ? 'orphaned' : a.phase, c, o.tick)} ${a.shortName} ${c.dim(a.name)}`;
+  const parts = [
+    a.phase === 'queued'
+      ? c.dim(orphaned ? 'queued, orphaned' : 'queued')
+      : elapsed(a.startedAt, a.endedAt ?? (orphaned ? seenUntil(a.startedAt, o.lastSeenAt) : null), now),
+  ];
+  if (orphaned && a.phase === 'running') parts.push(c.yellow('orphaned'));
   if (a.cacheHit) parts.push(c.blue('cached'));
   if (a.attempts > 1) parts.push(c.yellow(`attempt ${a.attempts}`));
   if (a.error !== null && a.phase !== 'succeeded') parts.push(errorText(a.error, c));

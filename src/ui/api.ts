@@ -7,6 +7,7 @@
  * @module
  */
 import * as flyte from '../index.js';
+import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
 import { countsOfItems, type GroupSummary, type RunStore } from '../store/run-store.js';
 import {
@@ -38,8 +39,10 @@ export class HttpError extends Error {
 /** A run in the run list: its record, its actions' counts and its duration so far. */
 export interface RunSummary extends RunRecord {
   readonly counts: ActionCounts;
-  /** From start to end, or to now while it runs; `null` before it started. */
+  /** From start to end, or to now while it runs, or to `lastSeenAt` once orphaned; `null` before it started. */
   readonly durationMs: number | null;
+  /** When the driver of an orphaned run was last seen (its last lease renewal); `null` unless orphaned. */
+  readonly lastSeenAt: number | null;
 }
 
 /** An action as the UI lists it: its record, and whether it has children to expand. */
@@ -90,7 +93,6 @@ export interface ActionDetail {
   readonly now: number;
 }
 
-
 /** Most log lines sent for one action. */
 export const MAX_LOG_LINES = 5_000;
 /** Largest page of runs or actions. */
@@ -134,10 +136,15 @@ class EndedRunCache<T> {
 const endedCounts = new EndedRunCache<ActionCounts>(2_000);
 const endedGroups = new EndedRunCache<GroupSummary[]>(200);
 const endedChildren = new EndedRunCache<{ actions: ActionRecord[]; hasMore: boolean }>(200);
+const endedLastSeen = new EndedRunCache<number | null>(2_000);
 
 async function summarize(run: RunRecord, now: number): Promise<RunSummary> {
-  const counts = await endedCounts.get(run, 'counts', () => store().countActions(run.name));
-  return { ...run, counts, durationMs: durationOf(run.startedAt, run.endedAt, now, isTerminal(run.phase)) };
+  const [counts, seen] = await Promise.all([
+    endedCounts.get(run, 'counts', () => store().countActions(run.name)),
+    endedLastSeen.get(run, 'lastSeen', () => lastSeenAt(run, store())),
+  ]);
+  const durationMs = durationOf(run.startedAt, run.endedAt ?? seen, now, isTerminal(run.phase));
+  return { ...run, counts, durationMs, lastSeenAt: seen };
 }
 
 /** Reads `name`'s record or answers 404. */

@@ -5,8 +5,25 @@ import { Fragment } from 'preact';
 import { useContext, useState } from 'preact/hooks';
 import { LoaderContext, postJson, query, runPath, serverNow, useData } from './api.js';
 import { CountsBar, CountsText, ErrorBox, PhaseBadge, Tag } from './components.js';
-import { actionKind, bytes, count, duration, fullTime, splitTaskName, time } from './format.js';
+import {
+  PHASE_LABELS,
+  actionKind,
+  bytes,
+  count,
+  duration,
+  fullTime,
+  openEnd,
+  shownPhase,
+  splitTaskName,
+  time,
+} from './format.js';
 import { html } from './html.js';
+import { TreeContext } from './tree.js';
+
+/** When the driver of the run on screen was last seen, if the run is orphaned; else `null`. */
+function useLastSeen() {
+  return useContext(TreeContext)?.lastSeenAt ?? null;
+}
 
 const TABS = [
   ['overview', 'Overview'],
@@ -18,6 +35,7 @@ const TABS = [
 /** Everything about one action. */
 export function ActionPanel({ run, name, onSelect }) {
   const [tab, setTab] = useState('overview');
+  const lastSeenAt = useLastSeen();
   const { data, error } = useData(runPath(run, `/actions/${encodeURIComponent(name)}`));
   if (data === undefined) {
     return html`<div class="panel-body muted">${error ? error.message : 'Loading…'}</div>`;
@@ -26,16 +44,28 @@ export function ActionPanel({ run, name, onSelect }) {
   const [env, short] = splitTaskName(a.taskName);
   const kind = actionKind(a.taskName);
   const badges = { logs: data.logs.length + data.logsOmitted, attempts: data.attempts.length };
+  const phase = shownPhase(a.phase, lastSeenAt);
+  const orphaned = phase !== a.phase;
   return html`<div class="panel" data-testid="action-panel" data-action=${a.name}>
     <div class="panel-head">
       <div class="panel-title">
         <h2>${short}</h2>
-        <${PhaseBadge} phase=${a.phase} />
+        <${PhaseBadge} phase=${phase} />
         ${kind !== 'task' && html`<${Tag} kind=${kind}>${kind}</${Tag}>`}
         ${a.cacheHit && html`<${Tag} kind="cached">cache hit</${Tag}>`}
       </div>
       <div class="panel-sub mono">${env ? `${env}.${short}` : short} · ${a.name}</div>
-      ${(a.phase === 'queued' || a.phase === 'running') && html`<${AbortAction} key=${a.name} run=${run} name=${a.name} />`}
+      ${
+        orphaned &&
+        html`<div class="orphan-note" data-testid="action-last-seen" title=${fullTime(lastSeenAt)}>
+          ${PHASE_LABELS[a.phase]} when its run's driver was last seen: last seen ${time(lastSeenAt)}
+        </div>`
+      }
+      ${
+        !orphaned &&
+        (a.phase === 'queued' || a.phase === 'running') &&
+        html`<${AbortAction} key=${a.name} run=${run} name=${a.name} />`
+      }
     </div>
     <div class="tabs" role="tablist">
       ${TABS.map(
@@ -97,12 +127,20 @@ function AbortAction({ run, name }) {
 
 function Overview({ detail, onSelect }) {
   const a = detail.action;
-  const end = a.endedAt ?? (a.phase === 'running' ? serverNow() : null);
+  const lastSeenAt = useLastSeen();
+  const phase = shownPhase(a.phase, lastSeenAt);
+  const end = a.endedAt ?? (a.phase === 'running' ? openEnd(a.startedAt, lastSeenAt, serverNow()) : null);
   return html`<${Fragment}>
     <dl class="facts">
-      <dt>Phase</dt><dd><${PhaseBadge} phase=${a.phase} small /></dd>
+      <dt>Phase</dt><dd><${PhaseBadge} phase=${phase} small /></dd>
       <dt>Started</dt><dd title=${fullTime(a.startedAt)}>${time(a.startedAt)}</dd>
-      <dt>Ended</dt><dd title=${fullTime(a.endedAt)}>${time(a.endedAt)}</dd>
+      ${
+        phase === a.phase
+          ? html`<dt>Ended</dt>
+              <dd title=${fullTime(a.endedAt)}>${time(a.endedAt)}</dd>`
+          : html`<dt>Last seen</dt>
+              <dd title=${fullTime(lastSeenAt)}>${time(lastSeenAt)}</dd>`
+      }
       <dt>Duration</dt><dd class="mono">${duration(a.startedAt === null || end === null ? null : end - a.startedAt)}</dd>
       <dt>Attempts</dt><dd>${a.attempts}</dd>
       <dt>Cache</dt><dd>${a.cacheHit ? 'hit: output reused' : 'miss'}</dd>
@@ -193,6 +231,7 @@ function fmtOffset(ms) {
 }
 
 function Attempts({ detail }) {
+  const lastSeenAt = useLastSeen();
   if (detail.attempts.length === 0) return html`<p class="muted">No attempt started yet.</p>`;
   return html`<table class="attempts">
     <thead>
@@ -208,9 +247,9 @@ function Attempts({ detail }) {
         (t) => html`<${Fragment} key=${t.attempt}>
           <tr>
             <td>${t.attempt}</td>
-            <td><${PhaseBadge} phase=${t.phase} small /></td>
+            <td><${PhaseBadge} phase=${shownPhase(t.phase, lastSeenAt)} small /></td>
             <td title=${fullTime(t.startedAt)}>${time(t.startedAt)}</td>
-            <td class="num mono">${duration((t.endedAt ?? (t.phase === 'running' ? serverNow() : t.startedAt)) - t.startedAt)}</td>
+            <td class="num mono">${duration((t.endedAt ?? (t.phase === 'running' ? openEnd(t.startedAt, lastSeenAt, serverNow()) : t.startedAt)) - t.startedAt)}</td>
           </tr>
           ${
             t.error &&
@@ -227,6 +266,7 @@ function Attempts({ detail }) {
 
 /** A group: its counts, span, and its first failed members. */
 export function GroupPanel({ run, parent, group, onSelect }) {
+  const lastSeenAt = useLastSeen();
   const { data } = useData(runPath(run, '/groups'));
   const g = data?.groups.find((x) => x.parentName === parent && x.group === group);
   const failures = useData(
@@ -236,6 +276,7 @@ export function GroupPanel({ run, parent, group, onSelect }) {
   );
   if (g === undefined) return html`<div class="panel-body muted">${data ? 'This group is gone.' : 'Loading…'}</div>`;
   const open = g.counts.running + g.counts.queued > 0;
+  const orphaned = open && lastSeenAt !== null;
   return html`<div class="panel" data-testid="group-panel">
     <div class="panel-head">
       <div class="panel-title"><h2>${group}</h2><${Tag} kind="group">group</${Tag}></div>
@@ -243,11 +284,17 @@ export function GroupPanel({ run, parent, group, onSelect }) {
     </div>
     <div class="panel-body">
       <${CountsBar} counts=${g.counts} wide />
-      <p><${CountsText} counts=${g.counts} /></p>
+      <p><${CountsText} counts=${g.counts} orphaned=${lastSeenAt !== null} /></p>
       <dl class="facts">
         <dt>First start</dt><dd title=${fullTime(g.startedAt)}>${time(g.startedAt)}</dd>
-        <dt>Last end</dt><dd title=${fullTime(g.endedAt)}>${open ? 'still running' : time(g.endedAt)}</dd>
-        <dt>Span</dt><dd class="mono">${duration(g.startedAt === null ? null : (open ? serverNow() : (g.endedAt ?? g.startedAt)) - g.startedAt)}</dd>
+        ${
+          orphaned
+            ? html`<dt>Last seen</dt>
+                <dd title=${fullTime(lastSeenAt)}>orphaned, last seen ${time(lastSeenAt)}</dd>`
+            : html`<dt>Last end</dt>
+                <dd title=${fullTime(g.endedAt)}>${open ? 'still running' : time(g.endedAt)}</dd>`
+        }
+        <dt>Span</dt><dd class="mono">${duration(g.startedAt === null ? null : (open ? openEnd(g.startedAt, lastSeenAt, serverNow()) : (g.endedAt ?? g.startedAt)) - g.startedAt)}</dd>
         <dt>Cache hits</dt><dd>${count(g.counts.cached)}</dd>
       </dl>
       ${

@@ -41,13 +41,23 @@ function countsTitle(c) {
     .join(', ');
 }
 
-/** Action counts as short coloured numbers: "✓ 998  ● 2  ✗ 1  ⟲ 12 cached". */
-export function CountsText({ counts, showDone = true }) {
+/**
+ * Action counts as short coloured numbers: "✓ 998  ● 2  ✗ 1  ⟲ 12 cached". With `orphaned` (the run's driver is
+ * gone), the running ones show as orphaned: "? 2".
+ */
+export function CountsText({ counts, showDone = true, orphaned = false }) {
   const failed = counts.failed + counts.timed_out;
   return html`<span class="counts">
     ${showDone && html`<span class="count c-done" title="ended">${count(done(counts))}/${count(counts.total)}</span>`}
     ${counts.succeeded > 0 && html`<span class="count c-succeeded" title="succeeded">✓ ${count(counts.succeeded)}</span>`}
-    ${counts.running > 0 && html`<span class="count c-running" title="running">● ${count(counts.running)}</span>`}
+    ${
+      counts.running > 0 &&
+      (orphaned
+        ? html`<span class="count c-orphaned" title="orphaned: running when the run was last seen"
+            >? ${count(counts.running)} orphaned</span
+          >`
+        : html`<span class="count c-running" title="running">● ${count(counts.running)}</span>`)
+    }
     ${counts.queued > 0 && html`<span class="count c-queued" title="queued">◌ ${count(counts.queued)}</span>`}
     ${failed > 0 && html`<span class="count c-failed" title="failed or timed out">✗ ${count(failed)}</span>`}
     ${counts.aborted > 0 && html`<span class="count c-aborted" title="aborted">⊘ ${count(counts.aborted)}</span>`}

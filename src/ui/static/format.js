@@ -18,6 +18,22 @@ export const ACTION_PHASES = RUN_PHASES.filter((p) => p !== 'orphaned');
 
 const TERMINAL = new Set(['succeeded', 'failed', 'aborted', 'timed_out', 'orphaned']);
 
+/**
+ * The phase to show for an action of a run whose driver was last seen at `lastSeenAt` (`null` while the run is not
+ * orphaned): an action still queued or running then is orphaned.
+ */
+export function shownPhase(phase, lastSeenAt) {
+  return lastSeenAt != null && (phase === 'queued' || phase === 'running') ? 'orphaned' : phase;
+}
+
+/**
+ * Where the time of something that has not ended stops: now, or in an orphaned run the time its driver was last
+ * seen (never before the thing started).
+ */
+export function openEnd(startedAt, lastSeenAt, now) {
+  return lastSeenAt == null ? now : Math.max(lastSeenAt, startedAt ?? lastSeenAt);
+}
+
 /** Whether nothing changes any more in this phase. */
 export function isTerminal(phase) {
   return TERMINAL.has(phase);

@@ -47,13 +47,15 @@ export function RunPage({ name, search }) {
         : runHref(name, node.name);
     navigate(href, { replace: true });
   };
+  const lastSeenAt = run?.lastSeenAt ?? null;
   const scale = useMemo(() => {
     const start = run?.startedAt ?? run?.createdAt ?? 0;
-    const end = run?.endedAt ?? (active ? serverNow() : start + 1);
+    const end = run?.endedAt ?? lastSeenAt ?? (active ? serverNow() : start + 1);
     return { start, end: Math.max(end, start + 1) };
-  }, [run?.startedAt, run?.endedAt, run?.createdAt, active, active && Math.floor(serverNow() / 1000)]);
+  }, [run?.startedAt, run?.endedAt, run?.createdAt, lastSeenAt, active, active && Math.floor(serverNow() / 1000)]);
   const tree = {
     run: name,
+    lastSeenAt,
     rootEnv: run === undefined ? '' : splitTaskName(run.taskName)[0],
     scale,
     expanded,
@@ -124,7 +126,7 @@ function NotFound({ name, error }) {
 function RunHeader({ run, connected }) {
   const [env, task] = splitTaskName(run.taskName);
   const now = serverNow();
-  const end = run.endedAt ?? (isTerminal(run.phase) ? null : now);
+  const end = run.endedAt ?? run.lastSeenAt ?? (isTerminal(run.phase) ? null : now);
   return html`<div class="card run-header">
     <div class="run-title">
       <div>
@@ -144,9 +146,16 @@ function RunHeader({ run, connected }) {
     <div class="run-facts">
       <div><span class="fact-label">Task</span><span class="mono">${task}</span>${env && html`<span class="muted"> ${env}</span>`}</div>
       <div title=${fullTime(run.startedAt)}><span class="fact-label">Started</span>${time(run.startedAt ?? run.createdAt)} <span class="muted">${ago(run.startedAt ?? run.createdAt, now)}</span></div>
+      ${
+        run.lastSeenAt != null &&
+        html`<div title=${fullTime(run.lastSeenAt)} data-testid="run-last-seen">
+          <span class="fact-label">Last seen</span>${time(run.lastSeenAt)}
+          <span class="muted">${ago(run.lastSeenAt, now)}</span>
+        </div>`
+      }
       <div><span class="fact-label">Duration</span><span class="mono">${duration(run.startedAt === null || end === null ? null : end - run.startedAt)}</span></div>
       <div><span class="fact-label">Actions</span>${count(run.counts.total)}</div>
-      <div class="run-progress"><${CountsBar} counts=${run.counts} wide /><${CountsText} counts=${run.counts} /></div>
+      <div class="run-progress"><${CountsBar} counts=${run.counts} wide /><${CountsText} counts=${run.counts} orphaned=${run.lastSeenAt != null} /></div>
     </div>
     ${run.error && html`<${ErrorBox} error=${run.error} title="Run failed" />`}
   </div>`;

@@ -10,7 +10,18 @@ import { Fragment, createContext } from 'preact';
 import { useContext, useState } from 'preact/hooks';
 import { query, runPath, serverNow, useData } from './api.js';
 import { CountsBar, CountsText, PhaseDot, Tag } from './components.js';
-import { PHASE_LABELS, actionKind, count, done, duration, offset as offsetLabel, splitTaskName } from './format.js';
+import {
+  PHASE_LABELS,
+  actionKind,
+  count,
+  done,
+  duration,
+  fullTime,
+  offset as offsetLabel,
+  openEnd,
+  shownPhase,
+  splitTaskName,
+} from './format.js';
 import { html } from './html.js';
 
 /**
@@ -105,10 +116,14 @@ export function ActionNode({ action, depth, index }) {
   const selected = tree.selected?.kind === 'action' && tree.selected.name === action.name;
   const kind = actionKind(action.taskName);
   const [env, name] = splitTaskName(action.taskName);
-  const durationMs =
-    action.startedAt === null
-      ? null
-      : (action.endedAt ?? (action.phase === 'running' ? serverNow() : null)) - action.startedAt;
+  const phase = shownPhase(action.phase, tree.lastSeenAt);
+  // Still running: up to now, or in an orphaned run up to when its driver was last seen.
+  const runningEnd = action.phase === 'running' ? openEnd(action.startedAt, tree.lastSeenAt, serverNow()) : null;
+  const durationMs = action.startedAt === null ? null : (action.endedAt ?? runningEnd) - action.startedAt;
+  const orphanNote =
+    phase === action.phase
+      ? undefined
+      : `${PHASE_LABELS[action.phase]} when its run was last seen, ${fullTime(tree.lastSeenAt)}`;
   return html`<${Fragment}>
     <div
       class=${`row row-action${selected ? ' selected' : ''}`}
@@ -117,7 +132,7 @@ export function ActionNode({ action, depth, index }) {
     >
       <div class="cell name">
         <${Twisty} open=${open} label=${name} disabled=${!action.hasChildren} onToggle=${() => tree.toggle(key)} />
-        <${PhaseDot} phase=${action.phase} />
+        <${PhaseDot} phase=${phase} />
         ${kind !== 'task' && html`<${Tag} kind=${kind}>${kind}</${Tag}>`}
         <span class="label" title=${action.name}>${name}</span>
         ${index !== undefined && html`<span class="index mono" title="position in the group">#${index}</span>`}
@@ -125,11 +140,17 @@ export function ActionNode({ action, depth, index }) {
         ${action.cacheHit && html`<${Tag} kind="cached" title="output reused from the cache">cached</${Tag}>`}
         ${action.attempts > 1 && html`<${Tag} kind="retry" title="attempts">×${action.attempts}</${Tag}>`}
       </div>
-      <div class="cell status"><span class=${`phase-text phase-${action.phase}`}>${PHASE_LABELS[action.phase]}</span></div>
+      <div class="cell status">
+        <span class=${`phase-text phase-${phase}`} title=${orphanNote}>${PHASE_LABELS[phase]}</span>
+      </div>
       <div class="cell num mono">${duration(durationMs)}</div>
       <div class="cell timeline-cell">
         <div class="track">
-          <${Bar} start=${action.startedAt} end=${action.endedAt ?? (action.phase === 'running' ? null : action.startedAt)} phase=${action.phase} />
+          <${Bar}
+            start=${action.startedAt}
+            end=${action.endedAt ?? (action.phase !== 'running' ? action.startedAt : tree.lastSeenAt === null ? null : runningEnd)}
+            phase=${phase}
+          />
         </div>
       </div>
     </div>
@@ -216,8 +237,10 @@ function spanOf(actions) {
 
 /** A folded node's row: name, size, counts, progress and its span on the timeline. */
 function FoldRow({ label, sub, counts, start, end, depth, open, onToggle, selected, onSelect, testid }) {
+  const { lastSeenAt } = useContext(TreeContext);
   const running = counts.running + counts.queued > 0;
-  const shownEnd = running ? null : end;
+  // Members still going: the span is open, or in an orphaned run ends when its driver was last seen.
+  const shownEnd = !running ? end : lastSeenAt === null ? null : (end ?? openEnd(start, lastSeenAt, null));
   return html`<div
     class=${`row row-group${selected ? ' selected' : ''}`}
     data-testid=${testid}
@@ -241,7 +264,7 @@ function FoldRow({ label, sub, counts, start, end, depth, open, onToggle, select
         <${CountsBar} counts=${counts} />
         <span class="progress-label">${Math.floor((100 * done(counts)) / Math.max(1, counts.total))}%</span>
       </div>
-      <${CountsText} counts=${counts} showDone=${false} />
+      <${CountsText} counts=${counts} showDone=${false} orphaned=${lastSeenAt !== null} />
     </div>
     <div class="cell num mono">${duration(start === null ? null : (shownEnd ?? serverNow()) - start)}</div>
     <div class="cell timeline-cell">
