@@ -80,4 +80,16 @@ describe('an orphaned run in the UI', { skip: missing }, () => {
     await wait(1200);
     assert.deepEqual(await durations(), first);
   });
+
+  it('aborts the orphaned run from its page: it is recorded as aborted', async () => {
+    await page.goto(`${ui.url}/runs/${name}`);
+    await page.locator('.run-page[data-phase="orphaned"]').waitFor(WAIT);
+    await page.locator('.run-actions').getByRole('button', { name: 'Abort', exact: true }).click();
+    await page.getByRole('button', { name: 'Yes, abort' }).click();
+    await page.locator('.run-page[data-phase="aborted"]').waitFor(WAIT);
+    const run = await flyte.getRun(name);
+    assert.equal((await run.record()).phase, 'aborted');
+    const unfinished = (await run.actions()).filter((a) => a.phase === 'running' || a.phase === 'queued');
+    assert.equal(unfinished.length, 0, 'its unfinished actions are recorded as aborted too');
+  });
 });

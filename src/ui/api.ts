@@ -329,7 +329,10 @@ export async function abortRun(
   log: (line: string) => void,
 ): Promise<{ phase: RunPhase; pending: boolean }> {
   const record = await requireRun(name);
-  if (isTerminal(record.phase)) throw new HttpError(409, `run ${name} already ended (${record.phase})`);
+  // An orphaned run has not ended (nobody drives it): aborting it records it as aborted.
+  if (isTerminal(record.phase) && record.phase !== 'orphaned') {
+    throw new HttpError(409, `run ${name} already ended (${record.phase})`);
+  }
   const run = await flyte.getRun(name);
   await settleWithin(run.abort(reason), `could not abort run ${name}`, log);
   const after = await requireRun(name);

@@ -191,10 +191,12 @@ function RunActions({ run }) {
       else navigate(runHref(res.name));
     });
   const terminal = isTerminal(run.phase);
+  // An orphaned run can be recovered, or aborted (recorded as aborted: nobody drives it any more).
+  const abortable = !terminal || run.phase === 'orphaned';
   return html`<div class="run-actions">
     ${error && html`<span class="action-error" role="alert">${error.message}</span>`}
     ${
-      !terminal &&
+      abortable &&
       (confirming
         ? html`<span class="confirm">
             <span>Abort this run?</span>
