@@ -12,12 +12,14 @@
 import { join, resolve } from 'node:path';
 import { InitializationError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import type { RunStore } from './run-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
 export * from './run-store.js';
 export { MemoryStore } from './memory-store.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
+export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from './postgres/postgres-store.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -33,8 +35,9 @@ const ACCEPTED = `'sqlite:PATH', 'memory:' or 'postgres://...' (or nothing, for 
  * - `'sqlite:PATH'`: a {@link SqliteStore} at `PATH` (relative paths are resolved against the current directory);
  * - `'memory:'`: a {@link MemoryStore}.
  *
- * @throws {@link InitializationError} for `postgres://` URLs (not available in this build yet) and for anything
- * else it does not recognise, and when the SQLite file was written by a newer flyte-ts.
+ * @throws {@link InitializationError} for `postgres://` URLs (a Postgres store opens asynchronously: use
+ * {@link openStoreAsync}) and for anything else it does not recognise, and when the SQLite file was written by a
+ * newer flyte-ts.
  * @example
  * ```ts
  * const store = openStore('sqlite:./state/runs.db', { root: '.flyte' });
@@ -50,12 +53,33 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
     }
     return openSqlite(path);
   }
-  if (/^postgres(ql)?:\/\//.test(spec)) {
+  if (isPostgres(spec)) {
     throw new InitializationError(
-      `store '${redact(spec)}': Postgres is not available in this build of flyte-ts yet; use 'sqlite:PATH' or 'memory:'`,
+      `store '${redact(spec)}': Postgres is not available through the synchronous openStore() (a Postgres ` +
+        `store opens asynchronously: use openStoreAsync()); use 'sqlite:PATH' or 'memory:' here`,
     );
   }
   throw new InitializationError(`store must be ${ACCEPTED}; received '${redact(spec)}'`);
+}
+
+/**
+ * Opens the store named by `spec`, like {@link openStore}, and also `'postgres://...?schema=NAME'`: a
+ * {@link PostgresStore}, resolved once its schema is migrated.
+ *
+ * @throws {@link InitializationError} (as a rejection) as {@link openStore} does, and when Postgres cannot be
+ * reached or its schema was written by a newer flyte-ts; messages never show the password.
+ * @example
+ * ```ts
+ * const store = await openStoreAsync('postgres://me@db/flyte?schema=team_a', { root: '.flyte' });
+ * ```
+ */
+export async function openStoreAsync(spec: string | undefined, options: OpenStoreOptions): Promise<RunStore> {
+  if (spec !== undefined && isPostgres(spec)) return PostgresStore.open(spec);
+  return openStore(spec, options);
+}
+
+function isPostgres(spec: string): boolean {
+  return /^postgres(ql)?:\/\//.test(spec);
 }
 
 /** Opens a SQLite store; a file that is not a database or a path that cannot be created is an InitializationError. */

@@ -1,0 +1,229 @@
+/**
+ * The schema of the Postgres store, as an ordered list of migrations applied under an advisory lock.
+ *
+ * **Append, never edit or reorder.** A schema records the migrations it has applied in `schema_migrations`;
+ * changing a released migration would leave existing databases with a schema that no migration describes.
+ * Every statement names its tables unqualified: {@link applyPgMigrations} sets `search_path` to the store's
+ * schema for the transaction, and the store qualifies every table with that schema in its own queries.
+ * @module
+ */
+import type { PoolClient } from 'pg';
+import { InitializationError } from '../../errors.js';
+
+/** One step of the schema. */
+export interface PgMigration {
+  /** 1, 2, 3, ... in order, without gaps. */
+  readonly version: number;
+  /** A short snake_case description, checked against the name recorded in the database. */
+  readonly name: string;
+  /** The statements to run, in the migration transaction. */
+  readonly sql: string;
+}
+
+/** Every migration, oldest first. Append, never edit or reorder. */
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'initial_schema',
+    sql: `
+      -- Times are milliseconds since the epoch (bigint); JSON is kept as text, exactly as written.
+      CREATE TABLE runs (
+        name              text COLLATE "C" PRIMARY KEY,
+        task_name         text NOT NULL,
+        phase             text NOT NULL,
+        mode              text NOT NULL,
+        created_at        bigint NOT NULL,
+        started_at        bigint,
+        ended_at          bigint,
+        error             text,
+        labels            text NOT NULL DEFAULT '{}',
+        options           text NOT NULL DEFAULT '{}',
+        module            text,
+        owner             text,
+        epoch             bigint NOT NULL DEFAULT 1,
+        heartbeat_at      bigint,
+        lease_expires_at  bigint,
+        inputs            text NOT NULL
+      );
+      CREATE INDEX runs_by_created_at ON runs (created_at, name);
+      CREATE INDEX runs_by_phase ON runs (phase, created_at, name);
+      CREATE INDEX runs_by_task_name ON runs (task_name, created_at, name);
+
+      -- seq grows with every new action: ordering by it is creation order. epoch is the run epoch of the
+      -- writer that last changed the row: a write of an older epoch never lands (fencing), and a terminal row is
+      -- only made unfinished again by a writer of a newer epoch (a recovery that claimed the run).
+      CREATE TABLE actions (
+        seq          bigserial NOT NULL,
+        run_name     text NOT NULL,
+        name         text NOT NULL,
+        parent_name  text,
+        task_name    text NOT NULL,
+        short_name   text NOT NULL,
+        grp          text,
+        phase        text NOT NULL,
+        cache_hit    boolean NOT NULL DEFAULT false,
+        attempts     integer NOT NULL DEFAULT 0,
+        started_at   bigint,
+        ended_at     bigint,
+        error        text,
+        epoch        bigint NOT NULL DEFAULT 0,
+        inputs_hash  text,
+        inputs       text,
+        outputs      text,
+        PRIMARY KEY (run_name, name)
+      );
+      CREATE INDEX actions_by_seq ON actions (run_name, seq);
+      CREATE INDEX actions_by_parent ON actions (run_name, parent_name, seq);
+
+      CREATE TABLE attempts (
+        run_name     text NOT NULL,
+        action_name  text NOT NULL,
+        attempt      integer NOT NULL,
+        phase        text NOT NULL,
+        started_at   bigint NOT NULL,
+        ended_at     bigint,
+        error        text,
+        PRIMARY KEY (run_name, action_name, attempt)
+      );
+
+      -- id: the order lines were written in.
+      CREATE TABLE logs (
+        id           bigserial PRIMARY KEY,
+        run_name     text NOT NULL,
+        action_name  text NOT NULL,
+        attempt      integer NOT NULL,
+        at           bigint NOT NULL,
+        stream       text NOT NULL,
+        line         text NOT NULL
+      );
+      CREATE INDEX logs_by_action ON logs (run_name, action_name, id);
+
+      CREATE TABLE cache_entries (
+        key          text PRIMARY KEY,
+        task_name    text NOT NULL,
+        created_at   bigint NOT NULL,
+        run_name     text NOT NULL,
+        action_name  text NOT NULL,
+        outputs      text NOT NULL
+      );
+
+      -- Abort requests of a whole run (action_name '') or of one action, taken out as the driver applies them.
+      CREATE TABLE abort_requests (
+        run_name      text NOT NULL,
+        action_name   text NOT NULL,
+        reason        text NOT NULL,
+        requested_at  bigint NOT NULL,
+        PRIMARY KEY (run_name, action_name)
+      );
+
+      CREATE TABLE map_totals (
+        run_name     text NOT NULL,
+        parent_name  text NOT NULL,
+        grp          text NOT NULL,
+        seq          integer NOT NULL,
+        total        bigint NOT NULL,
+        PRIMARY KEY (run_name, parent_name, grp, seq)
+      );
+    `,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const PG_LATEST_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;
+
+/** The advisory lock key of migrations: one per schema, so stores of other schemas do not wait. */
+const LOCK_NAMESPACE = 'flyte-ts:migrations';
+
+/**
+ * Brings `schema` up to {@link PG_LATEST_SCHEMA_VERSION} in one transaction that holds a transaction-level
+ * advisory lock, so that processes starting together on a new schema migrate it once: the others wait for the
+ * lock, then find nothing left to do. Creates the schema if needed. Returns the versions applied.
+ *
+ * @throws {@link InitializationError} when the schema was written by a newer flyte-ts, or when its recorded
+ * migrations do not match this build's list.
+ * @example
+ * ```ts
+ * const client = await pool.connect();
+ * try { await applyPgMigrations(client, 'flyte', 'postgres://db/flyte'); } finally { client.release(); }
+ * ```
+ */
+export async function applyPgMigrations(
+  client: PoolClient,
+  schema: string,
+  where: string,
+  migrations: readonly PgMigration[] = PG_MIGRATIONS,
+): Promise<number[]> {
+  const q = quoteIdent(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [LOCK_NAMESPACE, schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
+    await client.query(`SET LOCAL search_path TO ${q}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version     integer PRIMARY KEY,
+      name        text NOT NULL,
+      applied_at  bigint NOT NULL
+    )`);
+    const applied = (
+      await client.query<{ version: number; name: string }>(
+        'SELECT version, name FROM schema_migrations ORDER BY version',
+      )
+    ).rows;
+    const known = new Map(migrations.map((m) => [m.version, m]));
+    const latest = migrations[migrations.length - 1]?.version ?? 0;
+    for (const row of applied) {
+      const m = known.get(row.version);
+      if (m === undefined) {
+        throw new InitializationError(
+          `the Postgres schema ${schema} at ${where} has schema version ${row.version}, but this build of ` +
+            `flyte-ts knows versions up to ${latest}; it was written by a newer flyte-ts: upgrade flyte-ts or use ` +
+            'another schema (?schema=NAME)',
+        );
+      }
+      if (m.name !== row.name) {
+        throw new InitializationError(
+          `the Postgres schema ${schema} at ${where} recorded migration ${row.version} as '${row.name}', but this ` +
+            `build calls it '${m.name}'; the migration list was edited instead of appended to`,
+        );
+      }
+    }
+    const done = new Set(applied.map((r) => r.version));
+    const ran: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        m.version,
+        m.name,
+        Date.now(),
+      ]);
+      ran.push(m.version);
+    }
+    await client.query('COMMIT');
+    return ran;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+/** `"name"`, for a name already checked by {@link checkSchemaName}. */
+export function quoteIdent(name: string): string {
+  return `"${name}"`;
+}
+
+/**
+ * Checks a schema name: lower-case letters, digits and `_`, starting with a letter or `_`, at most 63 characters
+ * (so it needs no quoting rules and Postgres does not truncate it).
+ *
+ * @throws {@link InitializationError} saying what was expected and what was received.
+ */
+export function checkSchemaName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+    throw new InitializationError(
+      'the Postgres schema (?schema=NAME) must be lower-case letters, digits and _, starting with a letter or _, ' +
+        `at most 63 characters; received '${name}'`,
+    );
+  }
+  return name;
+}

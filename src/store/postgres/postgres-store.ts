@@ -1,0 +1,1137 @@
+/**
+ * The {@link RunStore} of a Postgres database: many processes on many machines share one schema, written with
+ * group commit as multi-row statements.
+ * @module
+ */
+import pg from 'pg';
+import { InitializationError, RuntimeSystemError } from '../../errors.js';
+import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
+import {
+  RunAlreadyExistsError,
+  StoreClosedError,
+  impliedFirstAttempt,
+  type AbortRequest,
+  type ActionIO,
+  type ActionWrite,
+  type CacheEntry,
+  type GroupSummary,
+  type ListActionsQuery,
+  type ListLogsQuery,
+  type ListRunsQuery,
+  type MapTotal,
+  type RunClaim,
+  type RunStore,
+  type RunUpdate,
+  type RunWrite,
+} from '../run-store.js';
+import { checkTail, pageOf } from '../paging.js';
+import { applyPgMigrations, checkSchemaName, quoteIdent } from './migrations.js';
+import { WriteBatch } from './write-batch.js';
+
+/** Options of {@link PostgresStore.open}. */
+export interface PostgresStoreOptions {
+  /**
+   * How long a write may wait in memory before it is committed: the group-commit window.
+   * @default 10
+   */
+  readonly flushIntervalMs?: number;
+  /**
+   * When this many rows are pending, a commit starts on the next turn of the event loop without waiting for the
+   * timer; this bounds the memory held by the buffer.
+   * @default 10000
+   */
+  readonly maxBatch?: number;
+  /**
+   * Connections in the pool.
+   * @default 4
+   */
+  readonly poolSize?: number;
+  /**
+   * Called when a commit started by the timer fails. The writes are kept and retried with a backoff up to 1 s;
+   * the next `flush()` rejects if the problem remains.
+   * @default undefined (the failure is only counted in `stats.failedCommits`)
+   */
+  readonly onBackgroundError?: (error: Error) => void;
+}
+
+/** Counters of a {@link PostgresStore}, for tests and diagnostics. */
+export interface PostgresStoreStats {
+  /** Transactions that committed buffered writes. */
+  readonly commits: number;
+  /** Commits of buffered writes that failed (their writes were kept). */
+  readonly failedCommits: number;
+  /** Rows written by committed flushes (after coalescing). */
+  readonly rowsWritten: number;
+  /** Pending rows dropped at a commit because another process had taken their run over (fencing). */
+  readonly fencedRows: number;
+  /** Statements sent inside commit transactions, `BEGIN` and `COMMIT` included. */
+  readonly commitStatements: number;
+}
+
+const DEFAULT_FLUSH_INTERVAL_MS = 10;
+const DEFAULT_MAX_BATCH = 10_000;
+const DEFAULT_POOL_SIZE = 4;
+const MAX_RETRY_DELAY_MS = 1_000;
+const DEFAULT_SCHEMA = 'flyte';
+/** `abort_requests.action_name` of a request to abort the whole run. */
+const WHOLE_RUN = '';
+const TERMINAL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Queryable = pg.Pool | pg.PoolClient;
+
+const INT8_OID = 20;
+
+/** `bigint` (and `count(*)`) columns come back as numbers: they hold ms timestamps and counts, far below 2^53. */
+function typeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  if (oid === INT8_OID) return Number;
+  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+}
+
+const TYPES: pg.CustomTypesConfig = { getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'] };
+
+/**
+ * A {@link RunStore} in one schema of a Postgres database, shared by every process that opens it.
+ *
+ * Writes are **group-committed** as in the SQLite store: `putAction`, `putAttempt`, `appendLogs`, `updateRun`,
+ * `putCacheEntry` and `putMapTotal` only enqueue, coalesced per action (attempt, run, key). One commit is in
+ * flight at a time; it writes every pending row in **one transaction of multi-row statements** (`INSERT … SELECT
+ * FROM unnest(…) ON CONFLICT …`, one per table), `flushIntervalMs` after the first pending write, when
+ * `maxBatch` rows are pending, on `flush()`, or on the next turn after a `durable()`. Reads commit what is
+ * pending first (the cache lookup answers from pending entries). A failed commit keeps its writes and retries
+ * with a backoff.
+ *
+ * **Guarded writes.** Each action row carries the run epoch of its writer. A commit locks the rows of the runs
+ * this instance claimed (`FOR UPDATE`) and drops the pending writes of a run whose epoch moved on (fencing);
+ * the upsert itself refuses a write of an older epoch, and never makes a terminal action unfinished again
+ * unless the writer holds a newer epoch (a recovery that claimed the run).
+ *
+ * Timers are unref'd: call `flush()` or `close()` before the process exits.
+ *
+ * @example
+ * ```ts
+ * const store = await PostgresStore.open('postgres://me@db.internal/flyte?schema=team_a');
+ * store.putAction(action);                 // buffered
+ * await store.getAction(run, action.name); // commits, then reads
+ * await store.close();
+ * ```
+ */
+export class PostgresStore implements RunStore {
+  /** The URL without its password, e.g. `postgres://me:***@db/flyte?schema=team_a`. */
+  readonly description: string;
+  /** The schema holding the tables. */
+  readonly schema: string;
+
+  readonly #pool: pg.Pool;
+  readonly #t: Tables;
+  readonly #flushIntervalMs: number;
+  readonly #maxBatch: number;
+  readonly #onBackgroundError: ((error: Error) => void) | undefined;
+  readonly #stats: Mutable<PostgresStoreStats> = {
+    commits: 0,
+    failedCommits: 0,
+    rowsWritten: 0,
+    fencedRows: 0,
+    commitStatements: 0,
+  };
+
+  #batch = new WriteBatch();
+  /** The batch being committed, while a commit is in flight. */
+  #committing: WriteBatch | undefined;
+  /** Settles (never rejects) when the commit in flight ends. */
+  #inflight: Promise<void> | undefined;
+  /** The epoch at which this instance drives each run it created or claimed (fencing). */
+  readonly #claims = new Map<string, number>();
+  /** Runs this instance lost to another process: their writes are dropped for good. */
+  readonly #fenced = new Set<string>();
+
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #retryDelayMs = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(pool: pg.Pool, description: string, schema: string, options: PostgresStoreOptions) {
+    this.#pool = pool;
+    this.description = description;
+    this.schema = schema;
+    this.#t = tables(quoteIdent(schema));
+    this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+    this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.#onBackgroundError = options.onBackgroundError;
+  }
+
+  /**
+   * Connects to the database named by `url` (`postgres://` or `postgresql://`) and brings the schema named by
+   * its `?schema=NAME` parameter (default `flyte`) up to date, creating it if needed. Resolves once the
+   * migrations ran. The `schema` parameter is not passed on to the driver.
+   *
+   * @throws RangeError when an option is out of range.
+   * @throws {@link InitializationError} when the URL or schema name is malformed, the database cannot be
+   * reached, or the schema was written by a newer flyte-ts. The message never shows the password.
+   * @example
+   * ```ts
+   * const store = await PostgresStore.open('postgres://postgres@127.0.0.1:5432/test?schema=ci');
+   * ```
+   */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    checkPositive('flushIntervalMs', options.flushIntervalMs, true);
+    checkPositive('maxBatch', options.maxBatch, false);
+    checkPositive('poolSize', options.poolSize, false);
+    const { connectionString, schema, description } = parsePostgresUrl(url);
+    const pool = new pg.Pool({ connectionString, max: options.poolSize ?? DEFAULT_POOL_SIZE, types: TYPES });
+    // An idle connection that breaks emits 'error' on the pool; without a listener it would end the process.
+    // The next query opens a new connection (and a commit that fails is retried).
+    pool.on('error', () => undefined);
+    try {
+      const client = await pool.connect();
+      try {
+        await applyPgMigrations(client, schema, description);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      if (err instanceof InitializationError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new InitializationError(`cannot open the run store ${description}: ${reason}`, { cause: err });
+    }
+    return new PostgresStore(pool, description, schema, options);
+  }
+
+  /** Counters since the store was opened. */
+  get stats(): PostgresStoreStats {
+    return { ...this.#stats };
+  }
+
+  /** Rows waiting to be committed (the commit in flight aside). */
+  get pendingWrites(): number {
+    return this.#batch.rows;
+  }
+
+  async createRun(run: RunWrite): Promise<void> {
+    await this.#beforeRead();
+    const res = await this.#pool.query(
+      `INSERT INTO ${this.#t.runs}
+        (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner,
+         epoch, heartbeat_at, lease_expires_at, inputs)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO NOTHING`,
+      [
+        run.name,
+        run.taskName,
+        run.phase,
+        run.mode,
+        run.createdAt,
+        run.startedAt,
+        run.endedAt,
+        errorJson(run.error),
+        JSON.stringify(run.labels),
+        JSON.stringify(run.options),
+        run.module,
+        run.owner,
+        run.epoch ?? 1,
+        run.heartbeatAt ?? null,
+        run.leaseExpiresAt ?? null,
+        run.inputs,
+      ],
+    );
+    if (res.rowCount === 0) throw new RunAlreadyExistsError(run.name);
+    this.#claims.set(run.name, run.epoch ?? 1);
+    this.#fenced.delete(run.name);
+  }
+
+  async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
+    await this.#beforeRead();
+    const now = Date.now();
+    const res = await this.#pool.query<RunRow>(
+      `UPDATE ${this.#t.runs} SET phase = 'running', ended_at = NULL, error = NULL, owner = $1, epoch = epoch + 1,
+         heartbeat_at = $2, lease_expires_at = $3
+       WHERE name = $4 AND epoch = $5 RETURNING ${RUN_COLUMNS}`,
+      [claim.owner, now, now + claim.leaseMs, name, expectedEpoch],
+    );
+    const row = res.rows[0];
+    if (row === undefined) return undefined;
+    this.#claims.set(name, row.epoch);
+    this.#fenced.delete(name);
+    return runFromRow(row);
+  }
+
+  async renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean> {
+    this.#check();
+    const now = Date.now();
+    const res = await this.#pool.query(
+      `UPDATE ${this.#t.runs} SET heartbeat_at = $1, lease_expires_at = $2,
+         phase = CASE WHEN phase = 'orphaned' THEN 'running' ELSE phase END
+       WHERE name = $3 AND epoch = $4`,
+      [now, now + leaseMs, name, epoch],
+    );
+    const held = (res.rowCount ?? 0) > 0;
+    if (!held) this.#fenced.add(name);
+    return held;
+  }
+
+  async markOrphaned(name: string, epoch: number): Promise<boolean> {
+    await this.#beforeRead();
+    const res = await this.#pool.query(
+      `UPDATE ${this.#t.runs} SET phase = 'orphaned' WHERE name = $1 AND phase = 'running' AND epoch = $2`,
+      [name, epoch],
+    );
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  updateRun(name: string, update: RunUpdate): void {
+    this.#check();
+    this.#batch.updateRun(name, update);
+    this.#schedule();
+  }
+
+  putAction(action: ActionWrite): void {
+    this.#check();
+    this.#batch.putAction(action);
+    this.#schedule();
+  }
+
+  putAttempt(attempt: AttemptRecord): void {
+    this.#check();
+    this.#batch.putAttempt(attempt);
+    this.#schedule();
+  }
+
+  appendLogs(lines: readonly LogLine[]): void {
+    this.#check();
+    if (lines.length === 0) return;
+    this.#batch.appendLogs(lines);
+    this.#schedule();
+  }
+
+  putCacheEntry(entry: CacheEntry): void {
+    this.#check();
+    this.#batch.putCacheEntry(entry);
+    this.#schedule();
+  }
+
+  putMapTotal(total: MapTotal): void {
+    this.#check();
+    this.#batch.putMapTotal(total);
+    this.#schedule();
+  }
+
+  /**
+   * Resolves once every write made before the call is committed: waits for the commit in flight, then commits
+   * what is pending.
+   *
+   * @throws {@link RuntimeSystemError} (code `'StoreWriteError'`, `cause` the driver's error) when the commit
+   * fails; the writes stay pending and are retried.
+   */
+  async flush(): Promise<void> {
+    this.#check();
+    for (;;) {
+      // Another caller may start a commit while this one waits: check again before starting one.
+      if (this.#inflight !== undefined) {
+        await this.#inflight;
+        continue;
+      }
+      if (this.#batch.rows === 0) return;
+      return this.#commit();
+    }
+  }
+
+  /**
+   * Group commit: resolves with the next commit that includes every write made before the call. The commit
+   * starts on the next turn of the event loop (or when the commit in flight ends), so that every caller waiting
+   * meanwhile shares it.
+   */
+  durable(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreClosedError(this.description));
+    const batch = this.#batch.rows > 0 ? this.#batch : this.#committing;
+    if (batch === undefined) return Promise.resolve();
+    const promise = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (batch === this.#batch && this.#inflight === undefined && this.#retryDelayMs === 0) {
+      if (this.#timer !== undefined) {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
+      // Referenced: someone waits for it.
+      this.#immediate ??= setImmediate(this.#backgroundCommit);
+      this.#immediate.ref();
+    }
+    return promise;
+  }
+
+  async getRun(name: string): Promise<RunRecord | undefined> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM ${this.#t.runs} WHERE name = $1`, [name]);
+    const row = res.rows[0];
+    return row === undefined ? undefined : runFromRow(row);
+  }
+
+  async getRunInputs(name: string): Promise<string | undefined> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<{ inputs: string }>(`SELECT inputs FROM ${this.#t.runs} WHERE name = $1`, [
+      name,
+    ]);
+    return res.rows[0]?.inputs;
+  }
+
+  async listRuns(query: ListRunsQuery = {}): Promise<RunRecord[]> {
+    const { offset, limit } = pageOf(query, 50);
+    await this.#beforeRead();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.phase !== undefined) {
+      params.push(query.phase);
+      where.push(`phase = $${params.length}`);
+    }
+    if (query.taskName !== undefined) {
+      params.push(query.taskName);
+      where.push(`task_name = $${params.length}`);
+    }
+    params.push(sqlLimit(limit), offset);
+    const res = await this.#pool.query<RunRow>(
+      `SELECT ${RUN_COLUMNS} FROM ${this.#t.runs} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, name DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      params,
+    );
+    return res.rows.map(runFromRow);
+  }
+
+  async getAction(runName: string, actionName: string): Promise<ActionRecord | undefined> {
+    await this.#beforeRead();
+    const row = await this.#getActionRow(this.#pool, runName, actionName);
+    return row === undefined ? undefined : actionFromRow(row);
+  }
+
+  async getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<ActionIO>(
+      `SELECT inputs, outputs FROM ${this.#t.actions} WHERE run_name = $1 AND name = $2`,
+      [runName, actionName],
+    );
+    const row = res.rows[0];
+    return row === undefined ? undefined : { inputs: row.inputs, outputs: row.outputs };
+  }
+
+  async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
+    const { offset, limit } = pageOf(query, Infinity);
+    await this.#beforeRead();
+    const params: unknown[] = [runName];
+    const where = ['run_name = $1'];
+    const nullable = (column: string, value: string | null): void => {
+      if (value === null) {
+        where.push(`${column} IS NULL`);
+      } else {
+        params.push(value);
+        where.push(`${column} = $${params.length}`);
+      }
+    };
+    if (query.parentName !== undefined) nullable('parent_name', query.parentName);
+    if (query.group !== undefined) nullable('grp', query.group);
+    if (query.phase !== undefined) {
+      params.push(query.phase);
+      where.push(`phase = $${params.length}`);
+    }
+    params.push(sqlLimit(limit), offset);
+    const res = await this.#pool.query<ActionRow>(
+      `SELECT ${ACTION_COLUMNS} FROM ${this.#t.actions} WHERE ${where.join(' AND ')}
+       ORDER BY seq LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      params,
+    );
+    return res.rows.map(actionFromRow);
+  }
+
+  async countActions(runName: string): Promise<ActionCounts> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<ActionCounts>(
+      `SELECT ${COUNT_COLUMNS} FROM ${this.#t.actions} WHERE run_name = $1`,
+      [runName],
+    );
+    return { ...(res.rows[0] as ActionCounts) };
+  }
+
+  async listGroups(runName: string): Promise<GroupSummary[]> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<GroupRow>(
+      `SELECT g.*, (SELECT sum(total)::bigint FROM ${this.#t.mapTotals} m
+           WHERE m.run_name = $1 AND m.parent_name = g.parent_name AND m.grp = g.grp) AS expected
+       FROM (SELECT parent_name, grp, ${COUNT_COLUMNS},
+           min(started_at) AS started_at, max(ended_at) AS ended_at, min(seq) AS first
+         FROM ${this.#t.actions} WHERE run_name = $1 AND grp IS NOT NULL AND parent_name IS NOT NULL
+         GROUP BY parent_name, grp) g ORDER BY g.first`,
+      [runName],
+    );
+    return res.rows.map((r) => ({
+      parentName: r.parent_name,
+      group: r.grp,
+      counts: {
+        total: r.total,
+        queued: r.queued,
+        running: r.running,
+        succeeded: r.succeeded,
+        failed: r.failed,
+        aborted: r.aborted,
+        timed_out: r.timed_out,
+        cached: r.cached,
+      },
+      expected: r.expected,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+    }));
+  }
+
+  async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
+    await this.#beforeRead();
+    const res = await this.#pool.query<AttemptRow>(
+      `SELECT run_name, action_name, attempt, phase, started_at, ended_at, error FROM ${this.#t.attempts}
+       WHERE run_name = $1 AND action_name = $2 ORDER BY attempt`,
+      [runName, actionName],
+    );
+    if (res.rows.length === 0) {
+      const action = await this.#getActionRow(this.#pool, runName, actionName);
+      const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
+      return first === undefined ? [] : [first];
+    }
+    return res.rows.map((r) => ({
+      runName: r.run_name,
+      actionName: r.action_name,
+      attempt: r.attempt,
+      phase: r.phase,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      error: errorFromJson(r.error),
+    }));
+  }
+
+  async listLogs(runName: string, actionName?: string, query: ListLogsQuery = {}): Promise<LogLine[]> {
+    const tail = checkTail(query.tail);
+    await this.#beforeRead();
+    const where = actionName === undefined ? 'run_name = $1' : 'run_name = $1 AND action_name = $2';
+    const params: unknown[] = actionName === undefined ? [runName] : [runName, actionName];
+    const columns = 'id, run_name, action_name, attempt, at, stream, line';
+    let sql = `SELECT ${columns} FROM ${this.#t.logs} WHERE ${where} ORDER BY id`;
+    if (tail !== undefined) {
+      params.push(tail);
+      sql = `SELECT * FROM (SELECT ${columns} FROM ${this.#t.logs} WHERE ${where} ORDER BY id DESC
+        LIMIT $${params.length}) t ORDER BY id`;
+    }
+    const res = await this.#pool.query<LogRow>(sql, params);
+    return res.rows.map((r) => ({
+      runName: r.run_name,
+      actionName: r.action_name,
+      attempt: r.attempt,
+      at: r.at,
+      stream: r.stream,
+      line: r.line,
+    }));
+  }
+
+  async countLogs(runName: string, actionName?: string): Promise<number> {
+    await this.#beforeRead();
+    const res =
+      actionName === undefined
+        ? await this.#pool.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.#t.logs} WHERE run_name = $1`, [
+            runName,
+          ])
+        : await this.#pool.query<{ n: number }>(
+            `SELECT count(*) AS n FROM ${this.#t.logs} WHERE run_name = $1 AND action_name = $2`,
+            [runName, actionName],
+          );
+    return res.rows[0]?.n ?? 0;
+  }
+
+  async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
+    // On the hot path of every cached call: answer from the pending entries (or those being committed) or the
+    // table, without committing unrelated pending writes first.
+    this.#check();
+    const pending = this.#batch.cacheEntries.get(key) ?? this.#committing?.cacheEntries.get(key);
+    if (pending !== undefined) return { ...pending };
+    const res = await this.#pool.query<CacheRow>(
+      `SELECT key, task_name, created_at, run_name, action_name, outputs FROM ${this.#t.cacheEntries} WHERE key = $1`,
+      [key],
+    );
+    const r = res.rows[0];
+    return r === undefined
+      ? undefined
+      : {
+          key: r.key,
+          taskName: r.task_name,
+          outputs: r.outputs,
+          createdAt: r.created_at,
+          runName: r.run_name,
+          actionName: r.action_name,
+        };
+  }
+
+  async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
+    await this.#beforeRead();
+    const res = await this.#pool.query(
+      `INSERT INTO ${this.#t.abortRequests} (run_name, action_name, reason, requested_at)
+       SELECT name, $1, $2, $3 FROM ${this.#t.runs} WHERE name = $4
+       ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
+      [actionName ?? WHOLE_RUN, reason, Date.now(), runName],
+    );
+    if (res.rowCount === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
+  }
+
+  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
+    this.#check();
+    if (runNames.length === 0) return [];
+    // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
+    const res = await this.#pool.query<{ run_name: string; action_name: string; reason: string }>(
+      `DELETE FROM ${this.#t.abortRequests} WHERE run_name = ANY($1::text[]) RETURNING run_name, action_name, reason`,
+      [[...runNames]],
+    );
+    const taken: AbortRequest[] = [];
+    for (const runName of new Set(runNames)) {
+      const rows = res.rows.filter((r) => r.run_name === runName);
+      rows.sort((a, b) => Number(a.action_name !== WHOLE_RUN) - Number(b.action_name !== WHOLE_RUN));
+      for (const r of rows) {
+        taken.push({ runName, actionName: r.action_name === WHOLE_RUN ? null : r.action_name, reason: r.reason });
+      }
+    }
+    return taken;
+  }
+
+  async clearCache(): Promise<number> {
+    await this.#beforeRead();
+    const res = await this.#pool.query(`DELETE FROM ${this.#t.cacheEntries}`);
+    return res.rowCount ?? 0;
+  }
+
+  /**
+   * Commits pending writes and closes the pool. If the commit fails, the promise rejects and the store stays
+   * open (nothing is lost; call `close()` again). Closing a closed store does nothing.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closing ??= (async () => {
+      try {
+        await this.flush();
+      } catch (e) {
+        this.#closing = undefined;
+        throw e;
+      }
+      this.#closed = true;
+      this.#cancelScheduled();
+      const error = new StoreClosedError(this.description);
+      for (const w of this.#batch.waiters) w.reject(error);
+      this.#batch = new WriteBatch();
+      await this.#pool.end();
+    })();
+    return this.#closing;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StoreClosedError(this.description);
+  }
+
+  /** Read-your-writes: a read commits what is pending (and waits for the commit in flight) first. */
+  async #beforeRead(): Promise<void> {
+    this.#check();
+    if (this.#batch.rows > 0 || this.#inflight !== undefined) await this.flush();
+  }
+
+  async #getActionRow(db: Queryable, runName: string, actionName: string): Promise<ActionRow | undefined> {
+    const res = await db.query<ActionRow>(
+      `SELECT ${ACTION_COLUMNS} FROM ${this.#t.actions} WHERE run_name = $1 AND name = $2`,
+      [runName, actionName],
+    );
+    return res.rows[0];
+  }
+
+  #schedule(): void {
+    if (this.#inflight !== undefined) return; // the commit in flight schedules the next when it ends
+    if (this.#batch.rows >= this.#maxBatch && this.#retryDelayMs === 0) {
+      if (this.#immediate === undefined) {
+        this.#immediate = setImmediate(this.#backgroundCommit);
+        this.#immediate.unref();
+      }
+    } else if (this.#timer === undefined && this.#immediate === undefined) {
+      this.#timer = setTimeout(this.#backgroundCommit, this.#retryDelayMs || this.#flushIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  #cancelScheduled(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+  }
+
+  readonly #backgroundCommit = (): void => {
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    if (this.#closed || this.#inflight !== undefined || this.#batch.rows === 0) return;
+    // Not lost: a failed commit keeps its writes and schedules a retry; an explicit flush() reports the error.
+    this.#commit().catch((e: unknown) => this.#onBackgroundError?.(e as Error));
+  };
+
+  /** Starts a commit of everything pending; only one is in flight at a time. */
+  #commit(): Promise<void> {
+    this.#cancelScheduled();
+    const batch = this.#batch;
+    this.#batch = new WriteBatch();
+    this.#committing = batch;
+    const rows = batch.rows;
+    const done = this.#write(batch).then(
+      () => {
+        this.#retryDelayMs = 0;
+        this.#stats.commits++;
+        this.#stats.rowsWritten += batch.rows;
+        for (const w of batch.waiters) w.resolve();
+      },
+      (e: unknown) => {
+        this.#stats.failedCommits++;
+        // The writes stay pending, under the ones made meanwhile; retried with a backoff.
+        batch.absorb(this.#batch);
+        this.#batch = batch;
+        this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, this.#flushIntervalMs, 10), MAX_RETRY_DELAY_MS);
+        throw new RuntimeSystemError(
+          'StoreWriteError',
+          `could not commit ${rows} pending writes to ${this.description}: ` +
+            `${e instanceof Error ? e.message : String(e)}; they are kept and retried by the next flush`,
+          { cause: e },
+        );
+      },
+    );
+    this.#inflight = done.then(
+      () => this.#afterCommit(),
+      () => this.#afterCommit(),
+    );
+    return done;
+  }
+
+  #afterCommit(): void {
+    this.#inflight = undefined;
+    this.#committing = undefined;
+    if (this.#closed || this.#batch.rows === 0) return;
+    if (this.#batch.waiters.length > 0 && this.#retryDelayMs === 0) {
+      this.#immediate ??= setImmediate(this.#backgroundCommit);
+    } else {
+      this.#schedule();
+    }
+  }
+
+  /** One commit: one transaction, one multi-row statement per table. */
+  async #write(batch: WriteBatch): Promise<void> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
+      this.#stats.commitStatements++;
+      return client.query(sql, params);
+    };
+    try {
+      await exec('BEGIN');
+      await this.#fence(exec, batch);
+      await this.#writeRunUpdates(exec, batch);
+      await this.#writeActions(exec, batch);
+      await this.#writeAttempts(exec, batch);
+      await this.#writeLogs(exec, batch);
+      await this.#writeMapTotals(exec, batch);
+      await this.#writeCacheEntries(exec, batch);
+      await exec('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError as Error;
+      });
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Inside the commit's transaction: locks the rows of the runs this instance drives (in name order, so two
+   * committers never deadlock on them) and drops the pending writes of those whose epoch another process has
+   * raised since, so that a process that lost a run can change nothing in it.
+   */
+  async #fence(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (this.#claims.size === 0 && this.#fenced.size === 0) return;
+    const runs = batch.runs();
+    const claimed = [...runs].filter((r) => this.#claims.has(r));
+    if (claimed.length > 0) {
+      const res = await exec(
+        `SELECT name, epoch FROM ${this.#t.runs} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
+        [claimed],
+      );
+      for (const row of res.rows as { name: string; epoch: number }[]) {
+        if (row.epoch === this.#claims.get(row.name)) continue;
+        this.#claims.delete(row.name);
+        this.#fenced.add(row.name);
+      }
+    }
+    for (const name of runs) if (this.#fenced.has(name)) this.#stats.fencedRows += batch.dropRun(name);
+  }
+
+  async #writeRunUpdates(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.runUpdates.size === 0) return;
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
+    for (const [name, u] of batch.runUpdates) {
+      const values = [
+        name,
+        u.phase !== undefined,
+        u.phase ?? null,
+        u.startedAt !== undefined,
+        u.startedAt ?? null,
+        u.endedAt !== undefined,
+        u.endedAt ?? null,
+        u.error !== undefined,
+        u.error === undefined ? null : errorJson(u.error),
+        u.owner !== undefined,
+        u.owner ?? null,
+      ];
+      values.forEach((v, i) => cols[i]?.push(v));
+    }
+    const set = (column: string, flag: string): string =>
+      `${column} = CASE WHEN u.${flag} THEN u.${column} ELSE r.${column} END`;
+    await exec(
+      `UPDATE ${this.#t.runs} AS r SET ${set('phase', 'set_phase')}, ${set('started_at', 'set_started')},
+         ${set('ended_at', 'set_ended')}, ${set('error', 'set_error')}, ${set('owner', 'set_owner')}
+       FROM unnest($1::text[], $2::boolean[], $3::text[], $4::boolean[], $5::bigint[], $6::boolean[], $7::bigint[],
+         $8::boolean[], $9::text[], $10::boolean[], $11::text[])
+         AS u(name, set_phase, phase, set_started, started_at, set_ended, ended_at, set_error, error, set_owner, owner)
+       WHERE r.name = u.name`,
+      cols,
+    );
+  }
+
+  async #writeActions(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.actions.size === 0) return;
+    const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+    for (const [runName, run] of batch.actions) {
+      const epoch = this.#claims.get(runName) ?? 0;
+      for (const a of run.values()) {
+        const values = [
+          a.runName,
+          a.name,
+          a.parentName,
+          a.taskName,
+          a.shortName,
+          a.group,
+          a.phase,
+          a.cacheHit,
+          a.attempts,
+          a.startedAt,
+          a.endedAt,
+          errorJson(a.error),
+          epoch,
+          a.inputsHash ?? null,
+          a.inputs ?? null,
+          a.outputs ?? null,
+        ];
+        values.forEach((v, i) => cols[i]?.push(v));
+      }
+    }
+    // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
+    // parent_name and grp are not updated: an action's place in the tree is fixed by its first write.
+    // The guard: never a write of an older epoch, and a terminal row becomes unfinished again only for a writer
+    // of a newer epoch (a recovery that claimed the run re-runs what had failed).
+    await exec(
+      `INSERT INTO ${this.#t.actions} AS a
+         (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
+          error, epoch, inputs_hash, inputs, outputs)
+       SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
+         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
+         $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
+         $16::text[]) WITH ORDINALITY
+         AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
+           ended_at, error, epoch, inputs_hash, inputs, outputs, ord)
+       ORDER BY u.ord
+       ON CONFLICT (run_name, name) DO UPDATE SET
+         task_name = excluded.task_name, short_name = excluded.short_name, phase = excluded.phase,
+         cache_hit = excluded.cache_hit, attempts = excluded.attempts, started_at = excluded.started_at,
+         ended_at = excluded.ended_at, error = excluded.error, epoch = excluded.epoch,
+         inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
+         inputs = coalesce(excluded.inputs, a.inputs),
+         outputs = coalesce(excluded.outputs, a.outputs)
+       WHERE a.epoch <= excluded.epoch
+         AND NOT (a.phase IN ${TERMINAL} AND excluded.phase NOT IN ${TERMINAL} AND a.epoch = excluded.epoch)`,
+      cols,
+    );
+  }
+
+  async #writeAttempts(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.attempts.size === 0) return;
+    const cols: unknown[][] = Array.from({ length: 7 }, () => []);
+    for (const run of batch.attempts.values()) {
+      for (const t of run.values()) {
+        const values = [t.runName, t.actionName, t.attempt, t.phase, t.startedAt, t.endedAt, errorJson(t.error)];
+        values.forEach((v, i) => cols[i]?.push(v));
+      }
+    }
+    await exec(
+      `INSERT INTO ${this.#t.attempts} (run_name, action_name, attempt, phase, started_at, ended_at, error)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+       ON CONFLICT (run_name, action_name, attempt) DO UPDATE SET
+         phase = excluded.phase, started_at = excluded.started_at, ended_at = excluded.ended_at, error = excluded.error`,
+      cols,
+    );
+  }
+
+  async #writeLogs(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.logs.length === 0) return;
+    const cols: unknown[][] = Array.from({ length: 6 }, () => []);
+    for (const l of batch.logs) {
+      const values = [l.runName, l.actionName, l.attempt, l.at, l.stream, l.line];
+      values.forEach((v, i) => cols[i]?.push(v));
+    }
+    await exec(
+      `INSERT INTO ${this.#t.logs} (run_name, action_name, attempt, at, stream, line)
+       SELECT u.run_name, u.action_name, u.attempt, u.at, u.stream, u.line
+       FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY
+         AS u(run_name, action_name, attempt, at, stream, line, ord)
+       ORDER BY u.ord`,
+      cols,
+    );
+  }
+
+  async #writeMapTotals(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.mapTotals.size === 0) return;
+    const cols: unknown[][] = Array.from({ length: 5 }, () => []);
+    for (const m of batch.mapTotals.values()) {
+      const values = [m.runName, m.parentName, m.group, m.seq, m.total];
+      values.forEach((v, i) => cols[i]?.push(v));
+    }
+    await exec(
+      `INSERT INTO ${this.#t.mapTotals} (run_name, parent_name, grp, seq, total)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::bigint[])
+       ON CONFLICT (run_name, parent_name, grp, seq) DO UPDATE SET total = excluded.total`,
+      cols,
+    );
+  }
+
+  async #writeCacheEntries(exec: Exec, batch: WriteBatch): Promise<void> {
+    if (batch.cacheEntries.size === 0) return;
+    const cols: unknown[][] = Array.from({ length: 6 }, () => []);
+    for (const c of batch.cacheEntries.values()) {
+      const values = [c.key, c.taskName, c.createdAt, c.runName, c.actionName, c.outputs];
+      values.forEach((v, i) => cols[i]?.push(v));
+    }
+    await exec(
+      `INSERT INTO ${this.#t.cacheEntries} (key, task_name, created_at, run_name, action_name, outputs)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+       ON CONFLICT (key) DO UPDATE SET
+         task_name = excluded.task_name, created_at = excluded.created_at, run_name = excluded.run_name,
+         action_name = excluded.action_name, outputs = excluded.outputs`,
+      cols,
+    );
+  }
+}
+
+type Exec = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
+
+/** The store's tables, qualified with its schema. */
+interface Tables {
+  readonly runs: string;
+  readonly actions: string;
+  readonly attempts: string;
+  readonly logs: string;
+  readonly cacheEntries: string;
+  readonly abortRequests: string;
+  readonly mapTotals: string;
+}
+
+function tables(schema: string): Tables {
+  return {
+    runs: `${schema}.runs`,
+    actions: `${schema}.actions`,
+    attempts: `${schema}.attempts`,
+    logs: `${schema}.logs`,
+    cacheEntries: `${schema}.cache_entries`,
+    abortRequests: `${schema}.abort_requests`,
+    mapTotals: `${schema}.map_totals`,
+  };
+}
+
+/** A Postgres store URL taken apart: what the driver gets, the schema, and the URL to show (no password). */
+export interface PostgresUrl {
+  readonly connectionString: string;
+  readonly schema: string;
+  readonly description: string;
+}
+
+/**
+ * Splits a `postgres://` URL into the driver's connection string (without `schema`), the schema (`?schema=`,
+ * default `flyte`, checked) and a description with the password hidden.
+ *
+ * @throws {@link InitializationError} for a URL that is not `postgres://` or `postgresql://`, or a bad schema name.
+ * @example
+ * ```ts
+ * parsePostgresUrl('postgres://me:pw@db/flyte?schema=team_a');
+ * // { connectionString: 'postgres://me:pw@db/flyte', schema: 'team_a',
+ * //   description: 'postgres://me:***@db/flyte?schema=team_a' }
+ * ```
+ */
+export function parsePostgresUrl(url: string): PostgresUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = new URL('invalid:');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new InitializationError(
+      `a Postgres store URL must look like 'postgres://USER@HOST:PORT/DATABASE?schema=NAME'; received ` +
+        `'${hidePassword(url)}'`,
+    );
+  }
+  const schema = checkSchemaName(parsed.searchParams.get('schema') ?? DEFAULT_SCHEMA);
+  parsed.searchParams.delete('schema');
+  const connectionString = parsed.toString();
+  const shown = new URL(connectionString);
+  if (shown.password !== '') shown.password = '***';
+  shown.searchParams.set('schema', schema);
+  return { connectionString, schema, description: shown.toString() };
+}
+
+/** Hides a password in a URL that may not parse. */
+function hidePassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
+const RUN_COLUMNS =
+  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
+  'epoch, heartbeat_at, lease_expires_at';
+const ACTION_COLUMNS =
+  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+const COUNT_COLUMNS = `count(*) AS total,
+  count(*) FILTER (WHERE phase = 'queued') AS queued,
+  count(*) FILTER (WHERE phase = 'running') AS running,
+  count(*) FILTER (WHERE phase = 'succeeded') AS succeeded,
+  count(*) FILTER (WHERE phase = 'failed') AS failed,
+  count(*) FILTER (WHERE phase = 'aborted') AS aborted,
+  count(*) FILTER (WHERE phase = 'timed_out') AS timed_out,
+  count(*) FILTER (WHERE cache_hit) AS cached`;
+
+interface RunRow {
+  name: string;
+  task_name: string;
+  phase: RunRecord['phase'];
+  mode: RunRecord['mode'];
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+  labels: string;
+  options: string;
+  module: string | null;
+  owner: string | null;
+  epoch: number;
+  heartbeat_at: number | null;
+  lease_expires_at: number | null;
+}
+
+interface ActionRow {
+  run_name: string;
+  name: string;
+  parent_name: string | null;
+  task_name: string;
+  short_name: string;
+  grp: string | null;
+  phase: ActionRecord['phase'];
+  cache_hit: boolean;
+  attempts: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+}
+
+interface GroupRow extends ActionCounts {
+  parent_name: string;
+  grp: string;
+  expected: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
+interface AttemptRow {
+  run_name: string;
+  action_name: string;
+  attempt: number;
+  phase: AttemptRecord['phase'];
+  started_at: number;
+  ended_at: number | null;
+  error: string | null;
+}
+
+interface LogRow {
+  run_name: string;
+  action_name: string;
+  attempt: number;
+  at: number;
+  stream: LogLine['stream'];
+  line: string;
+}
+
+interface CacheRow {
+  key: string;
+  task_name: string;
+  created_at: number;
+  run_name: string;
+  action_name: string;
+  outputs: string;
+}
+
+function runFromRow(r: RunRow): RunRecord {
+  return {
+    name: r.name,
+    taskName: r.task_name,
+    phase: r.phase,
+    mode: r.mode,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: errorFromJson(r.error),
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    options: JSON.parse(r.options) as RunRecord['options'],
+    module: r.module,
+    owner: r.owner,
+    epoch: r.epoch,
+    heartbeatAt: r.heartbeat_at,
+    leaseExpiresAt: r.lease_expires_at,
+  };
+}
+
+function actionFromRow(r: ActionRow): ActionRecord {
+  return {
+    runName: r.run_name,
+    name: r.name,
+    parentName: r.parent_name,
+    taskName: r.task_name,
+    shortName: r.short_name,
+    group: r.grp,
+    phase: r.phase,
+    cacheHit: r.cache_hit,
+    attempts: r.attempts,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: errorFromJson(r.error),
+  };
+}
+
+function errorJson(error: ActionError | null): string | null {
+  return error === null ? null : JSON.stringify(error);
+}
+
+function errorFromJson(json: string | null): ActionError | null {
+  return json === null ? null : (JSON.parse(json) as ActionError);
+}
+
+/** `LIMIT NULL` is no limit in Postgres. */
+function sqlLimit(limit: number): number | null {
+  return limit === Infinity ? null : limit;
+}
+
+function checkPositive(name: string, value: number | undefined, allowZero: boolean): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, received ${String(value)}`,
+    );
+  }
+}

@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InitializationError } from '../src/errors.js';
+import { openStore, openStoreAsync } from '../src/store/index.js';
+import { PG_LATEST_SCHEMA_VERSION } from '../src/store/postgres/migrations.js';
+import { PostgresStore, parsePostgresUrl } from '../src/store/postgres/postgres-store.js';
+import type { RunStore } from '../src/store/run-store.js';
+import { dropSchema, freshSchema, peekPostgres, postgresSkip, urlWithSchema } from './support/postgres.js';
+import { makeAction, makeRun, runStoreConformance } from './support/store-conformance.js';
+
+const skip = await postgresSkip();
+
+/** A store on a fresh schema, with a second instance on it on demand; the schema is dropped afterwards. */
+async function openFresh(): Promise<{
+  store: PostgresStore;
+  openAnother: () => Promise<RunStore>;
+  cleanup: () => Promise<void>;
+}> {
+  const schema = freshSchema();
+  const url = urlWithSchema(schema);
+  // A long interval: reads must see pending writes because they commit them, not because a timer fired.
+  const store = await PostgresStore.open(url, { flushIntervalMs: 60_000 });
+  const others: PostgresStore[] = [];
+  return {
+    store,
+    openAnother: async () => {
+      const other = await PostgresStore.open(url, { flushIntervalMs: 60_000 });
+      others.push(other);
+      return other;
+    },
+    cleanup: async () => {
+      for (const other of others) await other.close();
+      await store.close();
+      await dropSchema(schema);
+    },
+  };
+}
+
+describe('Postgres', { skip }, () => {
+  runStoreConformance('PostgresStore', openFresh);
+
+  describe('PostgresStore', () => {
+    it('two instances migrating a new schema at once: one applies the migrations, both open', async () => {
+      const schema = freshSchema();
+      const url = urlWithSchema(schema);
+      try {
+        const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
+        const rows = await peekPostgres<{ version: number }>(
+          `SELECT version FROM "${schema}".schema_migrations ORDER BY version`,
+        );
+        assert.deepEqual(
+          rows.map((r) => r.version),
+          Array.from({ length: PG_LATEST_SCHEMA_VERSION }, (_, i) => i + 1),
+        );
+        await a.createRun(makeRun('r1'));
+        assert.equal((await b.getRun('r1'))?.name, 'r1');
+        await Promise.all([a.close(), b.close()]);
+      } finally {
+        await dropSchema(schema);
+      }
+    });
+
+    it('a flush of 5 000 actions is one transaction of a few statements', async () => {
+      const { store, cleanup } = await openFresh();
+      try {
+        await store.createRun(makeRun('r1'));
+        const before = store.stats;
+        for (let i = 0; i < 5_000; i++) {
+          store.putAction(makeAction('r1', `c${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+        }
+        await store.flush();
+        const after = store.stats;
+        assert.equal(after.commits - before.commits, 1);
+        assert.equal(after.rowsWritten - before.rowsWritten, 5_000);
+        // BEGIN, the fencing lock of the run, the actions, COMMIT.
+        assert.ok(
+          after.commitStatements - before.commitStatements <= 4,
+          `${after.commitStatements - before.commitStatements} statements`,
+        );
+        assert.equal((await store.countActions('r1')).succeeded, 5_000);
+        assert.deepEqual(
+          (await store.listActions('r1', { offset: 4_998 })).map((a) => a.name),
+          ['c4998', 'c4999'],
+          'creation order',
+        );
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('never makes a terminal action unfinished again within one epoch, but a claim may', async () => {
+      const { store, cleanup } = await openFresh();
+      try {
+        await store.createRun(makeRun('r1', { phase: 'running' }));
+        store.putAction(makeAction('r1', 'c1', { phase: 'failed', attempts: 1, startedAt: 1, endedAt: 2 }));
+        await store.flush();
+        store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 3 }));
+        assert.equal((await store.getAction('r1', 'c1'))?.phase, 'failed');
+        // A recovery claims the run and runs the action again.
+        await store.claimRun('r1', 1, { owner: 'h:2', leaseMs: 5_000 });
+        store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 4 }));
+        assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('reads see writes made while a commit is in flight', async () => {
+      const { store, cleanup } = await openFresh();
+      try {
+        store.putAction(makeAction('r1', 'c1'));
+        const first = store.durable();
+        store.putAction(makeAction('r1', 'c2'));
+        await Promise.resolve();
+        store.putAction(makeAction('r1', 'c1', { phase: 'succeeded' }));
+        assert.deepEqual(
+          (await store.listActions('r1')).map((a) => [a.name, a.phase]),
+          [
+            ['c1', 'succeeded'],
+            ['c2', 'queued'],
+          ],
+        );
+        await first;
+      } finally {
+        await cleanup();
+      }
+    });
+  });
+});
+
+describe('Postgres URLs', () => {
+  it('takes the schema from ?schema=, default flyte, and hides the password', () => {
+    const parsed = parsePostgresUrl('postgres://me:s3cret@db.internal:5433/flyte?schema=team_a&sslmode=disable');
+    assert.equal(parsed.schema, 'team_a');
+    assert.equal(parsed.connectionString, 'postgres://me:s3cret@db.internal:5433/flyte?sslmode=disable');
+    assert.ok(!parsed.description.includes('s3cret'), parsed.description);
+    assert.ok(parsed.description.includes('schema=team_a'), parsed.description);
+    assert.equal(parsePostgresUrl('postgresql://db/flyte').schema, 'flyte');
+  });
+
+  it('refuses a bad schema name, saying what it expected', () => {
+    for (const schema of ['Team', '1abc', 'a-b', 'x;drop', '']) {
+      assert.throws(
+        () => parsePostgresUrl(`postgres://db/flyte?schema=${encodeURIComponent(schema)}`),
+        (e: unknown) => e instanceof InitializationError && /lower-case letters/.test(e.message),
+        schema,
+      );
+    }
+  });
+
+  it('openStore stays synchronous and points to openStoreAsync; openStoreAsync opens the other stores too', async () => {
+    assert.throws(
+      () => openStore('postgres://me:s3cret@db/flyte', { root: '.' }),
+      (e: unknown) =>
+        e instanceof InitializationError && /openStoreAsync/.test(e.message) && !e.message.includes('s3cret'),
+    );
+    const mem = await openStoreAsync('memory:', { root: '.' });
+    assert.equal(mem.description, 'memory:');
+    await mem.close();
+  });
+
+  it('an unreachable server is an InitializationError without the password', async () => {
+    await assert.rejects(
+      openStoreAsync('postgres://me:s3cret@127.0.0.1:1/flyte?schema=x', { root: '.' }),
+      (e: unknown) =>
+        e instanceof InitializationError &&
+        /cannot open the run store/.test(e.message) &&
+        !e.message.includes('s3cret'),
+    );
+  });
+});
+
+describe('PostgresStore through openStoreAsync', { skip }, () => {
+  it('opens a postgres:// store on its schema', async () => {
+    const schema = freshSchema();
+    try {
+      const store = await openStoreAsync(urlWithSchema(schema), { root: '.' });
+      assert.ok(store instanceof PostgresStore);
+      assert.ok(store.description.includes(`schema=${schema}`));
+      await store.createRun(makeRun('r1'));
+      await store.close();
+      const rows = await peekPostgres<{ name: string }>(`SELECT name FROM "${schema}".runs`);
+      assert.deepEqual(rows, [{ name: 'r1' }]);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
