@@ -12,14 +12,14 @@
 import { join, resolve } from 'node:path';
 import { InitializationError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
-import { PostgresStore } from './postgres/postgres-store.js';
 import type { RunStore } from './run-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
 export * from './run-store.js';
 export { MemoryStore } from './memory-store.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
-export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from './postgres/postgres-store.js';
+// The Postgres store (and its driver) loads only when a postgres:// store is opened: see openStoreAsync.
+export type { PostgresStore, PostgresStoreOptions, PostgresStoreStats } from './postgres/postgres-store.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -74,7 +74,10 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
  * ```
  */
 export async function openStoreAsync(spec: string | undefined, options: OpenStoreOptions): Promise<RunStore> {
-  if (spec !== undefined && isPostgres(spec)) return PostgresStore.open(spec);
+  if (spec !== undefined && isPostgres(spec)) {
+    const { PostgresStore } = await import('./postgres/postgres-store.js');
+    return PostgresStore.open(spec);
+  }
   return openStore(spec, options);
 }
 
