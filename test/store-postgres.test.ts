@@ -148,15 +148,27 @@ describe('Postgres URLs', () => {
     }
   });
 
-  it('openStore stays synchronous and points to openStoreAsync; openStoreAsync opens the other stores too', async () => {
-    assert.throws(
-      () => openStore('postgres://me:s3cret@db/flyte', { root: '.' }),
-      (e: unknown) =>
-        e instanceof InitializationError && /openStoreAsync/.test(e.message) && !e.message.includes('s3cret'),
-    );
+  it('openStoreAsync opens the other stores too, and they are ready at once', async () => {
     const mem = await openStoreAsync('memory:', { root: '.' });
     assert.equal(mem.description, 'memory:');
+    await mem.ready();
     await mem.close();
+  });
+
+  it('openStore returns an unreachable Postgres store at once; ready() and every later operation reject', async () => {
+    const store = openStore('postgres://me:s3cret@127.0.0.1:1/flyte?schema=x', { root: '.' });
+    assert.ok(store instanceof PostgresStore);
+    store.putAction(makeAction('r1', 'a0')); // buffered while connecting
+    const failed = (e: unknown): boolean =>
+      e instanceof InitializationError &&
+      /cannot open the run store postgres:\/\/me:\*\*\*@127\.0\.0\.1:1\/flyte\?schema=x/.test(e.message) &&
+      !e.message.includes('s3cret');
+    await assert.rejects(store.ready(), failed);
+    await assert.rejects(store.getRun('r1'), failed);
+    await assert.rejects(store.flush(), failed);
+    await assert.rejects(store.durable(), failed);
+    assert.throws(() => store.putAction(makeAction('r1', 'a1')), failed);
+    await store.close();
   });
 
   it('an unreachable server is an InitializationError without the password', async () => {
@@ -167,6 +179,24 @@ describe('Postgres URLs', () => {
         /cannot open the run store/.test(e.message) &&
         !e.message.includes('s3cret'),
     );
+  });
+});
+
+describe('PostgresStore through openStore', { skip }, () => {
+  it('connects in the background: writes made before it is ready are kept and read back', async () => {
+    const schema = freshSchema();
+    try {
+      const store = openStore(urlWithSchema(schema), { root: '.' });
+      store.putAction(makeAction('r1', 'a0'));
+      await store.createRun(makeRun('r1'));
+      assert.equal((await store.getAction('r1', 'a0'))?.name, 'a0');
+      await store.ready();
+      await store.close();
+      const rows = await peekPostgres<{ name: string }>(`SELECT name FROM "${schema}".actions`);
+      assert.deepEqual(rows, [{ name: 'a0' }]);
+    } finally {
+      await dropSchema(schema);
+    }
   });
 });
 

@@ -30,7 +30,7 @@ export async function abortRunCommand(
   options: ConfigFlags & { reason?: string },
   io: CliIo,
 ): Promise<void> {
-  initFromFlags(options);
+  await initFromFlags(options);
   const run = await findRun(name);
   const before = await run.record();
   // An orphaned run has not ended: nobody drives it. Aborting it records it as aborted.
@@ -59,7 +59,7 @@ export async function abortActionCommand(
   options: ConfigFlags & { reason?: string },
   io: CliIo,
 ): Promise<void> {
-  initFromFlags(options);
+  await initFromFlags(options);
   const action = (await findRun(runName)).action(actionName);
   const before = await action.record();
   if (before === undefined) throw new CommandError(`run ${runName} has no action ${actionName}`);

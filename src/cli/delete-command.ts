@@ -9,7 +9,7 @@ import type { CliIo } from './io.js';
 
 /** Deletes every cache entry; runs and their records stay. */
 export async function deleteLocalCacheCommand(options: ConfigFlags, io: CliIo): Promise<void> {
-  initFromFlags(options);
+  await initFromFlags(options);
   const store = runtime().store;
   const deleted = await store.clearCache();
   io.print(`deleted ${deleted} cache entr${deleted === 1 ? 'y' : 'ies'} from ${store.description}`);

@@ -78,7 +78,7 @@ export async function getRuns(
   if (phase !== undefined && !(RUN_PHASES as readonly string[]).includes(phase)) {
     throw new UsageError(`--phase: expected one of ${RUN_PHASES.join(', ')}; received '${phase}'`);
   }
-  initFromFlags(options);
+  await initFromFlags(options);
   const rt = runtime();
   await rt.reconcileOrphans();
   const store = rt.store;
@@ -137,7 +137,7 @@ export async function getRunCommand(
   if (!Number.isInteger(maxNodes) || maxNodes < 1) {
     throw new UsageError(`--max-nodes: expected a positive integer; received '${options.maxNodes}'`);
   }
-  initFromFlags(options);
+  await initFromFlags(options);
   const run = await requireRun(name);
   const store = runtime().store;
   const source = new StoreTreeSource(store, name);
@@ -200,7 +200,7 @@ export async function getActionCommand(
   io: CliIo,
 ): Promise<void> {
   const format = outputFormat(options.output);
-  initFromFlags(options);
+  await initFromFlags(options);
   const action = await requireAction(runName, actionName);
   const store = runtime().store;
   const [attempts, lastSeen] = await Promise.all([
@@ -255,7 +255,7 @@ export async function getIoCommand(
   io: CliIo,
 ): Promise<void> {
   const format = outputFormat(options.output);
-  initFromFlags(options);
+  await initFromFlags(options);
   const name = actionName ?? 'a0';
   const action = await requireAction(runName, name);
   const handle = (await flyte.getRun(runName)).action(name);
@@ -286,7 +286,7 @@ export async function getLogsCommand(
   io: CliIo,
 ): Promise<void> {
   const format = outputFormat(options.output);
-  initFromFlags(options);
+  await initFromFlags(options);
   if (actionName === undefined) await requireRun(runName);
   else await requireAction(runName, actionName);
   const lines = await runtime().store.listLogs(runName, actionName);

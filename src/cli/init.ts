@@ -4,29 +4,36 @@
  */
 import { join, resolve } from 'node:path';
 import * as flyte from '../index.js';
+import { runtime } from '../internal/runtime.js';
+import { hideStorePassword } from '../store/index.js';
 import { resolveCliConfig, toInitOptions, type CliConfig, type ConfigFlags, type ConfigSource } from './config.js';
 import { UsageError } from './errors.js';
 import { readUiAddress } from './ui-address.js';
 
 /**
- * Calls `flyte.init` with the settings of `flags` > environment > config file, and returns those settings.
+ * Calls `flyte.init` with the settings of `flags` > environment > config file, waits until the store is ready
+ * (a Postgres store connects and migrates), and returns those settings.
  *
  * @throws UsageError when the configured store cannot be opened (an unknown `--store`, a file that is not a
- * database, a path that cannot be created): one line naming the store and the setting it came from.
+ * database, a path that cannot be created, a Postgres server that cannot be reached): one line naming the store
+ * and the setting it came from.
  */
-export function initFromFlags(flags: ConfigFlags, echoLogs = true): CliConfig {
+export async function initFromFlags(flags: ConfigFlags, echoLogs = true): Promise<CliConfig> {
   const resolved = resolveCliConfig(flags);
   // Without a UI address of the user's, runs link to the `flyte ui` serving this store, if one is running.
   const served = resolved.sources.uiUrl === 'default' ? readUiAddress(storeDescription(resolved)) : undefined;
   const config = served === undefined ? resolved : { ...resolved, uiUrl: served };
   try {
     flyte.init(toInitOptions(config, echoLogs));
+    await runtime().store.ready();
   } catch (err) {
     if (!(err instanceof flyte.errors.InitializationError)) throw err;
     // `init:` errors are about flyte.init's other options (FLYTE_THREADS); every other one is the store's.
     if (err.message.startsWith('init:')) throw new UsageError(err.message);
     const reason = err.cause instanceof Error ? err.cause.message : err.message;
-    throw new UsageError(`cannot open the run store ${storeSpec(config)} (from ${storeOrigin(config)}): ${reason}`);
+    throw new UsageError(
+      `cannot open the run store ${hideStorePassword(storeSpec(config))} (from ${storeOrigin(config)}): ${reason}`,
+    );
   }
   return config;
 }

@@ -22,7 +22,7 @@ export interface RerunCommandOptions extends ConfigFlags {
 /** Reruns `name` and follows the new run; resolves to the exit code of the run. */
 export async function rerunCommand(name: string, options: RerunCommandOptions, io: CliIo): Promise<ExitCodeValue> {
   const json = options.json === true;
-  initFromFlags(options, !json && io.stdout.isTTY !== true);
+  await initFromFlags(options, !json && io.stdout.isTTY !== true);
   // The root task's module is imported again to run it: it may be TypeScript.
   await registerTypeScript();
   return startAndFollow(io, json, async () => {

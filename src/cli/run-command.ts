@@ -45,7 +45,7 @@ export async function runCommand(
   const liveView = !json && io.stdout.isTTY === true;
   // Task logs are always recorded; they reach the console only in plain mode (the live view shows a tail, and
   // --json keeps stdout for the one JSON document).
-  initFromFlags(options, !json && !liveView);
+  await initFromFlags(options, !json && !liveView);
 
   const mod = await loadTaskModule(file);
   if (mod.runsStarted.length > 0) {

@@ -62,7 +62,7 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   if (!/^\d+$/.test(flags.port ?? '8080') || port > 65535) {
     throw new UsageError(`--port: expected a port number from 0 to 65535; received '${flags.port ?? ''}'`);
   }
-  const config = initFromFlags(flags);
+  const config = await initFromFlags(flags);
   // Rerun and Recover import the run's module again, in this process: it may be TypeScript, as for `flyte rerun`.
   await registerTypeScript();
   // Loaded here: the other commands need not load the server.

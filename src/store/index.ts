@@ -12,14 +12,15 @@
 import { join, resolve } from 'node:path';
 import { InitializationError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import type { RunStore } from './run-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
 export * from './run-store.js';
 export { MemoryStore } from './memory-store.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
-// The Postgres store (and its driver) loads only when a postgres:// store is opened: see openStoreAsync.
-export type { PostgresStore, PostgresStoreOptions, PostgresStoreStats } from './postgres/postgres-store.js';
+// The Postgres store's driver (pg) loads only when a postgres:// store connects.
+export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from './postgres/postgres-store.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -33,11 +34,13 @@ const ACCEPTED = `'sqlite:PATH', 'memory:' or 'postgres://...' (or nothing, for 
  * Opens the store named by `spec`:
  * - `undefined` or `''`: `sqlite:${root}/flyte.db`;
  * - `'sqlite:PATH'`: a {@link SqliteStore} at `PATH` (relative paths are resolved against the current directory);
- * - `'memory:'`: a {@link MemoryStore}.
+ * - `'memory:'`: a {@link MemoryStore};
+ * - `'postgres://...?schema=NAME'` (or `postgresql://`): a {@link PostgresStore}, returned at once while it
+ *   connects and migrates in the background. Await its `ready()` to learn whether it could: until then writes
+ *   are buffered and reads wait.
  *
- * @throws {@link InitializationError} for `postgres://` URLs (a Postgres store opens asynchronously: use
- * {@link openStoreAsync}) and for anything else it does not recognise, and when the SQLite file was written by a
- * newer flyte-ts.
+ * @throws {@link InitializationError} for anything it does not recognise, a malformed Postgres URL or schema
+ * name, and when the SQLite file was written by a newer flyte-ts. Messages never show a password.
  * @example
  * ```ts
  * const store = openStore('sqlite:./state/runs.db', { root: '.flyte' });
@@ -53,18 +56,13 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
     }
     return openSqlite(path);
   }
-  if (isPostgres(spec)) {
-    throw new InitializationError(
-      `store '${redact(spec)}': Postgres is not available through the synchronous openStore() (a Postgres ` +
-        `store opens asynchronously: use openStoreAsync()); use 'sqlite:PATH' or 'memory:' here`,
-    );
-  }
-  throw new InitializationError(`store must be ${ACCEPTED}; received '${redact(spec)}'`);
+  if (isPostgres(spec)) return PostgresStore.connect(spec);
+  throw new InitializationError(`store must be ${ACCEPTED}; received '${hideStorePassword(spec)}'`);
 }
 
 /**
- * Opens the store named by `spec`, like {@link openStore}, and also `'postgres://...?schema=NAME'`: a
- * {@link PostgresStore}, resolved once its schema is migrated.
+ * Opens the store named by `spec`, like {@link openStore}, and resolves once it is ready (for Postgres: once
+ * connected and its schema migrated).
  *
  * @throws {@link InitializationError} (as a rejection) as {@link openStore} does, and when Postgres cannot be
  * reached or its schema was written by a newer flyte-ts; messages never show the password.
@@ -74,11 +72,9 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
  * ```
  */
 export async function openStoreAsync(spec: string | undefined, options: OpenStoreOptions): Promise<RunStore> {
-  if (spec !== undefined && isPostgres(spec)) {
-    const { PostgresStore } = await import('./postgres/postgres-store.js');
-    return PostgresStore.open(spec);
-  }
-  return openStore(spec, options);
+  const store = openStore(spec, options);
+  await store.ready();
+  return store;
 }
 
 function isPostgres(spec: string): boolean {
@@ -97,7 +93,13 @@ function openSqlite(path: string): SqliteStore {
   }
 }
 
-/** Hides a password in a URL before it goes into an error message. */
-function redact(spec: string): string {
+/**
+ * Hides a password in a store URL before it goes into a message.
+ * @example
+ * ```ts
+ * hideStorePassword('postgres://me:pw@db/flyte'); // 'postgres://me:***@db/flyte'
+ * ```
+ */
+export function hideStorePassword(spec: string): string {
   return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }

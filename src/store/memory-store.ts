@@ -343,6 +343,11 @@ export class MemoryStore implements RunStore {
     return n;
   }
 
+  /** Resolves at once: a memory store is ready when constructed. */
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }

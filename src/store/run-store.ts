@@ -164,6 +164,17 @@ export interface RunStore {
   /** A short description for logs and the CLI, e.g. `sqlite:/home/me/proj/.flyte/flyte.db`. */
   readonly description: string;
 
+  /**
+   * Resolves once the store can be used: at once for the memory and SQLite stores (they open synchronously),
+   * once connected and migrated for Postgres. A store is usable before it is ready: buffered writes are kept and
+   * every async method waits for readiness first. Call it to learn early that a store cannot be opened.
+   *
+   * Thrown (as a rejection) by the Postgres store, with an {@link InitializationError} naming the store (never
+   * its password), when the database cannot be reached or migrated; every later operation rejects (or, for a
+   * buffered write, throws) the same error.
+   */
+  ready(): Promise<void>;
+
   /** Records a new run. Durable when the promise resolves. Rejects if a run of that name exists. */
   createRun(run: RunWrite): Promise<void>;
   /** Changes a run's phase, times, error or owner (buffered). */

@@ -1,22 +1,54 @@
 /**
  * A fresh local state directory for one test file: `flyte.init` on it before the tests, `flyte.shutdown` and
  * removal after them.
+ *
+ * With `FLYTE_TEST_STORE=postgres` the runs go to a fresh schema of the test Postgres instead
+ * (`test/support/postgres.ts`), dropped after the tests: `.ci/run` runs the SDK tests a second time that way.
+ * The directory is still made, for offloaded values.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { dropSchema, freshSchema, postgresUnreachable, urlWithSchema } from './postgres.js';
+
+/** Whether the SDK tests run on Postgres (`FLYTE_TEST_STORE=postgres`) rather than SQLite. */
+export const ON_POSTGRES = testStore() === 'postgres';
+
+function testStore(): 'sqlite' | 'postgres' {
+  const value = process.env['FLYTE_TEST_STORE'] ?? 'sqlite';
+  if (value !== 'sqlite' && value !== 'postgres') {
+    throw new Error(`FLYTE_TEST_STORE: expected 'sqlite' or 'postgres'; received '${value}'`);
+  }
+  return value;
+}
+
+/**
+ * The store options for a test's `flyte.init`: `{}` (the root's SQLite) normally, a fresh Postgres schema under
+ * `FLYTE_TEST_STORE=postgres`. Call `drop` after `flyte.shutdown()`.
+ */
+export async function testStoreOptions(): Promise<{ store?: string; drop: () => Promise<void> }> {
+  if (!ON_POSTGRES) return { drop: async () => undefined };
+  const reason = await postgresUnreachable();
+  if (reason !== undefined) throw new Error(`FLYTE_TEST_STORE=postgres, but Postgres is not reachable: ${reason}`);
+  const schema = freshSchema();
+  return { store: urlWithSchema(schema), drop: () => dropSchema(schema) };
+}
 
 /** Registers the `before`/`after` hooks; the returned function gives the directory once `before` ran. */
 export function useFlyteRoot(prefix: string): () => string {
   let root: string | undefined;
-  before(() => {
+  let drop = async (): Promise<void> => undefined;
+  before(async () => {
     root = mkdtempSync(join(tmpdir(), prefix));
-    flyte.init({ root, echoLogs: false });
+    const options = await testStoreOptions();
+    drop = options.drop;
+    flyte.init({ root, echoLogs: false, ...(options.store === undefined ? {} : { store: options.store }) });
   });
   after(async () => {
     await flyte.shutdown();
+    await drop();
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
   return () => {

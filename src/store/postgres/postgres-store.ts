@@ -3,7 +3,8 @@
  * group commit as multi-row statements.
  * @module
  */
-import pg from 'pg';
+// Only the types: the driver itself is imported when a store connects, so that loading this module is cheap.
+import type pg from 'pg';
 import { InitializationError, RuntimeSystemError } from '../../errors.js';
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
 import {
@@ -83,12 +84,13 @@ type Queryable = pg.Pool | pg.PoolClient;
 const INT8_OID = 20;
 
 /** `bigint` (and `count(*)`) columns come back as numbers: they hold ms timestamps and counts, far below 2^53. */
-function typeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
-  if (oid === INT8_OID) return Number;
-  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+function typesOf(driver: typeof pg): pg.CustomTypesConfig {
+  const typeParser = (oid: number, format?: 'text' | 'binary'): ((value: string) => unknown) => {
+    if (oid === INT8_OID) return Number;
+    return driver.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+  };
+  return { getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'] };
 }
-
-const TYPES: pg.CustomTypesConfig = { getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'] };
 
 /**
  * A {@link RunStore} in one schema of a Postgres database, shared by every process that opens it.
@@ -108,6 +110,10 @@ const TYPES: pg.CustomTypesConfig = { getTypeParser: typeParser as pg.CustomType
  *
  * Timers are unref'd: call `flush()` or `close()` before the process exits.
  *
+ * **Readiness.** {@link PostgresStore.connect} returns at once and connects and migrates in the background;
+ * every async method waits for that first, and buffered writes are kept meanwhile. If it fails, `ready()` and
+ * every later operation reject (a buffered write throws) with the same {@link InitializationError}.
+ *
  * @example
  * ```ts
  * const store = await PostgresStore.open('postgres://me@db.internal/flyte?schema=team_a');
@@ -122,7 +128,11 @@ export class PostgresStore implements RunStore {
   /** The schema holding the tables. */
   readonly schema: string;
 
-  readonly #pool: pg.Pool;
+  /** Set once connected; every use of it comes after `await this.#ready`. */
+  #pool: pg.Pool | undefined;
+  readonly #ready: Promise<void>;
+  /** Why the store could not be opened, once known: every later operation fails with it. */
+  #failure: InitializationError | undefined;
   readonly #t: Tables;
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
@@ -151,14 +161,41 @@ export class PostgresStore implements RunStore {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, description: string, schema: string, options: PostgresStoreOptions) {
-    this.#pool = pool;
+  private constructor(url: string, options: PostgresStoreOptions) {
+    checkPositive('flushIntervalMs', options.flushIntervalMs, true);
+    checkPositive('maxBatch', options.maxBatch, false);
+    checkPositive('poolSize', options.poolSize, false);
+    const { connectionString, schema, description } = parsePostgresUrl(url);
     this.description = description;
     this.schema = schema;
     this.#t = tables(quoteIdent(schema));
     this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.#onBackgroundError = options.onBackgroundError;
+    this.#ready = this.#start(connectionString, options.poolSize ?? DEFAULT_POOL_SIZE);
+    // Handled here so that a store nobody awaits does not end the process; every operation reports it.
+    this.#ready.catch(() => undefined);
+  }
+
+  /**
+   * Returns at once a store on the database named by `url` (`postgres://` or `postgresql://`), and starts
+   * connecting and bringing the schema named by its `?schema=NAME` parameter (default `flyte`) up to date in the
+   * background; {@link PostgresStore.ready} resolves once that is done. The `schema` parameter is not passed on
+   * to the driver.
+   *
+   * @throws RangeError when an option is out of range.
+   * @throws {@link InitializationError} when the URL or schema name is malformed. A database that cannot be
+   * reached or a schema written by a newer flyte-ts rejects `ready()` and every later operation instead. The
+   * message never shows the password.
+   * @example
+   * ```ts
+   * const store = PostgresStore.connect('postgres://postgres@127.0.0.1:5432/test?schema=ci');
+   * store.putAction(action); // buffered until connected
+   * await store.ready();
+   * ```
+   */
+  static connect(url: string, options: PostgresStoreOptions = {}): PostgresStore {
+    return new PostgresStore(url, options);
   }
 
   /**
@@ -175,28 +212,51 @@ export class PostgresStore implements RunStore {
    * ```
    */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    checkPositive('flushIntervalMs', options.flushIntervalMs, true);
-    checkPositive('maxBatch', options.maxBatch, false);
-    checkPositive('poolSize', options.poolSize, false);
-    const { connectionString, schema, description } = parsePostgresUrl(url);
-    const pool = new pg.Pool({ connectionString, max: options.poolSize ?? DEFAULT_POOL_SIZE, types: TYPES });
-    // An idle connection that breaks emits 'error' on the pool; without a listener it would end the process.
-    // The next query opens a new connection (and a commit that fails is retried).
-    pool.on('error', () => undefined);
+    const store = new PostgresStore(url, options);
+    await store.ready();
+    return store;
+  }
+
+  /**
+   * Resolves once connected and migrated.
+   *
+   * @throws {@link InitializationError} (as a rejection) when the database cannot be reached or its schema was
+   * written by a newer flyte-ts; the message names the store, without its password.
+   */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  async #start(connectionString: string, max: number): Promise<void> {
+    let pool: pg.Pool | undefined;
     try {
+      const { default: driver } = await import('pg');
+      pool = new driver.Pool({ connectionString, max, types: typesOf(driver) });
+      // An idle connection that breaks emits 'error' on the pool; without a listener it would end the process.
+      // The next query opens a new connection (and a commit that fails is retried).
+      pool.on('error', () => undefined);
       const client = await pool.connect();
       try {
-        await applyPgMigrations(client, schema, description);
+        await applyPgMigrations(client, this.schema, this.description);
       } finally {
         client.release();
       }
+      this.#pool = pool;
     } catch (err) {
-      await pool.end().catch(() => undefined);
-      if (err instanceof InitializationError) throw err;
+      await pool?.end().catch(() => undefined);
       const reason = err instanceof Error ? err.message : String(err);
-      throw new InitializationError(`cannot open the run store ${description}: ${reason}`, { cause: err });
+      this.#failure =
+        err instanceof InitializationError
+          ? err
+          : new InitializationError(`cannot open the run store ${this.description}: ${reason}`, { cause: err });
+      throw this.#failure;
     }
-    return new PostgresStore(pool, description, schema, options);
+  }
+
+  /** The pool: only after `await this.#ready`. */
+  get #db(): pg.Pool {
+    if (this.#pool === undefined) throw this.#failure ?? new Error('PostgresStore: used before it was ready');
+    return this.#pool;
   }
 
   /** Counters since the store was opened. */
@@ -211,7 +271,7 @@ export class PostgresStore implements RunStore {
 
   async createRun(run: RunWrite): Promise<void> {
     await this.#beforeRead();
-    const res = await this.#pool.query(
+    const res = await this.#db.query(
       `INSERT INTO ${this.#t.runs}
         (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner,
          epoch, heartbeat_at, lease_expires_at, inputs)
@@ -243,7 +303,7 @@ export class PostgresStore implements RunStore {
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
     await this.#beforeRead();
     const now = Date.now();
-    const res = await this.#pool.query<RunRow>(
+    const res = await this.#db.query<RunRow>(
       `UPDATE ${this.#t.runs} SET phase = 'running', ended_at = NULL, error = NULL, owner = $1, epoch = epoch + 1,
          heartbeat_at = $2, lease_expires_at = $3
        WHERE name = $4 AND epoch = $5 RETURNING ${RUN_COLUMNS}`,
@@ -257,9 +317,9 @@ export class PostgresStore implements RunStore {
   }
 
   async renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean> {
-    this.#check();
+    await this.#usable();
     const now = Date.now();
-    const res = await this.#pool.query(
+    const res = await this.#db.query(
       `UPDATE ${this.#t.runs} SET heartbeat_at = $1, lease_expires_at = $2,
          phase = CASE WHEN phase = 'orphaned' THEN 'running' ELSE phase END
        WHERE name = $3 AND epoch = $4`,
@@ -272,7 +332,7 @@ export class PostgresStore implements RunStore {
 
   async markOrphaned(name: string, epoch: number): Promise<boolean> {
     await this.#beforeRead();
-    const res = await this.#pool.query(
+    const res = await this.#db.query(
       `UPDATE ${this.#t.runs} SET phase = 'orphaned' WHERE name = $1 AND phase = 'running' AND epoch = $2`,
       [name, epoch],
     );
@@ -324,7 +384,7 @@ export class PostgresStore implements RunStore {
    * fails; the writes stay pending and are retried.
    */
   async flush(): Promise<void> {
-    this.#check();
+    await this.#usable();
     for (;;) {
       // Another caller may start a commit while this one waits: check again before starting one.
       if (this.#inflight !== undefined) {
@@ -343,6 +403,7 @@ export class PostgresStore implements RunStore {
    */
   durable(): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreClosedError(this.description));
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const batch = this.#batch.rows > 0 ? this.#batch : this.#committing;
     if (batch === undefined) return Promise.resolve();
     const promise = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
@@ -360,14 +421,14 @@ export class PostgresStore implements RunStore {
 
   async getRun(name: string): Promise<RunRecord | undefined> {
     await this.#beforeRead();
-    const res = await this.#pool.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM ${this.#t.runs} WHERE name = $1`, [name]);
+    const res = await this.#db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM ${this.#t.runs} WHERE name = $1`, [name]);
     const row = res.rows[0];
     return row === undefined ? undefined : runFromRow(row);
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
     await this.#beforeRead();
-    const res = await this.#pool.query<{ inputs: string }>(`SELECT inputs FROM ${this.#t.runs} WHERE name = $1`, [
+    const res = await this.#db.query<{ inputs: string }>(`SELECT inputs FROM ${this.#t.runs} WHERE name = $1`, [
       name,
     ]);
     return res.rows[0]?.inputs;
@@ -387,7 +448,7 @@ export class PostgresStore implements RunStore {
       where.push(`task_name = $${params.length}`);
     }
     params.push(sqlLimit(limit), offset);
-    const res = await this.#pool.query<RunRow>(
+    const res = await this.#db.query<RunRow>(
       `SELECT ${RUN_COLUMNS} FROM ${this.#t.runs} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY created_at DESC, name DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
       params,
@@ -397,13 +458,13 @@ export class PostgresStore implements RunStore {
 
   async getAction(runName: string, actionName: string): Promise<ActionRecord | undefined> {
     await this.#beforeRead();
-    const row = await this.#getActionRow(this.#pool, runName, actionName);
+    const row = await this.#getActionRow(this.#db, runName, actionName);
     return row === undefined ? undefined : actionFromRow(row);
   }
 
   async getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined> {
     await this.#beforeRead();
-    const res = await this.#pool.query<ActionIO>(
+    const res = await this.#db.query<ActionIO>(
       `SELECT inputs, outputs FROM ${this.#t.actions} WHERE run_name = $1 AND name = $2`,
       [runName, actionName],
     );
@@ -431,7 +492,7 @@ export class PostgresStore implements RunStore {
       where.push(`phase = $${params.length}`);
     }
     params.push(sqlLimit(limit), offset);
-    const res = await this.#pool.query<ActionRow>(
+    const res = await this.#db.query<ActionRow>(
       `SELECT ${ACTION_COLUMNS} FROM ${this.#t.actions} WHERE ${where.join(' AND ')}
        ORDER BY seq LIMIT $${params.length - 1} OFFSET $${params.length}`,
       params,
@@ -441,7 +502,7 @@ export class PostgresStore implements RunStore {
 
   async countActions(runName: string): Promise<ActionCounts> {
     await this.#beforeRead();
-    const res = await this.#pool.query<ActionCounts>(
+    const res = await this.#db.query<ActionCounts>(
       `SELECT ${COUNT_COLUMNS} FROM ${this.#t.actions} WHERE run_name = $1`,
       [runName],
     );
@@ -450,7 +511,7 @@ export class PostgresStore implements RunStore {
 
   async listGroups(runName: string): Promise<GroupSummary[]> {
     await this.#beforeRead();
-    const res = await this.#pool.query<GroupRow>(
+    const res = await this.#db.query<GroupRow>(
       `SELECT g.*, (SELECT sum(total)::bigint FROM ${this.#t.mapTotals} m
            WHERE m.run_name = $1 AND m.parent_name = g.parent_name AND m.grp = g.grp) AS expected
        FROM (SELECT parent_name, grp, ${COUNT_COLUMNS},
@@ -480,13 +541,13 @@ export class PostgresStore implements RunStore {
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
     await this.#beforeRead();
-    const res = await this.#pool.query<AttemptRow>(
+    const res = await this.#db.query<AttemptRow>(
       `SELECT run_name, action_name, attempt, phase, started_at, ended_at, error FROM ${this.#t.attempts}
        WHERE run_name = $1 AND action_name = $2 ORDER BY attempt`,
       [runName, actionName],
     );
     if (res.rows.length === 0) {
-      const action = await this.#getActionRow(this.#pool, runName, actionName);
+      const action = await this.#getActionRow(this.#db, runName, actionName);
       const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
       return first === undefined ? [] : [first];
     }
@@ -513,7 +574,7 @@ export class PostgresStore implements RunStore {
       sql = `SELECT * FROM (SELECT ${columns} FROM ${this.#t.logs} WHERE ${where} ORDER BY id DESC
         LIMIT $${params.length}) t ORDER BY id`;
     }
-    const res = await this.#pool.query<LogRow>(sql, params);
+    const res = await this.#db.query<LogRow>(sql, params);
     return res.rows.map((r) => ({
       runName: r.run_name,
       actionName: r.action_name,
@@ -528,10 +589,10 @@ export class PostgresStore implements RunStore {
     await this.#beforeRead();
     const res =
       actionName === undefined
-        ? await this.#pool.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.#t.logs} WHERE run_name = $1`, [
+        ? await this.#db.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.#t.logs} WHERE run_name = $1`, [
             runName,
           ])
-        : await this.#pool.query<{ n: number }>(
+        : await this.#db.query<{ n: number }>(
             `SELECT count(*) AS n FROM ${this.#t.logs} WHERE run_name = $1 AND action_name = $2`,
             [runName, actionName],
           );
@@ -541,10 +602,10 @@ export class PostgresStore implements RunStore {
   async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
     // On the hot path of every cached call: answer from the pending entries (or those being committed) or the
     // table, without committing unrelated pending writes first.
-    this.#check();
+    await this.#usable();
     const pending = this.#batch.cacheEntries.get(key) ?? this.#committing?.cacheEntries.get(key);
     if (pending !== undefined) return { ...pending };
-    const res = await this.#pool.query<CacheRow>(
+    const res = await this.#db.query<CacheRow>(
       `SELECT key, task_name, created_at, run_name, action_name, outputs FROM ${this.#t.cacheEntries} WHERE key = $1`,
       [key],
     );
@@ -563,7 +624,7 @@ export class PostgresStore implements RunStore {
 
   async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     await this.#beforeRead();
-    const res = await this.#pool.query(
+    const res = await this.#db.query(
       `INSERT INTO ${this.#t.abortRequests} (run_name, action_name, reason, requested_at)
        SELECT name, $1, $2, $3 FROM ${this.#t.runs} WHERE name = $4
        ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
@@ -573,10 +634,10 @@ export class PostgresStore implements RunStore {
   }
 
   async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
-    this.#check();
+    await this.#usable();
     if (runNames.length === 0) return [];
     // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
-    const res = await this.#pool.query<{ run_name: string; action_name: string; reason: string }>(
+    const res = await this.#db.query<{ run_name: string; action_name: string; reason: string }>(
       `DELETE FROM ${this.#t.abortRequests} WHERE run_name = ANY($1::text[]) RETURNING run_name, action_name, reason`,
       [[...runNames]],
     );
@@ -593,7 +654,7 @@ export class PostgresStore implements RunStore {
 
   async clearCache(): Promise<number> {
     await this.#beforeRead();
-    const res = await this.#pool.query(`DELETE FROM ${this.#t.cacheEntries}`);
+    const res = await this.#db.query(`DELETE FROM ${this.#t.cacheEntries}`);
     return res.rowCount ?? 0;
   }
 
@@ -604,6 +665,15 @@ export class PostgresStore implements RunStore {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closing ??= (async () => {
+      await this.#ready.catch(() => undefined);
+      if (this.#failure !== undefined) {
+        // Nothing was ever written, and the pool is gone: just refuse what was buffered.
+        this.#closed = true;
+        this.#cancelScheduled();
+        for (const w of this.#batch.waiters) w.reject(this.#failure);
+        this.#batch = new WriteBatch();
+        return;
+      }
       try {
         await this.flush();
       } catch (e) {
@@ -615,18 +685,26 @@ export class PostgresStore implements RunStore {
       const error = new StoreClosedError(this.description);
       for (const w of this.#batch.waiters) w.reject(error);
       this.#batch = new WriteBatch();
-      await this.#pool.end();
+      await this.#db.end();
     })();
     return this.#closing;
   }
 
   #check(): void {
     if (this.#closed) throw new StoreClosedError(this.description);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Open and connected: waits for readiness (rejecting with the reason it failed). */
+  async #usable(): Promise<void> {
+    this.#check();
+    await this.#ready;
+    this.#check();
   }
 
   /** Read-your-writes: a read commits what is pending (and waits for the commit in flight) first. */
   async #beforeRead(): Promise<void> {
-    this.#check();
+    await this.#usable();
     if (this.#batch.rows > 0 || this.#inflight !== undefined) await this.flush();
   }
 
@@ -639,7 +717,7 @@ export class PostgresStore implements RunStore {
   }
 
   #schedule(): void {
-    if (this.#inflight !== undefined) return; // the commit in flight schedules the next when it ends
+    if (this.#inflight !== undefined || this.#failure !== undefined) return; // the commit in flight schedules the next when it ends
     if (this.#batch.rows >= this.#maxBatch && this.#retryDelayMs === 0) {
       if (this.#immediate === undefined) {
         this.#immediate = setImmediate(this.#backgroundCommit);
@@ -685,6 +763,13 @@ export class PostgresStore implements RunStore {
         for (const w of batch.waiters) w.resolve();
       },
       (e: unknown) => {
+        if (e === this.#failure && this.#failure !== undefined) {
+          // Never connected: nothing to retry. The writes are refused with the reason.
+          for (const w of batch.waiters) w.reject(this.#failure);
+          for (const w of this.#batch.waiters) w.reject(this.#failure);
+          this.#batch = new WriteBatch();
+          throw this.#failure;
+        }
         this.#stats.failedCommits++;
         // The writes stay pending, under the ones made meanwhile; retried with a backoff.
         batch.absorb(this.#batch);
@@ -708,7 +793,7 @@ export class PostgresStore implements RunStore {
   #afterCommit(): void {
     this.#inflight = undefined;
     this.#committing = undefined;
-    if (this.#closed || this.#batch.rows === 0) return;
+    if (this.#closed || this.#failure !== undefined || this.#batch.rows === 0) return;
     if (this.#batch.waiters.length > 0 && this.#retryDelayMs === 0) {
       this.#immediate ??= setImmediate(this.#backgroundCommit);
     } else {
@@ -718,7 +803,8 @@ export class PostgresStore implements RunStore {
 
   /** One commit: one transaction, one multi-row statement per table. */
   async #write(batch: WriteBatch): Promise<void> {
-    const client = await this.#pool.connect();
+    await this.#ready;
+    const client = await this.#db.connect();
     let broken: Error | undefined;
     const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
       this.#stats.commitStatements++;

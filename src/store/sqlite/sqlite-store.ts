@@ -658,6 +658,11 @@ export class SqliteStore implements RunStore {
     return this.#s.clearCache.run().changes;
   }
 
+  /** Resolves at once: a SQLite store is ready when opened (the open is synchronous). */
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /**
    * Commits pending writes and closes the database. If the commit fails, the promise rejects and the store stays
    * open (nothing is lost; call `close()` again). Closing a closed store does nothing.
