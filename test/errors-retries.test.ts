@@ -4,11 +4,9 @@
  */
 import assert from 'node:assert/strict';
 
-import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
-import { useFlyteRoot } from './support/flyte-root.js';
+import { storedAttemptRows, useFlyteRoot } from './support/flyte-root.js';
 import { z } from 'zod';
 import { Gates, Tracker, settle } from './support/gates.js';
 
@@ -323,22 +321,14 @@ describe('errors and retries', { timeout: SUITE_TIMEOUT_MS }, () => {
           error: null,
         },
       ]);
-      const db = new Database(join(root(), 'flyte.db'), { readonly: true });
-      try {
-        const rows = (name: string): unknown[] =>
-          db
-            .prepare('SELECT attempt, phase FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt')
-            .all(run.name, name);
-        // One row write less per action in the usual case: its only attempt is the action itself.
-        assert.deepEqual(rows(first!.name), []);
-        assert.deepEqual(rows(third!.name), [
-          { attempt: 1, phase: 'failed' },
-          { attempt: 2, phase: 'failed' },
-          { attempt: 3, phase: 'succeeded' },
-        ]);
-      } finally {
-        db.close();
-      }
+      const rows = (name: string): Promise<unknown[]> => storedAttemptRows(root(), run.name, name);
+      // One row write less per action in the usual case: its only attempt is the action itself.
+      assert.deepEqual(await rows(first!.name), []);
+      assert.deepEqual(await rows(third!.name), [
+        { attempt: 1, phase: 'failed' },
+        { attempt: 2, phase: 'failed' },
+        { attempt: 3, phase: 'succeeded' },
+      ]);
     });
 
     it('stops retrying once an attempt succeeds; ctx().attempt and the logs follow the attempts', async () => {

@@ -128,7 +128,19 @@ describe('lone surrogates through the SQLite store', () => {
     ensureBuilt();
     await flyte.shutdown();
     flyte.init({ root: root(), echoLogs: false });
-    const r = await runCli(['--root', root(), 'get', 'io', runName, 'a0', '-o', 'json']);
+    // On the test's store: FLYTE_STORE when the SDK tests run on Postgres (the spawned CLI does not inherit it).
+    const store = process.env['FLYTE_STORE'];
+    const r = await runCli([
+      ...(store === undefined ? [] : ['--store', store]),
+      '--root',
+      root(),
+      'get',
+      'io',
+      runName,
+      'a0',
+      '-o',
+      'json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // JSON escapes lone surrogates (`"\ud800"`), so the printed document keeps them.
     const printed = parseJson<{ inputs: unknown; outputs: unknown }>(r);
