@@ -447,15 +447,15 @@ describe('openStore', () => {
     await store.close();
   });
 
-  it('refuses Postgres for now, without echoing a password', () => {
-    assert.throws(
-      () => openStore('postgres://flyte:s3cret@localhost:5432/flyte', { root: '.' }),
-      (e: unknown) =>
-        e instanceof InitializationError &&
-        /Postgres is not available/.test(e.message) &&
-        !e.message.includes('s3cret'),
-    );
-    assert.throws(() => openStore('postgresql://localhost/flyte', { root: '.' }), InitializationError);
+  it('refuses a malformed Postgres URL at once, without echoing a password', () => {
+    for (const spec of ['postgres://flyte:s3cret@localhost:5432/flyte?schema=Bad-Name', 'postgresql://h/db?schema=']) {
+      assert.throws(
+        () => openStore(spec, { root: '.' }),
+        (e: unknown) =>
+          e instanceof InitializationError && /lower-case letters/.test(e.message) && !e.message.includes('s3cret'),
+        spec,
+      );
+    }
   });
 
   it('names the accepted forms for anything else', () => {
