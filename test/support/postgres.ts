@@ -19,7 +19,7 @@ let reachable: Promise<string | undefined> | undefined;
  */
 export function postgresUnreachable(): Promise<string | undefined> {
   reachable ??= (async () => {
-    const client = new pg.Client({ connectionString: PG_TEST_URL, connectionTimeoutMillis: 3_000 });
+    const client = new pg.Client({ connectionString: PG_TEST_URL, connectionTimeoutMillis: 10_000 });
     try {
       await client.connect();
       await client.query('SELECT 1');
