@@ -6,7 +6,22 @@
 // Only the types: the driver itself is imported when a store connects, so that loading this module is cheap.
 import type pg from 'pg';
 import { InitializationError, RuntimeSystemError } from '../../errors.js';
-import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
+import {
+  ACTION_COLUMNS,
+  RUN_COLUMNS,
+  actionFromRow,
+  errorFromJson,
+  errorJson,
+  runFromRow,
+  type ActionRow,
+  type AttemptRow,
+  type CacheRow,
+  type GroupRow,
+  type LogRow,
+  type Mutable,
+  type RunRow,
+} from '../sql-rows.js';
+import type { ActionCounts, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
 import {
   RunAlreadyExistsError,
   StoreClosedError,
@@ -78,7 +93,6 @@ const DEFAULT_SCHEMA = 'flyte';
 const WHOLE_RUN = '';
 const TERMINAL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Queryable = pg.Pool | pg.PoolClient;
 
 const INT8_OID = 20;
@@ -428,9 +442,7 @@ export class PostgresStore implements RunStore {
 
   async getRunInputs(name: string): Promise<string | undefined> {
     await this.#beforeRead();
-    const res = await this.#db.query<{ inputs: string }>(`SELECT inputs FROM ${this.#t.runs} WHERE name = $1`, [
-      name,
-    ]);
+    const res = await this.#db.query<{ inputs: string }>(`SELECT inputs FROM ${this.#t.runs} WHERE name = $1`, [name]);
     return res.rows[0]?.inputs;
   }
 
@@ -1080,11 +1092,6 @@ function hidePassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }
 
-const RUN_COLUMNS =
-  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
-  'epoch, heartbeat_at, lease_expires_at';
-const ACTION_COLUMNS =
-  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
 const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'queued') AS queued,
   count(*) FILTER (WHERE phase = 'running') AS running,
@@ -1093,120 +1100,6 @@ const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'aborted') AS aborted,
   count(*) FILTER (WHERE phase = 'timed_out') AS timed_out,
   count(*) FILTER (WHERE cache_hit) AS cached`;
-
-interface RunRow {
-  name: string;
-  task_name: string;
-  phase: RunRecord['phase'];
-  mode: RunRecord['mode'];
-  created_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-  labels: string;
-  options: string;
-  module: string | null;
-  owner: string | null;
-  epoch: number;
-  heartbeat_at: number | null;
-  lease_expires_at: number | null;
-}
-
-interface ActionRow {
-  run_name: string;
-  name: string;
-  parent_name: string | null;
-  task_name: string;
-  short_name: string;
-  grp: string | null;
-  phase: ActionRecord['phase'];
-  cache_hit: boolean;
-  attempts: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-}
-
-interface GroupRow extends ActionCounts {
-  parent_name: string;
-  grp: string;
-  expected: number | null;
-  started_at: number | null;
-  ended_at: number | null;
-}
-
-interface AttemptRow {
-  run_name: string;
-  action_name: string;
-  attempt: number;
-  phase: AttemptRecord['phase'];
-  started_at: number;
-  ended_at: number | null;
-  error: string | null;
-}
-
-interface LogRow {
-  run_name: string;
-  action_name: string;
-  attempt: number;
-  at: number;
-  stream: LogLine['stream'];
-  line: string;
-}
-
-interface CacheRow {
-  key: string;
-  task_name: string;
-  created_at: number;
-  run_name: string;
-  action_name: string;
-  outputs: string;
-}
-
-function runFromRow(r: RunRow): RunRecord {
-  return {
-    name: r.name,
-    taskName: r.task_name,
-    phase: r.phase,
-    mode: r.mode,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    error: errorFromJson(r.error),
-    labels: JSON.parse(r.labels) as Record<string, string>,
-    options: JSON.parse(r.options) as RunRecord['options'],
-    module: r.module,
-    owner: r.owner,
-    epoch: r.epoch,
-    heartbeatAt: r.heartbeat_at,
-    leaseExpiresAt: r.lease_expires_at,
-  };
-}
-
-function actionFromRow(r: ActionRow): ActionRecord {
-  return {
-    runName: r.run_name,
-    name: r.name,
-    parentName: r.parent_name,
-    taskName: r.task_name,
-    shortName: r.short_name,
-    group: r.grp,
-    phase: r.phase,
-    cacheHit: r.cache_hit,
-    attempts: r.attempts,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    error: errorFromJson(r.error),
-  };
-}
-
-function errorJson(error: ActionError | null): string | null {
-  return error === null ? null : JSON.stringify(error);
-}
-
-function errorFromJson(json: string | null): ActionError | null {
-  return json === null ? null : (JSON.parse(json) as ActionError);
-}
 
 /** `LIMIT NULL` is no limit in Postgres. */
 function sqlLimit(limit: number): number | null {

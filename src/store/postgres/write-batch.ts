@@ -5,8 +5,7 @@
  */
 import type { AttemptRecord, LogLine } from '../../types.js';
 import { pickAttempt, type ActionWrite, type CacheEntry, type MapTotal, type RunUpdate } from '../run-store.js';
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+import { copyActionWrite, type Mutable } from '../sql-rows.js';
 
 /** A caller of `durable()` waiting for a batch to be committed. */
 export interface Waiter {
@@ -156,25 +155,4 @@ export class WriteBatch {
     }
     return before - this.rows;
   }
-}
-
-/** The batch's own copy of an action write (the caller may change its object afterwards), field by field. */
-function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
-  return {
-    runName: a.runName,
-    name: a.name,
-    parentName: a.parentName,
-    taskName: a.taskName,
-    shortName: a.shortName,
-    group: a.group,
-    phase: a.phase,
-    cacheHit: a.cacheHit,
-    attempts: a.attempts,
-    startedAt: a.startedAt,
-    endedAt: a.endedAt,
-    error: a.error,
-    inputs: a.inputs,
-    inputsHash: a.inputsHash,
-    outputs: a.outputs,
-  };
 }

@@ -35,6 +35,22 @@ import {
   type RunWrite,
 } from '../run-store.js';
 import { checkTail, pageOf } from '../paging.js';
+import {
+  ACTION_COLUMNS,
+  RUN_COLUMNS,
+  actionFromRow,
+  copyActionWrite,
+  errorFromJson,
+  errorJson,
+  runFromRow,
+  type ActionRow,
+  type AttemptRow,
+  type CacheRow,
+  type GroupRow,
+  type LogRow,
+  type Mutable,
+  type RunRow,
+} from '../sql-rows.js';
 import { Checkpointer } from './checkpointer.js';
 import { applyMigrations } from './migrations.js';
 
@@ -85,8 +101,6 @@ const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const MAX_RETRY_DELAY_MS = 1_000;
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * A {@link RunStore} in one SQLite file (WAL mode, `synchronous=NORMAL`), the default store of local runs.
@@ -864,11 +878,6 @@ function runUpdateParams(u: RunUpdate): unknown[] {
   return params;
 }
 
-const RUN_COLUMNS =
-  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
-  'epoch, heartbeat_at, lease_expires_at';
-const ACTION_COLUMNS =
-  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
 const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'queued') AS queued,
   count(*) FILTER (WHERE phase = 'running') AS running,
@@ -953,112 +962,6 @@ function prepareStatements(db: Database.Database): Statements {
   };
 }
 
-interface RunRow {
-  name: string;
-  task_name: string;
-  phase: RunRecord['phase'];
-  mode: RunRecord['mode'];
-  created_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-  labels: string;
-  options: string;
-  module: string | null;
-  owner: string | null;
-  epoch: number;
-  heartbeat_at: number | null;
-  lease_expires_at: number | null;
-}
-
-interface ActionRow {
-  run_name: string;
-  name: string;
-  parent_name: string | null;
-  task_name: string;
-  short_name: string;
-  grp: string | null;
-  phase: ActionRecord['phase'];
-  cache_hit: number;
-  attempts: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-}
-
-interface GroupRow extends ActionCounts {
-  parent_name: string;
-  grp: string;
-  expected: number | null;
-  started_at: number | null;
-  ended_at: number | null;
-}
-
-interface AttemptRow {
-  run_name: string;
-  action_name: string;
-  attempt: number;
-  phase: AttemptRecord['phase'];
-  started_at: number;
-  ended_at: number | null;
-  error: string | null;
-}
-
-interface LogRow {
-  run_name: string;
-  action_name: string;
-  attempt: number;
-  at: number;
-  stream: LogLine['stream'];
-  line: string;
-}
-
-interface CacheRow {
-  key: string;
-  task_name: string;
-  created_at: number;
-  run_name: string;
-  action_name: string;
-  outputs: string;
-}
-
-function runFromRow(r: RunRow): RunRecord {
-  return {
-    name: r.name,
-    taskName: r.task_name,
-    phase: r.phase,
-    mode: r.mode,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    error: errorFromJson(r.error),
-    labels: JSON.parse(r.labels) as Record<string, string>,
-    options: JSON.parse(r.options) as RunRecord['options'],
-    module: r.module,
-    owner: r.owner,
-    epoch: r.epoch,
-    heartbeatAt: r.heartbeat_at,
-    leaseExpiresAt: r.lease_expires_at,
-  };
-}
-
-function actionFromRow(r: ActionRow): ActionRecord {
-  return {
-    runName: r.run_name,
-    name: r.name,
-    parentName: r.parent_name,
-    taskName: r.task_name,
-    shortName: r.short_name,
-    group: r.grp,
-    phase: r.phase,
-    cacheHit: r.cache_hit !== 0,
-    attempts: r.attempts,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    error: errorFromJson(r.error),
-  };
-}
-
 interface Deferred {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
@@ -1075,38 +978,9 @@ const RESOLVED = Promise.resolve();
 /** `abort_requests.action_name` of a request to abort the whole run. */
 const WHOLE_RUN = '';
 
-/** The store's own copy of an action write (the caller may change its object afterwards), field by field. */
-function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
-  return {
-    runName: a.runName,
-    name: a.name,
-    parentName: a.parentName,
-    taskName: a.taskName,
-    shortName: a.shortName,
-    group: a.group,
-    phase: a.phase,
-    cacheHit: a.cacheHit,
-    attempts: a.attempts,
-    startedAt: a.startedAt,
-    endedAt: a.endedAt,
-    error: a.error,
-    inputs: a.inputs,
-    inputsHash: a.inputsHash,
-    outputs: a.outputs,
-  };
-}
-
 /** Whether an action in this phase is finished: its row is not written again. */
 function isFinished(phase: ActionPhase): boolean {
   return phase !== 'queued' && phase !== 'running';
-}
-
-function errorJson(error: ActionError | null): string | null {
-  return error === null ? null : JSON.stringify(error);
-}
-
-function errorFromJson(json: string | null): ActionError | null {
-  return json === null ? null : (JSON.parse(json) as ActionError);
 }
 
 /** SQLite reads a negative LIMIT as "no limit". */

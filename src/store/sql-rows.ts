@@ -1,0 +1,154 @@
+/**
+ * What the SQL stores (SQLite and Postgres) share: the rows they read and how a row becomes a record, the column
+ * lists of the records, and the stores' own copy of an action write.
+ * @module
+ */
+import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
+import type { ActionWrite } from './run-store.js';
+
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export const RUN_COLUMNS =
+  'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
+  'epoch, heartbeat_at, lease_expires_at';
+export const ACTION_COLUMNS =
+  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+
+export interface RunRow {
+  name: string;
+  task_name: string;
+  phase: RunRecord['phase'];
+  mode: RunRecord['mode'];
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+  labels: string;
+  options: string;
+  module: string | null;
+  owner: string | null;
+  epoch: number;
+  heartbeat_at: number | null;
+  lease_expires_at: number | null;
+}
+
+export interface ActionRow {
+  run_name: string;
+  name: string;
+  parent_name: string | null;
+  task_name: string;
+  short_name: string;
+  grp: string | null;
+  phase: ActionRecord['phase'];
+  /** SQLite stores 0 / 1, Postgres a boolean. */
+  cache_hit: number | boolean;
+  attempts: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+}
+
+export interface GroupRow extends ActionCounts {
+  parent_name: string;
+  grp: string;
+  expected: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
+export interface AttemptRow {
+  run_name: string;
+  action_name: string;
+  attempt: number;
+  phase: AttemptRecord['phase'];
+  started_at: number;
+  ended_at: number | null;
+  error: string | null;
+}
+
+export interface LogRow {
+  run_name: string;
+  action_name: string;
+  attempt: number;
+  at: number;
+  stream: LogLine['stream'];
+  line: string;
+}
+
+export interface CacheRow {
+  key: string;
+  task_name: string;
+  created_at: number;
+  run_name: string;
+  action_name: string;
+  outputs: string;
+}
+
+export function runFromRow(r: RunRow): RunRecord {
+  return {
+    name: r.name,
+    taskName: r.task_name,
+    phase: r.phase,
+    mode: r.mode,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: errorFromJson(r.error),
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    options: JSON.parse(r.options) as RunRecord['options'],
+    module: r.module,
+    owner: r.owner,
+    epoch: r.epoch,
+    heartbeatAt: r.heartbeat_at,
+    leaseExpiresAt: r.lease_expires_at,
+  };
+}
+
+export function actionFromRow(r: ActionRow): ActionRecord {
+  return {
+    runName: r.run_name,
+    name: r.name,
+    parentName: r.parent_name,
+    taskName: r.task_name,
+    shortName: r.short_name,
+    group: r.grp,
+    phase: r.phase,
+    cacheHit: r.cache_hit === true || r.cache_hit === 1,
+    attempts: r.attempts,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: errorFromJson(r.error),
+  };
+}
+
+/**
+ * The store's own copy of an action write (the caller may change its object afterwards), field by field: one object
+ * on the hot path of every action, so not `{ ...pickActionRecord(a), ... }`, which would build two.
+ */
+export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
+  return {
+    runName: a.runName,
+    name: a.name,
+    parentName: a.parentName,
+    taskName: a.taskName,
+    shortName: a.shortName,
+    group: a.group,
+    phase: a.phase,
+    cacheHit: a.cacheHit,
+    attempts: a.attempts,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    error: a.error,
+    inputs: a.inputs,
+    inputsHash: a.inputsHash,
+    outputs: a.outputs,
+  };
+}
+
+export function errorJson(error: ActionError | null): string | null {
+  return error === null ? null : JSON.stringify(error);
+}
+
+export function errorFromJson(json: string | null): ActionError | null {
+  return json === null ? null : (JSON.parse(json) as ActionError);
+}
