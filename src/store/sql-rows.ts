@@ -4,7 +4,7 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
-import type { ActionWrite } from './run-store.js';
+import type { ActionWrite, CacheEntry, GroupSummary } from './run-store.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -151,4 +151,58 @@ export function errorJson(error: ActionError | null): string | null {
 
 export function errorFromJson(json: string | null): ActionError | null {
   return json === null ? null : (JSON.parse(json) as ActionError);
+}
+
+export function groupFromRow(r: GroupRow): GroupSummary {
+  return {
+    parentName: r.parent_name,
+    group: r.grp,
+    counts: {
+      total: r.total,
+      queued: r.queued,
+      running: r.running,
+      succeeded: r.succeeded,
+      failed: r.failed,
+      aborted: r.aborted,
+      timed_out: r.timed_out,
+      cached: r.cached,
+    },
+    expected: r.expected,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+  };
+}
+
+export function attemptFromRow(r: AttemptRow): AttemptRecord {
+  return {
+    runName: r.run_name,
+    actionName: r.action_name,
+    attempt: r.attempt,
+    phase: r.phase,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: errorFromJson(r.error),
+  };
+}
+
+export function logFromRow(r: LogRow): LogLine {
+  return {
+    runName: r.run_name,
+    actionName: r.action_name,
+    attempt: r.attempt,
+    at: r.at,
+    stream: r.stream,
+    line: r.line,
+  };
+}
+
+export function cacheEntryFromRow(r: CacheRow): CacheEntry {
+  return {
+    key: r.key,
+    taskName: r.task_name,
+    outputs: r.outputs,
+    createdAt: r.created_at,
+    runName: r.run_name,
+    actionName: r.action_name,
+  };
 }

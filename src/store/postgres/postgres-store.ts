@@ -10,7 +10,10 @@ import {
   ACTION_COLUMNS,
   RUN_COLUMNS,
   actionFromRow,
-  errorFromJson,
+  attemptFromRow,
+  cacheEntryFromRow,
+  groupFromRow,
+  logFromRow,
   errorJson,
   runFromRow,
   type ActionRow,
@@ -532,23 +535,7 @@ export class PostgresStore implements RunStore {
          GROUP BY parent_name, grp) g ORDER BY g.first`,
       [runName],
     );
-    return res.rows.map((r) => ({
-      parentName: r.parent_name,
-      group: r.grp,
-      counts: {
-        total: r.total,
-        queued: r.queued,
-        running: r.running,
-        succeeded: r.succeeded,
-        failed: r.failed,
-        aborted: r.aborted,
-        timed_out: r.timed_out,
-        cached: r.cached,
-      },
-      expected: r.expected,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-    }));
+    return res.rows.map(groupFromRow);
   }
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
@@ -563,15 +550,7 @@ export class PostgresStore implements RunStore {
       const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
       return first === undefined ? [] : [first];
     }
-    return res.rows.map((r) => ({
-      runName: r.run_name,
-      actionName: r.action_name,
-      attempt: r.attempt,
-      phase: r.phase,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-      error: errorFromJson(r.error),
-    }));
+    return res.rows.map(attemptFromRow);
   }
 
   async listLogs(runName: string, actionName?: string, query: ListLogsQuery = {}): Promise<LogLine[]> {
@@ -587,14 +566,7 @@ export class PostgresStore implements RunStore {
         LIMIT $${params.length}) t ORDER BY id`;
     }
     const res = await this.#db.query<LogRow>(sql, params);
-    return res.rows.map((r) => ({
-      runName: r.run_name,
-      actionName: r.action_name,
-      attempt: r.attempt,
-      at: r.at,
-      stream: r.stream,
-      line: r.line,
-    }));
+    return res.rows.map(logFromRow);
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {
@@ -622,16 +594,7 @@ export class PostgresStore implements RunStore {
       [key],
     );
     const r = res.rows[0];
-    return r === undefined
-      ? undefined
-      : {
-          key: r.key,
-          taskName: r.task_name,
-          outputs: r.outputs,
-          createdAt: r.created_at,
-          runName: r.run_name,
-          actionName: r.action_name,
-        };
+    return r === undefined ? undefined : cacheEntryFromRow(r);
   }
 
   async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {

@@ -39,8 +39,11 @@ import {
   ACTION_COLUMNS,
   RUN_COLUMNS,
   actionFromRow,
+  attemptFromRow,
+  cacheEntryFromRow,
+  groupFromRow,
+  logFromRow,
   copyActionWrite,
-  errorFromJson,
   errorJson,
   runFromRow,
   type ActionRow,
@@ -579,23 +582,7 @@ export class SqliteStore implements RunStore {
   async listGroups(runName: string): Promise<GroupSummary[]> {
     this.#beforeRead();
     const rows = this.#s.listGroups.all(runName, runName) as GroupRow[];
-    return rows.map((r) => ({
-      parentName: r.parent_name,
-      group: r.grp,
-      counts: {
-        total: r.total,
-        queued: r.queued,
-        running: r.running,
-        succeeded: r.succeeded,
-        failed: r.failed,
-        aborted: r.aborted,
-        timed_out: r.timed_out,
-        cached: r.cached,
-      },
-      expected: r.expected,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-    }));
+    return rows.map(groupFromRow);
   }
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
@@ -606,15 +593,7 @@ export class SqliteStore implements RunStore {
       const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
       return first === undefined ? [] : [first];
     }
-    return rows.map((r) => ({
-      runName: r.run_name,
-      actionName: r.action_name,
-      attempt: r.attempt,
-      phase: r.phase,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-      error: errorFromJson(r.error),
-    }));
+    return rows.map(attemptFromRow);
   }
 
   async listLogs(runName: string, actionName?: string, query: ListLogsQuery = {}): Promise<LogLine[]> {
@@ -628,14 +607,7 @@ export class SqliteStore implements RunStore {
         ? `SELECT ${columns} FROM logs WHERE ${where} ORDER BY id`
         : `SELECT * FROM (SELECT ${columns} FROM logs WHERE ${where} ORDER BY id DESC LIMIT ?) ORDER BY id`;
     const rows = this.#query(sql).all(...params, ...(tail === undefined ? [] : [tail])) as LogRow[];
-    return rows.map((r) => ({
-      runName: r.run_name,
-      actionName: r.action_name,
-      attempt: r.attempt,
-      at: r.at,
-      stream: r.stream,
-      line: r.line,
-    }));
+    return rows.map(logFromRow);
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {
@@ -655,16 +627,7 @@ export class SqliteStore implements RunStore {
     const pending = this.#cacheEntries.get(key);
     if (pending !== undefined) return pending;
     const r = this.#s.getCacheEntry.get(key) as CacheRow | undefined;
-    return r === undefined
-      ? undefined
-      : {
-          key: r.key,
-          taskName: r.task_name,
-          outputs: r.outputs,
-          createdAt: r.created_at,
-          runName: r.run_name,
-          actionName: r.action_name,
-        };
+    return r === undefined ? undefined : cacheEntryFromRow(r);
   }
 
   async clearCache(): Promise<number> {
