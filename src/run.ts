@@ -10,7 +10,7 @@ import { driverGone } from './internal/owner.js';
 import { runtime, type Runtime } from './internal/runtime.js';
 import type { RunContextOptions } from './options.js';
 import { taskDefinition, type Task } from './task.js';
-import { isTerminal, type ActionRecord, type AttemptRecord, type LogLine, type RunPhase, type RunRecord } from './types.js';
+import { isAbortable, isTerminal, type ActionRecord, type AttemptRecord, type LogLine, type RunPhase, type RunRecord } from './types.js';
 
 /** How often a handle polls the store for a run driven by another process. */
 const POLL_MS = 200;
@@ -206,7 +206,7 @@ export class Run<R = unknown> {
     const deadline = Date.now() + RUN_ABORT_WAIT_MS;
     for (;;) {
       const rec = await this.record();
-      if (isTerminal(rec.phase) && rec.phase !== 'orphaned') return;
+      if (!isAbortable(rec.phase)) return;
       if (driverGone(rec)) {
         // Nobody drives it any more: take it over, so that no recovery starts meanwhile, and record the abort.
         if (await recordAbortOfOrphan(this.#rt, rec, error)) {

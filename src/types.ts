@@ -27,6 +27,14 @@ export function isTerminal(phase: string): boolean {
   return TERMINAL_PHASES.has(phase);
 }
 
+/**
+ * Whether a run in this phase can still be aborted: it has not ended, or it is `orphaned` (terminal for a
+ * waiter, since nobody drives it, but not ended: aborting records it as aborted).
+ */
+export function isAbortable(phase: string): boolean {
+  return !isTerminal(phase) || phase === 'orphaned';
+}
+
 /** The stored error of an action or a run. */
 export type ActionError = SerializedError;
 

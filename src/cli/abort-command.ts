@@ -3,7 +3,7 @@
  * @module
  */
 import * as flyte from '../index.js';
-import { isTerminal } from '../types.js';
+import { isAbortable, isTerminal } from '../types.js';
 import type { ConfigFlags } from './config.js';
 import { CommandError } from './errors.js';
 import { initFromFlags } from './init.js';
@@ -34,7 +34,7 @@ export async function abortRunCommand(
   const run = await findRun(name);
   const before = await run.record();
   // An orphaned run has not ended: nobody drives it. Aborting it records it as aborted.
-  if (isTerminal(before.phase) && before.phase !== 'orphaned') {
+  if (!isAbortable(before.phase)) {
     io.print(`run ${name} already ended (${before.phase}); nothing to abort`);
     return;
   }

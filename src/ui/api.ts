@@ -11,6 +11,7 @@ import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
 import { countsOfItems, type GroupSummary, type RunStore } from '../store/run-store.js';
 import {
+  isAbortable,
   isTerminal,
   type ActionCounts,
   type ActionPhase,
@@ -330,7 +331,7 @@ export async function abortRun(
 ): Promise<{ phase: RunPhase; pending: boolean }> {
   const record = await requireRun(name);
   // An orphaned run has not ended (nobody drives it): aborting it records it as aborted.
-  if (isTerminal(record.phase) && record.phase !== 'orphaned') {
+  if (!isAbortable(record.phase)) {
     throw new HttpError(409, `run ${name} already ended (${record.phase})`);
   }
   const run = await flyte.getRun(name);

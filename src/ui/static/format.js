@@ -39,6 +39,11 @@ export function isTerminal(phase) {
   return TERMINAL.has(phase);
 }
 
+/** Whether a run in this phase can still be aborted: not ended, or orphaned (aborting records it as aborted). */
+export function isAbortable(phase) {
+  return !isTerminal(phase) || phase === 'orphaned';
+}
+
 const numberFormat = new Intl.NumberFormat('en-US');
 
 /** 10000 → "10,000". */

@@ -8,7 +8,7 @@ import { useContext, useEffect, useMemo, useReducer, useRef, useState } from 'pr
 import { LoaderContext, postJson, runPath, serverNow, useData, useEvents } from './api.js';
 import { ActionPanel, GroupPanel } from './action-panel.js';
 import { CountsBar, CountsText, ErrorBox, PhaseBadge } from './components.js';
-import { count, duration, fullTime, isTerminal, splitTaskName, time, ago } from './format.js';
+import { count, duration, fullTime, isAbortable, isTerminal, splitTaskName, time, ago } from './format.js';
 import { html } from './html.js';
 import { Link, navigate, runHref } from './router.js';
 import { Tree, TreeContext } from './tree.js';
@@ -192,7 +192,7 @@ function RunActions({ run }) {
     });
   const terminal = isTerminal(run.phase);
   // An orphaned run can be recovered, or aborted (recorded as aborted: nobody drives it any more).
-  const abortable = !terminal || run.phase === 'orphaned';
+  const abortable = isAbortable(run.phase);
   return html`<div class="run-actions">
     ${error && html`<span class="action-error" role="alert">${error.message}</span>`}
     ${
