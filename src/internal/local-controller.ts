@@ -202,15 +202,7 @@ export class LocalRun implements RunScope {
   loseLease(): void {
     if (this.takenOver) return;
     this.takenOver = true;
-    this.live
-      .get(ROOT_ACTION)
-      ?.abort(
-        new RuntimeSystemError(
-          'RunTakenOver',
-          `run ${this.name} was taken over by another process while this one (${OWNER}) did not renew its lease; ` +
-            'this process stopped driving it',
-        ),
-      );
+    this.live.get(ROOT_ACTION)?.abort(takenOverError(this));
   }
 
   /** Aborts one running action and its running descendants; `false` when it is not running here. */
@@ -225,9 +217,13 @@ export class LocalRun implements RunScope {
 /** How often live runs check for abort requests from other processes. */
 const ABORT_POLL_MS = 250;
 
-/** Thrown to a caller when the run it belongs to was taken over by another process. */
+/** Why a run's actions stop in a process that lost the run to another one (its lease was not renewed in time). */
 function takenOverError(run: LocalRun): RuntimeSystemError {
-  return new RuntimeSystemError('RunTakenOver', `run ${run.name} was taken over by another process`);
+  return new RuntimeSystemError(
+    'RunTakenOver',
+    `run ${run.name} was taken over by another process while this one (${OWNER}) did not renew its lease; ` +
+      'this process stopped driving it',
+  );
 }
 
 /** Runs actions in this process. */
