@@ -49,6 +49,12 @@ export interface ActionWrite extends ActionRecord {
   readonly inputsHash?: string | undefined;
   /** Encoded output, set when the action succeeded; `undefined` keeps the stored value. */
   readonly outputs?: string | undefined;
+  /**
+   * The writer's epoch, its fencing token for this action: the epoch of its claim on the action
+   * ({@link RunStore.claimAction}) or on the run. `undefined`: the epoch at which this store instance created or
+   * claimed the run (0 when it did neither). See {@link RunStore.putAction} for the guard.
+   */
+  readonly epoch?: number | undefined;
 }
 
 /** Fields of a run that change after it was created. */

@@ -142,6 +142,7 @@ export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     inputs: a.inputs,
     inputsHash: a.inputsHash,
     outputs: a.outputs,
+    epoch: a.epoch,
   };
 }
 

@@ -5,7 +5,7 @@
  */
 // Only the types: the driver itself is imported when a store connects, so that loading this module is cheap.
 import type pg from 'pg';
-import { InitializationError, RuntimeSystemError } from '../../errors.js';
+import { InitializationError } from '../../errors.js';
 import {
   ACTION_COLUMNS,
   RUN_COLUMNS,
@@ -21,7 +21,6 @@ import {
   type CacheRow,
   type GroupRow,
   type LogRow,
-  type Mutable,
   type RunRow,
 } from '../sql-rows.js';
 import type { ActionCounts, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
@@ -45,7 +44,7 @@ import {
 } from '../run-store.js';
 import { checkTail, pageOf } from '../paging.js';
 import { applyPgMigrations, checkSchemaName, quoteIdent } from './migrations.js';
-import { WriteBatch } from './write-batch.js';
+import { WriteBuffer, checkPositive, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
 /** Options of {@link PostgresStore.open}. */
 export interface PostgresStoreOptions {
@@ -74,23 +73,12 @@ export interface PostgresStoreOptions {
 }
 
 /** Counters of a {@link PostgresStore}, for tests and diagnostics. */
-export interface PostgresStoreStats {
-  /** Transactions that committed buffered writes. */
-  readonly commits: number;
-  /** Commits of buffered writes that failed (their writes were kept). */
-  readonly failedCommits: number;
-  /** Rows written by committed flushes (after coalescing). */
-  readonly rowsWritten: number;
-  /** Pending rows dropped at a commit because another process had taken their run over (fencing). */
-  readonly fencedRows: number;
+export interface PostgresStoreStats extends WriteBufferStats {
   /** Statements sent inside commit transactions, `BEGIN` and `COMMIT` included. */
   readonly commitStatements: number;
 }
 
-const DEFAULT_FLUSH_INTERVAL_MS = 10;
-const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_POOL_SIZE = 4;
-const MAX_RETRY_DELAY_MS = 1_000;
 const DEFAULT_SCHEMA = 'flyte';
 /** `abort_requests.action_name` of a request to abort the whole run. */
 const WHOLE_RUN = '';
@@ -151,44 +139,27 @@ export class PostgresStore implements RunStore {
   /** Why the store could not be opened, once known: every later operation fails with it. */
   #failure: InitializationError | undefined;
   readonly #t: Tables;
-  readonly #flushIntervalMs: number;
-  readonly #maxBatch: number;
-  readonly #onBackgroundError: ((error: Error) => void) | undefined;
-  readonly #stats: Mutable<PostgresStoreStats> = {
-    commits: 0,
-    failedCommits: 0,
-    rowsWritten: 0,
-    fencedRows: 0,
-    commitStatements: 0,
-  };
-
-  #batch = new WriteBatch();
-  /** The batch being committed, while a commit is in flight. */
-  #committing: WriteBatch | undefined;
-  /** Settles (never rejects) when the commit in flight ends. */
-  #inflight: Promise<void> | undefined;
-  /** The epoch at which this instance drives each run it created or claimed (fencing). */
-  readonly #claims = new Map<string, number>();
-  /** Runs this instance lost to another process: their writes are dropped for good. */
-  readonly #fenced = new Set<string>();
-
-  #timer: NodeJS.Timeout | undefined;
-  #immediate: NodeJS.Immediate | undefined;
-  #retryDelayMs = 0;
+  readonly #buffer: WriteBuffer;
+  /** Statements sent inside commit transactions. */
+  #commitStatements = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   private constructor(url: string, options: PostgresStoreOptions) {
-    checkPositive('flushIntervalMs', options.flushIntervalMs, true);
-    checkPositive('maxBatch', options.maxBatch, false);
     checkPositive('poolSize', options.poolSize, false);
     const { connectionString, schema, description } = parsePostgresUrl(url);
     this.description = description;
     this.schema = schema;
     this.#t = tables(quoteIdent(schema));
-    this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
-    this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    this.#onBackgroundError = options.onBackgroundError;
+    this.#buffer = new WriteBuffer({
+      description,
+      flushIntervalMs: options.flushIntervalMs,
+      maxBatch: options.maxBatch,
+      sync: false,
+      onBackgroundError: options.onBackgroundError,
+      commit: (batch) => this.#write(batch),
+      fatal: () => this.#failure,
+    });
     this.#ready = this.#start(connectionString, options.poolSize ?? DEFAULT_POOL_SIZE);
     // Handled here so that a store nobody awaits does not end the process; every operation reports it.
     this.#ready.catch(() => undefined);
@@ -278,12 +249,12 @@ export class PostgresStore implements RunStore {
 
   /** Counters since the store was opened. */
   get stats(): PostgresStoreStats {
-    return { ...this.#stats };
+    return { ...this.#buffer.stats, commitStatements: this.#commitStatements };
   }
 
   /** Rows waiting to be committed (the commit in flight aside). */
   get pendingWrites(): number {
-    return this.#batch.rows;
+    return this.#buffer.rows;
   }
 
   async createRun(run: RunWrite): Promise<void> {
@@ -313,8 +284,7 @@ export class PostgresStore implements RunStore {
       ],
     );
     if (res.rowCount === 0) throw new RunAlreadyExistsError(run.name);
-    this.#claims.set(run.name, run.epoch ?? 1);
-    this.#fenced.delete(run.name);
+    this.#buffer.claims.claimed(run.name, run.epoch ?? 1);
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -328,8 +298,7 @@ export class PostgresStore implements RunStore {
     );
     const row = res.rows[0];
     if (row === undefined) return undefined;
-    this.#claims.set(name, row.epoch);
-    this.#fenced.delete(name);
+    this.#buffer.claims.claimed(name, row.epoch);
     return runFromRow(row);
   }
 
@@ -343,7 +312,7 @@ export class PostgresStore implements RunStore {
       [now, now + leaseMs, name, epoch],
     );
     const held = (res.rowCount ?? 0) > 0;
-    if (!held) this.#fenced.add(name);
+    if (!held) this.#buffer.claims.lost(name);
     return held;
   }
 
@@ -358,59 +327,44 @@ export class PostgresStore implements RunStore {
 
   updateRun(name: string, update: RunUpdate): void {
     this.#check();
-    this.#batch.updateRun(name, update);
-    this.#schedule();
+    this.#buffer.updateRun(name, update);
   }
 
   putAction(action: ActionWrite): void {
     this.#check();
-    this.#batch.putAction(action);
-    this.#schedule();
+    this.#buffer.putAction(action);
   }
 
   putAttempt(attempt: AttemptRecord): void {
     this.#check();
-    this.#batch.putAttempt(attempt);
-    this.#schedule();
+    this.#buffer.putAttempt(attempt);
   }
 
   appendLogs(lines: readonly LogLine[]): void {
     this.#check();
-    if (lines.length === 0) return;
-    this.#batch.appendLogs(lines);
-    this.#schedule();
+    this.#buffer.appendLogs(lines);
   }
 
   putCacheEntry(entry: CacheEntry): void {
     this.#check();
-    this.#batch.putCacheEntry(entry);
-    this.#schedule();
+    this.#buffer.putCacheEntry(entry);
   }
 
   putMapTotal(total: MapTotal): void {
     this.#check();
-    this.#batch.putMapTotal(total);
-    this.#schedule();
+    this.#buffer.putMapTotal(total);
   }
 
   /**
    * Resolves once every write made before the call is committed: waits for the commit in flight, then commits
    * what is pending.
    *
-   * @throws {@link RuntimeSystemError} (code `'StoreWriteError'`, `cause` the driver's error) when the commit
+   * @throws `RuntimeSystemError` (code `'StoreWriteError'`, `cause` the driver's error) when the commit
    * fails; the writes stay pending and are retried.
    */
   async flush(): Promise<void> {
     await this.#usable();
-    for (;;) {
-      // Another caller may start a commit while this one waits: check again before starting one.
-      if (this.#inflight !== undefined) {
-        await this.#inflight;
-        continue;
-      }
-      if (this.#batch.rows === 0) return;
-      return this.#commit();
-    }
+    return this.#buffer.flush();
   }
 
   /**
@@ -420,20 +374,7 @@ export class PostgresStore implements RunStore {
    */
   durable(): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreClosedError(this.description));
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const batch = this.#batch.rows > 0 ? this.#batch : this.#committing;
-    if (batch === undefined) return Promise.resolve();
-    const promise = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch === this.#batch && this.#inflight === undefined && this.#retryDelayMs === 0) {
-      if (this.#timer !== undefined) {
-        clearTimeout(this.#timer);
-        this.#timer = undefined;
-      }
-      // Referenced: someone waits for it.
-      this.#immediate ??= setImmediate(this.#backgroundCommit);
-      this.#immediate.ref();
-    }
-    return promise;
+    return this.#buffer.durable();
   }
 
   async getRun(name: string): Promise<RunRecord | undefined> {
@@ -587,7 +528,7 @@ export class PostgresStore implements RunStore {
     // On the hot path of every cached call: answer from the pending entries (or those being committed) or the
     // table, without committing unrelated pending writes first.
     await this.#usable();
-    const pending = this.#batch.cacheEntries.get(key) ?? this.#committing?.cacheEntries.get(key);
+    const pending = this.#buffer.pendingCacheEntry(key);
     if (pending !== undefined) return { ...pending };
     const res = await this.#db.query<CacheRow>(
       `SELECT key, task_name, created_at, run_name, action_name, outputs FROM ${this.#t.cacheEntries} WHERE key = $1`,
@@ -644,9 +585,7 @@ export class PostgresStore implements RunStore {
       if (this.#failure !== undefined) {
         // Nothing was ever written, and the pool is gone: just refuse what was buffered.
         this.#closed = true;
-        this.#cancelScheduled();
-        for (const w of this.#batch.waiters) w.reject(this.#failure);
-        this.#batch = new WriteBatch();
+        this.#buffer.close(this.#failure);
         return;
       }
       try {
@@ -656,10 +595,7 @@ export class PostgresStore implements RunStore {
         throw e;
       }
       this.#closed = true;
-      this.#cancelScheduled();
-      const error = new StoreClosedError(this.description);
-      for (const w of this.#batch.waiters) w.reject(error);
-      this.#batch = new WriteBatch();
+      this.#buffer.close();
       await this.#db.end();
     })();
     return this.#closing;
@@ -680,7 +616,7 @@ export class PostgresStore implements RunStore {
   /** Read-your-writes: a read commits what is pending (and waits for the commit in flight) first. */
   async #beforeRead(): Promise<void> {
     await this.#usable();
-    if (this.#batch.rows > 0 || this.#inflight !== undefined) await this.flush();
+    if (this.#buffer.busy) await this.#buffer.flush();
   }
 
   async #getActionRow(db: Queryable, runName: string, actionName: string): Promise<ActionRow | undefined> {
@@ -691,98 +627,13 @@ export class PostgresStore implements RunStore {
     return res.rows[0];
   }
 
-  #schedule(): void {
-    if (this.#inflight !== undefined || this.#failure !== undefined) return; // the commit in flight schedules the next when it ends
-    if (this.#batch.rows >= this.#maxBatch && this.#retryDelayMs === 0) {
-      if (this.#immediate === undefined) {
-        this.#immediate = setImmediate(this.#backgroundCommit);
-        this.#immediate.unref();
-      }
-    } else if (this.#timer === undefined && this.#immediate === undefined) {
-      this.#timer = setTimeout(this.#backgroundCommit, this.#retryDelayMs || this.#flushIntervalMs);
-      this.#timer.unref();
-    }
-  }
-
-  #cancelScheduled(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.#immediate !== undefined) {
-      clearImmediate(this.#immediate);
-      this.#immediate = undefined;
-    }
-  }
-
-  readonly #backgroundCommit = (): void => {
-    this.#timer = undefined;
-    this.#immediate = undefined;
-    if (this.#closed || this.#inflight !== undefined || this.#batch.rows === 0) return;
-    // Not lost: a failed commit keeps its writes and schedules a retry; an explicit flush() reports the error.
-    this.#commit().catch((e: unknown) => this.#onBackgroundError?.(e as Error));
-  };
-
-  /** Starts a commit of everything pending; only one is in flight at a time. */
-  #commit(): Promise<void> {
-    this.#cancelScheduled();
-    const batch = this.#batch;
-    this.#batch = new WriteBatch();
-    this.#committing = batch;
-    const rows = batch.rows;
-    const done = this.#write(batch).then(
-      () => {
-        this.#retryDelayMs = 0;
-        this.#stats.commits++;
-        this.#stats.rowsWritten += batch.rows;
-        for (const w of batch.waiters) w.resolve();
-      },
-      (e: unknown) => {
-        if (e === this.#failure && this.#failure !== undefined) {
-          // Never connected: nothing to retry. The writes are refused with the reason.
-          for (const w of batch.waiters) w.reject(this.#failure);
-          for (const w of this.#batch.waiters) w.reject(this.#failure);
-          this.#batch = new WriteBatch();
-          throw this.#failure;
-        }
-        this.#stats.failedCommits++;
-        // The writes stay pending, under the ones made meanwhile; retried with a backoff.
-        batch.absorb(this.#batch);
-        this.#batch = batch;
-        this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, this.#flushIntervalMs, 10), MAX_RETRY_DELAY_MS);
-        throw new RuntimeSystemError(
-          'StoreWriteError',
-          `could not commit ${rows} pending writes to ${this.description}: ` +
-            `${e instanceof Error ? e.message : String(e)}; they are kept and retried by the next flush`,
-          { cause: e },
-        );
-      },
-    );
-    this.#inflight = done.then(
-      () => this.#afterCommit(),
-      () => this.#afterCommit(),
-    );
-    return done;
-  }
-
-  #afterCommit(): void {
-    this.#inflight = undefined;
-    this.#committing = undefined;
-    if (this.#closed || this.#failure !== undefined || this.#batch.rows === 0) return;
-    if (this.#batch.waiters.length > 0 && this.#retryDelayMs === 0) {
-      this.#immediate ??= setImmediate(this.#backgroundCommit);
-    } else {
-      this.#schedule();
-    }
-  }
-
   /** One commit: one transaction, one multi-row statement per table. */
   async #write(batch: WriteBatch): Promise<void> {
     await this.#ready;
     const client = await this.#db.connect();
     let broken: Error | undefined;
     const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
-      this.#stats.commitStatements++;
+      this.#commitStatements++;
       return client.query(sql, params);
     };
     try {
@@ -811,21 +662,17 @@ export class PostgresStore implements RunStore {
    * raised since, so that a process that lost a run can change nothing in it.
    */
   async #fence(exec: Exec, batch: WriteBatch): Promise<void> {
-    if (this.#claims.size === 0 && this.#fenced.size === 0) return;
-    const runs = batch.runs();
-    const claimed = [...runs].filter((r) => this.#claims.has(r));
+    if (!this.#buffer.claims.any) return;
+    const claimed = this.#buffer.claims.claimedIn(batch);
+    const current = new Map<string, number>();
     if (claimed.length > 0) {
       const res = await exec(
         `SELECT name, epoch FROM ${this.#t.runs} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
         [claimed],
       );
-      for (const row of res.rows as { name: string; epoch: number }[]) {
-        if (row.epoch === this.#claims.get(row.name)) continue;
-        this.#claims.delete(row.name);
-        this.#fenced.add(row.name);
-      }
+      for (const row of res.rows as { name: string; epoch: number }[]) current.set(row.name, row.epoch);
     }
-    for (const name of runs) if (this.#fenced.has(name)) this.#stats.fencedRows += batch.dropRun(name);
+    this.#buffer.fence(batch, current);
   }
 
   async #writeRunUpdates(exec: Exec, batch: WriteBatch): Promise<void> {
@@ -864,7 +711,7 @@ export class PostgresStore implements RunStore {
     if (batch.actions.size === 0) return;
     const cols: unknown[][] = Array.from({ length: 16 }, () => []);
     for (const [runName, run] of batch.actions) {
-      const epoch = this.#claims.get(runName) ?? 0;
+      const epoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
         const values = [
           a.runName,
@@ -919,12 +766,10 @@ export class PostgresStore implements RunStore {
   async #writeAttempts(exec: Exec, batch: WriteBatch): Promise<void> {
     if (batch.attempts.size === 0) return;
     const cols: unknown[][] = Array.from({ length: 7 }, () => []);
-    for (const run of batch.attempts.values()) {
-      for (const t of run.values()) {
-        const values = [t.runName, t.actionName, t.attempt, t.phase, t.startedAt, t.endedAt, errorJson(t.error)];
-        values.forEach((v, i) => cols[i]?.push(v));
-      }
-    }
+    batch.forEachAttempt((t) => {
+      const values = [t.runName, t.actionName, t.attempt, t.phase, t.startedAt, t.endedAt, errorJson(t.error)];
+      values.forEach((v, i) => cols[i]?.push(v));
+    });
     await exec(
       `INSERT INTO ${this.#t.attempts} (run_name, action_name, attempt, phase, started_at, ended_at, error)
        SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
@@ -1067,13 +912,4 @@ const COUNT_COLUMNS = `count(*) AS total,
 /** `LIMIT NULL` is no limit in Postgres. */
 function sqlLimit(limit: number): number | null {
   return limit === Infinity ? null : limit;
-}
-
-function checkPositive(name: string, value: number | undefined, allowZero: boolean): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, received ${String(value)}`,
-    );
-  }
 }

@@ -5,11 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { RuntimeSystemError } from '../../errors.js';
 import type {
   ActionCounts,
   ActionError,
-  ActionPhase,
   ActionRecord,
   AttemptRecord,
   LogLine,
@@ -20,7 +18,6 @@ import {
   type AbortRequest,
   StoreClosedError,
   impliedFirstAttempt,
-  pickAttempt,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -43,7 +40,6 @@ import {
   cacheEntryFromRow,
   groupFromRow,
   logFromRow,
-  copyActionWrite,
   errorJson,
   runFromRow,
   type ActionRow,
@@ -51,11 +47,11 @@ import {
   type CacheRow,
   type GroupRow,
   type LogRow,
-  type Mutable,
   type RunRow,
 } from '../sql-rows.js';
 import { Checkpointer } from './checkpointer.js';
 import { applyMigrations } from './migrations.js';
+import { checkPositive, WriteBuffer, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -86,24 +82,12 @@ export interface SqliteStoreOptions {
   readonly onBackgroundError?: (error: Error) => void;
 }
 
-/** Counters of a {@link SqliteStore}, for tests and diagnostics. */
-export interface SqliteStoreStats {
-  /** Transactions that committed buffered writes. */
-  readonly commits: number;
-  /** Commits of buffered writes that failed (their writes were kept). */
-  readonly failedCommits: number;
-  /** Rows written by committed flushes (after coalescing). */
-  readonly rowsWritten: number;
-  /** Pending rows dropped at a commit because another process had taken their run over (fencing). */
-  readonly fencedRows: number;
-}
+/** Counters of a {@link SqliteStore}, for tests and diagnostics (see {@link WriteBufferStats}). */
+export type SqliteStoreStats = WriteBufferStats;
 
-const DEFAULT_FLUSH_INTERVAL_MS = 10;
 /** WAL pages after which a commit checkpoints by itself, when the checkpoint thread falls behind (~40 MiB). */
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
-const DEFAULT_MAX_BATCH = 10_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-const MAX_RETRY_DELAY_MS = 1_000;
 
 /**
  * A {@link RunStore} in one SQLite file (WAL mode, `synchronous=NORMAL`), the default store of local runs.
@@ -142,60 +126,32 @@ export class SqliteStore implements RunStore {
   readonly path: string;
 
   readonly #db: Database.Database;
-  readonly #flushIntervalMs: number;
-  readonly #maxBatch: number;
-  readonly #onBackgroundError: ((error: Error) => void) | undefined;
-  readonly #stats: Mutable<SqliteStoreStats> = { commits: 0, failedCommits: 0, rowsWritten: 0, fencedRows: 0 };
+  readonly #buffer: WriteBuffer;
   readonly #s: Statements;
-  readonly #commitPending: Database.Transaction<() => void>;
+  readonly #commitPending: Database.Transaction<(batch: WriteBatch) => void>;
   readonly #runUpdateStatements = new Map<number, Database.Statement<unknown[]>>();
   readonly #queryStatements = new Map<string, Database.Statement<unknown[]>>();
-
-  // Pending writes are keyed by run, then by action: nested maps hash the caller's (already flat) strings
-  // instead of building a `run\0action` key per write, which measured several times slower per write with
-  // 100 000 actions pending.
-  /** Pending action writes: the store's own copy of the first, updated in place by later ones. */
-  #actions = new Map<string, Map<string, Mutable<ActionWrite>>>();
-  /** Pending attempt writes: one record, or one per attempt number when an action has several pending. */
-  #attempts = new Map<string, Map<string, AttemptRecord | AttemptRecord[]>>();
-  /** Pending run updates, merged per run. */
-  #runUpdates = new Map<string, Mutable<RunUpdate>>();
-  #logs: LogLine[] = [];
-  #cacheEntries = new Map<string, CacheEntry>();
-  /** Pending map totals, by `run\0parent\0group\0seq`. */
-  #mapTotals = new Map<string, MapTotal>();
-  /** Rows pending in all of the above. */
-  #pending = 0;
-  /** Pending action rows of actions still queued or running: a commit now would write them again later. */
-  #pendingUnfinished = 0;
-
-  /**
-   * The epoch at which this store instance drives each run it created or claimed: a commit drops the pending
-   * writes of a run whose epoch in the database has moved on (another process took it over).
-   */
-  readonly #claims = new Map<string, number>();
-  /** Runs this instance lost to another process: their writes are dropped for good. */
-  readonly #fenced = new Set<string>();
-  /** Callers of `durable()` waiting for the next commit; `undefined` while none wait. */
-  #waiters: Deferred | undefined;
   /** Checkpoints the WAL on a worker thread; started by the first commit (a store that only reads needs none). */
   #checkpointer: Checkpointer | undefined;
-
-  #timer: NodeJS.Timeout | undefined;
-  #immediate: NodeJS.Immediate | undefined;
-  /** Non-zero while background commits are failing. */
-  #retryDelayMs = 0;
   #closed = false;
 
   private constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
     this.#db = db;
     this.path = path;
     this.description = `sqlite:${path}`;
-    this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
-    this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    this.#onBackgroundError = options.onBackgroundError;
     this.#s = prepareStatements(db);
-    this.#commitPending = db.transaction(() => this.#writePending());
+    this.#commitPending = db.transaction((batch: WriteBatch) => this.#writePending(batch));
+    this.#buffer = new WriteBuffer({
+      description: this.description,
+      flushIntervalMs: options.flushIntervalMs,
+      maxBatch: options.maxBatch,
+      sync: true,
+      onBackgroundError: options.onBackgroundError,
+      commit: (batch) => {
+        this.#commitPending.immediate(batch);
+        if (this.path !== ':memory:') (this.#checkpointer ??= Checkpointer.start(this.path)).committed();
+      },
+    });
   }
 
   /**
@@ -234,12 +190,12 @@ export class SqliteStore implements RunStore {
 
   /** Counters since the store was opened. */
   get stats(): SqliteStoreStats {
-    return { ...this.#stats };
+    return { ...this.#buffer.stats };
   }
 
   /** Rows waiting to be committed. */
   get pendingWrites(): number {
-    return this.#pending;
+    return this.#buffer.rows;
   }
 
   async createRun(run: RunWrite): Promise<void> {
@@ -264,7 +220,7 @@ export class SqliteStore implements RunStore {
       run.inputs,
     );
     if (info.changes === 0) throw new RunAlreadyExistsError(run.name);
-    this.#claims.set(run.name, run.epoch ?? 1);
+    this.#buffer.claims.claimed(run.name, run.epoch ?? 1);
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -276,8 +232,7 @@ export class SqliteStore implements RunStore {
        WHERE name = ? AND epoch = ? RETURNING ${RUN_COLUMNS}`,
     ).get(claim.owner, now, now + claim.leaseMs, name, expectedEpoch) as RunRow | undefined;
     if (row === undefined) return undefined;
-    this.#claims.set(name, row.epoch);
-    this.#fenced.delete(name);
+    this.#buffer.claims.claimed(name, row.epoch);
     return runFromRow(row);
   }
 
@@ -289,7 +244,7 @@ export class SqliteStore implements RunStore {
          phase = CASE WHEN phase = 'orphaned' THEN 'running' ELSE phase END
        WHERE name = ? AND epoch = ?`,
     ).run(now, now + leaseMs, name, epoch);
-    if (info.changes === 0) this.#fenced.add(name);
+    if (info.changes === 0) this.#buffer.claims.lost(name);
     return info.changes > 0;
   }
 
@@ -303,104 +258,32 @@ export class SqliteStore implements RunStore {
 
   updateRun(name: string, update: RunUpdate): void {
     this.#check();
-    const pending = this.#runUpdates.get(name);
-    if (pending === undefined) {
-      this.#runUpdates.set(name, { ...update });
-      this.#pending++;
-    } else {
-      if (update.phase !== undefined) pending.phase = update.phase;
-      if (update.startedAt !== undefined) pending.startedAt = update.startedAt;
-      if (update.endedAt !== undefined) pending.endedAt = update.endedAt;
-      if (update.error !== undefined) pending.error = update.error;
-      if (update.owner !== undefined) pending.owner = update.owner;
-    }
-    this.#schedule();
+    this.#buffer.updateRun(name, update);
   }
 
   putAction(action: ActionWrite): void {
     this.#check();
-    let run = this.#actions.get(action.runName);
-    if (run === undefined) {
-      run = new Map();
-      this.#actions.set(action.runName, run);
-    }
-    const pending = run.get(action.name);
-    if (pending === undefined) {
-      run.set(action.name, copyActionWrite(action));
-      this.#pending++;
-      if (!isFinished(action.phase)) this.#pendingUnfinished++;
-    } else {
-      this.#pendingUnfinished += (isFinished(pending.phase) ? 0 : -1) + (isFinished(action.phase) ? 0 : 1);
-      // In place: an action written queued → running → succeeded within one window is one object, one row.
-      // parent_name and grp stay as first written (see upsertAction).
-      pending.taskName = action.taskName;
-      pending.shortName = action.shortName;
-      pending.phase = action.phase;
-      pending.cacheHit = action.cacheHit;
-      pending.attempts = action.attempts;
-      pending.startedAt = action.startedAt;
-      pending.endedAt = action.endedAt;
-      pending.error = action.error;
-      if (action.inputs !== undefined) pending.inputs = action.inputs;
-      if (action.inputsHash !== undefined) pending.inputsHash = action.inputsHash;
-      if (action.outputs !== undefined) pending.outputs = action.outputs;
-    }
-    this.#schedule();
+    this.#buffer.putAction(action);
   }
 
-  putAttempt(write: AttemptRecord): void {
+  putAttempt(attempt: AttemptRecord): void {
     this.#check();
-    const attempt = pickAttempt(write);
-    let run = this.#attempts.get(attempt.runName);
-    if (run === undefined) {
-      run = new Map();
-      this.#attempts.set(attempt.runName, run);
-    }
-    const prev = run.get(attempt.actionName);
-    if (prev === undefined) {
-      run.set(attempt.actionName, attempt);
-      this.#pending++;
-    } else if (!Array.isArray(prev)) {
-      if (prev.attempt === attempt.attempt) {
-        run.set(attempt.actionName, attempt);
-      } else {
-        run.set(attempt.actionName, [prev, attempt]);
-        this.#pending++;
-      }
-    } else {
-      const i = prev.findIndex((p) => p.attempt === attempt.attempt);
-      if (i >= 0) {
-        prev[i] = attempt;
-      } else {
-        prev.push(attempt);
-        this.#pending++;
-      }
-    }
-    this.#schedule();
+    this.#buffer.putAttempt(attempt);
   }
 
   appendLogs(lines: readonly LogLine[]): void {
     this.#check();
-    for (const line of lines) this.#logs.push(line);
-    this.#pending += lines.length;
-    this.#schedule();
+    this.#buffer.appendLogs(lines);
   }
 
   putCacheEntry(entry: CacheEntry): void {
     this.#check();
-    const size = this.#cacheEntries.size;
-    this.#cacheEntries.set(entry.key, entry);
-    this.#pending += this.#cacheEntries.size - size;
-    this.#schedule();
+    this.#buffer.putCacheEntry(entry);
   }
 
-  putMapTotal(m: MapTotal): void {
+  putMapTotal(total: MapTotal): void {
     this.#check();
-    const size = this.#mapTotals.size;
-    const { runName, parentName, group, seq, total } = m;
-    this.#mapTotals.set(`${runName}\0${parentName}\0${group}\0${seq}`, { runName, parentName, group, seq, total });
-    this.#pending += this.#mapTotals.size - size;
-    this.#schedule();
+    this.#buffer.putMapTotal(total);
   }
 
   async flush(): Promise<void> {
@@ -415,71 +298,19 @@ export class SqliteStore implements RunStore {
    * children that finish in the same turn.
    */
   durable(): Promise<void> {
-    if (this.#closed) return Promise.reject(new StoreClosedError(this.description));
-    if (this.#pending === 0) return RESOLVED;
-    this.#waiters ??= deferred();
-    if (this.#retryDelayMs === 0) {
-      if (this.#immediate === undefined) {
-        if (this.#timer !== undefined) {
-          clearTimeout(this.#timer);
-          this.#timer = undefined;
-        }
-        this.#immediate = setImmediate(this.#backgroundFlush);
-      } else {
-        // Someone waits for it now: it keeps the process alive.
-        this.#immediate.ref();
-      }
-    }
-    return this.#waiters.promise;
+    return this.#buffer.durable();
   }
 
   /**
    * Commits every pending write now, synchronously: safe to call from a `process.on('exit')` handler. Does
    * nothing on a closed store or when nothing is pending.
    *
-   * @throws {@link RuntimeSystemError} (code `'StoreWriteError'`, `cause` the SQLite error) when the commit
-   * fails; the writes stay pending.
+   * @throws `RuntimeSystemError` (code `'StoreWriteError'`, `cause` the SQLite error) when the commit fails; the
+   * writes stay pending.
    */
   flushSync(): void {
-    this.#cancelScheduled();
-    if (this.#closed || this.#pending === 0) {
-      this.#wakeWaiters();
-      return;
-    }
-    const rows = this.#pending;
-    try {
-      this.#commitPending.immediate();
-    } catch (e) {
-      this.#stats.failedCommits++;
-      // The writes stay pending: schedule a retry with a backoff, and tell the caller.
-      this.#retryDelayMs = Math.min(Math.max(this.#retryDelayMs * 2, this.#flushIntervalMs, 10), MAX_RETRY_DELAY_MS);
-      this.#schedule();
-      throw new RuntimeSystemError(
-        'StoreWriteError',
-        `could not commit ${rows} pending writes to ${this.description}: ${e instanceof Error ? e.message : String(e)}; ` +
-          'they are kept and retried by the next flush',
-        { cause: e },
-      );
-    }
-    this.#actions = new Map();
-    this.#attempts = new Map();
-    this.#runUpdates = new Map();
-    this.#logs = [];
-    this.#cacheEntries = new Map();
-    this.#mapTotals = new Map();
-    this.#pending = 0;
-    this.#pendingUnfinished = 0;
-    this.#retryDelayMs = 0;
-    this.#stats.commits++;
-    this.#stats.rowsWritten += rows;
-    if (this.path !== ':memory:') (this.#checkpointer ??= Checkpointer.start(this.path)).committed();
-    this.#wakeWaiters();
-  }
-
-  #wakeWaiters(): void {
-    const waiters = this.#waiters;
-    this.#waiters = undefined;
-    waiters?.resolve();
+    if (this.#closed) return;
+    this.#buffer.flushSync();
   }
 
   async getRun(name: string): Promise<RunRecord | undefined> {
@@ -624,8 +455,8 @@ export class SqliteStore implements RunStore {
     // Cache lookups sit on the hot path of every cached call: answer from the pending entries or the committed
     // table without committing unrelated pending writes first (only cache entries matter to this read).
     this.#check();
-    const pending = this.#cacheEntries.get(key);
-    if (pending !== undefined) return pending;
+    const pending = this.#buffer.pendingCacheEntry(key);
+    if (pending !== undefined) return { ...pending };
     const r = this.#s.getCacheEntry.get(key) as CacheRow | undefined;
     return r === undefined ? undefined : cacheEntryFromRow(r);
   }
@@ -648,6 +479,7 @@ export class SqliteStore implements RunStore {
     if (this.#closed) return;
     this.flushSync();
     this.#closed = true;
+    this.#buffer.close();
     this.#db.close();
     await this.#checkpointer?.stop();
   }
@@ -659,107 +491,34 @@ export class SqliteStore implements RunStore {
   /** Read-your-writes: a read commits what is pending first. */
   #beforeRead(): void {
     this.#check();
-    if (this.#pending > 0) this.flushSync();
+    if (this.#buffer.rows > 0) this.flushSync();
   }
-
-  #schedule(): void {
-    if (this.#pending >= this.#maxBatch && this.#retryDelayMs === 0) {
-      if (this.#pendingUnfinished * 10 <= this.#pending) {
-        // Inline: a burst that never yields would otherwise keep everything in memory, uncommitted, to its end.
-        this.#backgroundFlush();
-      } else if (this.#immediate === undefined) {
-        this.#immediate = setImmediate(this.#backgroundFlush);
-        this.#immediate.unref();
-      }
-    } else if (this.#timer === undefined && this.#immediate === undefined) {
-      this.#timer = setTimeout(this.#backgroundFlush, this.#retryDelayMs || this.#flushIntervalMs);
-      this.#timer.unref();
-    }
-  }
-
-  #cancelScheduled(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.#immediate !== undefined) {
-      clearImmediate(this.#immediate);
-      this.#immediate = undefined;
-    }
-  }
-
-  readonly #backgroundFlush = (): void => {
-    this.#timer = undefined;
-    this.#immediate = undefined;
-    try {
-      this.flushSync();
-    } catch (e) {
-      // Not lost: flushSync kept the writes and scheduled a retry; an explicit flush() reports the error.
-      this.#onBackgroundError?.(e as Error);
-    }
-  };
 
   /**
    * Inside the commit's transaction (which holds the write lock): drops the pending writes of the runs this
-   * instance drives at an epoch that another process has since raised, so that a process that lost a run (it
-   * hung past its lease, then woke up) can change nothing in it.
+   * instance drives at an epoch that another process has since raised (see {@link WriteBuffer.fence}).
    */
-  #fence(): void {
-    const runs = new Set<string>([...this.#actions.keys(), ...this.#attempts.keys(), ...this.#runUpdates.keys()]);
-    for (const line of this.#logs) runs.add(line.runName);
-    for (const name of runs) {
-      const epoch = this.#claims.get(name);
-      if (epoch === undefined) continue;
-      const now = this.#s.getRunEpoch.get(name) as number | undefined;
-      if (now !== undefined && now !== epoch) {
-        this.#claims.delete(name);
-        this.#fenced.add(name);
-      }
+  #fence(batch: WriteBatch): void {
+    const current = new Map<string, number>();
+    for (const name of this.#buffer.claims.claimedIn(batch)) {
+      const epoch = this.#s.getRunEpoch.get(name) as number | undefined;
+      if (epoch !== undefined) current.set(name, epoch);
     }
-    for (const name of this.#fenced) if (runs.has(name)) this.#dropPending(name);
-  }
-
-  /** Forgets the pending writes of a run (counted in `stats.fencedRows`). */
-  #dropPending(run: string): void {
-    let dropped = 0;
-    dropped += this.#actions.get(run)?.size ?? 0;
-    this.#actions.delete(run);
-    for (const t of this.#attempts.get(run)?.values() ?? []) dropped += Array.isArray(t) ? t.length : 1;
-    this.#attempts.delete(run);
-    if (this.#runUpdates.delete(run)) dropped++;
-    const logs = this.#logs.filter((l) => l.runName !== run);
-    dropped += this.#logs.length - logs.length;
-    this.#logs = logs;
-    for (const [key, entry] of this.#cacheEntries) {
-      if (entry.runName !== run) continue;
-      this.#cacheEntries.delete(key);
-      dropped++;
-    }
-    for (const [key, m] of this.#mapTotals) {
-      if (m.runName !== run) continue;
-      this.#mapTotals.delete(key);
-      dropped++;
-    }
-    this.#stats.fencedRows += dropped;
+    this.#buffer.fence(batch, current);
   }
 
   /** The body of a commit; runs inside one immediate transaction. */
-  #writePending(): void {
+  #writePending(batch: WriteBatch): void {
     const s = this.#s;
-    if (this.#claims.size > 0 || this.#fenced.size > 0) this.#fence();
-    for (const [name, u] of this.#runUpdates) this.#runUpdateStatement(u).run(...runUpdateParams(u), name);
-    for (const run of this.#actions.values()) {
+    if (this.#buffer.claims.any) this.#fence(batch);
+    for (const [name, u] of batch.runUpdates) this.#runUpdateStatement(u).run(...runUpdateParams(u), name);
+    for (const run of batch.actions.values()) {
       for (const a of run.values()) this.#writeAction(a);
     }
-    for (const run of this.#attempts.values()) {
-      for (const t of run.values()) {
-        if (Array.isArray(t)) for (const one of t) this.#writeAttempt(one);
-        else this.#writeAttempt(t);
-      }
-    }
-    for (const l of this.#logs) s.insertLog.run(l.runName, l.actionName, l.attempt, l.at, l.stream, l.line);
-    for (const m of this.#mapTotals.values()) s.upsertMapTotal.run(m.runName, m.parentName, m.group, m.seq, m.total);
-    for (const c of this.#cacheEntries.values()) {
+    batch.forEachAttempt((t) => this.#writeAttempt(t));
+    for (const l of batch.logs) s.insertLog.run(l.runName, l.actionName, l.attempt, l.at, l.stream, l.line);
+    for (const m of batch.mapTotals.values()) s.upsertMapTotal.run(m.runName, m.parentName, m.group, m.seq, m.total);
+    for (const c of batch.cacheEntries.values()) {
       s.upsertCacheEntry.run(c.key, c.taskName, c.createdAt, c.runName, c.actionName, c.outputs);
     }
   }
@@ -925,37 +684,10 @@ function prepareStatements(db: Database.Database): Statements {
   };
 }
 
-interface Deferred {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-const RESOLVED = Promise.resolve();
-
 /** `abort_requests.action_name` of a request to abort the whole run. */
 const WHOLE_RUN = '';
-
-/** Whether an action in this phase is finished: its row is not written again. */
-function isFinished(phase: ActionPhase): boolean {
-  return phase !== 'queued' && phase !== 'running';
-}
 
 /** SQLite reads a negative LIMIT as "no limit". */
 function sqlLimit(limit: number): number {
   return limit === Infinity ? -1 : limit;
-}
-
-function checkPositive(name: string, value: number | undefined, allowZero: boolean): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, received ${String(value)}`,
-    );
-  }
 }
