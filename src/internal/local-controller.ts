@@ -310,12 +310,14 @@ export class LocalController implements Controller {
 
   #poll: NodeJS.Timeout | undefined;
   #renewedAt = 0;
+  /** The highest abort request sequence number each live run has seen (requests stay in the store). */
+  readonly #abortSeen = new WeakMap<LocalRun, number>();
 
   /**
    * While runs are live: renews this process's lease on each of them every `renewEveryMs`, and polls the store
    * for abort requests made by other processes (`flyte abort run`, or `run.action(name).abort()` from another
-   * process). Requests are taken out of the store as they are applied; one for an action that is not live here
-   * any more (it ended) is dropped. A run whose lease cannot be renewed was taken over: it stops here.
+   * process). Requests stay in the store (every process sees them); each is applied once here, and one for an
+   * action that is not live here any more (it ended) does nothing. A run whose lease cannot be renewed was taken over: it stops here.
    */
   #watchRuns(): void {
     if (this.#poll !== undefined) return;
@@ -341,12 +343,19 @@ export class LocalController implements Controller {
             );
           }
         }
-        store.takeAbortRequests([...this.runs.keys()]).then(
+        // Requests stay in the store: a run asks for those after the last it saw, and applies only those made at
+        // its own epoch or later, so a recovered run does not apply again what an earlier driver was asked.
+        const live = [...this.runs.values()];
+        const after = Math.min(...live.map((run) => this.#abortSeen.get(run) ?? 0));
+        store.listAbortRequests(live.map((run) => run.name), after).then(
           (requests) => {
-            for (const { runName, actionName, reason } of requests) {
+            for (const { seq, runName, actionName, reason, runEpoch } of requests) {
               const run = this.runs.get(runName);
-              if (actionName === null) run?.abort(reason);
-              else run?.abortAction(actionName, reason);
+              if (run === undefined || seq <= (this.#abortSeen.get(run) ?? 0)) continue;
+              this.#abortSeen.set(run, seq);
+              if (runEpoch < run.epoch) continue;
+              if (actionName === null) run.abort(reason);
+              else run.abortAction(actionName, reason);
             }
           },
           // A failed poll is retried at the next tick; the store reports lasting failures through flush().

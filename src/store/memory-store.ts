@@ -2,11 +2,21 @@
  * A {@link RunStore} in plain `Map`s, for unit tests and throwaway runs. Nothing survives the process.
  * @module
  */
-import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
+import {
+  isTerminal,
+  type ActionCounts,
+  type ActionError,
+  type ActionRecord,
+  type AttemptRecord,
+  type LogLine,
+  type RunRecord,
+} from '../types.js';
 import {
   RunAlreadyExistsError,
   StoreClosedError,
   type AbortRequest,
+  type ActionClaim,
+  type ClaimedAction,
   emptyCounts,
   impliedFirstAttempt,
   pickActionRecord,
@@ -29,8 +39,8 @@ import { checkTail, pageOf } from './paging.js';
 interface StoredRun {
   record: RunRecord;
   readonly inputs: string;
-  /** Pending abort requests: action name (`null` for the whole run) → reason. */
-  readonly abortRequests: Map<string | null, string>;
+  /** Abort requests, in the order made. */
+  readonly abortRequests: AbortRequest[];
   /** Actions by name, in creation order (a `Map` keeps insertion order). */
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
@@ -45,6 +55,11 @@ interface StoredAction {
   readonly inputs: string | null;
   readonly inputsHash: string | null;
   readonly outputs: string | null;
+  /** The epoch of the write (or claim) that last changed the action. */
+  readonly epoch: number;
+  /** The last claim's owner and lease, if it was ever claimed. */
+  readonly owner: string | null;
+  readonly leaseExpiresAt: number | null;
 }
 
 /**
@@ -67,6 +82,8 @@ export class MemoryStore implements RunStore {
 
   readonly #runs = new Map<string, StoredRun>();
   readonly #cache = new Map<string, CacheEntry>();
+  /** The sequence number of the last abort request. */
+  #abortSeq = 0;
   #closed = false;
 
   async createRun(run: RunWrite): Promise<void> {
@@ -85,7 +102,7 @@ export class MemoryStore implements RunStore {
       attempts: existing?.attempts ?? new Map<string, AttemptRecord>(),
       logs: existing?.logs ?? [],
       mapTotals: existing?.mapTotals ?? new Map<string, MapTotal>(),
-      abortRequests: new Map(),
+      abortRequests: existing?.abortRequests ?? [],
     });
   }
 
@@ -109,6 +126,9 @@ export class MemoryStore implements RunStore {
     this.#check();
     const run = this.#runOrNew(action.runName);
     const prev = run.actions.get(action.name);
+    // One instance drives every run it holds: the default epoch is the run's.
+    const epoch = action.epoch ?? (this.#created(run) ? run.record.epoch : 0);
+    if (prev !== undefined && refusedWrite(prev, action.phase, epoch)) return;
     const record = copyAction(action);
     run.actions.set(action.name, {
       // As in the SQL stores, an action's place in the tree is fixed by its first write.
@@ -116,6 +136,9 @@ export class MemoryStore implements RunStore {
       inputs: action.inputs ?? prev?.inputs ?? null,
       inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
       outputs: action.outputs ?? prev?.outputs ?? null,
+      epoch,
+      owner: prev?.owner ?? null,
+      leaseExpiresAt: prev?.leaseExpiresAt ?? null,
     });
   }
 
@@ -138,7 +161,13 @@ export class MemoryStore implements RunStore {
   putMapTotal(m: MapTotal): void {
     this.#check();
     const { runName, parentName, group, seq, total } = m;
-    this.#runOrNew(runName).mapTotals.set(`${parentName}\0${group}\0${seq}`, { runName, parentName, group, seq, total });
+    this.#runOrNew(runName).mapTotals.set(`${parentName}\0${group}\0${seq}`, {
+      runName,
+      parentName,
+      group,
+      seq,
+      total,
+    });
   }
 
   async flush(): Promise<void> {
@@ -148,6 +177,22 @@ export class MemoryStore implements RunStore {
   /** Writes are applied at once: durable (for as long as the process lives) when made. */
   async durable(): Promise<void> {
     this.#check();
+  }
+
+  async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
+    this.#check();
+    const prev = this.#runs.get(runName)?.actions.get(actionName);
+    if (prev === undefined || isTerminal(prev.record.phase)) return undefined;
+    const leaseExpiresAt = Date.now() + claim.leaseMs;
+    const claimed: StoredAction = {
+      ...prev,
+      record: { ...prev.record, phase: 'running' },
+      epoch: prev.epoch + 1,
+      owner: claim.owner,
+      leaseExpiresAt,
+    };
+    this.#runs.get(runName)?.actions.set(actionName, claimed);
+    return { ...copyAction(claimed.record), epoch: claimed.epoch, owner: claim.owner, leaseExpiresAt };
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -196,21 +241,34 @@ export class MemoryStore implements RunStore {
     this.#check();
     const run = this.#runs.get(runName);
     if (run === undefined || !this.#created(run)) throw new RangeError(`requestAbort: no run named ${runName}`);
-    run.abortRequests.set(actionName ?? null, reason);
+    run.abortRequests.push({
+      seq: ++this.#abortSeq,
+      runName,
+      actionName: actionName ?? null,
+      reason,
+      runEpoch: run.record.epoch,
+      requestedAt: Date.now(),
+    });
   }
 
-  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
+  async listAbortRequests(runNames: readonly string[], afterSeq = 0): Promise<AbortRequest[]> {
     this.#check();
-    const taken: AbortRequest[] = [];
-    for (const runName of runNames) {
-      const requests = this.#runs.get(runName)?.abortRequests;
-      if (requests === undefined || requests.size === 0) continue;
-      const whole = requests.get(null);
-      if (whole !== undefined) taken.push({ runName, actionName: null, reason: whole });
-      for (const [actionName, reason] of requests) if (actionName !== null) taken.push({ runName, actionName, reason });
-      requests.clear();
+    const found: AbortRequest[] = [];
+    for (const runName of new Set(runNames)) {
+      for (const r of this.#runs.get(runName)?.abortRequests ?? []) if (r.seq > afterSeq) found.push({ ...r });
     }
-    return taken;
+    return found.sort((a, b) => a.seq - b.seq);
+  }
+
+  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+    this.#check();
+    const run = this.#runs.get(runName);
+    if (run === undefined) return [];
+    const wanted = new Set(actionNames);
+    const ended: ActionRecord[] = [];
+    for (const [name, a] of run.actions)
+      if (wanted.has(name) && isTerminal(a.record.phase)) ended.push(copyAction(a.record));
+    return ended;
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
@@ -370,7 +428,7 @@ export class MemoryStore implements RunStore {
         attempts: new Map(),
         logs: [],
         mapTotals: new Map(),
-        abortRequests: new Map(),
+        abortRequests: [],
       };
       this.#runs.set(name, run);
     }
@@ -380,6 +438,14 @@ export class MemoryStore implements RunStore {
   #created(run: StoredRun): boolean {
     return run.record !== PLACEHOLDER_RUN;
   }
+}
+
+/**
+ * The guard of {@link MemoryStore.putAction} (the SQL stores' upsert has the same): a write of an older epoch
+ * than the stored action's, or one that would make a terminal action unfinished at the same epoch, is refused.
+ */
+function refusedWrite(prev: StoredAction, phase: ActionRecord['phase'], epoch: number): boolean {
+  return prev.epoch > epoch || (prev.epoch === epoch && isTerminal(prev.record.phase) && !isTerminal(phase));
 }
 
 /** Marks a run entry that holds rows but was never created. */

@@ -106,12 +106,45 @@ export interface ListActionsQuery {
   readonly limit?: number;
 }
 
-/** An abort asked for by another process (see {@link RunStore.requestAbort}). */
+/** A worker's claim on one action (see {@link RunStore.claimAction}). */
+export interface ActionClaim {
+  /** The claiming process (a worker id, or `host:pid`). */
+  readonly owner: string;
+  /** How long the claim holds from now, in ms (recorded as the action's `leaseExpiresAt`). */
+  readonly leaseMs: number;
+}
+
+/** An action as claimed ({@link RunStore.claimAction}): its record, the epoch the claim raised, and the lease. */
+export interface ClaimedAction extends ActionRecord {
+  /** The claimer's fencing token: pass it as {@link ActionWrite.epoch} in every write of the action. */
+  readonly epoch: number;
+  readonly owner: string;
+  /** When the claim lapses, in ms since the epoch, unless the claimer renews it (by claiming again). */
+  readonly leaseExpiresAt: number;
+}
+
+/**
+ * An abort asked for by some process (see {@link RunStore.requestAbort}). Requests stay in the store: every
+ * process can list them ({@link RunStore.listAbortRequests}), as often as it likes.
+ */
 export interface AbortRequest {
+  /**
+   * Numbers the requests of a store in the order they were made (and committed): a reader that has seen every
+   * request up to `seq` asks only for those after it.
+   */
+  readonly seq: number;
   readonly runName: string;
   /** The action to abort with its descendants; `null` for the whole run. */
   readonly actionName: string | null;
   readonly reason: string;
+  /**
+   * The run's epoch when the request was made. A driver applies only the requests made at its own epoch or
+   * later: a run recovered since (its epoch raised by {@link RunStore.claimRun}) does not re-apply an abort that
+   * was meant for, and applied by, an earlier driver.
+   */
+  readonly runEpoch: number;
+  /** When the request was made, in ms since the epoch. */
+  readonly requestedAt: number;
 }
 
 /** Options of {@link RunStore.listLogs}. */
@@ -172,7 +205,7 @@ export interface RunStore {
 
   /**
    * Resolves once the store can be used: at once for the memory and SQLite stores (they open synchronously),
-   * once connected and migrated for Postgres. A store is usable before it is ready: buffered writes are kept and
+   * once connected and migrated for Postgres; resolving again and again to the same outcome when called again. A store is usable before it is ready: buffered writes are kept and
    * every async method waits for readiness first. Call it to learn early that a store cannot be opened.
    *
    * Thrown (as a rejection) by the Postgres store, with an {@link InitializationError} naming the store (never
@@ -185,7 +218,19 @@ export interface RunStore {
   createRun(run: RunWrite): Promise<void>;
   /** Changes a run's phase, times, error or owner (buffered). */
   updateRun(name: string, update: RunUpdate): void;
-  /** Writes the current state of an action (buffered; later writes replace pending earlier ones). */
+  /**
+   * Writes the current state of an action (buffered; later writes replace pending earlier ones).
+   *
+   * **Guarded.** A write carries its writer's epoch ({@link ActionWrite.epoch}, by default the epoch at which
+   * this instance created or claimed the run), and the stored record keeps the epoch of the write that last
+   * changed it. When the write is committed it changes nothing if the stored record has a newer epoch (a
+   * writer that was fenced by a claim), nor if the stored record is terminal (`succeeded`, `failed`, `aborted`,
+   * `timed_out`) and the write is not, at the same epoch: only a writer holding a newer epoch (a recovery that
+   * claimed the run, a worker that claimed the action) makes an ended action run again. A refused write is
+   * dropped without an error: the caller learns of it by reading the record, or from a claim that failed.
+   *
+   * Thrown by every store with {@link StoreClosedError} when it is closed.
+   */
   putAction(action: ActionWrite): void;
   /** Writes the current state of an attempt (buffered). */
   putAttempt(attempt: AttemptRecord): void;
@@ -208,6 +253,18 @@ export interface RunStore {
   durable(): Promise<void>;
 
   /**
+   * Claims one action for `claim.owner` in one atomic step (a single `UPDATE … RETURNING` on the SQL stores):
+   * the action becomes `running`, its epoch is raised by one, and the claim's owner and lease are recorded.
+   * Of several processes claiming the same action at once, each gets a different epoch, and only the writes of
+   * the newest claim land ({@link putAction}'s guard): the others are fenced. Pending writes are committed first.
+   *
+   * Resolves to the action as claimed, with its new epoch, or to `undefined` when the action is terminal (the
+   * job was delivered twice: run nothing) or there is no such action.
+   * Thrown (as a rejection) with {@link StoreClosedError} when the store is closed, and with the store's error
+   * when the database cannot be reached.
+   */
+  claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined>;
+  /**
    * Takes the run over for `claim.owner`, atomically: the claim succeeds only if the run's epoch is still
    * `expectedEpoch` (the epoch the caller read and judged the run by), so that of several processes racing to
    * drive one run, exactly one wins. The winner's run is `running` again (end and error cleared), with the epoch
@@ -215,18 +272,27 @@ export interface RunStore {
    * refuses to commit writes of that run if another process has raised its epoch since (fencing).
    *
    * Resolves to the run as claimed, or `undefined` when the epoch moved (someone else claimed it first) or there
-   * is no such run.
+   * is no such run. Thrown (as a rejection) with {@link StoreClosedError} when the store is closed, and with the
+   * store's error when the database cannot be reached.
    */
   claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined>;
   /**
    * Renews the lease of the driver holding the run at `epoch` (an `orphaned` run still at that epoch is
-   * `running` again: its driver was only slow). Resolves to `false` when the run has another epoch now: it was
-   * taken over, and the caller must stop driving it.
+   * `running` again: its driver was only slow), in one compare-and-set on the epoch.
+   *
+   * Resolves to `true` when the lease now runs `leaseMs` from now; to `false` when the run has another epoch
+   * (it was taken over: the caller must stop driving it, and this instance drops its pending and later writes
+   * to the run) or does not exist. Thrown (as a rejection) with {@link StoreClosedError} when the store is
+   * closed, and with the store's error when the database cannot be reached (the caller retries; the lease is
+   * long enough for several tries).
    */
   renewLease(name: string, epoch: number, leaseMs: number): Promise<boolean>;
   /**
    * Marks the run `orphaned` if it is still `running` at `epoch` (so a run that was just claimed again is left
-   * alone). Resolves to whether it did.
+   * alone), in one compare-and-set.
+   *
+   * Resolves to `true` when it did; to `false` when the run is not `running` at that epoch (or does not exist).
+   * Thrown (as a rejection) with {@link StoreClosedError} when the store is closed.
    */
   markOrphaned(name: string, epoch: number): Promise<boolean>;
 
@@ -251,19 +317,38 @@ export interface RunStore {
   countLogs(runName: string, actionName?: string): Promise<number>;
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;
   /**
-   * Asks whichever process drives the run to abort it, or only its action `actionName` (and that action's
-   * descendants): the request is durable when the promise resolves, and the driving process picks it up with
-   * {@link takeAbortRequests}. Asking again for the same run or action replaces the reason. Rejects if there is
-   * no such run; the action name is not checked.
+   * Records a request to abort the run, or only its action `actionName` (and that action's descendants), for
+   * whichever processes drive them: they find it with {@link listAbortRequests}. The request carries the run's
+   * epoch at that moment ({@link AbortRequest.runEpoch}) and the next sequence number. Asking again adds
+   * another request (applying one twice is harmless).
+   *
+   * Resolves once the request is durable. Thrown (as a rejection) with a `RangeError` when there is no such run
+   * (the action name is not checked), with {@link StoreClosedError} when the store is closed.
    */
   requestAbort(runName: string, reason: string, actionName?: string): Promise<void>;
   /**
-   * Removes and returns the pending abort requests of `runNames`, whole-run requests first. Each request is
-   * returned once: the caller is the process that drives those runs and applies them at once (one for an action
-   * that has ended is simply dropped), so a request never outlives the run it was made for (a recovered run
-   * does not see it again).
+   * The abort requests of `runNames` with a sequence number above `afterSeq` (default 0: all of them), in
+   * sequence order. A read, not a take: requests stay in the store, so that every process driving a part of a
+   * run sees them, and a reader polls with the highest `seq` it has seen. Requests are committed in sequence
+   * order (the Postgres store serializes them under an advisory lock), so such a reader never skips one.
+   *
+   * **Recovery.** A driver applies only the requests whose {@link AbortRequest.runEpoch} is at least the epoch
+   * of its own claim on the run: a run recovered with a raised epoch does not abort itself again because of a
+   * request that an earlier driver applied (or could not apply before it died).
+   *
+   * Resolves to the requests (`[]` for no runs). Thrown (as a rejection) with {@link StoreClosedError} when the
+   * store is closed.
    */
-  takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]>;
+  listAbortRequests(runNames: readonly string[], afterSeq?: number): Promise<AbortRequest[]>;
+  /**
+   * Which of `actionNames` (actions of `runName`) have ended: the records of those that are terminal
+   * (`succeeded`, `failed`, `aborted`, `timed_out`), in creation order; names that are missing or still queued or
+   * running are left out. What a waiting parent reads, as a backstop to wake-ups, in one query per call on the
+   * SQL stores (however many names). Reads see every earlier write of this instance.
+   *
+   * Thrown (as a rejection) with {@link StoreClosedError} when the store is closed.
+   */
+  endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]>;
   /** Deletes every cache entry; resolves to how many were deleted. */
   clearCache(): Promise<number>;
 

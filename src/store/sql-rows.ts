@@ -4,7 +4,7 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
-import type { ActionWrite, CacheEntry, GroupSummary } from './run-store.js';
+import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, GroupSummary } from './run-store.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -13,6 +13,29 @@ export const RUN_COLUMNS =
   'epoch, heartbeat_at, lease_expires_at';
 export const ACTION_COLUMNS =
   'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+
+/** The terminal action phases, as an SQL list for `phase IN …`. */
+export const TERMINAL_ACTION_PHASES_SQL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
+
+/**
+ * The guard of an action upsert's `DO UPDATE … WHERE` (see `RunStore.putAction`), `a` being the stored row:
+ * never a write of an older epoch, and a terminal row becomes unfinished again only for a writer of a newer
+ * epoch (a recovery that claimed the run, a worker that claimed the action).
+ */
+export function actionWriteGuard(a: string): string {
+  return `${a}.epoch <= excluded.epoch
+    AND NOT (${a}.phase IN ${TERMINAL_ACTION_PHASES_SQL} AND excluded.phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
+      AND ${a}.epoch = excluded.epoch)`;
+}
+
+/** `abort_requests.action_name` of a request to abort the whole run. */
+export const WHOLE_RUN = '';
+
+/** The columns of an abort request. */
+export const ABORT_REQUEST_COLUMNS = 'seq, run_name, action_name, reason, run_epoch, requested_at';
+
+/** The columns of a claimed action: its record, its epoch and the claim. */
+export const CLAIMED_ACTION_COLUMNS = `${ACTION_COLUMNS}, epoch, owner, lease_expires_at`;
 
 export interface RunRow {
   name: string;
@@ -46,6 +69,21 @@ export interface ActionRow {
   started_at: number | null;
   ended_at: number | null;
   error: string | null;
+}
+
+export interface ClaimedActionRow extends ActionRow {
+  epoch: number;
+  owner: string;
+  lease_expires_at: number;
+}
+
+export interface AbortRequestRow {
+  seq: number;
+  run_name: string;
+  action_name: string;
+  reason: string;
+  run_epoch: number;
+  requested_at: number;
 }
 
 export interface GroupRow extends ActionCounts {
@@ -118,6 +156,21 @@ export function actionFromRow(r: ActionRow): ActionRecord {
     startedAt: r.started_at,
     endedAt: r.ended_at,
     error: errorFromJson(r.error),
+  };
+}
+
+export function claimedActionFromRow(r: ClaimedActionRow): ClaimedAction {
+  return { ...actionFromRow(r), epoch: r.epoch, owner: r.owner, leaseExpiresAt: r.lease_expires_at };
+}
+
+export function abortRequestFromRow(r: AbortRequestRow): AbortRequest {
+  return {
+    seq: r.seq,
+    runName: r.run_name,
+    actionName: r.action_name === WHOLE_RUN ? null : r.action_name,
+    reason: r.reason,
+    runEpoch: r.run_epoch,
+    requestedAt: r.requested_at,
   };
 }
 

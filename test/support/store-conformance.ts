@@ -208,6 +208,26 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal(await a.renewLease('r1', 1, 5_000), false);
         }));
 
+      it('two instances: concurrent group commits to one run lose nothing', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1', { phase: 'running' }));
+          const writes: Promise<void>[] = [];
+          for (let i = 0; i < 500; i++) {
+            a.putAction(
+              makeAction('r1', `a${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2, epoch: 1 }),
+            );
+            b.putAction(
+              makeAction('r1', `b${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2, epoch: 1 }),
+            );
+            if (i % 25 === 24) writes.push(a.durable(), b.durable());
+          }
+          writes.push(a.durable(), b.durable());
+          await Promise.all(writes);
+          const counts = await b.countActions('r1');
+          assert.equal(counts.succeeded, 1_000);
+          assert.equal((await a.endedAmong('r1', ['a0', 'a499', 'b0', 'b499'])).length, 4);
+        }));
+
       it('two instances: concurrent group commits lose nothing', () =>
         withTwoStores(async (a, b) => {
           await a.createRun(makeRun('r1'));
@@ -222,32 +242,65 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal((await a.countActions('r2')).succeeded, 200);
         }));
 
-      it('abort requests, of runs and of actions, are taken once, per run, whole-run requests first', () =>
+      it('abort requests stay: listed in the order made, after a sequence number, with the run epoch', () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));
           await store.createRun(makeRun('r2'));
-          assert.deepEqual(await store.takeAbortRequests(['r1', 'r2']), []);
+          assert.deepEqual(await store.listAbortRequests(['r1', 'r2']), []);
+          const before = Date.now();
           await store.requestAbort('r1', 'first', 'a3');
           await store.requestAbort('r1', 'second', 'a3');
-          await store.requestAbort('r1', 'other', 'a4');
-          await store.requestAbort('r1', 'all of it');
           await store.requestAbort('r2', 'not asked for', 'a1');
+          await store.requestAbort('r1', 'all of it');
           await assert.rejects(store.requestAbort('ghost', 'x'), RangeError);
           await assert.rejects(store.requestAbort('ghost', 'x', 'a1'), RangeError);
-          assert.deepEqual(await store.takeAbortRequests([]), []);
-          const r1 = await store.takeAbortRequests(['r1', 'nope']);
-          assert.deepEqual(r1[0], { runName: 'r1', actionName: null, reason: 'all of it' });
+          assert.deepEqual(await store.listAbortRequests([]), []);
+          const r1 = await store.listAbortRequests(['r1', 'nope']);
           assert.deepEqual(
-            r1.slice(1).sort((a, b) => String(a.actionName).localeCompare(String(b.actionName))),
+            r1.map((r) => [r.runName, r.actionName, r.reason, r.runEpoch]),
             [
-              { runName: 'r1', actionName: 'a3', reason: 'second' },
-              { runName: 'r1', actionName: 'a4', reason: 'other' },
+              ['r1', 'a3', 'first', 1],
+              ['r1', 'a3', 'second', 1],
+              ['r1', null, 'all of it', 1],
             ],
           );
-          assert.deepEqual(await store.takeAbortRequests(['r1']), [], 'taken once');
-          assert.deepEqual(await store.takeAbortRequests(['r1', 'r2']), [
-            { runName: 'r2', actionName: 'a1', reason: 'not asked for' },
-          ]);
+          const seqs = r1.map((r) => r.seq);
+          assert.deepEqual(
+            seqs,
+            [...seqs].sort((a, b) => a - b),
+            'in sequence order',
+          );
+          assert.equal(new Set(seqs).size, 3, 'distinct sequence numbers');
+          assert.ok(r1.every((r) => r.requestedAt >= before));
+          assert.deepEqual(await store.listAbortRequests(['r1']), r1, 'a read, not a take: listed again');
+          assert.deepEqual(
+            (await store.listAbortRequests(['r1', 'r2'], seqs[1])).map((r) => r.reason),
+            ['not asked for', 'all of it'],
+          );
+          assert.deepEqual(await store.listAbortRequests(['r1', 'r2'], seqs[2]), []);
+          // A recovery raises the run's epoch: requests made from then on carry it.
+          await store.claimRun('r1', 1, { owner: 'h:2', leaseMs: 5_000 });
+          await store.requestAbort('r1', 'after the recovery');
+          const last = (await store.listAbortRequests(['r1'], seqs[2])).map((r) => [r.reason, r.runEpoch]);
+          assert.deepEqual(last, [['after the recovery', 2]]);
+        }));
+
+      it('two instances: abort requests are seen by every reader, each as often as it asks', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1', { phase: 'running' }));
+          await b.requestAbort('r1', 'from b', 'a1');
+          await a.requestAbort('r1', 'from a');
+          const seenByA = await a.listAbortRequests(['r1']);
+          const seenByB = await b.listAbortRequests(['r1']);
+          assert.deepEqual(
+            seenByA.map((r) => [r.actionName, r.reason]),
+            [
+              ['a1', 'from b'],
+              [null, 'from a'],
+            ],
+          );
+          assert.deepEqual(seenByB, seenByA);
+          assert.deepEqual(await a.listAbortRequests(['r1']), seenByA, 'still there for a second read');
         }));
 
       it('updateRun of an unknown run changes nothing', () =>
@@ -501,6 +554,176 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
               ['other', 1, null],
             ],
           );
+        }));
+    });
+
+    describe('many writers: action claims, guarded writes, ended actions', () => {
+      it('claimAction raises the epoch and records the claim; a terminal or missing action is not claimed', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'c1', { inputs: '[1]' }));
+          store.putAction(makeAction('r1', 'c2', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+          const before = Date.now();
+          const claimed = await store.claimAction('r1', 'c1', { owner: 'w:1', leaseMs: 10_000 });
+          assert.ok(claimed !== undefined, 'a queued action is claimed');
+          assert.deepEqual(
+            { ...claimed, leaseExpiresAt: 0 },
+            { ...withoutIO(makeAction('r1', 'c1', { phase: 'running' })), epoch: 2, owner: 'w:1', leaseExpiresAt: 0 },
+            'running, at the epoch after the run epoch of its writer (1)',
+          );
+          assert.ok(claimed.leaseExpiresAt >= before + 10_000);
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
+          const again = await store.claimAction('r1', 'c1', { owner: 'w:2', leaseMs: 10_000 });
+          assert.equal(again?.epoch, 3, 'a second claim (a takeover) raises it again');
+          assert.equal(again?.owner, 'w:2');
+          assert.equal(await store.claimAction('r1', 'c2', { owner: 'w:1', leaseMs: 1 }), undefined, 'terminal');
+          assert.equal(await store.claimAction('r1', 'nope', { owner: 'w:1', leaseMs: 1 }), undefined, 'missing');
+          assert.equal(await store.claimAction('nope', 'c1', { owner: 'w:1', leaseMs: 1 }), undefined, 'no run');
+          assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: '[1]', outputs: null }, 'IO kept');
+        }));
+
+      it('two claims of the same action race: exactly one gets each epoch, and only the newest writes land', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'c1'));
+          const [x, y] = await Promise.all([
+            store.claimAction('r1', 'c1', { owner: 'w:x', leaseMs: 5_000 }),
+            store.claimAction('r1', 'c1', { owner: 'w:y', leaseMs: 5_000 }),
+          ]);
+          assert.deepEqual([x?.epoch, y?.epoch].sort(), [2, 3]);
+          const [older, newer] = (x?.epoch ?? 0) < (y?.epoch ?? 0) ? [x, y] : [y, x];
+          store.putAction(
+            makeAction('r1', 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 5, epoch: older?.epoch }),
+          );
+          await store.flush();
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running', 'the fenced claim changes nothing');
+          store.putAction(
+            makeAction('r1', 'c1', { phase: 'failed', attempts: 1, startedAt: 1, endedAt: 6, epoch: newer?.epoch }),
+          );
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'failed');
+        }));
+
+      it("a stale epoch's action write is refused: the newer record stays", () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 1, epoch: 4 }));
+          await store.flush();
+          store.putAction(
+            makeAction('r1', 'c1', {
+              phase: 'succeeded',
+              attempts: 1,
+              startedAt: 1,
+              endedAt: 9,
+              epoch: 3,
+              outputs: '1',
+            }),
+          );
+          await store.flush();
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
+          assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: null, outputs: null });
+          store.putAction(makeAction('r1', 'c1', { phase: 'queued', epoch: 1 })); // the run epoch: older still
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
+          store.putAction(
+            makeAction('r1', 'c1', {
+              phase: 'succeeded',
+              attempts: 1,
+              startedAt: 1,
+              endedAt: 9,
+              epoch: 4,
+              outputs: '2',
+            }),
+          );
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'succeeded', 'the same epoch lands');
+          assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: null, outputs: '2' });
+        }));
+
+      it('a write never reopens a terminal action at the same epoch; a newer epoch may (a recovery)', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const failed = makeAction('r1', 'c1', {
+            phase: 'failed',
+            attempts: 1,
+            startedAt: 1,
+            endedAt: 2,
+            error: ERROR,
+          });
+          store.putAction(failed);
+          await store.flush();
+          store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 2, startedAt: 3 }));
+          await store.flush();
+          assert.deepEqual(await store.getAction('r1', 'c1'), withoutIO(failed), 'same epoch: not reopened');
+          store.putAction(makeAction('r1', 'c1', { phase: 'queued', epoch: 1 }));
+          assert.deepEqual(await store.getAction('r1', 'c1'), withoutIO(failed), 'explicit same epoch: not reopened');
+          // A recovery claims the run (epoch 2) and runs the failed child again.
+          await store.claimRun('r1', 1, { owner: 'h:2', leaseMs: 5_000 });
+          store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 4 }));
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running', 'the newer epoch reopens it');
+        }));
+
+      it('two instances: a write fenced by a claim on the action is refused', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1', { phase: 'running' }));
+          a.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 1 }));
+          await a.flush();
+          const claimed = await b.claimAction('r1', 'c1', { owner: 'w:b', leaseMs: 5_000 });
+          assert.equal(claimed?.epoch, 2);
+          // a still believes it runs c1, at its run epoch (1): its write does not land.
+          a.putAction(makeAction('r1', 'c1', { phase: 'failed', attempts: 1, startedAt: 1, endedAt: 3, error: ERROR }));
+          await a.flush();
+          assert.equal((await b.getAction('r1', 'c1'))?.phase, 'running');
+          b.putAction(
+            makeAction('r1', 'c1', {
+              phase: 'succeeded',
+              attempts: 1,
+              startedAt: 1,
+              endedAt: 4,
+              epoch: claimed?.epoch,
+            }),
+          );
+          await b.flush();
+          assert.equal((await a.getAction('r1', 'c1'))?.phase, 'succeeded');
+          assert.equal(await a.claimAction('r1', 'c1', { owner: 'w:a', leaseMs: 5_000 }), undefined, 'delivered twice');
+        }));
+
+      it('two instances: racing claims of one action, exactly one wins each epoch', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1'));
+          a.putAction(makeAction('r1', 'c1'));
+          await a.flush();
+          const claims = await Promise.all([
+            a.claimAction('r1', 'c1', { owner: 'w:a', leaseMs: 5_000 }),
+            b.claimAction('r1', 'c1', { owner: 'w:b', leaseMs: 5_000 }),
+          ]);
+          assert.deepEqual(claims.map((c) => c?.epoch).sort(), [2, 3]);
+          const last = claims.find((c) => c?.epoch === 3);
+          const stored = await b.claimAction('r1', 'c1', { owner: 'w:c', leaseMs: 5_000 });
+          assert.equal(stored?.epoch, 4, 'the epoch was raised once per claim');
+          assert.ok(last !== undefined);
+        }));
+
+      it('endedAmong returns exactly the ended ones among the names, in creation order', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const phases = ['queued', 'running', 'succeeded', 'failed', 'aborted', 'timed_out'] as const;
+          phases.forEach((phase, i) => store.putAction(makeAction('r1', `c${i}`, { phase })));
+          store.putAction(makeAction('r2', 'c2', { phase: 'succeeded' }));
+          assert.deepEqual(await store.endedAmong('r1', []), []);
+          const ended = await store.endedAmong('r1', ['c5', 'c0', 'c1', 'c2', 'c3', 'missing']);
+          assert.deepEqual(
+            ended.map((a) => [a.name, a.phase]),
+            [
+              ['c2', 'succeeded'],
+              ['c3', 'failed'],
+              ['c5', 'timed_out'],
+            ],
+          );
+          assert.deepEqual(ended[0], withoutIO(makeAction('r1', 'c2', { phase: 'succeeded' })));
+          assert.deepEqual(await store.endedAmong('nope', ['c2']), []);
+          // Many names, one call.
+          for (let i = 0; i < 3_000; i++)
+            store.putAction(makeAction('r1', `m${i}`, { phase: i % 3 === 0 ? 'succeeded' : 'running' }));
+          const names = Array.from({ length: 3_000 }, (_, i) => `m${i}`);
+          assert.equal((await store.endedAmong('r1', names)).length, 1_000);
         }));
     });
 

@@ -126,6 +126,34 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'action_claims_durable_aborts',
+    sql: `
+      -- The last claim of an action (RunStore.claimAction): who holds it, until when. actions.epoch (version 1)
+      -- is the claim's fencing token as well as the run epoch of the writer.
+      ALTER TABLE actions ADD COLUMN owner text;
+      ALTER TABLE actions ADD COLUMN lease_expires_at bigint;
+
+      -- Abort requests stay, so that every process sees them: numbered in the order made and committed (seq;
+      -- the store inserts them under an advisory lock), and stamped with the run's epoch then, so that a
+      -- recovered run does not apply the requests of an earlier driver.
+      CREATE TABLE abort_requests_v2 (
+        seq           bigserial PRIMARY KEY,
+        run_name      text NOT NULL,
+        action_name   text NOT NULL,
+        reason        text NOT NULL,
+        run_epoch     bigint NOT NULL,
+        requested_at  bigint NOT NULL
+      );
+      INSERT INTO abort_requests_v2 (run_name, action_name, reason, run_epoch, requested_at)
+        SELECT a.run_name, a.action_name, a.reason, r.epoch, a.requested_at
+        FROM abort_requests a JOIN runs r ON r.name = a.run_name ORDER BY a.requested_at;
+      DROP TABLE abort_requests;
+      ALTER TABLE abort_requests_v2 RENAME TO abort_requests;
+      CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

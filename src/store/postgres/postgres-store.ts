@@ -7,8 +7,17 @@
 import type pg from 'pg';
 import { InitializationError } from '../../errors.js';
 import {
+  ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
+  CLAIMED_ACTION_COLUMNS,
   RUN_COLUMNS,
+  TERMINAL_ACTION_PHASES_SQL,
+  WHOLE_RUN,
+  abortRequestFromRow,
+  actionWriteGuard,
+  claimedActionFromRow,
+  type AbortRequestRow,
+  type ClaimedActionRow,
   actionFromRow,
   attemptFromRow,
   cacheEntryFromRow,
@@ -29,6 +38,8 @@ import {
   StoreClosedError,
   impliedFirstAttempt,
   type AbortRequest,
+  type ActionClaim,
+  type ClaimedAction,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -80,9 +91,8 @@ export interface PostgresStoreStats extends WriteBufferStats {
 
 const DEFAULT_POOL_SIZE = 4;
 const DEFAULT_SCHEMA = 'flyte';
-/** `abort_requests.action_name` of a request to abort the whole run. */
-const WHOLE_RUN = '';
-const TERMINAL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
+/** The advisory lock under which abort requests are inserted (one per schema). */
+const ABORT_LOCK = 'flyte-ts:abort-requests';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -285,6 +295,18 @@ export class PostgresStore implements RunStore {
     );
     if (res.rowCount === 0) throw new RunAlreadyExistsError(run.name);
     this.#buffer.claims.claimed(run.name, run.epoch ?? 1);
+  }
+
+  async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
+    await this.#beforeRead();
+    const res = await this.#db.query<ClaimedActionRow>(
+      `UPDATE ${this.#t.actions} SET phase = 'running', owner = $1, lease_expires_at = $2, epoch = epoch + 1
+       WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
+       RETURNING ${CLAIMED_ACTION_COLUMNS}`,
+      [claim.owner, Date.now() + claim.leaseMs, runName, actionName],
+    );
+    const row = res.rows[0];
+    return row === undefined ? undefined : claimedActionFromRow(row);
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -540,32 +562,41 @@ export class PostgresStore implements RunStore {
 
   async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     await this.#beforeRead();
-    const res = await this.#db.query(
-      `INSERT INTO ${this.#t.abortRequests} (run_name, action_name, reason, requested_at)
-       SELECT name, $1, $2, $3 FROM ${this.#t.runs} WHERE name = $4
-       ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
-      [actionName ?? WHOLE_RUN, reason, Date.now(), runName],
-    );
-    if (res.rowCount === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
+    // Under a transaction-level advisory lock, so that requests commit in the order of their sequence numbers:
+    // a reader polling with the highest seq it saw never skips one that committed late.
+    const inserted = await this.#transaction(async (exec) => {
+      await exec('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [ABORT_LOCK, this.schema]);
+      const res = await exec(
+        `INSERT INTO ${this.#t.abortRequests} (run_name, action_name, reason, run_epoch, requested_at)
+         SELECT name, $1, $2, epoch, $3 FROM ${this.#t.runs} WHERE name = $4`,
+        [actionName ?? WHOLE_RUN, reason, Date.now(), runName],
+      );
+      return res.rowCount;
+    });
+    if (inserted === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
   }
 
-  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
+  async listAbortRequests(runNames: readonly string[], afterSeq = 0): Promise<AbortRequest[]> {
     await this.#usable();
     if (runNames.length === 0) return [];
-    // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
-    const res = await this.#db.query<{ run_name: string; action_name: string; reason: string }>(
-      `DELETE FROM ${this.#t.abortRequests} WHERE run_name = ANY($1::text[]) RETURNING run_name, action_name, reason`,
-      [[...runNames]],
+    const res = await this.#db.query<AbortRequestRow>(
+      `SELECT ${ABORT_REQUEST_COLUMNS} FROM ${this.#t.abortRequests}
+       WHERE run_name = ANY($1::text[]) AND seq > $2 ORDER BY seq`,
+      [[...runNames], afterSeq],
     );
-    const taken: AbortRequest[] = [];
-    for (const runName of new Set(runNames)) {
-      const rows = res.rows.filter((r) => r.run_name === runName);
-      rows.sort((a, b) => Number(a.action_name !== WHOLE_RUN) - Number(b.action_name !== WHOLE_RUN));
-      for (const r of rows) {
-        taken.push({ runName, actionName: r.action_name === WHOLE_RUN ? null : r.action_name, reason: r.reason });
-      }
-    }
-    return taken;
+    return res.rows.map(abortRequestFromRow);
+  }
+
+  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+    await this.#beforeRead();
+    if (actionNames.length === 0) return [];
+    // One query whatever the number of names: they travel as one array parameter.
+    const res = await this.#db.query<ActionRow>(
+      `SELECT ${ACTION_COLUMNS} FROM ${this.#t.actions}
+       WHERE run_name = $1 AND name = ANY($2::text[]) AND phase IN ${TERMINAL_ACTION_PHASES_SQL} ORDER BY seq`,
+      [runName, [...actionNames]],
+    );
+    return res.rows.map(actionFromRow);
   }
 
   async clearCache(): Promise<number> {
@@ -630,14 +661,7 @@ export class PostgresStore implements RunStore {
   /** One commit: one transaction, one multi-row statement per table. */
   async #write(batch: WriteBatch): Promise<void> {
     await this.#ready;
-    const client = await this.#db.connect();
-    let broken: Error | undefined;
-    const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
-      this.#commitStatements++;
-      return client.query(sql, params);
-    };
-    try {
-      await exec('BEGIN');
+    await this.#transaction(async (exec) => {
       await this.#fence(exec, batch);
       await this.#writeRunUpdates(exec, batch);
       await this.#writeActions(exec, batch);
@@ -645,7 +669,26 @@ export class PostgresStore implements RunStore {
       await this.#writeLogs(exec, batch);
       await this.#writeMapTotals(exec, batch);
       await this.#writeCacheEntries(exec, batch);
+    }, true);
+  }
+
+  /**
+   * Runs `body` in one transaction on one pooled connection: committed when it resolves, rolled back when it
+   * throws (a connection whose rollback failed is discarded). `counted`: its statements count in
+   * `stats.commitStatements`, `BEGIN` and `COMMIT` included.
+   */
+  async #transaction<T>(body: (exec: Exec) => Promise<T>, counted = false): Promise<T> {
+    const client = await this.#db.connect();
+    let broken: Error | undefined;
+    const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
+      if (counted) this.#commitStatements++;
+      return client.query(sql, params);
+    };
+    try {
+      await exec('BEGIN');
+      const result = await body(exec);
       await exec('COMMIT');
+      return result;
     } catch (e) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError as Error;
@@ -711,7 +754,7 @@ export class PostgresStore implements RunStore {
     if (batch.actions.size === 0) return;
     const cols: unknown[][] = Array.from({ length: 16 }, () => []);
     for (const [runName, run] of batch.actions) {
-      const epoch = this.#buffer.claims.epochOf(runName) ?? 0;
+      const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
         const values = [
           a.runName,
@@ -726,7 +769,7 @@ export class PostgresStore implements RunStore {
           a.startedAt,
           a.endedAt,
           errorJson(a.error),
-          epoch,
+          a.epoch ?? runEpoch,
           a.inputsHash ?? null,
           a.inputs ?? null,
           a.outputs ?? null,
@@ -757,8 +800,7 @@ export class PostgresStore implements RunStore {
          inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
          inputs = coalesce(excluded.inputs, a.inputs),
          outputs = coalesce(excluded.outputs, a.outputs)
-       WHERE a.epoch <= excluded.epoch
-         AND NOT (a.phase IN ${TERMINAL} AND excluded.phase NOT IN ${TERMINAL} AND a.epoch = excluded.epoch)`,
+       WHERE ${actionWriteGuard('a')}`,
       cols,
     );
   }

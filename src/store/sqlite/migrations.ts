@@ -200,6 +200,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'action_epochs_durable_aborts',
+    sql: `
+      -- Many writers. epoch is the fencing token of the writer that last changed the action (its run epoch, or
+      -- the epoch of its claim on the action): a write of an older epoch never lands, and a terminal action is
+      -- only made unfinished again by a writer of a newer epoch. owner and lease_expires_at record the last
+      -- claim of the action (RunStore.claimAction). Actions recorded before have epoch 0.
+      ALTER TABLE actions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN owner TEXT;
+      ALTER TABLE actions ADD COLUMN lease_expires_at INTEGER;
+      -- Abort requests stay, so that every process sees them: numbered in the order made (seq), and stamped
+      -- with the run's epoch then, so that a recovered run does not apply the requests of an earlier driver.
+      CREATE TABLE abort_requests_v9 (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_name      TEXT NOT NULL,
+        action_name   TEXT NOT NULL,
+        reason        TEXT NOT NULL,
+        run_epoch     INTEGER NOT NULL,
+        requested_at  INTEGER NOT NULL
+      );
+      INSERT INTO abort_requests_v9 (run_name, action_name, reason, run_epoch, requested_at)
+        SELECT a.run_name, a.action_name, a.reason, r.epoch, a.requested_at
+        FROM abort_requests a JOIN runs r ON r.name = a.run_name ORDER BY a.requested_at;
+      DROP TABLE abort_requests;
+      ALTER TABLE abort_requests_v9 RENAME TO abort_requests;
+      CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

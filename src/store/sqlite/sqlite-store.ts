@@ -5,17 +5,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type {
-  ActionCounts,
-  ActionError,
-  ActionRecord,
-  AttemptRecord,
-  LogLine,
-  RunRecord,
-} from '../../types.js';
+import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
 import {
   RunAlreadyExistsError,
   type AbortRequest,
+  type ActionClaim,
+  type ClaimedAction,
   StoreClosedError,
   impliedFirstAttempt,
   type ActionIO,
@@ -33,8 +28,17 @@ import {
 } from '../run-store.js';
 import { checkTail, pageOf } from '../paging.js';
 import {
+  ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
+  CLAIMED_ACTION_COLUMNS,
   RUN_COLUMNS,
+  TERMINAL_ACTION_PHASES_SQL,
+  WHOLE_RUN,
+  abortRequestFromRow,
+  actionWriteGuard,
+  claimedActionFromRow,
+  type AbortRequestRow,
+  type ClaimedActionRow,
   actionFromRow,
   attemptFromRow,
   cacheEntryFromRow,
@@ -223,6 +227,16 @@ export class SqliteStore implements RunStore {
     this.#buffer.claims.claimed(run.name, run.epoch ?? 1);
   }
 
+  async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
+    this.#beforeRead();
+    const row = this.#query(
+      `UPDATE actions SET phase = 'running', owner = ?, lease_expires_at = ?, epoch = epoch + 1
+       WHERE run_name = ? AND name = ? AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
+       RETURNING ${CLAIMED_ACTION_COLUMNS}`,
+    ).get(claim.owner, Date.now() + claim.leaseMs, runName, actionName) as ClaimedActionRow | undefined;
+    return row === undefined ? undefined : claimedActionFromRow(row);
+  }
+
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
     this.#beforeRead();
     const now = Date.now();
@@ -321,27 +335,34 @@ export class SqliteStore implements RunStore {
 
   async requestAbort(runName: string, reason: string, actionName?: string): Promise<void> {
     this.#beforeRead();
+    // One statement under SQLite's write lock: sequence numbers are committed in order.
     const info = this.#query(
-      `INSERT INTO abort_requests (run_name, action_name, reason, requested_at)
-       SELECT name, ?, ?, ? FROM runs WHERE name = ?
-       ON CONFLICT (run_name, action_name) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`,
+      `INSERT INTO abort_requests (run_name, action_name, reason, run_epoch, requested_at)
+       SELECT name, ?, ?, epoch, ? FROM runs WHERE name = ?`,
     ).run(actionName ?? WHOLE_RUN, reason, Date.now(), runName);
     if (info.changes === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
   }
 
-  async takeAbortRequests(runNames: readonly string[]): Promise<AbortRequest[]> {
+  async listAbortRequests(runNames: readonly string[], afterSeq = 0): Promise<AbortRequest[]> {
     this.#check();
-    const taken: AbortRequest[] = [];
-    // DELETE ... RETURNING: each request is handed out once, even if two pollers raced.
-    const stmt = this.#query('DELETE FROM abort_requests WHERE run_name = ? RETURNING action_name AS action, reason');
-    for (const runName of runNames) {
-      const rows = stmt.all(runName) as { action: string; reason: string }[];
-      rows.sort((a, b) => Number(a.action !== WHOLE_RUN) - Number(b.action !== WHOLE_RUN));
-      for (const r of rows) {
-        taken.push({ runName, actionName: r.action === WHOLE_RUN ? null : r.action, reason: r.reason });
-      }
-    }
-    return taken;
+    if (runNames.length === 0) return [];
+    const rows = this.#query(
+      `SELECT ${ABORT_REQUEST_COLUMNS} FROM abort_requests
+       WHERE run_name IN (SELECT value FROM json_each(?)) AND seq > ? ORDER BY seq`,
+    ).all(JSON.stringify(runNames), afterSeq) as AbortRequestRow[];
+    return rows.map(abortRequestFromRow);
+  }
+
+  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+    this.#beforeRead();
+    if (actionNames.length === 0) return [];
+    // One query whatever the number of names: they travel as one JSON array.
+    const rows = this.#query(
+      `SELECT ${ACTION_COLUMNS} FROM actions
+       WHERE run_name = ? AND name IN (SELECT value FROM json_each(?)) AND phase IN ${TERMINAL_ACTION_PHASES_SQL}
+       ORDER BY seq`,
+    ).all(runName, JSON.stringify(actionNames)) as ActionRow[];
+    return rows.map(actionFromRow);
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
@@ -512,8 +533,9 @@ export class SqliteStore implements RunStore {
     const s = this.#s;
     if (this.#buffer.claims.any) this.#fence(batch);
     for (const [name, u] of batch.runUpdates) this.#runUpdateStatement(u).run(...runUpdateParams(u), name);
-    for (const run of batch.actions.values()) {
-      for (const a of run.values()) this.#writeAction(a);
+    for (const [runName, run] of batch.actions) {
+      const epoch = this.#buffer.claims.epochOf(runName) ?? 0;
+      for (const a of run.values()) this.#writeAction(a, epoch);
     }
     batch.forEachAttempt((t) => this.#writeAttempt(t));
     for (const l of batch.logs) s.insertLog.run(l.runName, l.actionName, l.attempt, l.at, l.stream, l.line);
@@ -523,7 +545,8 @@ export class SqliteStore implements RunStore {
     }
   }
 
-  #writeAction(a: ActionWrite): void {
+  /** Upserts one action; `epoch` is the write's epoch when it names none (this instance's claim on the run). */
+  #writeAction(a: ActionWrite, epoch: number): void {
     this.#s.upsertAction.run(
       a.runName,
       a.name,
@@ -537,6 +560,7 @@ export class SqliteStore implements RunStore {
       a.startedAt,
       a.endedAt,
       a.error === null ? null : JSON.stringify(a.error),
+      a.epoch ?? epoch,
       a.inputsHash ?? null,
       a.inputs ?? null,
       a.outputs ?? null,
@@ -637,17 +661,21 @@ function prepareStatements(db: Database.Database): Statements {
     // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
     // parent_name and grp are not updated: an action's place in the tree is fixed by its first write (its name
     // derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
+    // The guard (see RunStore.putAction): a write of an older epoch, or one that would reopen a terminal action
+    // at the same epoch, changes nothing.
     upsertAction: db.prepare(`INSERT INTO actions
       (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-       error, inputs_hash, inputs, outputs)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       error, epoch, inputs_hash, inputs, outputs)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, name) DO UPDATE SET
         task_name = excluded.task_name, short_name = excluded.short_name,
         phase = excluded.phase, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
         started_at = excluded.started_at, ended_at = excluded.ended_at, error = excluded.error,
+        epoch = excluded.epoch,
         inputs_hash = coalesce(excluded.inputs_hash, inputs_hash),
         inputs = coalesce(excluded.inputs, inputs),
-        outputs = coalesce(excluded.outputs, outputs)`),
+        outputs = coalesce(excluded.outputs, outputs)
+      WHERE ${actionWriteGuard('actions')}`),
     upsertAttempt: db.prepare(`INSERT INTO attempts
       (run_name, action_name, attempt, phase, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, action_name, attempt) DO UPDATE SET
@@ -683,9 +711,6 @@ function prepareStatements(db: Database.Database): Statements {
     clearCache: db.prepare('DELETE FROM cache_entries'),
   };
 }
-
-/** `abort_requests.action_name` of a request to abort the whole run. */
-const WHOLE_RUN = '';
 
 /** SQLite reads a negative LIMIT as "no limit". */
 function sqlLimit(limit: number): number {
