@@ -183,6 +183,53 @@ describe('SqliteStore', () => {
       }
     });
 
+    it('9 keeps the abort requests of version 8, numbered and stamped with their run epoch; actions get epoch 0', async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const db = new Database(path);
+      applyMigrations(db, path, MIGRATIONS.slice(0, 8));
+      const insertRun = db.prepare(
+        `INSERT INTO runs (name, task_name, phase, mode, created_at, epoch, inputs)
+         VALUES (?, 'env.main', 'running', 'local', 1, ?, '[]')`,
+      );
+      insertRun.run('r1', 3);
+      insertRun.run('r2', 1);
+      const insertRequest = db.prepare(
+        'INSERT INTO abort_requests (run_name, action_name, reason, requested_at) VALUES (?, ?, ?, ?)',
+      );
+      insertRequest.run('r1', '', 'whole run', 20);
+      insertRequest.run('r2', 'a1', 'one action', 10);
+      db.prepare(
+        `INSERT INTO actions (run_name, name, parent_name, task_name, short_name, phase)
+         VALUES ('r1', 'a0', NULL, 'env.main', 'main', 'failed')`,
+      ).run();
+      db.close();
+      const store = SqliteStore.open(path);
+      try {
+        const requests = await store.listAbortRequests(['r1', 'r2']);
+        assert.deepEqual(
+          requests.map(({ runName, actionName, reason, runEpoch, requestedAt }) => [
+            runName,
+            actionName,
+            reason,
+            runEpoch,
+            requestedAt,
+          ]),
+          [
+            ['r2', 'a1', 'one action', 1, 10],
+            ['r1', null, 'whole run', 3, 20],
+          ],
+          'in the order they were made',
+        );
+        assert.ok((requests[0]?.seq ?? 0) < (requests[1]?.seq ?? 0));
+        // The old root (epoch 0) is reopened by a driver of epoch 1 or more, and claimed at epoch 1.
+        assert.equal(await store.claimAction('r1', 'a0', { owner: 'w', leaseMs: 1 }), undefined, 'terminal');
+        store.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running', epoch: 1 }));
+        assert.equal((await store.claimAction('r1', 'a0', { owner: 'w', leaseMs: 1 }))?.epoch, 2);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('leave one index on actions, which lists the children of a parent in creation order without sorting', () => {
       const db = new Database(':memory:');
       try {

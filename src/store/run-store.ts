@@ -13,11 +13,26 @@
  * the store group the commit with other waiters (what a controller awaits before a parent sees a child's
  * outcome). A commit writes everything pending in one transaction, so writes become durable in the order made.
  *
- * **Many writers.** A run has one driver at a time: the process that created it or claimed it
- * ({@link RunStore.claimRun}, a compare-and-set on the run's epoch), under a lease it renews
- * ({@link RunStore.renewLease}). A store instance refuses to commit writes of a run whose epoch another process
- * raised since its own claim (fencing). `putAction` and `putAttempt` take a snapshot: the
- * caller may change the object it passed once the call returns.
+ * The SQL stores share one write buffer (`write-buffer.ts`): the coalescing, the commit scheduling, the retries
+ * and the fencing bookkeeping are the same on SQLite and Postgres; only the transaction differs.
+ *
+ * **Many writers.** Many processes may share one store (two SQLite processes on one file, any number of
+ * processes on one Postgres schema). The contract that keeps them apart:
+ * - **Runs.** A run has one driver at a time: the process that created it or claimed it
+ *   ({@link RunStore.claimRun}, a compare-and-set on the run's epoch), under a lease it renews
+ *   ({@link RunStore.renewLease}); a driver whose lease lapsed is `orphaned` ({@link RunStore.markOrphaned}). A
+ *   store instance refuses to commit writes of a run whose epoch another process raised since its own claim
+ *   (fencing).
+ * - **Actions.** A worker claims one action ({@link RunStore.claimAction}): one atomic step that makes it
+ *   `running` and raises its epoch, or refuses a terminal action (a duplicate delivery). Every action write
+ *   carries its writer's epoch ({@link ActionWrite.epoch}) and is **guarded**: it never lands on a record of a
+ *   newer epoch, and never makes a terminal record unfinished at the same epoch.
+ * - **Aborts** are durable requests that every process can read ({@link RunStore.listAbortRequests}), numbered
+ *   in the order made and stamped with the run's epoch, so that a recovered run does not apply old ones.
+ * - **Waiting parents** ask which of their children ended in one read ({@link RunStore.endedAmong}).
+ *
+ * `putAction` and `putAttempt` take a snapshot: the caller may change the object it passed once the call
+ * returns.
  *
  * **Attempts.** Most actions succeed at their first attempt, and that attempt is the action: same start, same
  * end, same phase. So a writer need not record an action's first attempt while it is the only one and has not

@@ -62,6 +62,7 @@ export class WriteBatch {
   /** Callers of `durable()` that this batch's commit releases; one promise for all of them. */
   #waiters: Waiters | undefined;
 
+  /** Adds an action write, or merges it into the pending write of the same action. */
   putAction(action: ActionWrite): void {
     let run = this.actions.get(action.runName);
     if (run === undefined) {
@@ -92,6 +93,7 @@ export class WriteBatch {
     if (action.outputs !== undefined) pending.outputs = action.outputs;
   }
 
+  /** Adds an attempt write, replacing a pending one of the same attempt number. */
   putAttempt(write: AttemptRecord): void {
     const attempt = pickAttempt(write);
     let run = this.attempts.get(attempt.runName);
@@ -131,6 +133,7 @@ export class WriteBatch {
     }
   }
 
+  /** Merges a run update into the pending one of the run (`undefined` fields keep the pending value). */
   updateRun(name: string, update: RunUpdate): void {
     const pending = this.runUpdates.get(name);
     if (pending === undefined) {
@@ -145,16 +148,19 @@ export class WriteBatch {
     if (update.owner !== undefined) pending.owner = update.owner;
   }
 
+  /** Adds copies of log lines, in order. */
   appendLogs(lines: readonly LogLine[]): void {
     for (const line of lines) this.logs.push({ ...line });
     this.rows += lines.length;
   }
 
+  /** Adds a cache entry, replacing a pending one of the same key. */
   putCacheEntry(entry: CacheEntry): void {
     if (!this.cacheEntries.has(entry.key)) this.rows++;
     this.cacheEntries.set(entry.key, { ...entry });
   }
 
+  /** Adds a map total, replacing a pending one of the same map call. */
   putMapTotal(m: MapTotal): void {
     const { runName, parentName, group, seq, total } = m;
     const key = `${runName}\0${parentName}\0${group}\0${seq}`;
@@ -348,32 +354,38 @@ export class WriteBuffer {
     return this.#batch.cacheEntries.get(key) ?? this.#committing?.cacheEntries.get(key);
   }
 
+  /** Buffers an action write ({@link WriteBatch.putAction}) and schedules a commit. */
   putAction(action: ActionWrite): void {
     this.#batch.putAction(action);
     this.#schedule();
   }
 
+  /** Buffers an attempt write and schedules a commit. */
   putAttempt(attempt: AttemptRecord): void {
     this.#batch.putAttempt(attempt);
     this.#schedule();
   }
 
+  /** Buffers a run update and schedules a commit. */
   updateRun(name: string, update: RunUpdate): void {
     this.#batch.updateRun(name, update);
     this.#schedule();
   }
 
+  /** Buffers log lines and schedules a commit (nothing for no lines). */
   appendLogs(lines: readonly LogLine[]): void {
     if (lines.length === 0) return;
     this.#batch.appendLogs(lines);
     this.#schedule();
   }
 
+  /** Buffers a cache entry and schedules a commit. */
   putCacheEntry(entry: CacheEntry): void {
     this.#batch.putCacheEntry(entry);
     this.#schedule();
   }
 
+  /** Buffers a map total and schedules a commit. */
   putMapTotal(total: MapTotal): void {
     this.#batch.putMapTotal(total);
     this.#schedule();

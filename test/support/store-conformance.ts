@@ -606,33 +606,17 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       it("a stale epoch's action write is refused: the newer record stays", () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));
+          const ended = (epoch: number, outputs: string): ActionWrite =>
+            makeAction('r1', 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9, epoch, outputs });
           store.putAction(makeAction('r1', 'c1', { phase: 'running', attempts: 1, startedAt: 1, epoch: 4 }));
           await store.flush();
-          store.putAction(
-            makeAction('r1', 'c1', {
-              phase: 'succeeded',
-              attempts: 1,
-              startedAt: 1,
-              endedAt: 9,
-              epoch: 3,
-              outputs: '1',
-            }),
-          );
+          store.putAction(ended(3, '1'));
           await store.flush();
           assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
           assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: null, outputs: null });
           store.putAction(makeAction('r1', 'c1', { phase: 'queued', epoch: 1 })); // the run epoch: older still
           assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
-          store.putAction(
-            makeAction('r1', 'c1', {
-              phase: 'succeeded',
-              attempts: 1,
-              startedAt: 1,
-              endedAt: 9,
-              epoch: 4,
-              outputs: '2',
-            }),
-          );
+          store.putAction(ended(4, '2'));
           assert.equal((await store.getAction('r1', 'c1'))?.phase, 'succeeded', 'the same epoch lands');
           assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: null, outputs: '2' });
         }));
