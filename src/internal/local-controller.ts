@@ -317,7 +317,8 @@ export class LocalController implements Controller {
    * While runs are live: renews this process's lease on each of them every `renewEveryMs`, and polls the store
    * for abort requests made by other processes (`flyte abort run`, or `run.action(name).abort()` from another
    * process). Requests stay in the store (every process sees them); each is applied once here, and one for an
-   * action that is not live here any more (it ended) does nothing. A run whose lease cannot be renewed was taken over: it stops here.
+   * action that is not live here any more (it ended) does nothing. A run whose lease cannot be renewed was taken
+   * over: it stops here.
    */
   #watchRuns(): void {
     if (this.#poll !== undefined) return;
@@ -347,7 +348,8 @@ export class LocalController implements Controller {
         // its own epoch or later, so a recovered run does not apply again what an earlier driver was asked.
         const live = [...this.runs.values()];
         const after = Math.min(...live.map((run) => this.#abortSeen.get(run) ?? 0));
-        store.listAbortRequests(live.map((run) => run.name), after).then(
+        const names = live.map((run) => run.name);
+        store.listAbortRequests(names, after).then(
           (requests) => {
             for (const { seq, runName, actionName, reason, runEpoch } of requests) {
               const run = this.runs.get(runName);
