@@ -66,7 +66,6 @@ export interface MapResult<T> extends PromiseLike<T[]>, AsyncIterable<T>, Iterab
   finally(onFinally?: (() => void) | null): Promise<T[]>;
 }
 
-
 function isIterable(value: unknown): value is Iterable<unknown> {
   return value != null && typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
 }

@@ -203,8 +203,6 @@ export function newActionRecord(
   };
 }
 
-
-
 /** Why a run's actions stop in a process that lost the run to another one (its lease was not renewed in time). */
 export function takenOverError(runName: string): RuntimeSystemError {
   return new RuntimeSystemError(
@@ -213,7 +211,6 @@ export function takenOverError(runName: string): RuntimeSystemError {
       'this process stopped driving it',
   );
 }
-
 
 /**
  * The placement-neutral action lifecycle. One per controller (or worker); it keeps no state of its own besides
@@ -601,8 +598,6 @@ export class ActionLifecycle {
     this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
   }
 }
-
-
 
 /**
  * Whether an action may have to wait for something before its first attempt: its inputs schema (which may be

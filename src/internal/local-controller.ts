@@ -159,7 +159,6 @@ export class LocalController implements Controller, Placement {
   }
 
   /** Starts the root action `a0` of a recorded run; the run ends (`run.done`) when the root does. */
-  /** Starts the root action `a0` of a recorded run; the run ends (`run.done`) when the root does. */
   private launch(
     run: LocalRun,
     task: TaskDefinition,
