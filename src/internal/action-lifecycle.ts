@@ -28,7 +28,6 @@ import type { CancelScope, Frame, LiveAction, RunScope, StepHandle, StepReplay }
 import { childActionName } from './naming.js';
 import { OWNER } from './owner.js';
 import type { Recorder } from './recorder.js';
-import type { Semaphore } from './semaphore.js';
 import { isFlatPrimitiveArray, type ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { setLongTimeout, type LongTimer } from './timer.js';
@@ -36,13 +35,26 @@ import { setLongTimeout, type LongTimer } from './timer.js';
 /** `T` with its `readonly` fields writable: the lifecycle updates an action's record in place. */
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/**
+ * The `maxActionConcurrency` slots of a run, as the lifecycle takes and gives them back: a local `Semaphore`,
+ * or slots shared by the workers of a distributed run.
+ */
+export interface ActionSlots {
+  /** Takes a slot if one is free now. */
+  tryAcquire(): boolean;
+  /** Resolves once a slot was taken for the caller. */
+  acquire(): Promise<void>;
+  /** Gives a slot back. */
+  release(): void;
+}
+
 /** The run of an action, as its lifecycle needs it. */
 export interface LifecycleRun extends RunScope {
   readonly options: RunContextOptions;
   /** Re-running a recorded run: finished children and steps return their recorded outputs. */
   readonly recover: boolean;
   /** Limits concurrently executing actions when `maxActionConcurrency` is set. */
-  readonly slots: Semaphore | null;
+  readonly slots: ActionSlots | null;
   /** Set when another process took the run over: no outcome reaches a caller here any more. */
   readonly takenOver: boolean;
   /** Every action of the run that is running here, by name. */
@@ -298,7 +310,7 @@ export class ActionLifecycle {
   }
 
   /** Waits for one of the run's slots, at most `Timeout.maxQueuedTime`: past it the action ends `timed_out`. */
-  private async acquireSlot(slots: Semaphore, live: RunningAction): Promise<void> {
+  private async acquireSlot(slots: ActionSlots, live: RunningAction): Promise<void> {
     if (!slots.tryAcquire()) {
       this.recorder.action(live.record);
       let gaveUp = false;
