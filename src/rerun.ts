@@ -7,7 +7,7 @@ import { ModuleLoadError } from './errors.js';
 import { describe } from './internal/duration.js';
 import { driverGone } from './internal/owner.js';
 import { runtime } from './internal/runtime.js';
-import { lookupTask } from './task-environment.js';
+import { lookupTask } from './internal/task-registry.js';
 import { Run } from './run.js';
 import { isTerminal } from './types.js';
 
@@ -48,7 +48,7 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   if (options.recover === true) {
     if (options.name !== undefined)
       throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
-    if (rt.controller.runs.has(name)) throw new RangeError(`rerun: run ${name} is still running in this process`);
+    if (rt.controller.driven(name) !== undefined) throw new RangeError(`rerun: run ${name} is still running in this process`);
     if (!isTerminal(record.phase) && !driverGone(record)) {
       throw new RangeError(
         `rerun: run ${name} is ${record.phase} and its driver (${record.owner ?? 'unknown'}) is alive ` +

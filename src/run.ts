@@ -4,7 +4,7 @@
  */
 import { ActionAbortedError, InitializationError, fromSerialized } from './errors.js';
 import { describe } from './internal/duration.js';
-import type { LocalRun } from './internal/local-controller.js';
+import type { DrivenRun } from './internal/controller.js';
 import { ROOT_ACTION } from './internal/naming.js';
 import { driverGone } from './internal/owner.js';
 import { runtime, type Runtime } from './internal/runtime.js';
@@ -82,17 +82,13 @@ export class ActionHandle {
    * take effect).
    */
   async abort(reason = ''): Promise<void> {
-    const live = this.#rt.controller.runs.get(this.runName);
-    if (live?.abortAction(this.name, reason) === true) {
-      // The interrupted action records its end and leaves the run's live actions within a few ticks.
-      while (live.live.has(this.name)) await new Promise((resolve) => setImmediate(resolve));
-      await this.#rt.store.flush();
-      return;
-    }
+    const controller = this.#rt.controller;
+    if (await controller.abortAction(this.runName, this.name, reason)) return;
     const rec = await this.record();
     if (rec === undefined) throw new RangeError(`run ${this.runName} has no action ${this.name}`);
     if (isTerminal(rec.phase)) return;
-    if (live !== undefined) return; // It ended in this process between the two looks; its end is being recorded.
+    // It ended in this process between the two looks; its end is being recorded.
+    if (controller.driven(this.runName) !== undefined) return;
     const run = await this.#rt.store.getRun(this.runName);
     if (run === undefined || run.phase === 'orphaned' || driverGone(run)) {
       throw new RangeError(
@@ -130,11 +126,11 @@ export class ActionHandle {
  */
 export class Run<R = unknown> {
   readonly #rt: Runtime;
-  #live: LocalRun | undefined;
+  #live: DrivenRun | undefined;
   #phase: RunPhase;
 
   /** @internal Use {@link run} or {@link getRun}. */
-  constructor(rt: Runtime, readonly name: string, phase: RunPhase, live?: LocalRun) {
+  constructor(rt: Runtime, readonly name: string, phase: RunPhase, live?: DrivenRun) {
     this.#rt = rt;
     this.#phase = phase;
     this.#live = live;
@@ -195,12 +191,7 @@ export class Run<R = unknown> {
    * effect).
    */
   async abort(reason = ''): Promise<void> {
-    const live = this.#live ?? this.#rt.controller.runs.get(this.name);
-    if (live !== undefined) {
-      live.abort(reason);
-      await live.done;
-      return;
-    }
+    if (await this.#rt.controller.abortRun(this.name, reason)) return;
     const error = new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`);
     let requested = false;
     const deadline = Date.now() + RUN_ABORT_WAIT_MS;
@@ -333,7 +324,7 @@ export async function getRun(name: string): Promise<Run> {
     throw new TypeError(`getRun: expected a run name; received ${describe(name)}`);
   }
   const rt = runtime();
-  const live = rt.controller.runs.get(name);
+  const live = rt.controller.driven(name);
   if (live !== undefined) return new Run(rt, name, live.phase, live);
   await rt.reconcileOrphans();
   const rec = await rt.store.getRun(name);

@@ -8,6 +8,7 @@ import { validateCache } from './internal/cache-key.js';
 import { callerModule } from './internal/caller.js';
 import { describe } from './internal/duration.js';
 import type { TaskDefinition } from './internal/task-definition.js';
+import { assertUnregistered, registerTask } from './internal/task-registry.js';
 import {
   resolveCache,
   resolveMaxInline,
@@ -20,6 +21,9 @@ import {
   type TaskOptions,
 } from './options.js';
 import { makeTask, type Task } from './task.js';
+
+/** The registry of the tasks defined in this process (it lives in `internal/`; re-exported here). */
+export { lookupTask, registeredTasks } from './internal/task-registry.js';
 
 /** Options of {@link TaskEnvironment}. */
 export interface TaskEnvironmentOptions {
@@ -39,19 +43,6 @@ export interface TaskEnvironmentOptions {
 }
 
 const NAME_RULE = /^[a-z0-9]+([_-][a-z0-9]+)*$/;
-
-/** Every task defined in this process, by fully qualified name. Workers look tasks up here. */
-const registry = new Map<string, TaskDefinition>();
-
-/** The task definition registered under a fully qualified name, if any. */
-export function lookupTask(fullName: string): TaskDefinition | undefined {
-  return registry.get(fullName);
-}
-
-/** Every task registered in this process. */
-export function registeredTasks(): TaskDefinition[] {
-  return [...registry.values()];
-}
 
 /**
  * A group of tasks that share a configuration, as in Flyte 2.
@@ -150,13 +141,8 @@ export class TaskEnvironment {
       );
     }
     const fullName = `${this.name}.${localName}`;
-    const existing = registry.get(fullName);
+    assertUnregistered(fullName, `${this.name}.task`);
     const module = callerModule();
-    if (existing !== undefined) {
-      throw new TypeError(
-        `${this.name}.task: a task named ${fullName} is already defined${existing.module ? ` in ${existing.module}` : ''}; task names must be unique within an environment`,
-      );
-    }
     const what = `task ${fullName}`;
     const def: TaskDefinition = {
       envName: this.name,
@@ -181,7 +167,7 @@ export class TaskEnvironment {
       throw new TypeError(`${what}: inputs: expected a Standard Schema (zod, valibot, arktype, ...); received ${describe(options.inputs)}`);
     }
     if (def.cache.behavior !== 'disable') validateCache(def);
-    registry.set(fullName, def);
+    registerTask(def);
     this.#tasks.set(fullName, def);
     return makeTask<Args, R>(def);
   }

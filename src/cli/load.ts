@@ -85,14 +85,14 @@ export async function loadTaskModule(file: string, cwd: string = process.cwd()):
  */
 function watchRuns(): { stop(): void; started(): string[] } {
   const rt = runtime();
-  const before = new Set(rt.controller.runs.keys());
+  const before = new Set(rt.controller.drivenRuns());
   const seen = new Set<string>();
   const onRun = (name: string): void => void seen.add(name);
   rt.recorder.on('run', onRun);
   return {
     stop: () => void rt.recorder.off('run', onRun),
     started: () => {
-      for (const name of runtime().controller.runs.keys()) seen.add(name);
+      for (const name of runtime().controller.drivenRuns()) seen.add(name);
       return [...seen].filter((name) => !before.has(name));
     },
   };

@@ -102,7 +102,7 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   }
   await ui.close();
   // Runs started from the UI (rerun, recover) live in this process: stop them rather than wait for them.
-  for (const name of runtime().controller.runs.keys()) {
+  for (const name of runtime().controller.drivenRuns()) {
     await (await flyte.getRun(name)).abort('the flyte ui server stopped');
   }
 }

@@ -1,10 +1,55 @@
 /**
  * The controller contract: what the SDK asks of whoever runs actions (the local controller in this process,
  * or the remote controller that hands actions to distributed workers).
+ *
+ * It has two sides. The **action side** ({@link ActionController}) serves the code running inside a task body:
+ * child calls, steps, maps. The **run side** ({@link RunController}) serves the code that starts and watches runs
+ * (`flyte.run`, `flyte.rerun`, run handles, the CLI, the UI). A {@link Controller} is both; the runtime holds one.
  * @module
  */
-import type { Frame, LiveAction } from './frame.js';
+import type { RunContextOptions } from '../options.js';
+import type { RunPhase, RunRecord } from '../types.js';
 import type { TaskDefinition } from './task-definition.js';
+
+/**
+ * An action while it runs, as any placement sees it: its names, its parent, its signal and how to abort it. What
+ * a placement keeps besides (running children, call sequences) is its own business.
+ */
+export interface LiveAction {
+  readonly runName: string;
+  readonly name: string;
+  readonly taskName: string;
+  readonly shortName: string;
+  readonly parent: LiveAction | null;
+  /** Fires on abort and on timeout of this action or of any ancestor. */
+  readonly signal: AbortSignal;
+  /** Aborts this action and every running descendant. */
+  abort(reason: Error): void;
+}
+
+/** The part of a run every frame sees. Controllers extend it with their own state. */
+export interface RunScope {
+  readonly name: string;
+  readonly mode: 'local' | 'remote';
+  readonly controller: ActionController;
+  /** Records a line the task body of `frame` wrote to the console. */
+  log(frame: Frame, stream: 'stdout' | 'stderr', line: string): void;
+}
+
+/** What the code that runs now is part of (see `frame.ts`). */
+export interface Frame {
+  /** The run, and the controller that runs its actions. */
+  readonly run: RunScope;
+  readonly action: LiveAction;
+  /** 1-based attempt of `action`. */
+  readonly attempt: number;
+  readonly group: string | null;
+  readonly customContext: Readonly<Record<string, string>>;
+  /** `'trace'` inside a `flyte.trace` function, where task calls are refused. */
+  readonly kind: 'task' | 'trace';
+  /** `true` when the body is a sync task running on this thread: blocking calls are allowed. */
+  readonly sync: boolean;
+}
 
 /**
  * A set of child actions that can be aborted together: a `flyte.map` uses one to stop its in-flight items at the
@@ -58,7 +103,7 @@ export interface StepHandle {
   fail(error: unknown): void;
 }
 
-/** Options of {@link Controller.mapSync}, resolved by `flyte.map`. */
+/** Options of {@link SyncActionController.mapSync}, resolved by `flyte.map`. */
 export interface SyncMapOptions {
   readonly concurrency: number;
   readonly returnExceptions: boolean;
@@ -68,8 +113,8 @@ export interface SyncMapOptions {
   readonly total: number | null;
 }
 
-/** Runs child actions on behalf of the action running in `frame`. */
-export interface Controller {
+/** The action side: runs child actions and steps on behalf of the action running in `frame`. */
+export interface ActionController {
   readonly mode: 'local' | 'remote';
   /**
    * Creates the child action of `frame.action` for a call of `task` with `args`, runs it to a terminal phase and
@@ -84,22 +129,6 @@ export interface Controller {
    */
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown;
   /**
-   * A `flyte.map` iterated synchronously inside a sync task body: an iterator of the results in input order,
-   * blocking in `next()` until the next one is ready. Each argument list pulled from `items` becomes one child
-   * (at most `concurrency` running at once, in the group `options.group`). Items are pulled lazily: at most
-   * `concurrency` (or a fixed window when it is `0`, unbounded) ahead of the results consumed. With
-   * `returnExceptions`, failed items are flyte errors in place; else the first failure is thrown and the items
-   * still running are aborted. Closing the iterator early (`break`) aborts the items still running.
-   * Only controllers of sync frames implement it.
-   */
-  mapSync?(
-    frame: Frame,
-    task: TaskDefinition,
-    bound: readonly unknown[],
-    items: Iterator<unknown[]>,
-    options: SyncMapOptions,
-  ): Iterator<unknown>;
-  /**
    * A `flyte.map` in the group `frame.group` starts, and its input has `total` items: records it as the map's
    * progress denominator. Called once per map call, before its first item.
    */
@@ -111,3 +140,88 @@ export interface Controller {
    */
   beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay;
 }
+
+/**
+ * The action side of a sync frame (a sync task body blocking on its own thread): it can also iterate a
+ * `flyte.map` synchronously.
+ */
+export interface SyncActionController extends ActionController {
+  /**
+   * A `flyte.map` iterated synchronously inside a sync task body: an iterator of the results in input order,
+   * blocking in `next()` until the next one is ready. Each argument list pulled from `items` becomes one child
+   * (at most `concurrency` running at once, in the group `options.group`). Items are pulled lazily: at most
+   * `concurrency` (or a fixed window when it is `0`, unbounded) ahead of the results consumed. With
+   * `returnExceptions`, failed items are flyte errors in place; else the first failure is thrown and the items
+   * still running are aborted. Closing the iterator early (`break`) aborts the items still running.
+   */
+  mapSync(
+    frame: Frame,
+    task: TaskDefinition,
+    bound: readonly unknown[],
+    items: Iterator<unknown[]>,
+    options: SyncMapOptions,
+  ): Iterator<unknown>;
+}
+
+/** The controller of `frame` when it can iterate a map synchronously (a sync frame), else `undefined`. */
+export function syncController(frame: Frame): SyncActionController | undefined {
+  const controller = frame.run.controller as Partial<SyncActionController>;
+  return frame.sync && typeof controller.mapSync === 'function' ? (controller as SyncActionController) : undefined;
+}
+
+/** How this process claims a run it takes over (see `RunStore.claimRun`). */
+export interface RunClaim {
+  readonly owner: string;
+  readonly leaseMs: number;
+}
+
+/** A run this process drives: started or resumed by its controller, and going on until {@link done}. */
+export interface DrivenRun {
+  readonly name: string;
+  /** The live phase: `running` until the run ended, then its terminal phase. */
+  readonly phase: RunPhase;
+  /** Settles (never rejects) when the run reached a terminal phase and its records are durable. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * The run side: starts runs, takes recorded runs over, aborts them, and says which runs this process drives.
+ * Runs driven by other processes are reached through the store, not through the controller.
+ */
+export interface RunController {
+  /** The claim this process makes on a run it takes over (a recovery, the abort of an orphaned run). */
+  readonly claim: RunClaim;
+  /**
+   * Records a new run of `task` with `args` and starts its root action. Resolves once the run is recorded; the
+   * run goes on in the background until `done`.
+   *
+   * Thrown (rejected) by it when `options` are invalid (a bad name, a bad `maxActionConcurrency`) or `args`
+   * cannot be serialized; the run is then not recorded.
+   */
+  startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<DrivenRun>;
+  /**
+   * Starts the root of a recorded run again under the same run, in recovery mode: children, traces and durable
+   * steps that succeeded before return their recorded outputs instead of running. `claimed` is the run as this
+   * process claimed it (`RunStore.claimRun` with {@link claim}): the claim makes this process its one driver.
+   */
+  resumeRun(claimed: RunRecord, task: TaskDefinition, args: readonly unknown[]): DrivenRun;
+  /** The run named `runName` if this process drives it, else `undefined`. */
+  driven(runName: string): DrivenRun | undefined;
+  /** The names of the runs this process drives now. */
+  drivenRuns(): string[];
+  /**
+   * Aborts a run this process drives: its root and every running descendant end `aborted`. Resolves `true` once
+   * the run's end is durable, or `false` at once when this process does not drive the run.
+   */
+  abortRun(runName: string, reason: string): Promise<boolean>;
+  /**
+   * Aborts one action of a run this process drives, and its running descendants. Resolves `true` once the
+   * action's end is durable, or `false` at once when the action is not running in this process.
+   */
+  abortAction(runName: string, actionName: string, reason: string): Promise<boolean>;
+  /** Waits for the runs this process drives to end, then releases what the controller holds (threads). */
+  close(): Promise<void>;
+}
+
+/** A whole controller: the action side for task bodies and the run side for run handles, the CLI and the UI. */
+export interface Controller extends ActionController, RunController {}

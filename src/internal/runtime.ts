@@ -9,6 +9,7 @@ import { InitializationError } from '../errors.js';
 import { openStore } from '../store/index.js';
 import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
+import type { Controller } from './controller.js';
 import { LocalController } from './local-controller.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
 import { driverGone } from './owner.js';
@@ -46,12 +47,30 @@ export interface FlyteConfig {
   readonly threads: number;
 }
 
+/** What a controller is built on: where it records and how it encodes values. */
+export interface ControllerDeps {
+  readonly recorder: Recorder;
+  readonly codec: ValueCodec;
+}
+
+/**
+ * The one place that chooses the controller of a configuration. Today it is always the local controller (every
+ * action runs in this process, sync bodies on a pool of `config.threads` threads).
+ *
+ * The seam of distributed mode: when the configuration names an engine, this is where the remote controller
+ * (actions handed to workers) will be chosen instead. No configuration names one yet.
+ */
+export function createController(config: FlyteConfig, deps: ControllerDeps): Controller {
+  const pool = new ThreadPool({ size: config.threads, echoLogs: config.echoLogs });
+  return new LocalController(deps.recorder, deps.codec, pool);
+}
+
 /** One configured flyte-ts: a store and the controller that writes to it. */
 export class Runtime {
   readonly store: RunStore;
   readonly recorder: Recorder;
   readonly codec: ValueCodec;
-  readonly controller: LocalController;
+  readonly controller: Controller;
   readonly #onExit = (): void => {
     const flushSync = (this.store as { flushSync?: () => void }).flushSync;
     // At exit nothing can be awaited: commit what is pending synchronously, if the store can.
@@ -63,8 +82,7 @@ export class Runtime {
     const inMemory = config.store === 'memory:';
     this.codec = new ValueCodec({ dataDir: inMemory ? undefined : config.root });
     this.recorder = new Recorder(this.store);
-    this.controller = new LocalController(this.recorder, this.codec);
-    this.controller.pool = new ThreadPool({ size: config.threads, echoLogs: config.echoLogs });
+    this.controller = createController(config, { recorder: this.recorder, codec: this.codec });
     installLogCapture();
     setLogEcho(config.echoLogs);
     process.on('exit', this.#onExit);
@@ -97,7 +115,7 @@ export class Runtime {
     for (let offset = 0; ; offset += page) {
       const running = await this.store.listRuns({ phase: 'running', limit: page, offset });
       for (const run of running) {
-        if (!this.controller.runs.has(run.name) && driverGone(run, now)) orphans.push(run);
+        if (this.controller.driven(run.name) === undefined && driverGone(run, now)) orphans.push(run);
       }
       if (running.length < page) break;
     }
@@ -112,9 +130,8 @@ export class Runtime {
 
   /** Waits for the runs of this process, then closes the store. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.controller.runs.values()].map((run) => run.done));
+    await this.controller.close();
     process.off('exit', this.#onExit);
-    await this.controller.pool?.close();
     await this.store.close();
   }
 }

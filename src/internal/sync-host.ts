@@ -5,13 +5,13 @@
  * @module
  */
 import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
-import { SyncMapRun } from '../map.js';
-import { lookupTask } from '../task-environment.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
+import { lookupTask } from './task-registry.js';
 import { fromTaskRef, type TaskRef } from './task-ref.js';
+import { SyncMapRun } from './map-run.js';
 import type { HostNotice, ThreadPool } from './thread-pool.js';
 import type { Reply, WorkerRequest } from './thread-protocol.js';
 

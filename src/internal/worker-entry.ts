@@ -11,13 +11,13 @@ import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
-import { lookupTask } from '../task-environment.js';
-import type { Controller, StepHandle, StepReplay, SyncMapOptions } from './controller.js';
+import type { StepHandle, StepReplay, SyncActionController, SyncMapOptions } from './controller.js';
 import { runInFrame, type Frame, type LiveAction, type RunScope } from './frame.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
 import { Fifo } from './fifo.js';
 import { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
+import { lookupTask } from './task-registry.js';
 import { toTaskRef } from './task-ref.js';
 import {
   REPLY_TYPES,
@@ -94,7 +94,7 @@ function mapSettings(frame: Frame, task: TaskDefinition, bound: readonly unknown
 }
 
 /** The controller of frames on a pool thread: every action is run by the main thread's controller. */
-class ThreadController implements Controller {
+class ThreadController implements SyncActionController {
   constructor(readonly mode: 'local' | 'remote') {}
 
   submitSync(frame: Frame, task: TaskDefinition, args: readonly unknown[]): unknown {
@@ -186,8 +186,6 @@ function liveAction(job: PoolJob): LiveAction {
     shortName: job.shortName,
     parent: null,
     signal: new AbortController().signal,
-    children: new Set(),
-    sequencer: new Map(),
     abort: () => undefined,
   };
 }
