@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InitializationError } from '../src/errors.js';
 import { openStore, openStoreAsync } from '../src/store/index.js';
-import { PG_LATEST_SCHEMA_VERSION } from '../src/store/postgres/migrations.js';
+import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { PostgresStore, parsePostgresUrl } from '../src/store/postgres/postgres-store.js';
 import type { RunStore } from '../src/store/run-store.js';
 import { dropSchema, freshSchema, peekPostgres, postgresSkip, urlWithSchema } from './support/postgres.js';
@@ -50,7 +50,7 @@ describe('Postgres', { skip }, () => {
         );
         assert.deepEqual(
           rows.map((r) => r.version),
-          Array.from({ length: PG_LATEST_SCHEMA_VERSION }, (_, i) => i + 1),
+          PG_MIGRATIONS.map((m) => m.version),
         );
         await a.createRun(makeRun('r1'));
         assert.equal((await b.getRun('r1'))?.name, 'r1');

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { InitializationError } from '../errors.js';
-import { openStore } from '../store/index.js';
+import { openBlobStore, openStore, type BlobStore } from '../store/index.js';
 import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
 import { LocalController } from './local-controller.js';
@@ -49,6 +49,8 @@ export interface FlyteConfig {
 /** One configured flyte-ts: a store and the controller that writes to it. */
 export class Runtime {
   readonly store: RunStore;
+  /** Where offloaded values and (for a shared store) file contents go; `undefined` for `memory:`. */
+  readonly blobs: BlobStore | undefined;
   readonly recorder: Recorder;
   readonly codec: ValueCodec;
   readonly controller: LocalController;
@@ -60,8 +62,8 @@ export class Runtime {
 
   constructor(readonly config: FlyteConfig) {
     this.store = openStore(config.store, { root: config.root });
-    const inMemory = config.store === 'memory:';
-    this.codec = new ValueCodec({ dataDir: inMemory ? undefined : config.root });
+    this.blobs = openBlobStore(config.store, { root: config.root }, this.store);
+    this.codec = new ValueCodec({ blobs: this.blobs });
     this.recorder = new Recorder(this.store);
     this.controller = new LocalController(this.recorder, this.codec);
     this.controller.pool = new ThreadPool({ size: config.threads, echoLogs: config.echoLogs });
@@ -115,6 +117,8 @@ export class Runtime {
     await Promise.allSettled([...this.controller.runs.values()].map((run) => run.done));
     process.off('exit', this.#onExit);
     await this.controller.pool?.close();
+    await this.codec.idle();
+    await this.blobs?.close();
     await this.store.close();
   }
 }
