@@ -886,7 +886,12 @@ export class ValueCodec {
   #putFile(file: string, hash: string, path: string): Promise<void> | undefined {
     const what = `${path}: ${FILE_TYPE}(${JSON.stringify(file)})`;
     return this.#put(hash, what, async () => {
-      const bytes = await readFile(file);
+      const bytes = await readFile(file).catch((err: unknown) => {
+        throw new RuntimeDataValidationError(
+          `${what}: expected a readable file to upload to ${this.blobs?.description ?? 'the blob store'}; received ${describeError(err)}`,
+          { path, cause: err },
+        );
+      });
       const actual = sha256OfBytes(bytes);
       if (actual !== hash) {
         throw new RuntimeDataValidationError(

@@ -50,7 +50,10 @@ export interface BlobStore {
    * @throws {@link BlobCorruptError} (as a rejection) when the stored bytes do not hash to `key`.
    */
   get(key: string): Promise<Buffer>;
-  /** Resolves `true` when a complete blob is stored under `key`. */
+  /**
+   * Resolves `true` when a complete blob is stored under `key`.
+   * @throws RangeError (as a rejection, like every method here) when `key` is not 64 lower-case hex characters.
+   */
   has(key: string): Promise<boolean>;
   /** Releases connections; the store is not used afterwards. */
   close(): Promise<void>;
@@ -167,7 +170,7 @@ export class DirBlobStore implements BlobStore {
     return verifiedBlob(key, bytes, file);
   }
 
-  has(key: string): Promise<boolean> {
+  async has(key: string): Promise<boolean> {
     return exists(this.#fileOf(checkBlobKey(key)));
   }
 
@@ -199,21 +202,21 @@ export class MemoryBlobStore implements BlobStore {
   readonly description = 'memory (blobs)';
   readonly #blobs = new Map<string, Buffer>();
 
-  put(data: Uint8Array | string): Promise<string> {
+  async put(data: Uint8Array | string): Promise<string> {
     const bytes = Buffer.from(blobBytes(data)); // a copy: the caller may reuse its buffer
     const key = sha256OfBytes(bytes);
     if (!this.#blobs.has(key)) this.#blobs.set(key, bytes);
-    return Promise.resolve(key);
+    return key;
   }
 
-  get(key: string): Promise<Buffer> {
+  async get(key: string): Promise<Buffer> {
     const bytes = this.#blobs.get(checkBlobKey(key));
-    if (bytes === undefined) return Promise.reject(new BlobNotFoundError(key, this.description));
-    return Promise.resolve(Buffer.from(bytes));
+    if (bytes === undefined) throw new BlobNotFoundError(key, this.description);
+    return Buffer.from(bytes);
   }
 
-  has(key: string): Promise<boolean> {
-    return Promise.resolve(this.#blobs.has(checkBlobKey(key)));
+  async has(key: string): Promise<boolean> {
+    return this.#blobs.has(checkBlobKey(key));
   }
 
   close(): Promise<void> {
