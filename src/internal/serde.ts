@@ -735,7 +735,7 @@ export class ValueCodec {
    * offload marker, or blobs it refers to are still being written.
    */
   needsLoad(text: string): boolean {
-    return text.charCodeAt(0) === AT || this.#pendingTexts.has(text);
+    return text.charCodeAt(0) === AT || (this.#pendingTexts.size > 0 && this.#pendingTexts.has(text));
   }
 
   /**
