@@ -265,7 +265,7 @@ async function dirHashOf(path: string): Promise<string> {
  * Reads a directory manifest blob (the JSON text whose SHA-256 is the directory's hash).
  * @throws TypeError when the blob is not a list of `[relative path, hash]` pairs.
  */
-export function parseManifest(bytes: Buffer, key: string): DirManifest {
+function parseManifest(bytes: Buffer, key: string): DirManifest {
   const parsed: unknown = JSON.parse(bytes.toString('utf8'));
   const ok =
     Array.isArray(parsed) &&
