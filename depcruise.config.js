@@ -34,12 +34,7 @@ export default {
       from: { path: '^src/internal/' },
       to: {
         path: '^src/([^/]+[.]ts|cli/|ui/)',
-        pathNot: [
-          SDK_LEAVES,
-          // TEMPORARY: serde decodes flyte.io File/Dir values. The "blob" helper of issue 10 (async BlobStore)
-          // removes this import; the lead deletes this exception when merging that work.
-          '^src/io[.]ts$',
-        ],
+        pathNot: SDK_LEAVES,
       },
     },
     {

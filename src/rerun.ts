@@ -44,7 +44,7 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   if (record === undefined) throw new RangeError(`rerun: no run named ${name} in ${rt.store.description}`);
   const inputs = await rt.store.getRunInputs(name);
   const task = lookupTask(record.taskName) ?? (await importTask(record.taskName, record.module));
-  const args = rt.codec.decode(inputs as string) as unknown[];
+  const args = (await rt.codec.load(inputs as string)) as unknown[];
   if (options.recover === true) {
     if (options.name !== undefined)
       throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');

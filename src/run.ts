@@ -50,13 +50,13 @@ export class ActionHandle {
   /** The decoded argument list the action was called with. */
   async inputs(): Promise<unknown[] | undefined> {
     const io = await this.#rt.store.getActionIO(this.runName, this.name);
-    return io?.inputs == null ? undefined : (this.#rt.codec.decode(io.inputs) as unknown[]);
+    return io?.inputs == null ? undefined : ((await this.#rt.codec.load(io.inputs)) as unknown[]);
   }
 
   /** The decoded output of a succeeded action (`undefined` before it succeeded). */
   async outputs(): Promise<unknown> {
     const io = await this.#rt.store.getActionIO(this.runName, this.name);
-    return io?.outputs == null ? undefined : this.#rt.codec.decode(io.outputs);
+    return io?.outputs == null ? undefined : this.#rt.codec.load(io.outputs);
   }
 
   /** Every attempt, first to last. */

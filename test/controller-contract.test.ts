@@ -49,7 +49,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 function deps(store = openStore('memory:', { root })) {
   const recorder = new Recorder(store);
-  return { store, recorder, codec: new ValueCodec({ dataDir: undefined }) };
+  return { store, recorder, codec: new ValueCodec({ blobs: undefined }) };
 }
 
 describe('the run side of createController', () => {

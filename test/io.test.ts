@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { ON_POSTGRES, testStoreOptions } from './support/flyte-root.js';
 
 const env = new flyte.TaskEnvironment({ name: 'iotest' });
 
@@ -33,6 +34,10 @@ export const writesFile = env.task(async function writesFile(path: string, conte
 
 export const echo = env.task(async function echo<T>(value: T) {
   return value;
+});
+
+export const namesOf = env.task(async function namesOf(refs: { f: flyte.io.File; d: flyte.io.Dir }) {
+  return [refs.f.path, refs.d.path];
 });
 
 export const fileSize = env.task(async function fileSize(f: flyte.io.File) {
@@ -69,14 +74,19 @@ export const returnsMissing = env.task(async function returnsMissing(path: strin
 describe('flyte.io', () => {
   let root: string;
   let data: string;
-  before(() => {
+  let drop = async (): Promise<void> => undefined;
+  before(async () => {
     root = mkdtempSync(join(tmpdir(), 'flyte-io-'));
     data = join(root, 'data');
     mkdirSync(data);
-    flyte.init({ root: join(root, 'state'), echoLogs: false });
+    // The root's SQLite, or a fresh Postgres schema under FLYTE_TEST_STORE=postgres (the SDK pass of .ci/run).
+    const options = await testStoreOptions();
+    drop = options.drop;
+    flyte.init({ root: join(root, 'state'), store: options.store, echoLogs: false });
   });
   after(async () => {
     await flyte.shutdown();
+    await drop();
     rmSync(root, { recursive: true, force: true });
   });
   beforeEach(() => calls.clear());
@@ -116,6 +126,29 @@ describe('flyte.io', () => {
       assert.equal(await f.hash(), sha256('version 1'));
       writeFileSync(path, 'version 2');
       assert.equal(await f.hash(), sha256('version 2'));
+    });
+
+    it('fromLocal hashes ahead, asynchronously: crossing a boundary then reads nothing', async () => {
+      const path = join(data, 'ahead.txt');
+      writeFileSync(path, 'hashed ahead');
+      const f = await flyte.io.File.fromLocal(path);
+      assert.equal(await f.hash(), sha256('hashed ahead'));
+      const dir = tree('ahead-dir', { 'x.txt': 'x' });
+      const d = await flyte.io.Dir.fromLocal(dir);
+      assert.equal(await d.hash(), await flyte.io.Dir.from(dir).hash());
+      if (ON_POSTGRES) {
+        // A shared store uploads the content (asynchronously) when it crosses: the paths must still be there.
+        const run = await flyte.run(namesOf, { f, d });
+        assert.deepEqual(await run.outputs(), [path, dir]);
+      } else {
+        // The snapshot is what crosses: with the paths gone, File.from would be refused, these are not.
+        rmSync(path);
+        rmSync(dir, { recursive: true });
+        const run = await flyte.run(namesOf, { f, d });
+        assert.deepEqual(await run.outputs(), [path, dir]);
+        await assert.rejects(flyte.run(echo, flyte.io.File.from(path)), /does not exist/);
+      }
+      await assert.rejects(flyte.io.File.fromLocal(join(data, 'never.txt')), /ENOENT/);
     });
 
     it('rejects bad paths at once', () => {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InlineIOMaxBytesBreached, RuntimeDataValidationError } from '../src/errors.js';
 import { sha256Hex, shortHash } from '../src/internal/hash.js';
+import { Dir, File } from '../src/internal/io-values.js';
 import { decodeValue, encodeValue, parseOffloadMarker, ValueCodec } from '../src/internal/serde.js';
+import { DirBlobStore, MemoryBlobStore } from '../src/store/blob-store.js';
 
 function roundTrip(value: unknown): unknown {
   return decodeValue(encodeValue(value, 'args').text);
@@ -364,8 +366,10 @@ describe('decodeValue', () => {
 
 describe('ValueCodec', () => {
   let dataDir = '';
+  let blobs: DirBlobStore;
   before(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'flyte-serde-'));
+    blobs = new DirBlobStore(dataDir);
   });
   after(() => {
     rmSync(dataDir, { recursive: true, force: true });
@@ -373,23 +377,25 @@ describe('ValueCodec', () => {
 
   const big = { rows: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `row ${i}`, at: new Date(i) })) };
 
-  it('keeps small values inline', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('keeps small values inline, decoded synchronously, with nothing to wait for', () => {
+    const codec = new ValueCodec({ blobs });
     const stored = codec.encode([1, 'two'], 'args', 1000);
     assert.equal(stored.text, encodeValue([1, 'two'], 'args').text);
     assert.equal(stored.bytes, Buffer.byteLength(stored.text));
+    assert.equal(stored.written, undefined);
+    assert.equal(codec.needsLoad(stored.text), false);
     assert.deepStrictEqual(codec.decode(stored.text), [1, 'two']);
   });
 
   it('counts UTF-8 bytes, not characters, against the limit', () => {
-    const codec = new ValueCodec({ dataDir: undefined });
+    const codec = new ValueCodec({ blobs: undefined });
     const value = 'é'.repeat(10); // text ["éééééééééé"]: 14 characters, 24 bytes
     assert.equal(codec.encode(value, 'args', 24).bytes, 24);
     assert.throws(() => codec.encode(value, 'args', 23), InlineIOMaxBytesBreached);
   });
 
-  it('offloads a large value to <dataDir>/values and reads it back', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('offloads a large value to <root>/values, durable once `written` settles, and loads it back', async () => {
+    const codec = new ValueCodec({ blobs });
     const direct = encodeValue(big, 'output');
     const stored = codec.encode(big, 'output', 1000);
     const ref = parseOffloadMarker(stored.text);
@@ -398,20 +404,31 @@ describe('ValueCodec', () => {
     assert.ok(stored.text.length < 100);
     assert.equal(stored.hash, direct.hash);
     assert.equal(stored.bytes, Buffer.byteLength(direct.text));
+    assert.equal(stored.full, direct.text);
     assert.equal(ref.bytes, stored.bytes);
     assert.equal(ref.sha256, sha256Hex(direct.text));
+    assert.ok(stored.written instanceof Promise, 'the write is in flight');
+    assert.equal(codec.needsLoad(stored.text), true);
+    // While the write is in flight, the marker decodes from memory.
+    assert.deepStrictEqual(codec.decode(stored.text), big);
+    await stored.written;
     const file = join(dataDir, 'values', `${ref.sha256}.devalue`);
     assert.equal(readFileSync(file, 'utf8'), direct.text);
-    assert.deepStrictEqual(codec.decode(stored.text), big);
-    // A second codec on the same directory reads it too.
-    assert.deepStrictEqual(new ValueCodec({ dataDir }).decode(stored.text), big);
+    assert.deepStrictEqual(await codec.load(stored.text), big);
+    // A second codec on the same directory reads it too, asynchronously only.
+    const other = new ValueCodec({ blobs: new DirBlobStore(dataDir) });
+    assert.throws(() => other.decode(stored.text), /ValueCodec\.load/);
+    assert.deepStrictEqual(await other.load(stored.text), big);
   });
 
-  it('writes a value once and leaves no temporary files', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('writes a value once and leaves no temporary files', async () => {
+    const codec = new ValueCodec({ blobs });
     const first = codec.encode(big, 'output', 1000);
     const second = codec.encode(big, 'output', 1000);
     assert.equal(first.text, second.text);
+    await first.written;
+    await second.written;
+    assert.equal(codec.encode(big, 'output', 1000).written, undefined, 'known durable: nothing more to write');
     const files = readdirSync(join(dataDir, 'values'));
     assert.ok(
       files.every((f) => f.endsWith('.devalue')),
@@ -419,45 +436,53 @@ describe('ValueCodec', () => {
     );
   });
 
-  it('names the file after the text, and keeps the canonical hash, when keys were out of order', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('names the blob after the text, and keeps the canonical hash, when keys were out of order', async () => {
+    const codec = new ValueCodec({ blobs });
     const unsorted = { z: 'z'.repeat(2000), a: 1 };
     const sorted = { a: 1, z: 'z'.repeat(2000) };
     const stored = codec.encode(unsorted, 'args', 100);
     assert.equal(stored.hash, encodeValue(sorted, 'args').hash);
     const ref = parseOffloadMarker(stored.text);
     assert.equal(ref?.sha256, sha256Hex(encodeValue(unsorted, 'args').text));
-    assert.deepStrictEqual(codec.decode(stored.text), unsorted);
+    await stored.written;
+    assert.deepStrictEqual(await codec.load(stored.text), unsorted);
   });
 
-  it('refuses a missing file, naming it', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('refuses a missing blob, naming its key and the store', async () => {
+    const codec = new ValueCodec({ blobs });
     const stored = codec.encode({ lost: 'x'.repeat(500) }, 'output', 100);
-    const file = join(dataDir, 'values', `${parseOffloadMarker(stored.text)?.sha256 ?? ''}.devalue`);
+    await stored.written;
+    const sha = parseOffloadMarker(stored.text)?.sha256 ?? '';
+    const file = join(dataDir, 'values', `${sha}.devalue`);
     assert.ok(existsSync(file));
     unlinkSync(file);
-    assert.throws(
-      () => codec.decode(stored.text),
+    await assert.rejects(
+      codec.load(stored.text),
       (err) =>
-        err instanceof RuntimeDataValidationError && err.message.includes(file) && err.message.includes('missing'),
+        err instanceof RuntimeDataValidationError &&
+        err.message.includes(sha) &&
+        err.message.includes(join(dataDir, 'values')) &&
+        err.message.includes('missing'),
     );
   });
 
-  it('refuses a file whose content does not match its marker', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('refuses a blob whose content does not match its marker', async () => {
+    const codec = new ValueCodec({ blobs });
     const stored = codec.encode({ bad: 'y'.repeat(500) }, 'output', 100);
+    await stored.written;
     const file = join(dataDir, 'values', `${parseOffloadMarker(stored.text)?.sha256 ?? ''}.devalue`);
     writeFileSync(file, '[1]');
-    assert.throws(() => codec.decode(stored.text), /corrupt/);
+    await assert.rejects(codec.load(stored.text), (err) => err instanceof RuntimeDataValidationError && /corrupt/.test(err.message));
   });
 
-  it('refuses an offloaded value without a data directory', () => {
-    const stored = new ValueCodec({ dataDir }).encode(big, 'output', 1000);
-    assert.throws(() => new ValueCodec({ dataDir: undefined }).decode(stored.text), RuntimeDataValidationError);
+  it('refuses an offloaded value without a blob store', async () => {
+    const stored = new ValueCodec({ blobs }).encode(big, 'output', 1000);
+    await stored.written;
+    await assert.rejects(new ValueCodec({ blobs: undefined }).load(stored.text), RuntimeDataValidationError);
   });
 
-  it('throws InlineIOMaxBytesBreached, with the size and the limit, when there is no data directory', () => {
-    const codec = new ValueCodec({ dataDir: undefined });
+  it('throws InlineIOMaxBytesBreached, with the size and the limit, when there is no blob store', () => {
+    const codec = new ValueCodec({ blobs: undefined });
     const bytes = Buffer.byteLength(encodeValue(big, 'output').text);
     assert.throws(
       () => codec.encode(big, 'output', 1000),
@@ -470,13 +495,58 @@ describe('ValueCodec', () => {
   });
 
   it('refuses bad data before looking at sizes', () => {
-    const codec = new ValueCodec({ dataDir: undefined });
+    const codec = new ValueCodec({ blobs: undefined });
     assert.throws(() => codec.encode([() => 1], 'args', 1), RuntimeDataValidationError);
   });
 
-  it('refuses text that is neither devalue output nor a marker', () => {
-    const codec = new ValueCodec({ dataDir });
+  it('refuses text that is neither devalue output nor a marker', async () => {
+    const codec = new ValueCodec({ blobs });
     assert.throws(() => codec.decode('@something else'), RuntimeDataValidationError);
+    await assert.rejects(codec.load('@something else'), RuntimeDataValidationError);
+  });
+
+  it('uploads File and Dir contents to a shared blob store; what it decodes reads them with the paths gone', async () => {
+    const shared = new MemoryBlobStore();
+    const codec = new ValueCodec({ blobs: shared });
+    const tree = mkdtempSync(join(tmpdir(), 'flyte-serde-files-'));
+    writeFileSync(join(tree, 'a.txt'), 'alpha');
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'sub', 'b.txt'), 'beta');
+    const file = await File.fromLocal(join(tree, 'a.txt'));
+    const dir = await Dir.fromLocal(tree);
+    const stored = codec.encode({ file, dir }, 'output', 1_000_000);
+    assert.ok(stored.written !== undefined, 'uploads are in flight');
+    await stored.written;
+    assert.equal(await shared.has(await file.hash()), true);
+    assert.equal(await shared.has(await dir.hash()), true, 'the manifest is stored under the directory hash');
+    rmSync(tree, { recursive: true, force: true });
+    const back = (await new ValueCodec({ blobs: shared }).load(stored.text)) as { file: File; dir: Dir };
+    assert.equal(back.file.path, file.path);
+    assert.equal(await back.file.text(), 'alpha');
+    assert.equal(await back.file.hash(), await file.hash());
+    const walked: string[] = [];
+    for await (const f of back.dir.walk()) walked.push(`${f.path.slice(tree.length)}=${await f.text()}`);
+    assert.deepEqual(walked, ['/a.txt=alpha', '/sub/b.txt=beta']);
+    assert.deepEqual(
+      (await back.dir.list()).map((e) => `${e instanceof Dir ? 'dir' : 'file'} ${e.name}`),
+      ['file a.txt', 'dir sub'],
+    );
+    assert.equal(await back.dir.hash(), await dir.hash());
+    // Passed on again: already in the store, nothing to upload.
+    assert.equal(codec.encode(back, 'args', 1_000_000).written, undefined);
+  });
+
+  it('fails the upload of a file that changed after it was hashed', async () => {
+    const codec = new ValueCodec({ blobs: new MemoryBlobStore() });
+    const path = join(dataDir, 'changing.txt');
+    writeFileSync(path, 'before');
+    const file = await File.fromLocal(path);
+    writeFileSync(path, 'after');
+    const stored = codec.encode([file], 'args', 1_000_000);
+    await assert.rejects(
+      stored.written as Promise<void>,
+      (err) => err instanceof RuntimeDataValidationError && /changed meanwhile/.test(err.message),
+    );
   });
 });
 

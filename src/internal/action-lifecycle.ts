@@ -253,8 +253,17 @@ export class ActionLifecycle {
     let result: Promise<unknown>;
     try {
       // The body gets its own copy of the arguments, as decoded from the record (a copy of primitives is the same).
-      live.args = isFlatPrimitiveArray(args) ? args.slice() : (this.codec.decode(record.inputs as string) as unknown[]);
-      result = mayWaitBeforeFirstAttempt(live) ? this.prepare(live) : this.attempt(live, 1);
+      const inputs = record.inputs as string;
+      if (this.codec.needsLoad(inputs)) {
+        // Offloaded inputs (or uploading files): read back once durable, before any record refers to them.
+        result = this.codec.load(inputs).then((decoded) => {
+          live.args = decoded as unknown[];
+          return mayWaitBeforeFirstAttempt(live) ? this.prepare(live) : this.attempt(live, 1);
+        });
+      } else {
+        live.args = isFlatPrimitiveArray(args) ? args.slice() : (this.codec.decode(inputs) as unknown[]);
+        result = mayWaitBeforeFirstAttempt(live) ? this.prepare(live) : this.attempt(live, 1);
+      }
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -296,7 +305,7 @@ export class ActionLifecycle {
     if (earlier?.phase === 'succeeded') {
       const io = await this.recorder.store.getActionIO(run.name, record.name);
       // Recovered: the child finished before; its record stays as it is.
-      if (io?.outputs != null) return this.codec.decode(io.outputs);
+      if (io?.outputs != null) return this.codec.load(io.outputs);
     }
     const behavior = cacheBehavior(run, task);
     if (behavior !== 'disable') live.cacheKey = cacheKey(task, live.args, record.inputsHash as string);
@@ -368,6 +377,11 @@ export class ActionLifecycle {
     const { run, task, record } = live;
     try {
       const output = this.codec.encode(value, 'output', task.maxInlineIoBytes);
+      if (output.written !== undefined) {
+        // An offloaded output (or uploaded files) is durable before the record that refers to it: then again.
+        const again = (): unknown => this.attemptSucceeded(live, n, startedAt, value);
+        return output.written.then(again, (err: unknown) => this.attemptFailed(live, n, startedAt, err));
+      }
       const endedAt = Date.now();
       if (recordsAttempt(live, n)) this.recordAttempt(live, n, 'succeeded', startedAt, endedAt, null);
       record.phase = 'succeeded';
@@ -385,7 +399,7 @@ export class ActionLifecycle {
         });
       }
       // The caller gets its own copy, as decoded from the record; a primitive is its own copy.
-      return isPrimitive(value) ? value : this.codec.decode(output.text);
+      return isPrimitive(value) ? value : this.codec.decode(output.full);
     } catch (err) {
       return this.attemptFailed(live, n, startedAt, err);
     }
@@ -499,7 +513,7 @@ export class ActionLifecycle {
     record.endedAt = now;
     record.outputs = outputs;
     this.recorder.action(record);
-    return this.codec.decode(outputs);
+    return this.codec.load(outputs);
   }
 
   /** Recovery: loads what this action's children and steps recorded before. */

@@ -1,9 +1,12 @@
 /**
  * Content hashes of files and directories, for `flyte.io.File` / `flyte.io.Dir` and the codec's canonical hashes.
  *
- * A file's hash is the SHA-256 of its bytes; a directory's is the SHA-256 of the sorted list of
- * (relative path, content hash) of every file under it (see {@link dirHashSync}). Both come in a synchronous form,
- * for the codec (encoding is synchronous), and an asynchronous one, for `file.hash()` and `dir.hash()`.
+ * A file's hash is the SHA-256 of its bytes; a directory's is the SHA-256 of its manifest, the sorted list of
+ * (relative path, content hash) of every file under it (see {@link manifestHash}). Both come in an asynchronous
+ * form, for `File.fromLocal` / `Dir.fromLocal`, `file.hash()` and `dir.hash()`, and a synchronous one: the codec's
+ * fallback for a reference made with `File.from` / `Dir.from` and never hashed ahead (encoding is synchronous,
+ * because a child's name is derived from its inputs' hash before the call returns). A reference hashed ahead, or
+ * decoded from a store, carries its hash, and the codec reads nothing for it.
  *
  * Hashes are memoized per version of a file: the key is its path and the value is only reused while the file's
  * device, inode, size and modification time are unchanged. A file modified less than {@link RACY_MS} before it was
@@ -134,25 +137,42 @@ function byRelative(a: DirEntryFile, b: DirEntryFile): number {
   return a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0;
 }
 
-/** The hash of a directory from its sorted (relative path, content hash) pairs. */
-function combine(entries: readonly (readonly [string, string])[]): string {
-  return sha256Hex(JSON.stringify(entries));
+/** A directory's content: the `[relative path, file content hash]` pair of every file under it, by relative path. */
+export type DirManifest = readonly (readonly [string, string])[];
+
+/**
+ * The content hash of a directory from its manifest: the SHA-256 of the manifest as JSON text. That text is also
+ * what a shared store keeps for the directory, so the blob of a directory's manifest has the directory's hash as
+ * its key.
+ */
+export function manifestHash(entries: DirManifest): string {
+  return sha256Hex(manifestText(entries));
+}
+
+/** The manifest as the JSON text that {@link manifestHash} hashes. */
+export function manifestText(entries: DirManifest): string {
+  return JSON.stringify(entries);
 }
 
 /**
- * The content hash of a directory: SHA-256 of the JSON list of `[relative path, file hash]` of every file under
- * it, sorted by relative path. Renaming a file inside the directory changes it; moving the whole directory does
- * not.
+ * The manifest of a directory, read synchronously: the codec's fallback for a `Dir` whose content was not hashed
+ * ahead (`Dir.fromLocal`). Renaming a file inside the directory changes its hash; moving the whole directory
+ * does not.
  * @throws the `fs` error when the directory or one of its files cannot be read.
  */
-export function dirHashSync(root: string): string {
-  return combine(listFilesSync(root).map((f) => [f.relative, fileHashSync(f.path)] as const));
+export function dirManifestSync(root: string): DirManifest {
+  return listFilesSync(root).map((f) => [f.relative, fileHashSync(f.path)] as const);
 }
 
-/** {@link dirHashSync}, without blocking the event loop. */
-export async function dirHash(root: string): Promise<string> {
+/** {@link dirManifestSync}, without blocking the event loop. */
+export async function dirManifest(root: string): Promise<DirManifest> {
   const files = await listFiles(root);
   const entries: (readonly [string, string])[] = [];
   for (const f of files) entries.push([f.relative, await fileHash(f.path)]);
-  return combine(entries);
+  return entries;
+}
+
+/** The content hash of a directory, read synchronously: {@link manifestHash} of {@link dirManifestSync}. */
+export function dirHashSync(root: string): string {
+  return manifestHash(dirManifestSync(root));
 }

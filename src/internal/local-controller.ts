@@ -120,6 +120,7 @@ export class LocalController implements Controller, Placement {
   async startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<LocalRun> {
     const name = options.name === undefined ? newRunName() : validateRunName(options.name);
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
+    await inputs.written; // offloaded inputs are durable before the run record refers to them
     const run = new LocalRun(name, this, options, 1);
     const now = Date.now();
     await this.recorder.createRun({

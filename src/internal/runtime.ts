@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { InitializationError } from '../errors.js';
-import { openStore } from '../store/index.js';
+import { openBlobStore, openStore, type BlobStore } from '../store/index.js';
 import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
 import type { Controller } from './controller.js';
@@ -68,6 +68,8 @@ export function createController(config: FlyteConfig, deps: ControllerDeps): Con
 /** One configured flyte-ts: a store and the controller that writes to it. */
 export class Runtime {
   readonly store: RunStore;
+  /** Where offloaded values and (for a shared store) file contents go; `undefined` for `memory:`. */
+  readonly blobs: BlobStore | undefined;
   readonly recorder: Recorder;
   readonly codec: ValueCodec;
   readonly controller: Controller;
@@ -79,8 +81,8 @@ export class Runtime {
 
   constructor(readonly config: FlyteConfig) {
     this.store = openStore(config.store, { root: config.root });
-    const inMemory = config.store === 'memory:';
-    this.codec = new ValueCodec({ dataDir: inMemory ? undefined : config.root });
+    this.blobs = openBlobStore(config.store, { root: config.root }, this.store);
+    this.codec = new ValueCodec({ blobs: this.blobs });
     this.recorder = new Recorder(this.store);
     this.controller = createController(config, { recorder: this.recorder, codec: this.codec });
     installLogCapture();
@@ -132,6 +134,8 @@ export class Runtime {
   async close(): Promise<void> {
     await this.controller.close();
     process.off('exit', this.#onExit);
+    await this.codec.idle();
+    await this.blobs?.close();
     await this.store.close();
   }
 }

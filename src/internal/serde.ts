@@ -12,23 +12,28 @@
  *
  * `flyte.io.File` and `flyte.io.Dir` are encoded as references (devalue custom types `flyte.io.File` /
  * `flyte.io.Dir` holding `[absolute path, content hash]`); in the canonical hash they count by **content hash
- * only**, so the same bytes under another path hash the same. Encoding is synchronous, so their content is hashed
- * synchronously during the validation walk (memoized per file version, see `content-hash.ts`); a missing or
- * unreadable file is a {@link RuntimeDataValidationError} naming the argument and the file.
+ * only**, so the same bytes under another path hash the same. A reference made by `File.fromLocal` /
+ * `Dir.fromLocal`, or decoded from a store, carries its hash, and encoding it reads nothing; one made by
+ * `File.from(path)` is hashed synchronously during the validation walk (encoding must stay synchronous; memoized
+ * per file version, see `content-hash.ts`). A missing or unreadable file is a {@link RuntimeDataValidationError}
+ * naming the argument and the file. The classes live in `io-values.ts`: this module does not import the SDK.
  *
- * {@link ValueCodec} adds offloading: text longer than the inline limit is written once, content-addressed, to
- * `<dataDir>/values/<sha256>.devalue`, and the store keeps a short marker (see {@link parseOffloadMarker}).
+ * {@link ValueCodec} adds offloading through an asynchronous {@link BlobStore}: text longer than the inline limit
+ * is written once, content-addressed by its SHA-256, and the store keeps a short marker (see
+ * {@link parseOffloadMarker}); with a shared blob store, file contents are uploaded too. Writes start during the
+ * (synchronous) encode and are awaited through {@link StoredValue.written}; markers are read back with the
+ * asynchronous {@link ValueCodec.load}.
  *
  * @example
  * ```ts
- * const codec = new ValueCodec({ dataDir: '/tmp/flyte-data' });
- * const { text, hash, bytes } = codec.encode([{ id: 1, tags: new Set(['a']) }], 'args', 10_000);
- * const args = codec.decode(text); // [{ id: 1, tags: Set { 'a' } }]
+ * const codec = new ValueCodec({ blobs: new DirBlobStore('/tmp/flyte-data') });
+ * const { text, hash, bytes, written } = codec.encode([{ id: 1, tags: new Set(['a']) }], 'args', 10_000);
+ * await written;
+ * const args = await codec.load(text); // [{ id: 1, tags: Set { 'a' } }]
  * ```
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   InlineIOMaxBytesBreached,
@@ -37,8 +42,9 @@ import {
   serializeError,
   type SerializedError,
 } from '../errors.js';
-import { Dir, File } from '../io.js';
-import { dirHashSync, fileHashSync } from './content-hash.js';
+import { BlobCorruptError, BlobNotFoundError, sha256OfBytes, type BlobStore } from '../store/blob-store.js';
+import { dirManifestSync, fileHashSync, manifestHash, manifestText, type DirManifest } from './content-hash.js';
+import { Dir, File, refState, withRefState } from './io-values.js';
 import { isArrayIndexKey, readText, writeText, type Reduce, type Revive } from './devalue-format.js';
 import { sha256Hex } from './hash.js';
 
@@ -52,30 +58,48 @@ export interface EncodedValue {
 
 /** The result of {@link ValueCodec.encode}. */
 export interface StoredValue extends EncodedValue {
-  /** The devalue text, or an offload marker when the text was written to the data directory. */
+  /** The devalue text, or an offload marker when the text goes to the blob store. */
   readonly text: string;
   /** UTF-8 size of the full devalue text, offloaded or not. */
   readonly bytes: number;
+  /** The full devalue text (the same as `text` when it is inline). */
+  readonly full: string;
+  /**
+   * Settles once every blob the value refers to (its offloaded text, uploaded file contents) is durable;
+   * `undefined` when nothing is being written. Rejects with the write's error (for a file that changed after it
+   * was hashed, a {@link RuntimeDataValidationError}).
+   */
+  readonly written: Promise<void> | undefined;
 }
 
 /** Options of {@link ValueCodec}. */
 export interface ValueCodecOptions {
   /**
-   * Directory under which large values are written (`<dataDir>/values/`). `undefined` for stores that keep
-   * nothing on disk (the memory store): then a value over the inline limit is refused.
+   * Where large values go, and (when it is not `local`) the content of files and directories. `undefined` for
+   * stores that keep values inline only (the memory store): then a value over the inline limit is refused.
    */
-  readonly dataDir: string | undefined;
+  readonly blobs: BlobStore | undefined;
 }
 
 /** Where an offloaded value lives, as read from its marker by {@link parseOffloadMarker}. */
 export interface OffloadRef {
-  /** SHA-256 (hex) of the devalue text; the file is `<dataDir>/values/<sha256>.devalue`. */
+  /** SHA-256 (hex) of the devalue text: the value's key in the blob store. */
   readonly sha256: string;
   /** UTF-8 size of the offloaded text. */
   readonly bytes: number;
 }
 
 const EXPECTED = 'expected plain data (JSON values, undefined, Date, BigInt, Map, Set, typed arrays, ArrayBuffer)';
+
+/** What the validation walk learned about a file or directory reference. */
+interface RefContent {
+  /** Its content hash. */
+  readonly hash: string;
+  /** A directory's manifest, when the walk read it (or the reference carried it). */
+  readonly entries: DirManifest | undefined;
+  /** Whether its bytes are already in a shared store (a reference decoded from one). */
+  readonly stored: boolean;
+}
 
 /** Custom type names of the file references and errors in the text. */
 const FILE_TYPE = 'flyte.io.File';
@@ -161,8 +185,8 @@ class Walk {
   readonly states = new Map<object, number>();
   /** Whether some plain object's keys are not in canonical order (then the hash needs a sorted clone). */
   unsorted = false;
-  /** The `flyte.io.File` / `Dir` references met, with their content hashes; `null` while there are none. */
-  refs: Map<File | Dir, string> | null = null;
+  /** The `flyte.io.File` / `Dir` references met, with their content; `null` while there are none. */
+  refs: Map<File | Dir, RefContent> | null = null;
   /** Whether an `Error` was met (errors travel as flyte errors). */
   errors = false;
 
@@ -434,11 +458,19 @@ function walkStep(f: WalkFrame, w: Walk, frames: WalkFrame[]): boolean {
   }
 }
 
-/** The content hash of a file or directory reference met by the walk, or a validation error naming both paths. */
-function contentHashAt(ref: File | Dir, w: Walk): string {
+/**
+ * The content of a file or directory reference met by the walk: the hash it carries (`File.fromLocal`, or decoded
+ * from a store), else its content hashed synchronously (memoized per file version); or a validation error naming
+ * both paths.
+ */
+function contentHashAt(ref: File | Dir, w: Walk): RefContent {
+  const known = refState(ref);
+  if (known !== undefined) return { hash: known.hash, entries: known.entries, stored: known.blobs !== undefined };
   const isFile = ref instanceof File;
   try {
-    return isFile ? fileHashSync(ref.path) : dirHashSync(ref.path);
+    if (isFile) return { hash: fileHashSync(ref.path), entries: undefined, stored: false };
+    const entries = dirManifestSync(ref.path);
+    return { hash: manifestHash(entries), entries, stored: false };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const what = `${isFile ? FILE_TYPE : DIR_TYPE}(${JSON.stringify(ref.path)})`;
@@ -459,10 +491,10 @@ function contentHashAt(ref: File | Dir, w: Walk): string {
 }
 
 /** Custom types of the text: file references as `[path, content hash]`, errors as flyte errors. */
-function textReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
+function textReduce(refs: ReadonlyMap<File | Dir, RefContent>): Reduce {
   return (v) => {
-    if (v instanceof File) return [FILE_TYPE, [v.path, refs.get(v)]];
-    if (v instanceof Dir) return [DIR_TYPE, [v.path, refs.get(v)]];
+    if (v instanceof File) return [FILE_TYPE, [v.path, refs.get(v)?.hash]];
+    if (v instanceof Dir) return [DIR_TYPE, [v.path, refs.get(v)?.hash]];
     if (v instanceof Error) return [ERROR_TYPE, serializeError(v)];
     return undefined;
   };
@@ -472,10 +504,10 @@ function textReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
  * Custom types of the canonical hash: a file reference counts by its content hash only, not its path; an error by
  * its code, kind and message (not its stack), so that the hash is stable.
  */
-function hashReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
+function hashReduce(refs: ReadonlyMap<File | Dir, RefContent>): Reduce {
   return (v) => {
-    if (v instanceof File) return [FILE_TYPE, refs.get(v)];
-    if (v instanceof Dir) return [DIR_TYPE, refs.get(v)];
+    if (v instanceof File) return [FILE_TYPE, refs.get(v)?.hash];
+    if (v instanceof Dir) return [DIR_TYPE, refs.get(v)?.hash];
     if (v instanceof Error) {
       const { code, kind, message } = serializeError(v);
       return [ERROR_TYPE, [code, kind, message]];
@@ -484,12 +516,25 @@ function hashReduce(refs: ReadonlyMap<File | Dir, string>): Reduce {
   };
 }
 
-/** Revivers: file references come back as `File` / `Dir` of the recorded path, errors as flyte errors. */
-const REVIVERS: Record<string, Revive> = {
-  [FILE_TYPE]: (v) => new File(refPath(v, FILE_TYPE)),
-  [DIR_TYPE]: (v) => new Dir(refPath(v, DIR_TYPE)),
-  [ERROR_TYPE]: (v) => fromSerialized(v as SerializedError),
-};
+/**
+ * Revivers: file references come back as `File` / `Dir` of the recorded path, errors as flyte errors. With a
+ * shared blob store (`blobs.local` false), a reference also carries its recorded hash and the store holding its
+ * bytes, so that it reads them where its path does not hold them.
+ */
+function revivers(blobs: BlobStore | undefined): Record<string, Revive> {
+  const shared = blobs !== undefined && !blobs.local ? blobs : undefined;
+  const revive = <T extends File | Dir>(ref: T, payload: unknown): T => {
+    const hash = (payload as unknown[])[1];
+    return shared !== undefined && typeof hash === 'string' ? withRefState(ref, { hash, blobs: shared }) : ref;
+  };
+  return {
+    [FILE_TYPE]: (v) => revive(new File(refPath(v, FILE_TYPE)), v),
+    [DIR_TYPE]: (v) => revive(new Dir(refPath(v, DIR_TYPE)), v),
+    [ERROR_TYPE]: (v) => fromSerialized(v as SerializedError),
+  };
+}
+
+const REVIVERS = revivers(undefined);
 
 function refPath(payload: unknown, type: string): string {
   if (!Array.isArray(payload) || typeof payload[0] !== 'string' || payload[0] === '') {
@@ -515,15 +560,21 @@ export function isFlatPrimitiveArray(value: unknown): value is unknown[] {
   return true;
 }
 
+/** {@link encodeValue}'s result, plus whether `hash` is the SHA-256 of `text` itself, and the references met. */
+interface Encoded extends EncodedValue {
+  readonly hashIsTextHash: boolean;
+  readonly refs: ReadonlyMap<File | Dir, RefContent> | null;
+}
+
 /** {@link encodeValue}, plus whether `hash` is the SHA-256 of `text` itself (then offloading can reuse it). */
-function encodeInternal(value: unknown, path: string): { text: string; hash: string; hashIsTextHash: boolean } {
+function encodeInternal(value: unknown, path: string): Encoded {
   if (isFlatPrimitiveArray(value)) {
     // The usual task arguments, e.g. `[3, 'a']`: nothing to refuse, sort or reference, so no walk.
     const text = writeText(value);
-    return { text, hash: sha256Hex(text), hashIsTextHash: true };
+    return { text, hash: sha256Hex(text), hashIsTextHash: true, refs: null };
   }
   let unsorted = false;
-  let refs: Map<File | Dir, string> | null = null;
+  let refs: Map<File | Dir, RefContent> | null = null;
   let errors = false;
   if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
     const w = new Walk(path);
@@ -534,14 +585,14 @@ function encodeInternal(value: unknown, path: string): { text: string; hash: str
   }
   if (refs !== null || errors) {
     // File references: the text keeps their paths, the hash only their content. Errors: see hashReduce.
-    const known = refs ?? new Map<File | Dir, string>();
+    const known = refs ?? new Map<File | Dir, RefContent>();
     const text = writeText(value, { reduce: textReduce(known) });
     const hash = sha256Hex(writeText(value, { reduce: hashReduce(known), sortKeys: unsorted }));
-    return { text, hash, hashIsTextHash: false };
+    return { text, hash, hashIsTextHash: false, refs };
   }
   const text = writeText(value);
-  if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true };
-  return { text, hash: sha256Hex(writeText(value, { sortKeys: true })), hashIsTextHash: false };
+  if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true, refs: null };
+  return { text, hash: sha256Hex(writeText(value, { sortKeys: true })), hashIsTextHash: false, refs: null };
 }
 
 /**
@@ -549,8 +600,10 @@ function encodeInternal(value: unknown, path: string): { text: string; hash: str
  *
  * Supported: JSON values, `undefined`, `NaN`, `±Infinity`, `-0`, `BigInt`, `Date`, `Map`, `Set`, typed arrays
  * (a Node `Buffer` comes back as a `Uint8Array`), `DataView`, `ArrayBuffer`, null-prototype objects, sparse
- * arrays, nested to any depth, with repeated (not cyclic) references, which decode as repeated references. Non-index properties of arrays are not kept. `flyte.io.File` and `flyte.io.Dir` are encoded as
- * references (path and content hash), their content hashed synchronously here.
+ * arrays, nested to any depth, with repeated (not cyclic) references, which decode as repeated references.
+ * Non-index properties of arrays are not kept. `flyte.io.File` and `flyte.io.Dir` are encoded as references (path
+ * and content hash): the hash they carry (`File.fromLocal`, or decoded from a store), else their content hashed
+ * synchronously here.
  *
  * The hash does not depend on the key order of plain objects; it does depend on the order of arrays, `Map`s and
  * `Set`s, on types, and on which references are repeated (the decoded graphs differ). A `File` or `Dir` counts
@@ -606,110 +659,258 @@ function preview(text: string): string {
   return text.length > 80 ? `${JSON.stringify(text.slice(0, 80))}...` : JSON.stringify(text);
 }
 
+/** At most this many keys are remembered as durable; past it the set starts again (a put then checks the store). */
+const MAX_DURABLE_KEYS = 100_000;
+
 /**
- * Encodes and decodes values for a store, offloading large ones to its data directory.
+ * Encodes and decodes values for a store, offloading large ones to its {@link BlobStore}.
  *
- * Files are content-addressed (`<dataDir>/values/<sha256 of the text>.devalue`), written once through a
- * temporary file and a rename, so concurrent writers of the same value are harmless. File access is
- * synchronous: it happens only for values over the inline limit.
+ * Encoding stays synchronous (the controller derives a child's name from its inputs' hash before the call
+ * returns): a value over the inline limit gets a marker at once, and its blob write **starts** there;
+ * {@link StoredValue.written} settles when it is durable. With a shared blob store (`local` false: Postgres), the
+ * content of every `File` / `Dir` met is uploaded the same way (read asynchronously, checked against the hash
+ * taken, stored once per content). Callers must await `written` before they write a record that refers to the
+ * value. Decoding inline text stays synchronous ({@link ValueCodec.decode}); a marker is read back with
+ * {@link ValueCodec.load}.
  *
  * @example
  * ```ts
- * const codec = new ValueCodec({ dataDir: store.dataDir });
+ * const codec = new ValueCodec({ blobs: new DirBlobStore('.flyte') });
  * const input = codec.encode(args, 'args', config.maxInlineIoBytes); // input.text may be a marker
- * const back = codec.decode(input.text);
+ * await input.written; // durable before a record refers to it
+ * const back = await codec.load(input.text);
  * ```
  */
 export class ValueCodec {
-  /** Where large values are written; `undefined` when they are refused instead. */
-  readonly dataDir: string | undefined;
+  /** Where large values (and, when it is shared, file contents) are written; `undefined`: they are refused. */
+  readonly blobs: BlobStore | undefined;
+  readonly #revivers: Record<string, Revive>;
+  /** Blob writes in flight, by key. */
+  readonly #writes = new Map<string, Promise<void>>();
+  /** Full texts of offloaded values whose write is in flight, by key: a fresh marker decodes synchronously. */
+  readonly #texts = new Map<string, string>();
+  /** Encoded texts whose blobs are still being written, with the promise of their writes. */
+  readonly #pendingTexts = new Map<string, Promise<void>>();
+  /** Keys this codec wrote or saw written. */
+  #durable = new Set<string>();
 
   constructor(options: ValueCodecOptions) {
-    this.dataDir = options.dataDir;
+    this.blobs = options.blobs;
+    this.#revivers = revivers(options.blobs);
   }
 
   /**
-   * Encodes a value as {@link encodeValue} does. When the text is longer than `maxInlineBytes` UTF-8 bytes, it is
-   * written to the data directory and `text` is a marker that {@link ValueCodec.decode} resolves; `hash` is the
-   * value's canonical hash either way, and `bytes` the size of the full text.
+   * Encodes a value as {@link encodeValue} does. When the text is longer than `maxInlineBytes` UTF-8 bytes, its
+   * write to the blob store starts and `text` is a marker that {@link ValueCodec.load} resolves; `hash` is the
+   * value's canonical hash either way, `bytes` the size of the full text, and `written` settles once the blobs it
+   * refers to are durable.
    *
    * @param path - the root label used in error paths, e.g. `'args'` or `'output'`.
    * @param maxInlineBytes - the largest text kept inline (`maxInlineIoBytes`); `Infinity` never offloads.
    * @throws RuntimeDataValidationError as {@link encodeValue} does.
-   * @throws InlineIOMaxBytesBreached when the text is over the limit and there is no data directory.
+   * @throws InlineIOMaxBytesBreached when the text is over the limit and there is no blob store.
    */
   encode(value: unknown, path: string, maxInlineBytes: number): StoredValue {
-    const { text, hash, hashIsTextHash } = encodeInternal(value, path);
+    const { text, hash, hashIsTextHash, refs } = encodeInternal(value, path);
     const bytes = Buffer.byteLength(text, 'utf8'); // ~30 ns for a short text: cheaper than avoiding it
-    if (bytes <= maxInlineBytes) return { text, hash, bytes };
-    if (this.dataDir === undefined) {
+    const uploads = refs === null || this.blobs === undefined || this.blobs.local ? undefined : this.#upload(refs, path);
+    if (bytes <= maxInlineBytes) return this.#stored(text, hash, bytes, text, uploads);
+    if (this.blobs === undefined) {
       throw new InlineIOMaxBytesBreached(
         `${path}: expected an encoded value of at most ${maxInlineBytes} bytes (maxInlineIoBytes); received ${bytes} bytes, ` +
-          'and this store has no data directory to offload it to (use the sqlite store or raise maxInlineIoBytes)',
+          'and this store has no blob store to offload it to (use the sqlite or postgres store, or raise maxInlineIoBytes)',
       );
     }
     const sha256 = hashIsTextHash ? hash : sha256Hex(text);
-    this.#write(sha256, text);
-    return { text: offloadMarker(sha256, bytes), hash, bytes };
+    const write = this.#put(sha256, text, () => text);
+    if (write !== undefined) {
+      this.#texts.set(sha256, text);
+      void write.finally(() => this.#texts.delete(sha256)).catch(() => undefined); // reported through `written`
+    }
+    return this.#stored(offloadMarker(sha256, bytes), hash, bytes, text, all(write, uploads));
   }
 
   /**
-   * Decodes text made by {@link ValueCodec.encode} (or {@link encodeValue}), reading offloaded values back.
+   * Whether `text` (as {@link ValueCodec.encode} made it) must be read with {@link ValueCodec.load}: it is an
+   * offload marker, or blobs it refers to are still being written.
+   */
+  needsLoad(text: string): boolean {
+    return text.charCodeAt(0) === AT || (this.#pendingTexts.size > 0 && this.#pendingTexts.has(text));
+  }
+
+  /**
+   * Decodes inline text made by {@link ValueCodec.encode} (or {@link encodeValue}), synchronously. A marker
+   * decodes here only while its value's write is in flight in this codec; otherwise use {@link ValueCodec.load}.
    *
-   * @throws RuntimeDataValidationError when an offloaded value's file is missing or does not match its marker,
-   *   when there is no data directory to read it from, or when the text does not parse.
+   * @throws RuntimeDataValidationError when the text does not parse, or is a marker this codec cannot resolve
+   *   synchronously.
    */
   decode(text: string): unknown {
-    if (text.charCodeAt(0) !== AT) return decodeValue(text);
+    if (text.charCodeAt(0) !== AT) return this.#decodeText(text);
+    const ref = this.#marker(text);
+    const full = this.#texts.get(ref.sha256);
+    if (full === undefined) {
+      throw new RuntimeDataValidationError(
+        `expected inline devalue text; received an offloaded value (${text}): read it with ValueCodec.load()`,
+      );
+    }
+    return this.#decodeText(full);
+  }
+
+  /**
+   * Decodes text made by {@link ValueCodec.encode}, reading an offloaded value back from the blob store. Waits for
+   * the value's own writes when they are in flight in this codec (so a value is never read before it is durable).
+   *
+   * @throws RuntimeDataValidationError (as a rejection) when an offloaded value is missing from the blob store or
+   *   does not match its marker, when there is no blob store, when the text does not parse, or when a write it
+   *   waited for failed.
+   */
+  async load(text: string): Promise<unknown> {
+    const pending = this.#pendingTexts.get(text);
+    if (text.charCodeAt(0) !== AT) {
+      if (pending !== undefined) await pending;
+      return this.#decodeText(text);
+    }
+    const ref = this.#marker(text);
+    const full = this.#texts.get(ref.sha256);
+    if (pending !== undefined) await pending;
+    if (full !== undefined) return this.#decodeText(full);
+    const blobs = this.blobs;
+    if (blobs === undefined) {
+      throw new RuntimeDataValidationError(
+        `expected inline devalue text; received an offloaded value (${text}), and this store has no blob store`,
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await blobs.get(ref.sha256);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) {
+        throw new RuntimeDataValidationError(
+          `offloaded value ${ref.sha256} is missing from ${blobs.description} (marker ${text}): ${err.message}`,
+          { cause: err },
+        );
+      }
+      if (err instanceof BlobCorruptError) {
+        throw new RuntimeDataValidationError(`offloaded value (marker ${text}): ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    return this.#decodeText(bytes.toString('utf8'));
+  }
+
+  /** Settles once every blob write started so far has settled (never rejects: failures reach `written`). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#writes.values()]);
+  }
+
+  #decodeText(text: string): unknown {
+    if (this.blobs === undefined || this.blobs.local) return decodeValue(text);
+    try {
+      return readText(text, this.#revivers);
+    } catch (err) {
+      if (err instanceof RuntimeDataValidationError) throw err;
+      throw new RuntimeDataValidationError(
+        `expected devalue text; received text that does not parse (${describeError(err)}): ${preview(text)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  #marker(text: string): OffloadRef {
     const ref = parseOffloadMarker(text);
     if (ref === undefined) {
       throw new RuntimeDataValidationError(`expected devalue text or an offload marker; received ${preview(text)}`);
     }
-    if (this.dataDir === undefined) {
-      throw new RuntimeDataValidationError(
-        `expected inline devalue text; received an offloaded value (${text}), and this store has no data directory`,
-      );
-    }
-    const file = this.#fileOf(ref.sha256);
-    let full: string;
-    try {
-      full = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new RuntimeDataValidationError(`offloaded value file ${file} is missing (marker ${text})`, {
-          cause: err,
-        });
-      }
-      throw err;
-    }
-    const actual = sha256Hex(full);
-    if (actual !== ref.sha256) {
-      throw new RuntimeDataValidationError(
-        `offloaded value file ${file} is corrupt: expected content with SHA-256 ${ref.sha256}; received ${actual}`,
-      );
-    }
-    return decodeValue(full);
+    return ref;
   }
 
-  #fileOf(sha256: string): string {
-    return join(this.dataDir as string, 'values', `${sha256}.devalue`);
+  #stored(text: string, hash: string, bytes: number, full: string, written: Promise<void> | undefined): StoredValue {
+    if (written !== undefined) {
+      this.#pendingTexts.set(text, written);
+      const forget = (): void => {
+        if (this.#pendingTexts.get(text) === written) this.#pendingTexts.delete(text);
+      };
+      written.then(forget, forget);
+    }
+    return { text, hash, bytes, full, written };
   }
 
-  #write(sha256: string, text: string): void {
-    const file = this.#fileOf(sha256);
-    if (existsSync(file)) return; // content-addressed: the same name means the same text
-    mkdirSync(join(this.dataDir as string, 'values'), { recursive: true });
-    const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      writeFileSync(temp, text, { encoding: 'utf8', flag: 'wx' });
-      renameSync(temp, file);
-    } catch (err) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // The temporary file may never have been created; the original error is the one to report.
+  /**
+   * Starts storing the blob `key` (its bytes made by `data`) unless it is known durable; returns the write in
+   * flight, or `undefined` when there is nothing to wait for.
+   */
+  #put(key: string, what: string, data: () => string | Uint8Array | Promise<string | Uint8Array>): Promise<void> | undefined {
+    if (this.#durable.has(key)) return undefined;
+    const inflight = this.#writes.get(key);
+    if (inflight !== undefined) return inflight;
+    const blobs = this.blobs as BlobStore;
+    const write = (async () => {
+      const bytes = await data();
+      const stored = await blobs.put(bytes);
+      if (stored !== key) {
+        throw new RuntimeDataValidationError(`${what}: expected content with SHA-256 ${key}; received ${stored}`);
       }
-      throw err;
-    }
+      if (this.#durable.size >= MAX_DURABLE_KEYS) this.#durable = new Set();
+      this.#durable.add(key);
+    })();
+    this.#writes.set(key, write);
+    const forget = (): void => {
+      this.#writes.delete(key);
+    };
+    write.then(forget, forget);
+    return write;
   }
+
+  /** Starts uploading the content of the files and directories met (a shared blob store). */
+  #upload(refs: ReadonlyMap<File | Dir, RefContent>, path: string): Promise<void> | undefined {
+    const writes: Promise<void>[] = [];
+    for (const [ref, content] of refs) {
+      if (content.stored) continue; // decoded from the store: its bytes are there
+      if (ref instanceof File) {
+        const w = this.#putFile(ref.path, content.hash, path);
+        if (w !== undefined) writes.push(w);
+        continue;
+      }
+      const entries = content.entries ?? dirManifestSync(ref.path);
+      for (const [relative, hash] of entries) {
+        const w = this.#putFile(join(ref.path, relative), hash, path);
+        if (w !== undefined) writes.push(w);
+      }
+      const manifest = this.#put(content.hash, `${DIR_TYPE}(${JSON.stringify(ref.path)})`, () => manifestText(entries));
+      if (manifest !== undefined) writes.push(manifest);
+    }
+    return writes.length === 0 ? undefined : all(...writes);
+  }
+
+  #putFile(file: string, hash: string, path: string): Promise<void> | undefined {
+    const what = `${path}: ${FILE_TYPE}(${JSON.stringify(file)})`;
+    return this.#put(hash, what, async () => {
+      const bytes = await readFile(file).catch((err: unknown) => {
+        throw new RuntimeDataValidationError(
+          `${what}: expected a readable file to upload to ${this.blobs?.description ?? 'the blob store'}; received ${describeError(err)}`,
+          { path, cause: err },
+        );
+      });
+      const actual = sha256OfBytes(bytes);
+      if (actual !== hash) {
+        throw new RuntimeDataValidationError(
+          `${what}: expected the content hashed when it crossed the boundary (SHA-256 ${hash}); received content ` +
+            `with SHA-256 ${actual}: the file changed meanwhile`,
+          { path },
+        );
+      }
+      return bytes;
+    });
+  }
+}
+
+/** One promise for several writes (`undefined` entries are none); `undefined` when there are none. */
+function all(...writes: (Promise<void> | undefined)[]): Promise<void> | undefined {
+  const some = writes.filter((w): w is Promise<void> => w !== undefined);
+  if (some.length === 0) return undefined;
+  const one = some.length === 1 ? (some[0] as Promise<void>) : Promise.all(some).then(() => undefined);
+  // Marked handled: a caller that drops `written` (a transport encoding) must not crash the process.
+  one.catch(() => undefined);
+  return one;
 }

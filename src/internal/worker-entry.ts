@@ -34,7 +34,7 @@ import {
 const { port, flag, echoLogs } = workerData as { port: MessagePort; flag: Int32Array; echoLogs: boolean };
 const out = parentPort as NonNullable<typeof parentPort>;
 /** Values cross between threads inline, never offloaded. */
-const codec = new ValueCodec({ dataDir: undefined });
+const codec = new ValueCodec({ blobs: undefined });
 
 // A task module may also be a test file: importing it here must not run its tests a second time.
 const NODE_TEST_STUB =

@@ -11,13 +11,17 @@
  */
 import { join, resolve } from 'node:path';
 import { InitializationError } from '../errors.js';
+import { DirBlobStore, type BlobStore } from './blob-store.js';
 import { MemoryStore } from './memory-store.js';
+import { PgBlobStore } from './postgres/pg-blob-store.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import type { RunStore } from './run-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
 export * from './run-store.js';
 export { MemoryStore } from './memory-store.js';
+export * from './blob-store.js';
+export { PgBlobStore, type PgBlobStoreOptions } from './postgres/pg-blob-store.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
 // The Postgres store's driver (pg) loads only when a postgres:// store connects.
 export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from './postgres/postgres-store.js';
@@ -75,6 +79,23 @@ export async function openStoreAsync(spec: string | undefined, options: OpenStor
   const store = openStore(spec, options);
   await store.ready();
   return store;
+}
+
+/**
+ * The {@link BlobStore} that goes with a store opened by {@link openStore} from the same `spec`: the Postgres
+ * store's own tables for `postgres://` (so that it is complete by itself), `${root}/values/` for SQLite, and none
+ * for `memory:` (values then stay inline, and a value past `maxInlineIoBytes` is refused).
+ *
+ * @example
+ * ```ts
+ * const store = openStore(spec, { root });
+ * const blobs = openBlobStore(spec, { root }, store); // DirBlobStore, PgBlobStore or undefined
+ * ```
+ */
+export function openBlobStore(spec: string | undefined, options: OpenStoreOptions, store: RunStore): BlobStore | undefined {
+  if (spec === 'memory:') return undefined;
+  if (spec !== undefined && isPostgres(spec)) return new PgBlobStore(spec, { ready: () => store.ready() });
+  return new DirBlobStore(resolve(options.root));
 }
 
 function isPostgres(spec: string): boolean {

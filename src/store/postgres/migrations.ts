@@ -152,6 +152,27 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       DROP TABLE abort_requests;
       ALTER TABLE abort_requests_v2 RENAME TO abort_requests;
       CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
+      `,
+    },
+    {
+    version: 3,
+    name: 'blobs',
+    sql: `
+      -- Content-addressed blobs (offloaded values, file contents): key is the SHA-256 hex of the bytes. A blob is
+      -- its chunks in seq order; the blobs row is written last, in the same transaction, so a blob with a row is
+      -- complete. Chunks keep rows small enough for the driver, and values past 1 GiB (a bytea's limit) possible.
+      CREATE TABLE blobs (
+        key         text COLLATE "C" PRIMARY KEY,
+        bytes       bigint NOT NULL,
+        chunks      integer NOT NULL,
+        created_at  bigint NOT NULL
+      );
+      CREATE TABLE blob_chunks (
+        key   text COLLATE "C" NOT NULL,
+        seq   integer NOT NULL,
+        data  bytea NOT NULL,
+        PRIMARY KEY (key, seq)
+      );
     `,
   },
 ];
