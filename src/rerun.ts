@@ -5,11 +5,9 @@
 import { pathToFileURL } from 'node:url';
 import { ModuleLoadError } from './errors.js';
 import { describe } from './internal/duration.js';
-import { driverGone } from './internal/owner.js';
 import { runtime } from './internal/runtime.js';
 import { lookupTask } from './internal/task-registry.js';
 import { Run } from './run.js';
-import { isTerminal } from './types.js';
 
 /** Options of {@link rerun}. */
 export interface RerunOptions {
@@ -48,31 +46,13 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   if (options.recover === true) {
     if (options.name !== undefined)
       throw new TypeError('rerun: `name` cannot be combined with `recover` (the run keeps its name)');
-    if (rt.controller.driven(name) !== undefined) throw new RangeError(`rerun: run ${name} is still running in this process`);
-    if (!isTerminal(record.phase) && !driverGone(record)) {
-      throw new RangeError(
-        `rerun: run ${name} is ${record.phase} and its driver (${record.owner ?? 'unknown'}) is alive ` +
-          `(last seen ${lastSeen(record.heartbeatAt)}); only runs that ended or whose driver is gone can be recovered`,
-      );
-    }
-    // One run, one driver: taking the run over is a compare-and-set on the epoch read above, so of two
-    // recoveries started at once (two commands, a double click in the UI) exactly one goes on.
-    const claimed = await rt.store.claimRun(name, record.epoch, rt.controller.claim);
-    if (claimed === undefined) {
-      throw new RangeError(
-        `rerun: run ${name} was taken over by another process while this one was about to recover it; ` +
-          `see \`flyte get run ${name}\``,
-      );
-    }
-    const live = rt.controller.resumeRun(claimed, task, args);
+    // One run, one driver: the recovery claims the run on the epoch read above, so of two recoveries started
+    // at once (two commands, a double click in the UI) exactly one goes on.
+    const live = await rt.controller.recoverRun(record, task, args);
     return new Run(rt, live.name, live.phase, live);
   }
   const live = await rt.controller.startRun(task, args, options.name === undefined ? {} : { name: options.name });
   return new Run(rt, live.name, live.phase, live);
-}
-
-function lastSeen(at: number | null): string {
-  return at === null ? 'at an unknown time' : `${Math.round((Date.now() - at) / 1000)} s ago`;
 }
 
 async function importTask(

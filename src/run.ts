@@ -6,20 +6,10 @@ import { ActionAbortedError, InitializationError, fromSerialized } from './error
 import { describe } from './internal/duration.js';
 import type { DrivenRun } from './internal/controller.js';
 import { ROOT_ACTION } from './internal/naming.js';
-import { driverGone } from './internal/owner.js';
 import { runtime, type Runtime } from './internal/runtime.js';
 import type { RunContextOptions } from './options.js';
 import { taskDefinition, type Task } from './task.js';
-import { isAbortable, isTerminal, type ActionRecord, type AttemptRecord, type LogLine, type RunPhase, type RunRecord } from './types.js';
-
-/** How often a handle polls the store for a run driven by another process. */
-const POLL_MS = 200;
-
-/** How long `ActionHandle.abort` waits for another process to record the aborted action's end. */
-const ACTION_ABORT_WAIT_MS = 10_000;
-
-/** How long `Run.abort` waits for another process to record the run's end. */
-const RUN_ABORT_WAIT_MS = 30_000;
+import { type ActionRecord, type AttemptRecord, type LogLine, type RunPhase, type RunRecord } from './types.js';
 
 /**
  * One action of a run: its record, inputs, outputs, attempts and logs.
@@ -81,35 +71,8 @@ export class ActionHandle {
    * @throws Error when the driving process has not recorded the action's end in time (the abort may still
    * take effect).
    */
-  async abort(reason = ''): Promise<void> {
-    const controller = this.#rt.controller;
-    if (await controller.abortAction(this.runName, this.name, reason)) return;
-    const rec = await this.record();
-    if (rec === undefined) throw new RangeError(`run ${this.runName} has no action ${this.name}`);
-    if (isTerminal(rec.phase)) return;
-    // It ended in this process between the two looks; its end is being recorded.
-    if (controller.driven(this.runName) !== undefined) return;
-    const run = await this.#rt.store.getRun(this.runName);
-    if (run === undefined || run.phase === 'orphaned' || driverGone(run)) {
-      throw new RangeError(
-        `cannot abort action ${this.name} of run ${this.runName}: the process that drove the run is gone; ` +
-          `recover the run (flyte.rerun('${this.runName}', { recover: true })) or abort the whole run`,
-      );
-    }
-    // Another live process drives it: leave a request it polls for, and wait for the action's end.
-    await this.#rt.store.requestAbort(this.runName, reason, this.name);
-    const deadline = Date.now() + ACTION_ABORT_WAIT_MS;
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      const now = await this.record();
-      if (now === undefined || isTerminal(now.phase)) return;
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `action ${this.name} of run ${this.runName} was not recorded as ended within ${ACTION_ABORT_WAIT_MS} ms ` +
-            'of the abort request; the process that drives the run may still apply it',
-        );
-      }
-    }
+  abort(reason = ''): Promise<void> {
+    return this.#rt.controller.abortAction(this.runName, this.name, reason);
   }
 }
 
@@ -130,7 +93,12 @@ export class Run<R = unknown> {
   #phase: RunPhase;
 
   /** @internal Use {@link run} or {@link getRun}. */
-  constructor(rt: Runtime, readonly name: string, phase: RunPhase, live?: DrivenRun) {
+  constructor(
+    rt: Runtime,
+    readonly name: string,
+    phase: RunPhase,
+    live?: DrivenRun,
+  ) {
     this.#rt = rt;
     this.#phase = phase;
     this.#live = live;
@@ -156,19 +124,10 @@ export class Run<R = unknown> {
 
   /** Resolves with the run's record once it reached a terminal phase. Never rejects because the run failed. */
   async wait(): Promise<RunRecord> {
-    if (this.#live !== undefined) {
-      await this.#live.done;
-      this.#phase = this.#live.phase;
-      this.#live = undefined;
-      return this.record();
-    }
-    for (;;) {
-      const rec = await this.record();
-      if (isTerminal(rec.phase)) return rec;
-      // A run whose driver died never ends by itself: the wait ends, the run marked orphaned.
-      if (driverGone(rec) && (await this.#rt.store.markOrphaned(this.name, rec.epoch))) continue;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+    const rec = await this.#rt.controller.waitRun(this.name);
+    this.#phase = rec.phase;
+    this.#live = undefined;
+    return rec;
   }
 
   /** The root task's output; rejects with the run's error (rebuilt as a flyte error) if it did not succeed. */
@@ -191,34 +150,8 @@ export class Run<R = unknown> {
    * effect).
    */
   async abort(reason = ''): Promise<void> {
-    if (await this.#rt.controller.abortRun(this.name, reason)) return;
-    const error = new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`);
-    let requested = false;
-    const deadline = Date.now() + RUN_ABORT_WAIT_MS;
-    for (;;) {
-      const rec = await this.record();
-      if (!isAbortable(rec.phase)) return;
-      if (driverGone(rec)) {
-        // Nobody drives it any more: take it over, so that no recovery starts meanwhile, and record the abort.
-        if (await recordAbortOfOrphan(this.#rt, rec, error)) {
-          this.#phase = 'aborted';
-          return;
-        }
-        continue; // another process claimed it first: look again at who drives it now
-      }
-      if (!requested) {
-        // Another live process drives it: leave a request it polls for, and wait for the run to end.
-        await this.#rt.store.requestAbort(this.name, reason);
-        requested = true;
-      }
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `run ${this.name} was not recorded as ended within ${RUN_ABORT_WAIT_MS / 1000} s of the abort request; ` +
-            `the process that drives it (${rec.owner ?? 'unknown'}) may still apply it`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+    await this.#rt.controller.abortRun(this.name, reason);
+    if (this.#live === undefined) await this.record();
   }
 
   /** Every action of the run, in creation order. */
@@ -230,26 +163,6 @@ export class Run<R = unknown> {
   action(name: string): ActionHandle {
     return new ActionHandle(this.name, name, this.#rt);
   }
-}
-
-/**
- * Takes over a run whose driver is gone and records it as aborted, with every action it left unfinished.
- * Resolves `false` when another process claimed the run first.
- */
-async function recordAbortOfOrphan(rt: Runtime, rec: RunRecord, error: ActionAbortedError): Promise<boolean> {
-  const store = rt.store;
-  const claimed = await store.claimRun(rec.name, rec.epoch, rt.controller.claim);
-  if (claimed === undefined) return false;
-  const now = Date.now();
-  const serialized = error.toJSON();
-  for (const phase of ['queued', 'running'] as const) {
-    for (const action of await store.listActions(rec.name, { phase })) {
-      store.putAction({ ...action, phase: 'aborted', endedAt: now, error: { ...serialized, actionName: action.name } });
-    }
-  }
-  store.updateRun(rec.name, { phase: 'aborted', endedAt: now, error: serialized, owner: null });
-  await store.flush();
-  return true;
 }
 
 /**

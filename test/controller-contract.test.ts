@@ -64,10 +64,11 @@ describe('the run side of createController', () => {
     assert.equal(controller.driven('contract-abort-1'), run);
     assert.deepEqual(controller.drivenRuns(), ['contract-abort-1']);
     assert.equal(controller.driven('someone-elses-run'), undefined);
-    assert.equal(await controller.abortRun('someone-elses-run', 'no'), false);
-    assert.equal(await controller.abortAction('contract-abort-1', 'a0-nope', 'no'), false);
+    await assert.rejects(controller.abortRun('someone-elses-run', 'no'), /run someone-elses-run is not in memory/);
+    await assert.rejects(controller.waitRun('someone-elses-run'), RangeError);
+    await assert.rejects(controller.abortAction('contract-abort-1', 'a0-nope', 'no'), /has no action a0-nope/);
 
-    assert.equal(await controller.abortRun('contract-abort-1', 'test over'), true);
+    await controller.abortRun('contract-abort-1', 'test over');
     assert.equal(run.phase, 'aborted');
     assert.equal(controller.driven('contract-abort-1'), undefined, 'a run that ended is no longer driven');
     const rec = await d.store.getRun('contract-abort-1');

@@ -185,8 +185,9 @@ export interface DrivenRun {
 }
 
 /**
- * The run side: starts runs, takes recorded runs over, aborts them, and says which runs this process drives.
- * Runs driven by other processes are reached through the store, not through the controller.
+ * The run side: starts runs, takes recorded runs over, waits for them, aborts them, and says which runs this
+ * process drives. It reaches every run, wherever it is driven: the local controller reaches the runs of other
+ * processes through the store (`runs-elsewhere.ts`); the remote one will reach them through its engine.
  */
 export interface RunController {
   /** The claim this process makes on a run it takes over (a recovery, the abort of an orphaned run). */
@@ -200,25 +201,42 @@ export interface RunController {
    */
   startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<DrivenRun>;
   /**
-   * Starts the root of a recorded run again under the same run, in recovery mode: children, traces and durable
-   * steps that succeeded before return their recorded outputs instead of running. `claimed` is the run as this
-   * process claimed it (`RunStore.claimRun` with {@link claim}): the claim makes this process its one driver.
+   * Takes the recorded run `record` over (an atomic claim on the epoch read in `record`) and starts its root
+   * again under the same run, in recovery mode: children, traces and durable steps that succeeded before return
+   * their recorded outputs instead of running. Resolves once the claim is made; the run goes on until `done`.
+   *
+   * Thrown (rejected) by it with a RangeError when this process drives the run already, when a live process
+   * drives it, or when another process claimed it first.
    */
-  resumeRun(claimed: RunRecord, task: TaskDefinition, args: readonly unknown[]): DrivenRun;
+  recoverRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<DrivenRun>;
   /** The run named `runName` if this process drives it, else `undefined`. */
   driven(runName: string): DrivenRun | undefined;
   /** The names of the runs this process drives now. */
   drivenRuns(): string[];
   /**
-   * Aborts a run this process drives: its root and every running descendant end `aborted`. Resolves `true` once
-   * the run's end is durable, or `false` at once when this process does not drive the run.
+   * Resolves with the run's record once it is terminal, wherever it is driven. A run whose driver died never
+   * ends by itself: it is marked `orphaned`, and the wait ends. Never rejects because the run failed.
+   *
+   * Thrown (rejected) by it with a RangeError when there is no such run.
    */
-  abortRun(runName: string, reason: string): Promise<boolean>;
+  waitRun(runName: string): Promise<RunRecord>;
   /**
-   * Aborts one action of a run this process drives, and its running descendants. Resolves `true` once the
-   * action's end is durable, or `false` at once when the action is not running in this process.
+   * Aborts a run wherever it is driven: its root and every running descendant end `aborted`. Resolves once the
+   * run's end is durable (at once for a run that has ended). A run whose driver is gone is taken over and
+   * recorded as aborted by this process.
+   *
+   * Thrown (rejected) by it with a RangeError when there is no such run, and an Error when the process that
+   * drives the run did not record its end in time (the abort may still take effect).
    */
-  abortAction(runName: string, actionName: string, reason: string): Promise<boolean>;
+  abortRun(runName: string, reason: string): Promise<void>;
+  /**
+   * Aborts one action of a run, wherever the run is driven, and its running descendants. Resolves once the
+   * action's end is durable (at once for an action that has ended).
+   *
+   * Thrown (rejected) by it with a RangeError when the run has no such action or its driver is gone (recover
+   * the run, or abort all of it), and an Error when the driving process did not record the action's end in time.
+   */
+  abortAction(runName: string, actionName: string, reason: string): Promise<void>;
   /** Waits for the runs this process drives to end, then releases what the controller holds (threads). */
   close(): Promise<void>;
 }

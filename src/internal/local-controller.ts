@@ -26,6 +26,7 @@ import { runInFrame } from './frame.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
 import { OWNER, leaseMs, renewEveryMs } from './owner.js';
 import type { Recorder } from './recorder.js';
+import { abortActionElsewhere, abortRunElsewhere, claimForRecovery, waitElsewhere } from './runs-elsewhere.js';
 import { Semaphore } from './semaphore.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
@@ -56,7 +57,9 @@ export class LocalRun implements LifecycleRun, DrivenRun {
   ) {
     const max = options.maxActionConcurrency ?? 0;
     if (!Number.isInteger(max) || max < 0) {
-      throw new RangeError(`maxActionConcurrency: expected a non-negative integer (0 = no limit); received ${String(max)}`);
+      throw new RangeError(
+        `maxActionConcurrency: expected a non-negative integer (0 = no limit); received ${String(max)}`,
+      );
     }
     this.slots = max > 0 ? new Semaphore(max) : null;
   }
@@ -74,7 +77,9 @@ export class LocalRun implements LifecycleRun, DrivenRun {
 
   /** Aborts the run: the root and every running descendant. */
   abort(reason: string): void {
-    this.live.get(ROOT_ACTION)?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
+    this.live
+      .get(ROOT_ACTION)
+      ?.abort(new ActionAbortedError(`run ${this.name} was aborted${reason ? `: ${reason}` : ''}`));
   }
 
   /**
@@ -91,7 +96,9 @@ export class LocalRun implements LifecycleRun, DrivenRun {
   abortAction(name: string, reason: string): boolean {
     const action = this.live.get(name);
     if (action === undefined) return false;
-    action.abort(new ActionAbortedError(`action ${name} was aborted${reason ? `: ${reason}` : ''}`, { actionName: name }));
+    action.abort(
+      new ActionAbortedError(`action ${name} was aborted${reason ? `: ${reason}` : ''}`, { actionName: name }),
+    );
     return true;
   }
 }
@@ -144,8 +151,14 @@ export class LocalController implements Controller, Placement {
     return this.launch(run, task, args, inputs, options.customContext ?? {});
   }
 
-  /** See `RunController.resumeRun`: `record` is the run as this process claimed it. */
-  resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): LocalRun {
+  /** See `RunController.recoverRun`. */
+  async recoverRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<LocalRun> {
+    if (this.runs.has(record.name)) throw new RangeError(`rerun: run ${record.name} is still running in this process`);
+    return this.resumeRun(await claimForRecovery(this.recorder.store, this.claim, record), task, args);
+  }
+
+  /** Starts the root of `record`, as this process claimed it, in recovery mode. */
+  private resumeRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): LocalRun {
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
     const run = new LocalRun(record.name, this, { ...record.options, labels: record.labels }, record.epoch, true);
     return this.launch(run, task, args, inputs, record.options.customContext ?? {});
@@ -171,10 +184,9 @@ export class LocalController implements Controller, Placement {
     this.#watchRuns();
     const record = newActionRecord(run.name, ROOT_ACTION, null, task, null, inputs);
     const finish = (): Promise<void> => this.finishRun(run, record);
-    run.done = this.lifecycle.execute(new RunningAction(run, null, task, record, customContext), args, undefined).then(
-      finish,
-      finish,
-    );
+    run.done = this.lifecycle
+      .execute(new RunningAction(run, null, task, record, customContext), args, undefined)
+      .then(finish, finish);
     return run;
   }
 
@@ -265,7 +277,11 @@ export class LocalController implements Controller, Placement {
       run.slots?.release();
     }
     const record = newActionRecord(run.name, name, parent.name, task, frame.group, inputs);
-    return this.lifecycle.execute(new RunningAction(run, parent, task, record, frame.customContext), args, options?.scope);
+    return this.lifecycle.execute(
+      new RunningAction(run, parent, task, record, frame.customContext),
+      args,
+      options?.scope,
+    );
   }
 
   /** Blocking calls come from sync bodies on pool threads (their thread-side controller); never from here. */
@@ -304,21 +320,31 @@ export class LocalController implements Controller, Placement {
     return [...this.runs.keys()];
   }
 
-  async abortRun(runName: string, reason: string): Promise<boolean> {
+  async waitRun(runName: string): Promise<RunRecord> {
     const run = this.runs.get(runName);
-    if (run === undefined) return false;
-    run.abort(reason);
-    await run.done;
-    return true;
+    if (run !== undefined) await run.done;
+    return waitElsewhere(this.recorder.store, runName);
   }
 
-  async abortAction(runName: string, actionName: string, reason: string): Promise<boolean> {
+  async abortRun(runName: string, reason: string): Promise<void> {
     const run = this.runs.get(runName);
-    if (run?.abortAction(actionName, reason) !== true) return false;
-    // The interrupted action records its end and leaves the run's live actions within a few ticks.
-    while (run.live.has(actionName)) await new Promise((resolve) => setImmediate(resolve));
+    if (run === undefined) return abortRunElsewhere(this.recorder.store, this.claim, runName, reason);
+    run.abort(reason);
+    await run.done;
+  }
+
+  async abortAction(runName: string, actionName: string, reason: string): Promise<void> {
+    const run = this.runs.get(runName);
+    if (run === undefined) return abortActionElsewhere(this.recorder.store, runName, actionName, reason);
+    if (run.abortAction(actionName, reason)) {
+      // The interrupted action records its end and leaves the run's live actions within a few ticks.
+      while (run.live.has(actionName)) await new Promise((resolve) => setImmediate(resolve));
+      return this.recorder.store.flush();
+    }
+    // Not running here: it ended (its end is being recorded, or is), or the run has no such action.
     await this.recorder.store.flush();
-    return true;
+    const rec = await this.recorder.store.getAction(runName, actionName);
+    if (rec === undefined) throw new RangeError(`run ${runName} has no action ${actionName}`);
   }
 
   async close(): Promise<void> {
