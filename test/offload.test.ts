@@ -28,14 +28,20 @@ export const grow = env.task({ maxInlineIoBytes: LIMIT }, async function grow(in
   return bigValue(input.seed);
 });
 
-export const grownCached = env.task({ maxInlineIoBytes: LIMIT, cache: 'auto' }, async function grownCached(seed: number) {
-  count('grownCached');
-  return bigValue(seed);
-});
+export const grownCached = env.task(
+  { maxInlineIoBytes: LIMIT, cache: 'auto' },
+  async function grownCached(seed: number) {
+    count('grownCached');
+    return bigValue(seed);
+  },
+);
 
-export const measure = env.task({ maxInlineIoBytes: LIMIT }, async function measure(value: ReturnType<typeof bigValue>) {
-  return { rows: value.rows.length, last: value.rows.at(-1)?.label, dated: value.rows[5]?.at instanceof Date };
-});
+export const measure = env.task(
+  { maxInlineIoBytes: LIMIT },
+  async function measure(value: ReturnType<typeof bigValue>) {
+    return { rows: value.rows.length, last: value.rows.at(-1)?.label, dated: value.rows[5]?.at instanceof Date };
+  },
+);
 
 export const parent = env.task({ maxInlineIoBytes: LIMIT }, async function parent(seed: number) {
   const big = await grow({ seed });
@@ -57,6 +63,15 @@ export const readFiles = env.task(async function readFiles(files: { file: flyte.
   return { report: await files.file.text(), texts };
 });
 
+/** A trace whose output is a File: its record must wait for the file's upload (Postgres). */
+export const tracedFile = env.task(async function tracedFile(dir: string) {
+  const file = await flyte.trace(async function snapshot(d: string) {
+    writeFileSync(join(d, 'traced.txt'), 'written inside a trace');
+    return flyte.io.File.fromLocal(join(d, 'traced.txt'));
+  })(dir);
+  return file.text();
+});
+
 interface Target {
   readonly name: string;
   /** `flyte.init` options on a fresh root, the same store (a second machine, when `root` is new). */
@@ -76,7 +91,8 @@ function sqliteTarget(): Target {
       for (const f of readdirSync(join(root, 'values'))) unlinkSync(join(root, 'values', f));
       return Promise.resolve();
     },
-    blobCount: (root) => Promise.resolve(existsSync(join(root, 'values')) ? readdirSync(join(root, 'values')).length : 0),
+    blobCount: (root) =>
+      Promise.resolve(existsSync(join(root, 'values')) ? readdirSync(join(root, 'values')).length : 0),
     cleanup: () => Promise.resolve(),
   };
 }
@@ -90,7 +106,8 @@ function postgresTarget(): Target {
       await peekPostgres(`DELETE FROM "${schema}".blob_chunks`);
       await peekPostgres(`DELETE FROM "${schema}".blobs`);
     },
-    blobCount: async () => Number((await peekPostgres<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".blobs`))[0]?.n),
+    blobCount: async () =>
+      Number((await peekPostgres<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".blobs`))[0]?.n),
     cleanup: () => dropSchema(schema),
   };
 }
@@ -174,6 +191,23 @@ for (const [make, skip] of [
       assert.deepStrictEqual(await passed.outputs(), { report: 'made on machine A', texts: ['1', '22'] });
     });
 
+    it('records a trace whose output is a File once the file is stored, readable from another root', async () => {
+      const work = tmp('flyte-offload-trace-');
+      const run = await flyte.run(tracedFile, work);
+      assert.equal(await run.outputs(), 'written inside a trace');
+      const step = (await run.actions()).find((a) => a.taskName === 'trace:snapshot');
+      assert.equal(step?.phase, 'succeeded');
+      await flyte.shutdown();
+      if (target.name === 'postgres') {
+        rmSync(work, { recursive: true, force: true });
+        rmSync(root, { recursive: true, force: true });
+        root = tmp('flyte-offload-trace-other-');
+      }
+      target.init(root);
+      const file = (await (await flyte.getRun(run.name)).action(step.name).outputs()) as flyte.io.File;
+      assert.equal(await file.text(), 'written inside a trace');
+    });
+
     it('says clearly when an offloaded value is missing from the store', async () => {
       const run = await flyte.run(grow, { seed: 5 });
       await run.outputs();
@@ -182,7 +216,8 @@ for (const [make, skip] of [
       await assert.rejects(
         again.outputs(),
         (err: unknown) =>
-          err instanceof flyte.errors.RuntimeDataValidationError && /offloaded value [0-9a-f]{64} is missing/.test(err.message),
+          err instanceof flyte.errors.RuntimeDataValidationError &&
+          /offloaded value [0-9a-f]{64} is missing/.test(err.message),
       );
     });
   });

@@ -566,7 +566,25 @@ export class ActionLifecycle {
       inputs: inputs.text,
       inputsHash: inputs.hash,
     };
-    this.recorder.action(record);
+    // A step's record refers to files uploaded with its inputs or output (a shared blob store): each write waits
+    // for the uploads it refers to, and for the writes before it, so that a record never names a missing blob
+    // and the step's writes land in order. Without uploads (the usual case) each write is made at once.
+    let queued: Promise<void> | undefined;
+    const write = (snapshot: ActionWrite, written: Promise<void> | undefined): void => {
+      const after = written === undefined ? queued : queued === undefined ? written : Promise.all([queued, written]);
+      if (after === undefined) {
+        this.recorder.action(snapshot);
+        return;
+      }
+      queued = after.then(
+        () => this.recorder.action(snapshot),
+        (err: unknown) => {
+          const error = serializeError(err, actionName);
+          this.recorder.action({ ...snapshot, phase: 'failed', outputs: undefined, endedAt: Date.now(), error });
+        },
+      );
+    };
+    write({ ...record }, inputs.written);
     const stepFrame: Frame = { ...frame, kind: 'trace' };
     return {
       replayed: false,
@@ -576,13 +594,13 @@ export class ActionLifecycle {
         record.phase = 'succeeded';
         record.endedAt = Date.now();
         record.outputs = output.text;
-        this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+        write({ ...record, inputs: undefined, inputsHash: undefined }, output.written);
       },
       fail: (err: unknown) => {
         record.phase = 'failed';
         record.endedAt = Date.now();
         record.error = serializeError(err, actionName);
-        this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+        write({ ...record, inputs: undefined, inputsHash: undefined }, undefined);
       },
     };
   }
@@ -694,7 +712,10 @@ async function validateInputs(schema: StandardSchemaV1, args: unknown[], taskNam
   if (result.issues === undefined) return result.value as unknown[];
   const first = result.issues[0];
   const path = first?.path?.map((p) => (typeof p === 'object' ? p.key : p)) ?? [];
-  const where = path.length === 0 ? 'args' : `args${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
+  const where =
+    path.length === 0
+      ? 'args'
+      : `args${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
   const all = result.issues.map((i) => i.message).join('; ');
   throw new RuntimeDataValidationError(`inputs of ${taskName} failed validation at ${where}: ${all}`, { path: where });
 }
