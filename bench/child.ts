@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as flyte from 'flyte-ts';
 import { runtime } from '../src/internal/runtime.js';
+import { timePostgresQueries, type PostgresTiming, type StatementTiming } from './pg-timing.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import {
   benchStore,
@@ -59,6 +60,8 @@ export interface ChildResult {
      */
     readonly committed: StoreCounters | undefined;
   };
+  /** With `--pg-timing`: the Postgres statements of the measured span, by kind (see `pg-timing.ts`). */
+  readonly pgTiming?: readonly StatementTiming[];
 }
 
 const MiB = 1024 * 1024;
@@ -71,6 +74,8 @@ interface ChildOptions {
   /** Which sample of the scenario this process is: names the Postgres schema `bench_<pid>_<sample>`. */
   readonly sample: number;
   readonly keep: boolean;
+  /** Time every Postgres statement of the measured span. */
+  readonly pgTiming: boolean;
   /** Where to write a V8 CPU profile of the measured fan-out only (not start-up, warm-up or read-back). */
   readonly profile: string | undefined;
 }
@@ -85,6 +90,7 @@ function parse(): ChildOptions {
       store: { type: 'string', default: 'sqlite' },
       sample: { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
+      'pg-timing': { type: 'boolean', default: false },
       profile: { type: 'string' },
     },
   });
@@ -116,6 +122,7 @@ function parse(): ChildOptions {
     store: stores[0] as StoreKind,
     sample,
     keep: values.keep,
+    pgTiming: values['pg-timing'],
     profile: values.profile,
   };
 }
@@ -214,7 +221,8 @@ function spanOf(before: StoreCounters | undefined, after: StoreCounters | undefi
 }
 
 async function main(): Promise<void> {
-  const { scenario, n, warmup, store: kind, sample, keep, profile } = parse();
+  const { scenario, n, warmup, store: kind, sample, keep, pgTiming, profile } = parse();
+  const timing: PostgresTiming | undefined = pgTiming ? timePostgresQueries() : undefined;
   const store = scenario.kind === 'flyte' ? benchStore(kind, sample) : undefined;
   if (store !== undefined) {
     flyte.init({ root: store.root, ...(store.spec === undefined ? {} : { store: store.spec }), echoLogs: false });
@@ -230,12 +238,14 @@ async function main(): Promise<void> {
     const sampler = new HeapSampler();
     const runStore = store === undefined ? undefined : runtime().store;
     const before = runStore === undefined ? undefined : storeCounters(runStore);
+    timing?.take();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { value, run } = await fanOut(scenario, n);
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const committed = spanOf(before, runStore === undefined ? undefined : storeCounters(runStore));
+    const statements = timing?.take();
     sampler.stop();
     if (profiler !== undefined) await stopProfiler(profiler, profile as string);
     const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
@@ -255,6 +265,7 @@ async function main(): Promise<void> {
       peakHeapUsedMiB: sampler.used / MiB,
       peakHeapTotalMiB: sampler.total / MiB,
       ...(run === undefined || store === undefined ? {} : { run: await readBack(run, store, committed) }),
+      ...(statements === undefined ? {} : { pgTiming: statements }),
     };
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
   } finally {

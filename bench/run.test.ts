@@ -117,7 +117,10 @@ describe('npm run bench', async () => {
 
   it('refuses an unknown store with the list it expected', async () => {
     await assert.rejects(bench(['--n', '10', '--stores', 'sqlite,oracle']), (e: Error & { stderr?: string }) => {
-      assert.match(e.stderr ?? '', /--stores: expected a comma-separated list of sqlite, postgres, memory/);
+      assert.match(
+        e.stderr ?? '',
+        /--stores: expected a comma-separated list of sqlite, postgres, postgres-async, memory/,
+      );
       return true;
     });
   });

@@ -46,13 +46,16 @@ const HELP = `Usage: npm run bench -- [options]
   --runs R           fresh processes per scenario and store; the median is reported (default 3)
   --only LIST        comma-separated scenario names or prefixes (baselines are added); e.g. flyte-map,p-map
   --stores LIST      comma-separated stores the flyte scenarios record into, side by side (default sqlite):
-                     ${STORE_KINDS.join(', ')} (memory is diagnostic only: not a durable record). Postgres is
+                     ${STORE_KINDS.join(', ')}. Diagnostics only: memory (no durable record) and
+                     postgres-async (synchronous_commit=off on the store's connections). Postgres is
                      FLYTE_BENCH_PG_URL, else FLYTE_TEST_PG_URL, else postgres://postgres@127.0.0.1:5432/test,
                      a fresh schema bench_<pid>_<run> per process, dropped afterwards
   --concurrency C    concurrency of p-map and of the bounded flyte.map (default 64)
   --warmup W         children of an unmeasured fan-out run first in each process (default 1000)
   --cpu-prof         write a V8 CPU profile of each measured fan-out to bench/results/profiles/
                      (summarize with: node --import tsx bench/profile-summary.ts FILE...)
+  --pg-timing        time every Postgres statement of the measured fan-outs, by kind (BEGIN, INSERT actions,
+                     COMMIT, ...): calls, ms until the result, ms the driver blocked serializing; per run
   --out FILE         where to write the JSON results (default bench/results/latest.json)
   --help             this text
 
@@ -68,6 +71,7 @@ interface Options {
   readonly warmup: number;
   readonly stores: readonly StoreKind[];
   readonly cpuProf: boolean;
+  readonly pgTiming: boolean;
   readonly out: string;
 }
 
@@ -89,6 +93,7 @@ function parseOptions(): Options | undefined {
       warmup: { type: 'string', default: '1000' },
       stores: { type: 'string', default: 'sqlite' },
       'cpu-prof': { type: 'boolean', default: false },
+      'pg-timing': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(RESULTS, 'latest.json') },
       help: { type: 'boolean', default: false },
     },
@@ -105,6 +110,7 @@ function parseOptions(): Options | undefined {
     warmup: integer('warmup', values.warmup, 0),
     stores: parseStores(values.stores),
     cpuProf: values['cpu-prof'],
+    pgTiming: values['pg-timing'],
     out: path.resolve(values.out),
   };
 }
@@ -143,6 +149,7 @@ function runChild(c: Contender, o: Options, round: number): Promise<ChildResult>
     c.store ?? 'memory',
     '--sample',
     String(round),
+    ...(o.pgTiming && c.store?.startsWith('postgres') === true ? ['--pg-timing'] : []),
     ...(o.cpuProf
       ? ['--profile', path.join(RESULTS, 'profiles', `${c.key.replace('@', '-')}-${round}.cpuprofile`)]
       : []),
@@ -316,6 +323,35 @@ function machine(): Record<string, unknown> {
   };
 }
 
+/** With `--pg-timing`: per Postgres contender and statement kind, the mean per run of each figure. */
+function statementTable(summaries: readonly Summary[]): string {
+  const lines = [
+    '| contender | statement | calls per run | ms per run | ms per call | client sync ms per run | rows per run |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const s of summaries) {
+    const timed = s.runs.filter((r) => r.pgTiming !== undefined);
+    if (timed.length === 0) continue;
+    const byStatement = new Map<string, { calls: number; ms: number; syncMs: number; rows: number }>();
+    for (const t of timed.flatMap((r) => r.pgTiming ?? [])) {
+      const sum = byStatement.get(t.statement) ?? { calls: 0, ms: 0, syncMs: 0, rows: 0 };
+      sum.calls += t.calls;
+      sum.ms += t.ms;
+      sum.syncMs += t.syncMs;
+      sum.rows += t.rows;
+      byStatement.set(t.statement, sum);
+    }
+    for (const [statement, sum] of [...byStatement].sort((a, b) => b[1].ms - a[1].ms)) {
+      const per = (v: number): number => v / timed.length;
+      lines.push(
+        `| ${s.contender.key} | \`${statement}\` | ${grouped(per(sum.calls))} | ${fixed(per(sum.ms), 0)} | ` +
+          `${fixed(sum.ms / sum.calls, 2)} | ${fixed(per(sum.syncMs), 0)} | ${grouped(per(sum.rows))} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
 /** Per store: the worst added µs per action of its flyte scenarios, and whether it meets its target. */
 interface StoreVerdict {
   readonly store: StoreKind;
@@ -349,7 +385,7 @@ async function main(): Promise<void> {
   const hasFlyte = chosen.some((c) => c.store !== undefined);
   // Asked once, before any sample: a missing Postgres fails here, with the reason, not in the first child.
   let postgres: PostgresSettings | undefined;
-  if (hasFlyte && o.stores.includes('postgres')) {
+  if (hasFlyte && o.stores.some((s) => s.startsWith('postgres'))) {
     try {
       postgres = await postgresSettings();
     } catch (e) {
@@ -369,7 +405,8 @@ async function main(): Promise<void> {
       `postgres: ${hideStorePassword(PG_BENCH_URL)}, server ${postgres.server_version}, ` +
         `synchronous_commit=${postgres.synchronous_commit}, fsync=${postgres.fsync}, ` +
         `wal_sync_method=${postgres.wal_sync_method}, full_page_writes=${postgres.full_page_writes}, ` +
-        `shared_buffers=${postgres.shared_buffers}`,
+        `shared_buffers=${postgres.shared_buffers}` +
+        (o.stores.includes('postgres-async') ? ' (postgres-async: synchronous_commit=off)' : ''),
     );
   }
   // Rounds rather than all runs of one contender in a row: drift of the machine spreads over every contender.
@@ -397,6 +434,8 @@ async function main(): Promise<void> {
     summaries.push(summarize(c, results.get(c.key) as ChildResult[], o.n, baseline));
   }
   console.log(`\n${table(summaries, o.n)}\n`);
+
+  if (o.pgTiming) console.log(`${statementTable(summaries)}\n`);
 
   const flyteRuns = summaries.filter((s) => s.contender.store !== undefined);
   const perStore = verdicts(summaries, o.stores);

@@ -18,8 +18,13 @@ import path from 'node:path';
 import pg from 'pg';
 import { hideStorePassword, PostgresStore, SqliteStore, type RunStore } from '../src/store/index.js';
 
-/** The stores the bench can measure. `memory` keeps no durable record: a diagnostic, not a contender. */
-export const STORE_KINDS = ['sqlite', 'postgres', 'memory'] as const;
+/**
+ * The stores the bench can measure. `postgres-async` is Postgres with `synchronous_commit=off` for the store's
+ * connections only (`?options=-c synchronous_commit=off`): a commit returns before its WAL reaches the disk, as a
+ * SQLite commit does with `synchronous=NORMAL`; a crash of the server (not of the client) may lose the last
+ * commits. `memory` keeps no durable record. Both are diagnostics, not contenders for a target.
+ */
+export const STORE_KINDS = ['sqlite', 'postgres', 'postgres-async', 'memory'] as const;
 
 /** One of {@link STORE_KINDS}. */
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -120,10 +125,12 @@ export function benchStore(kind: StoreKind, sample: number): BenchStore {
         size: async () => sqliteMiB(root),
         dispose: async () => removeRoot(),
       };
-    case 'postgres': {
+    case 'postgres':
+    case 'postgres-async': {
       const schema = `bench_${process.pid}_${sample}`;
       const url = new URL(PG_BENCH_URL);
       url.searchParams.set('schema', schema);
+      if (kind === 'postgres-async') url.searchParams.set('options', '-c synchronous_commit=off');
       return {
         kind,
         root,
