@@ -20,6 +20,7 @@ import { scenarios, type Scenario } from './scenarios.js';
 import {
   benchStore,
   parseStores,
+  serverCpuMs,
   storeCounters,
   type BenchStore,
   type StoreCounters,
@@ -37,6 +38,11 @@ export interface ChildResult {
   readonly ms: number;
   /** CPU time (user + system, all threads of the process: GC helpers too) over the same span. */
   readonly cpuMs: number;
+  /**
+   * Postgres on this machine: CPU time of the server processes serving the store's connections over the same
+   * span (processes that ended during it are not counted); `undefined` for other stores.
+   */
+  readonly serverCpuMs: number | undefined;
   /** RSS high-water mark of the whole process (`process.resourceUsage().maxRSS`). */
   readonly maxRssMiB: number;
   /** RSS just before the measured fan-out (node, tsx and the modules loaded, warm-up done). */
@@ -239,6 +245,7 @@ async function main(): Promise<void> {
     const runStore = store === undefined ? undefined : runtime().store;
     const before = runStore === undefined ? undefined : storeCounters(runStore);
     timing?.take();
+    const server0 = await store?.serverCpu();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { value, run } = await fanOut(scenario, n);
@@ -246,6 +253,7 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const committed = spanOf(before, runStore === undefined ? undefined : storeCounters(runStore));
     const statements = timing?.take();
+    const serverCpu = serverCpuMs(server0, await store?.serverCpu());
     sampler.stop();
     if (profiler !== undefined) await stopProfiler(profiler, profile as string);
     const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
@@ -260,6 +268,7 @@ async function main(): Promise<void> {
       n,
       ms,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      serverCpuMs: serverCpu,
       maxRssMiB,
       startRssMiB: startRss / MiB,
       peakHeapUsedMiB: sampler.used / MiB,

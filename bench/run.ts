@@ -185,6 +185,8 @@ interface Summary {
   readonly runs: readonly ChildResult[];
   readonly ms: number;
   readonly cpuMs: number;
+  /** Median CPU ms of the Postgres server processes serving the store (local Postgres only). */
+  readonly serverCpuMs: number | undefined;
   readonly minMs: number;
   readonly maxMs: number;
   readonly usPerAction: number;
@@ -229,6 +231,7 @@ function summarize(
     runs,
     ms,
     cpuMs: median(runs.map((r) => r.cpuMs)),
+    serverCpuMs: medianOf(runs, (r) => r.serverCpuMs),
     minMs: Math.min(...runs.map((r) => r.ms)),
     maxMs: Math.max(...runs.map((r) => r.ms)),
     usPerAction: (ms * 1000) / n,
@@ -278,6 +281,7 @@ function table(summaries: readonly Summary[], n: number): string {
     'vs',
     'wall ms, median (min–max)',
     'CPU ms',
+    'server CPU ms',
     'µs/action',
     'added µs/action',
     '× baseline',
@@ -294,6 +298,7 @@ function table(summaries: readonly Summary[], n: number): string {
     s.contender.scenario.baseline ?? '–',
     `${fixed(s.ms, 0)} (${fixed(s.minMs, 0)}–${fixed(s.maxMs, 0)})`,
     fixed(s.cpuMs, 0),
+    fixed(s.serverCpuMs, 0),
     fixed(s.usPerAction, 2),
     fixed(s.addedUsPerAction, 2),
     s.ratio === undefined ? '–' : `${s.ratio.toFixed(0)}×`,
@@ -424,7 +429,7 @@ async function main(): Promise<void> {
               : `, ${done.commits} commits, ${grouped(done.rowsWritten / (r.ms / 1000))} rows/s`);
       console.log(
         `  round ${round}/${o.runs} ${c.key.padEnd(27)} ${r.ms.toFixed(0).padStart(7)} ms ` +
-          `(CPU ${r.cpuMs.toFixed(0)} ms), peak RSS ${r.maxRssMiB.toFixed(0)} MiB${rec}, load ${loadAverage()}`,
+          `(CPU ${r.cpuMs.toFixed(0)} ms${r.serverCpuMs === undefined ? '' : `, server CPU ${r.serverCpuMs.toFixed(0)} ms`}), peak RSS ${r.maxRssMiB.toFixed(0)} MiB${rec}, load ${loadAverage()}`,
       );
     }
   }
@@ -476,6 +481,7 @@ async function main(): Promise<void> {
       baseline: s.contender.scenario.baseline ?? null,
       medianMs: s.ms,
       medianCpuMs: s.cpuMs,
+      medianServerCpuMs: s.serverCpuMs ?? null,
       usPerAction: s.usPerAction,
       addedUsPerAction: s.addedUsPerAction ?? null,
       ratio: s.ratio ?? null,

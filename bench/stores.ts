@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -93,6 +93,12 @@ export interface BenchStore {
   readonly where: string;
   /** The size of what was recorded, in MiB (SQLite: the database and its WAL; Postgres: the schema's relations). */
   size(): Promise<number | undefined>;
+  /**
+   * Postgres on this machine: the CPU time so far of each server process serving this store's connections (by
+   * backend pid, in ms, from `/proc/PID/stat`), found by their `application_name`. `undefined` for SQLite and
+   * memory, whose writes run in the measured process, and when the server's processes cannot be read.
+   */
+  serverCpu(): Promise<ReadonlyMap<number, number> | undefined>;
   /** Removes the store: drops the Postgres schema, deletes the directory. */
   dispose(): Promise<void>;
 }
@@ -114,6 +120,7 @@ export function benchStore(kind: StoreKind, sample: number): BenchStore {
         spec: 'memory:',
         where: 'memory',
         size: async () => undefined,
+        serverCpu: async () => undefined,
         dispose: async () => removeRoot(),
       };
     case 'sqlite':
@@ -123,6 +130,7 @@ export function benchStore(kind: StoreKind, sample: number): BenchStore {
         spec: undefined,
         where: path.join(root, 'flyte.db'),
         size: async () => sqliteMiB(root),
+        serverCpu: async () => undefined,
         dispose: async () => removeRoot(),
       };
     case 'postgres':
@@ -131,12 +139,15 @@ export function benchStore(kind: StoreKind, sample: number): BenchStore {
       const url = new URL(PG_BENCH_URL);
       url.searchParams.set('schema', schema);
       if (kind === 'postgres-async') url.searchParams.set('options', '-c synchronous_commit=off');
+      // Names this store's connections in pg_stat_activity, to find the server processes that serve them.
+      url.searchParams.set('application_name', schema);
       return {
         kind,
         root,
         spec: url.toString(),
         where: `schema ${schema}`,
         size: async () => schemaMiB(schema),
+        serverCpu: async () => backendCpu(schema),
         dispose: async () => {
           removeRoot();
           await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
@@ -168,6 +179,38 @@ async function schemaMiB(schema: string): Promise<number> {
     ),
   );
   return Number(res.rows[0]?.bytes ?? 0) / MiB;
+}
+
+/** Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+async function backendCpu(applicationName: string): Promise<ReadonlyMap<number, number> | undefined> {
+  const res = await withClient((c) =>
+    c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]),
+  );
+  const cpu = new Map<number, number>();
+  for (const { pid } of res.rows) {
+    try {
+      // Fields 14 and 15 (utime, stime) after the command, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+    } catch {
+      return undefined; // Postgres runs elsewhere (or as a user we cannot read): no server CPU figure.
+    }
+  }
+  return cpu;
+}
+
+/** CPU ms of the server processes between two {@link BenchStore.serverCpu} readings (new processes from 0). */
+export function serverCpuMs(
+  before: ReadonlyMap<number, number> | undefined,
+  after: ReadonlyMap<number, number> | undefined,
+): number | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  let ms = 0;
+  for (const [pid, total] of after) ms += total - (before.get(pid) ?? 0);
+  return ms;
 }
 
 /** Runs `use` on a connection of its own to {@link PG_BENCH_URL}, and closes it. */
