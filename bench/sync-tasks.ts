@@ -12,13 +12,7 @@ export const busy = env.task(function busy(ms: number) {
 });
 
 export const fanOut = env.task(function fanOut(items: number, ms: number, concurrency: number) {
-  return Array.from(
-    flyte.map(
-      busy,
-      Array.from({ length: items }, () => ms),
-      { concurrency },
-    ),
-  ).length;
+  return Array.from(flyte.map(busy, Array.from({ length: items }, () => ms), { concurrency })).length;
 });
 
 export const trivialSync = env.task(function trivialSync(x: number) {
