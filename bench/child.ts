@@ -4,29 +4,45 @@
  *
  * ```sh
  * node --conditions=flyte-source --import tsx bench/child.ts --scenario flyte-map-0 --n 100000 --profile /tmp/map0.cpuprofile
+ * node --conditions=flyte-source --import tsx bench/child.ts --scenario flyte-map-0 --store postgres --n 100000
  * node --import tsx bench/profile-summary.ts /tmp/map0.cpuprofile
  * ```
  * @module
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as flyte from 'flyte-ts';
 import { runtime } from '../src/internal/runtime.js';
-import { SqliteStore } from '../src/store/index.js';
+import { timePostgresQueries, type PostgresTiming, type StatementTiming } from './pg-timing.js';
 import { scenarios, type Scenario } from './scenarios.js';
+import {
+  benchStore,
+  parseStores,
+  serverCpuMs,
+  storeCounters,
+  type BenchStore,
+  type StoreCounters,
+  type StoreKind,
+} from './stores.js';
 import { expectedSum, fanOutMap, fanOutPromiseAll, rawPMap, rawPromiseAll } from './tasks.js';
 
 /** What one child reports. Sizes in MiB, times in ms. */
 export interface ChildResult {
   readonly scenario: string;
+  /** The store the flyte scenario recorded into; `undefined` for raw scenarios. */
+  readonly store: StoreKind | undefined;
   readonly n: number;
   /** Wall time of the fan-out; for flyte scenarios from `flyte.run` until `run.wait()` resolved (records committed). */
   readonly ms: number;
   /** CPU time (user + system, all threads of the process: GC helpers too) over the same span. */
   readonly cpuMs: number;
+  /**
+   * Postgres on this machine: CPU time of the server processes serving the store's connections over the same
+   * span (processes that ended during it are not counted); `undefined` for other stores.
+   */
+  readonly serverCpuMs: number | undefined;
   /** RSS high-water mark of the whole process (`process.resourceUsage().maxRSS`). */
   readonly maxRssMiB: number;
   /** RSS just before the measured fan-out (node, tsx and the modules loaded, warm-up done). */
@@ -42,10 +58,16 @@ export interface ChildResult {
     readonly actions: number;
     readonly succeeded: number;
     readonly readBackMs: number;
-    readonly dbMiB: number | undefined;
-    /** SQLite commits during the measured fan-out (how much a crash could lose); `undefined` on the memory store. */
-    readonly commits: number | undefined;
+    /** Size of the records after the run (SQLite file and WAL, or the Postgres schema's relations). */
+    readonly storeMiB: number | undefined;
+    /**
+     * The store's counters over the measured span (commits, rows committed, statements), and the rows still
+     * pending when `run.wait()` resolved; `undefined` on the memory store.
+     */
+    readonly committed: StoreCounters | undefined;
   };
+  /** With `--pg-timing`: the Postgres statements of the measured span, by kind (see `pg-timing.ts`). */
+  readonly pgTiming?: readonly StatementTiming[];
 }
 
 const MiB = 1024 * 1024;
@@ -54,8 +76,12 @@ interface ChildOptions {
   readonly scenario: Scenario;
   readonly n: number;
   readonly warmup: number;
-  readonly store: string;
+  readonly store: StoreKind;
+  /** Which sample of the scenario this process is: names the Postgres schema `bench_<pid>_<sample>`. */
+  readonly sample: number;
   readonly keep: boolean;
+  /** Time every Postgres statement of the measured span. */
+  readonly pgTiming: boolean;
   /** Where to write a V8 CPU profile of the measured fan-out only (not start-up, warm-up or read-back). */
   readonly profile: string | undefined;
 }
@@ -68,7 +94,9 @@ function parse(): ChildOptions {
       concurrency: { type: 'string', default: '64' },
       warmup: { type: 'string', default: '1000' },
       store: { type: 'string', default: 'sqlite' },
+      sample: { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
+      'pg-timing': { type: 'boolean', default: false },
       profile: { type: 'string' },
     },
   });
@@ -87,10 +115,22 @@ function parse(): ChildOptions {
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new RangeError(`--warmup: expected a non-negative integer; received ${values.warmup}`);
   }
-  if (values.store !== 'sqlite' && values.store !== 'memory') {
-    throw new RangeError(`--store: expected sqlite or memory; received ${values.store}`);
+  const stores = parseStores(values.store);
+  if (stores.length !== 1) throw new RangeError(`--store: expected one store; received ${values.store}`);
+  const sample = Number(values.sample);
+  if (!Number.isInteger(sample) || sample < 1) {
+    throw new RangeError(`--sample: expected a positive integer; received ${values.sample}`);
   }
-  return { scenario, n, warmup, store: values.store, keep: values.keep, profile: values.profile };
+  return {
+    scenario,
+    n,
+    warmup,
+    store: stores[0] as StoreKind,
+    sample,
+    keep: values.keep,
+    pgTiming: values['pg-timing'],
+    profile: values.profile,
+  };
 }
 
 /** Samples the heap every 5 ms (whenever the event loop gets a turn). */
@@ -153,38 +193,45 @@ async function fanOut(scenario: Scenario, n: number): Promise<{ value: unknown; 
 /** The measured run's records, read back through the public API. */
 async function readBack(
   run: flyte.Run,
-  root: string | undefined,
-  commits: number | undefined,
+  store: BenchStore,
+  committed: StoreCounters | undefined,
 ): Promise<NonNullable<ChildResult['run']>> {
   const t0 = performance.now();
   const stored = await flyte.getRun(run.name);
   const actions = await stored.actions();
   const readBackMs = performance.now() - t0;
   const succeeded = actions.filter((a) => a.phase === 'succeeded').length;
-  let dbMiB: number | undefined;
-  if (root !== undefined) {
-    dbMiB = 0;
-    for (const file of ['flyte.db', 'flyte.db-wal']) {
-      try {
-        dbMiB += statSync(path.join(root, file)).size / MiB;
-      } catch {
-        // No WAL file once it was checkpointed away: nothing to add.
-      }
-    }
-  }
-  return { name: run.name, phase: stored.phase, actions: actions.length, succeeded, readBackMs, dbMiB, commits };
+  return {
+    name: run.name,
+    phase: stored.phase,
+    actions: actions.length,
+    succeeded,
+    readBackMs,
+    storeMiB: await store.size(),
+    committed,
+  };
+}
+
+/** `after − before` of each counter; the pending rows are `after`'s. */
+function spanOf(before: StoreCounters | undefined, after: StoreCounters | undefined): StoreCounters | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  return {
+    commits: after.commits - before.commits,
+    rowsWritten: after.rowsWritten - before.rowsWritten,
+    pendingWrites: after.pendingWrites,
+    commitStatements:
+      after.commitStatements === undefined || before.commitStatements === undefined
+        ? undefined
+        : after.commitStatements - before.commitStatements,
+  };
 }
 
 async function main(): Promise<void> {
-  const { scenario, n, warmup, store, keep, profile } = parse();
-  let root: string | undefined;
-  if (scenario.kind === 'flyte') {
-    root = store === 'sqlite' ? mkdtempSync(path.join(os.tmpdir(), 'flyte-bench-')) : undefined;
-    flyte.init(
-      store === 'sqlite'
-        ? { root: root as string, echoLogs: false }
-        : { root: os.tmpdir(), store: 'memory:', echoLogs: false },
-    );
+  const { scenario, n, warmup, store: kind, sample, keep, pgTiming, profile } = parse();
+  const timing: PostgresTiming | undefined = pgTiming ? timePostgresQueries() : undefined;
+  const store = scenario.kind === 'flyte' ? benchStore(kind, sample) : undefined;
+  if (store !== undefined) {
+    flyte.init({ root: store.root, ...(store.spec === undefined ? {} : { store: store.spec }), echoLogs: false });
   }
   try {
     // A small fan-out first, so the measurement is of steady-state code (JIT, store open), not of start-up.
@@ -195,17 +242,21 @@ async function main(): Promise<void> {
     const profiler = profile === undefined ? undefined : await startProfiler();
     const startRss = process.memoryUsage().rss;
     const sampler = new HeapSampler();
-    const store = scenario.kind === 'flyte' ? runtime().store : undefined;
-    const commits0 = store instanceof SqliteStore ? store.stats.commits : undefined;
+    const runStore = store === undefined ? undefined : runtime().store;
+    const before = runStore === undefined ? undefined : storeCounters(runStore);
+    const server0 = await store?.serverCpu();
+    timing?.take(); // after the query above: only the measured span's statements
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { value, run } = await fanOut(scenario, n);
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    const committed = spanOf(before, runStore === undefined ? undefined : storeCounters(runStore));
+    const statements = timing?.take();
+    const serverCpu = serverCpuMs(server0, await store?.serverCpu());
     sampler.stop();
     if (profiler !== undefined) await stopProfiler(profiler, profile as string);
     const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
-    const commits = store instanceof SqliteStore && commits0 !== undefined ? store.stats.commits - commits0 : undefined;
 
     const output = run === undefined ? value : await run.outputs();
     if (output !== expectedSum(n)) {
@@ -213,21 +264,24 @@ async function main(): Promise<void> {
     }
     const result: ChildResult = {
       scenario: scenario.name,
+      store: store?.kind,
       n,
       ms,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      serverCpuMs: serverCpu,
       maxRssMiB,
       startRssMiB: startRss / MiB,
       peakHeapUsedMiB: sampler.used / MiB,
       peakHeapTotalMiB: sampler.total / MiB,
-      ...(run === undefined ? {} : { run: await readBack(run, root, commits) }),
+      ...(run === undefined || store === undefined ? {} : { run: await readBack(run, store, committed) }),
+      ...(statements === undefined ? {} : { pgTiming: statements }),
     };
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
   } finally {
-    if (scenario.kind === 'flyte') await flyte.shutdown();
-    if (root !== undefined) {
-      if (keep) process.stderr.write(`kept the store of ${scenario.name} in ${root}\n`);
-      else rmSync(root, { recursive: true, force: true });
+    if (store !== undefined) {
+      await flyte.shutdown();
+      if (keep) process.stderr.write(`kept the store of ${scenario.name} in ${store.where} (and ${store.root})\n`);
+      else await store.dispose();
     }
   }
 }
