@@ -60,6 +60,31 @@ describe('Postgres', { skip }, () => {
       }
     });
 
+    it('a commit past 10 000 rows goes in several statements of one transaction, in creation order', async () => {
+      const { store, cleanup } = await openFresh();
+      try {
+        await store.createRun(makeRun('r1'));
+        const before = store.stats;
+        for (let i = 0; i < 25_000; i++) {
+          store.putAction(makeAction('r1', `c${i}`, { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+        }
+        await store.flush();
+        const after = store.stats;
+        assert.equal(after.rowsWritten - before.rowsWritten, 25_000);
+        const commits = after.commits - before.commits;
+        // Per commit: BEGIN, the fencing lock, COMMIT; and one INSERT per 10 000 rows (at least 3 for 25 000).
+        assert.ok(after.commitStatements - before.commitStatements >= 3 * commits + 3, 'chunked statements');
+        assert.equal((await store.countActions('r1')).succeeded, 25_000);
+        assert.deepEqual(
+          (await store.listActions('r1', { offset: 9_999, limit: 3 })).map((a) => a.name),
+          ['c9999', 'c10000', 'c10001'],
+          'creation order across statements',
+        );
+      } finally {
+        await cleanup();
+      }
+    });
+
     it('a flush of 5 000 actions is one transaction of a few statements', async () => {
       const { store, cleanup } = await openFresh();
       try {
