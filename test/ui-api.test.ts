@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { tempRoot } from './support/ui.js';
+import { initOptions, rootEnv } from './support/test-store.js';
 import { TEXTS, big, hostile, pipeline, wide } from './support/ui-seed.js';
 
 interface Reply {
@@ -57,7 +58,7 @@ describe('UI server API', () => {
 
   before(async () => {
     ui = await startUiServer({ port: 0, log: () => undefined });
-    flyte.init({ root: root.path, echoLogs: false, uiUrl: ui.url });
+    flyte.init(initOptions(root.path, { uiUrl: ui.url }));
     const runs = await Promise.all([
       flyte.run(pipeline, TEXTS, 300),
       flyte.withRunContext({ name: 'wide-10k' }).run(wide, 10_000),
@@ -344,7 +345,7 @@ describe('UI server over a run driven by another process', () => {
   const root = tempRoot();
   let ui: UiServer;
   before(async () => {
-    flyte.init({ root: root.path, echoLogs: false });
+    flyte.init(initOptions(root.path));
     ui = await startUiServer({ port: 0, pollIntervalMs: 50, log: () => undefined });
   });
   after(async () => {
@@ -365,7 +366,7 @@ describe('UI server over a run driven by another process', () => {
         root.path,
         '4',
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
@@ -413,7 +414,7 @@ describe('UI server over a run driven by another process', () => {
         '3',
         'tolerant',
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
@@ -450,7 +451,7 @@ describe('UI server over a run driven by another process', () => {
 describe('UI server access', () => {
   const TOKEN = 'test-token-0123456789abcdef';
   const root = tempRoot();
-  before(() => flyte.init({ root: root.path, echoLogs: false }));
+  before(() => flyte.init(initOptions(root.path)));
   after(async () => {
     await flyte.shutdown();
     root.dispose();
