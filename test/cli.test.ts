@@ -23,7 +23,7 @@ import {
   waitForOutput,
   type CliResult,
 } from './support/cli.js';
-import { rootEnv, sqliteOnly, storeOfRoot } from './support/test-store.js';
+import { rootEnv, sqliteOnly, storeShown } from './support/test-store.js';
 
 /**
  * How many tests of a suite run at once: each spawns a few processes of ~0.3 s CPU, and more at once than the
@@ -47,12 +47,6 @@ function runName(result: CliResult): string {
   const match = /^run (\S+)/m.exec(result.stdout);
   assert.ok(match, `no 'run NAME' line in:\n${result.stdout}`);
   return match[1] as string;
-}
-
-/** How the CLI names the store of the state directory `dir`, as a regular expression. */
-function storeShown(dir: string): string {
-  const store = storeOfRoot(dir);
-  return store === undefined ? 'sqlite:.*flyte\\.db' : store.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 let root: string;

@@ -65,6 +65,18 @@ export function storeOfRoot(root: string, fallback?: string): string | undefined
   return urlWithSchema(schema);
 }
 
+/**
+ * How `flyte` and the UI name the store of the state directory `root` (a store's `description`), as the source
+ * of a regular expression: `sqlite:<root>/flyte.db`, or the root's Postgres URL.
+ */
+export function storeShown(root: string): string {
+  return escapeRegExp(storeOfRoot(root) ?? `sqlite:${resolve(root)}/flyte.db`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
 /** Drops the schema {@link storeOfRoot} gave `root`, if any: call it after the stores on it are closed. */
 export async function dropStoreOfRoot(root: string): Promise<void> {
   const key = resolve(root);
