@@ -37,8 +37,10 @@ export function useFlyteRoot(prefix: string, options: Omit<flyte.InitOptions, 'r
     await flyte.shutdown();
     if (previousStore === undefined) delete process.env['FLYTE_STORE'];
     else process.env['FLYTE_STORE'] = previousStore;
-    if (root !== undefined) {
+    if (root === undefined) return;
+    try {
       await dropStoreOfRoot(root);
+    } finally {
       rmSync(root, { recursive: true, force: true });
     }
   });

@@ -10,10 +10,12 @@
  *
  * Importing this module under `FLYTE_TEST_STORE=postgres` registers two file-level hooks: a `before` that fails
  * every test of the file when Postgres does not answer (the switch asked for it: never a silent pass on SQLite),
- * and an `after` that drops the schemas the file used.
+ * and an `after` that drops the schemas the file used, and fails the file if one of its state directories holds
+ * a `flyte.db` (a process that fell back to SQLite).
  * @module
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import type * as flyte from 'flyte-ts';
 import { PG_TEST_URL, dropSchema, freshSchema, postgresUnreachable, urlWithSchema } from './postgres.js';
@@ -77,13 +79,24 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-/** Drops the schema {@link storeOfRoot} gave `root`, if any: call it after the stores on it are closed. */
+/**
+ * Drops the schema {@link storeOfRoot} gave `root`, if any: call it after the stores on it are closed. Thrown
+ * (after the drop) when the directory holds a `flyte.db`: something in the test opened the root's SQLite store
+ * instead of its schema, so that part of it did not run on Postgres.
+ */
 export async function dropStoreOfRoot(root: string): Promise<void> {
   const key = resolve(root);
   const schema = schemaOfRoot.get(key);
   if (schema === undefined) return;
   schemaOfRoot.delete(key);
   await dropSchema(schema);
+  const file = join(key, 'flyte.db');
+  if (existsSync(file)) {
+    throw new Error(
+      `FLYTE_TEST_STORE=postgres: expected no SQLite file in a test's state directory; received ${file}. ` +
+        `Give the processes on it the root's store (initOptions, rootEnv from test/support/test-store.ts).`,
+    );
+  }
 }
 
 /**
@@ -121,6 +134,8 @@ if (ON_POSTGRES) {
     }
   });
   after(async () => {
-    for (const root of [...schemaOfRoot.keys()]) await dropStoreOfRoot(root);
+    const errors: unknown[] = [];
+    for (const root of [...schemaOfRoot.keys()]) await dropStoreOfRoot(root).catch((e: unknown) => errors.push(e));
+    if (errors.length > 0) throw new AggregateError(errors, errors.map(String).join('\n'));
   });
 }
