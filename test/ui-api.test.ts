@@ -313,8 +313,13 @@ describe('UI server API', () => {
 });
 
 /** Reads the `update` events of an event stream, until `until` accepts one. */
-function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promise<T>; seen: T[] } {
+function watchEvents<T>(
+  url: string,
+  until: (data: T) => boolean,
+): { done: Promise<T>; seen: T[]; first: Promise<void> } {
   const seen: T[] = [];
+  let sawFirst!: () => void;
+  const first = new Promise<void>((resolve) => (sawFirst = resolve));
   const done = new Promise<T>((resolve, reject) => {
     const req = request(url, (res) => {
       let buffer = '';
@@ -328,6 +333,7 @@ function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promi
           if (!block.startsWith('event: update') || data === undefined) continue;
           const parsed = JSON.parse(data) as T;
           seen.push(parsed);
+          sawFirst();
           if (until(parsed)) {
             req.destroy();
             resolve(parsed);
@@ -338,7 +344,7 @@ function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promi
     req.on('error', reject);
     req.end();
   });
-  return { done, seen };
+  return { done, seen, first };
 }
 
 describe('UI server over a run driven by another process', () => {
@@ -354,7 +360,7 @@ describe('UI server over a run driven by another process', () => {
     root.dispose();
   });
 
-  it('follows it live through the store, and aborts it', async () => {
+  it('follows it live through the store, and aborts it', async (t) => {
     const child = spawn(
       process.execPath,
       [
@@ -368,6 +374,10 @@ describe('UI server over a run driven by another process', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
+    // Ended in any case: a failed assertion must not leave it waiting for its gates (and the test file with it).
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
     type Update = { run: { phase: string; counts: { running: number; succeeded: number; aborted: number } } };
@@ -375,6 +385,8 @@ describe('UI server over a run driven by another process', () => {
       new URL(`/api/runs/${name}/events`, ui.url).href,
       (d) => d.run.counts.succeeded === 1,
     );
+    // The step is released once the stream has shown the run: its first update comes before the step ends.
+    await events.first;
     writeFileSync(join(root.path, 'go-0'), '');
     const update = await events.done;
     assert.equal(update.run.phase, 'running');
@@ -399,7 +411,7 @@ describe('UI server over a run driven by another process', () => {
     assert.equal(counts.succeeded, 1);
   });
 
-  it('aborts one action of it through the API, and the run goes on', async () => {
+  it('aborts one action of it through the API, and the run goes on', async (t) => {
     const gates = join(root.path, 'one-action');
     mkdirSync(gates);
     const child = spawn(
@@ -416,6 +428,10 @@ describe('UI server over a run driven by another process', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
+    // Ended in any case: a failed assertion must not leave it waiting for its gates (and the test file with it).
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
     const run = await flyte.getRun(name);
