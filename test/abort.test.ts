@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import { useFlyteRoot } from './support/flyte-root.js';
+import { rootEnv } from './support/test-store.js';
 import { Gate } from './support/gates.js';
 
 const env = new flyte.TaskEnvironment({ name: 'abort_test' });
@@ -76,7 +77,7 @@ describe('abort', { timeout: 60_000 }, () => {
   const startLongRun = async (...args: string[]) => {
     const fixture = fileURLToPath(new URL('./fixtures/long-run.ts', import.meta.url));
     const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', fixture, ...args], {
-      env: { ...process.env, FLYTE_ROOT: root() },
+      env: { ...process.env, ...rootEnv(root()) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

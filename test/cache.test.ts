@@ -11,12 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { initOptions, useFlyteRoot } from './support/flyte-root.js';
+import { rootEnv } from './support/test-store.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
@@ -123,15 +124,7 @@ async function runOnce<Args extends unknown[], R>(
 }
 
 describe('cache', () => {
-  let root: string;
-  before(() => {
-    root = mkdtempSync(join(tmpdir(), 'flyte-cache-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = useFlyteRoot('flyte-cache-');
   beforeEach(() => {
     calls.clear();
     failNext = false;
@@ -327,7 +320,7 @@ describe('cache', () => {
   });
 
   it('hashes flyte.io.File inputs by content: the same bytes under another path hit, an edit misses', async () => {
-    const dir = mkdtempSync(join(root, 'files-'));
+    const dir = mkdtempSync(join(root(), 'files-'));
     const a = join(dir, 'a.txt');
     const b = join(dir, 'nested-b.txt');
     writeFileSync(a, 'same bytes');
@@ -344,7 +337,7 @@ describe('cache', () => {
   it('keeps entries across shutdown and init on the same root', async () => {
     await runOnce(square, 77);
     await flyte.shutdown();
-    flyte.init({ root, echoLogs: false });
+    flyte.init(initOptions(root()));
     const hit = await runOnce(square, 77);
     assert.deepEqual([hit.output, hit.cacheHit, called('square')], [5929, true, 1]);
   });
@@ -384,10 +377,12 @@ await flyte.shutdown();
 }
 
 function runChild(file: string, root: string): Promise<ChildResult> {
+  // The body writes its side effects into the root, which a Postgres store does not create.
+  mkdirSync(root, { recursive: true });
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', file], {
       cwd: REPO,
-      env: { ...process.env, FLYTE_ROOT: root, FLYTE_SIDE_EFFECTS: join(root, 'effects.txt'), FLYTE_STORE: '' },
+      env: { ...process.env, FLYTE_STORE: '', FLYTE_SIDE_EFFECTS: join(root, 'effects.txt'), ...rootEnv(root) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

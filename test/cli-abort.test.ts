@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as flyte from 'flyte-ts';
 import { TASKS, collect, ensureBuilt, runCli, spawnCli, tempDir, waitForOutput } from './support/cli.js';
+import { initOptions } from './support/test-store.js';
 
 describe('flyte abort across processes', { timeout: 120_000 }, () => {
   let root: string;
@@ -30,7 +31,7 @@ describe('flyte abort across processes', { timeout: 120_000 }, () => {
     const child = spawnCli(['run', TASKS, 'fanout', '3', '20000'], { root });
     const running = collect(child);
     const [, name] = await waitForOutput(child, /^run (\S+)$/m);
-    flyte.init({ root, echoLogs: false });
+    flyte.init(initOptions(root));
     const run = await flyte.getRun(name as string);
     let items: flyte.ActionRecord[] = [];
     for (let i = 0; i < 200 && items.filter((a) => a.phase === 'running').length < 3; i++) {

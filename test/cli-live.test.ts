@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, FIXTURES, REPO, TASKS, cliEnv, ensureBuilt, tempDir } from './support/cli.js';
+import { rootEnv } from './support/test-store.js';
 
 const GATED = join(FIXTURES, 'gated.ts');
 
@@ -36,7 +37,7 @@ let sessions = 0;
 function tmux(...args: string[]): string {
   return execFileSync('tmux', ['-L', SOCKET, '-f', '/dev/null', ...args], {
     encoding: 'utf8',
-    env: cliEnv({ NO_COLOR: undefined, FLYTE_ROOT: root }),
+    env: cliEnv({ NO_COLOR: undefined, ...rootEnv(root) }),
   });
 }
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import { runAndKill } from './support/crash.js';
+import { initOptions, rootEnv } from './support/test-store.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-counted.ts', import.meta.url));
 const N = 1500;
@@ -48,13 +49,13 @@ describe('SIGKILL at any point re-runs at most the children in flight', () => {
         const name = await runAndKill(
           FIXTURE,
           [String(N), String(CONCURRENCY), mode],
-          { FLYTE_ROOT: root, FLYTE_COUNTS: counts },
+          { ...rootEnv(root), FLYTE_COUNTS: counts },
           () => executions(counts).size >= killAt,
         );
         const before = executions(counts);
         assert.ok(before.size < N, `killed before the end: ${before.size} of ${N} items had run`);
 
-        flyte.init({ root, echoLogs: false });
+        flyte.init(initOptions(root));
         process.env.FLYTE_COUNTS = counts; // the recovered items run in this process
         const recovered = await flyte.rerun(name, { recover: true });
         assert.equal(await recovered.outputs(), N * (N - 1));

@@ -3,8 +3,9 @@
  * and how a task behaves when called outside a run, with `forward`, `aio` and `override`.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 
 /** A hang (e.g. a gate never opened) fails the suite instead of blocking the test run. */
 const SUITE_TIMEOUT_MS = 30_000;
@@ -94,8 +95,7 @@ function assertThrowsWith(fn: () => unknown, type: new (...args: never[]) => Err
 }
 
 describe('TaskEnvironment', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-env-', { store: 'memory:' });
 
   it('accepts names of lower-case words joined by _ or -', () => {
     for (const name of ['a', 'env2', 'my_env', 'my-env', 'a1_b2-c3']) {
@@ -153,8 +153,7 @@ describe('TaskEnvironment', { timeout: SUITE_TIMEOUT_MS }, () => {
 });
 
 describe('env.task', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-env-', { store: 'memory:' });
 
   it('names a task `${env}.${fn.name}`, with the function name as short name', () => {
     assert.equal(double.name, 'envtest.double');
@@ -310,8 +309,7 @@ describe('env.task', { timeout: SUITE_TIMEOUT_MS }, () => {
 });
 
 describe('Task handle', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-env-', { store: 'memory:' });
 
   it('outside a run, is a plain call of the function', async () => {
     const sync = increment(1);

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import type { ActionRecord } from 'flyte-ts';
+import { initOptions, rootEnv } from './support/test-store.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** A hung example is killed after this long (the slow ones would otherwise sleep for a minute). */
@@ -39,10 +40,12 @@ interface ExampleOutcome {
 async function runExample(file: string): Promise<ExampleOutcome> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'flyte-example-'));
   roots.push(root);
-  const env: NodeJS.ProcessEnv = { ...process.env, FLYTE_ROOT: root };
-  // Neither the test runner's context nor a store chosen by the caller's environment may leak into the example.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Neither the test runner's context nor a store chosen by the caller's environment may leak into the example:
+  // it gets the root's store (`FLYTE_TEST_STORE`).
   delete env.NODE_TEST_CONTEXT;
   delete env.FLYTE_STORE;
+  Object.assign(env, rootEnv(root));
   const started = Date.now();
   const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', path.join('examples', file)], {
     cwd: REPO,
@@ -118,7 +121,7 @@ async function expectExample(
   );
   assert.equal(line(o, 'result'), JSON.stringify(expected));
   if (check === undefined) return;
-  flyte.init({ root: o.root });
+  flyte.init(initOptions(o.root));
   try {
     const run = await flyte.getRun(line(o, 'run'));
     await check(run, await run.actions(), o);

@@ -42,9 +42,11 @@ describe('map progress of the items', () => {
     ['sync', syncMain],
   ];
   for (const [kind, task] of parents) {
-    it(`a 200-item map at concurrency 10 (${kind} parent) shows 40/200 done, not 40/50`, async () => {
+    it(`a 200-item map at concurrency 10 (${kind} parent) shows 40/200 done, not 40/50`, async (t) => {
       arm();
       const run = await flyte.run(task, 200);
+      // Released in any case: a failed assertion must not leave the run waiting (and shutdown with it).
+      t.after(release);
       await until(async () => (await run.actions()).filter((a) => a.phase === 'succeeded').length >= 40);
       await until(async () => (await run.actions()).filter((a) => a.phase === 'running').length >= 11);
       const { fold, counts } = await mapFold(run.name);

@@ -4,8 +4,9 @@
  * map's results (errors included) in variables and the test can orchestrate the items with gates.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { Gates, Tracker, settle } from './support/gates.js';
 
 /** A hang (e.g. a gate never opened) fails the suite instead of blocking the test run. */
@@ -103,8 +104,7 @@ function counted<T>(items: readonly T[]): { iterable: Iterable<T>; pulled: () =>
 }
 
 describe('flyte.map', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-map-', { store: 'memory:' });
   beforeEach(() => {
     gates = new Gates();
     tracker = new Tracker();
@@ -558,8 +558,7 @@ describe('flyte.map', { timeout: SUITE_TIMEOUT_MS }, () => {
 });
 
 describe('flyte.map outside a run', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-map-', { store: 'memory:' });
   beforeEach(() => {
     gates = new Gates();
     tracker = new Tracker();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt, parseJson, runCli, tempDir, type CliResult } from './support/cli.js';
+import { rootEnv } from './support/test-store.js';
 import { runAndKill } from './support/crash.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-counted.ts', import.meta.url));
@@ -44,7 +45,7 @@ describe('an orphaned run in the CLI', () => {
     name = await runAndKill(
       FIXTURE,
       ['4000', '10', 'slow'],
-      { FLYTE_ROOT: root, FLYTE_COUNTS: counts, FLYTE_LEASE_MS: '600' },
+      { ...rootEnv(root), FLYTE_COUNTS: counts, FLYTE_LEASE_MS: '600' },
       () => existsSync(counts) && statSync(counts).size >= 200,
     );
     livedMs = Date.now() - spawnedAt;

@@ -14,6 +14,7 @@ import * as flyte from 'flyte-ts';
 import type { Page } from 'playwright-core';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { runAndKill } from './support/crash.js';
+import { initOptions, rootEnv } from './support/test-store.js';
 import { browserMissing, launchBrowser, tempRoot, type TestBrowser } from './support/ui.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-counted.ts', import.meta.url));
@@ -35,11 +36,11 @@ describe('an orphaned run in the UI', { skip: missing }, () => {
     name = await runAndKill(
       FIXTURE,
       ['4000', '10', 'slow'],
-      { FLYTE_ROOT: root.path, FLYTE_COUNTS: counts, FLYTE_LEASE_MS: '600' },
+      { ...rootEnv(root.path), FLYTE_COUNTS: counts, FLYTE_LEASE_MS: '600' },
       () => existsSync(counts) && statSync(counts).size >= 200,
     );
     ui = await startUiServer({ port: 0, pollIntervalMs: 100, log: () => undefined });
-    flyte.init({ root: root.path, echoLogs: false, uiUrl: ui.url });
+    flyte.init(initOptions(root.path, { uiUrl: ui.url }));
     browser = await launchBrowser();
     page = await browser.context.newPage();
   });

@@ -3,8 +3,9 @@
  * and customContext, and plain Promise combinators over task calls.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { useFlyteRoot } from './support/flyte-root.js';
 import { Gates, Tracker, settle } from './support/gates.js';
 
 /** A hang (e.g. a gate never opened) fails the suite instead of blocking the test run. */
@@ -73,8 +74,7 @@ function childrenOf(actions: readonly flyte.ActionRecord[]): flyte.ActionRecord[
 }
 
 describe('parallel primitives', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => flyte.init({ store: 'memory:', echoLogs: false }));
-  after(() => flyte.shutdown());
+  useFlyteRoot('flyte-parallel-', { store: 'memory:' });
   beforeEach(() => {
     gates = new Gates();
     tracker = new Tracker();

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import { BIN, ensureBuilt } from './support/cli.js';
 import { runAndKill } from './support/crash.js';
+import { initOptions, rootEnv } from './support/test-store.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-fanout.ts', import.meta.url));
 const N = 2000;
@@ -32,7 +33,7 @@ function runAndKillAfter(root: string, effects: string, killAfter: number): Prom
   return runAndKill(
     FIXTURE,
     [String(N)],
-    { FLYTE_ROOT: root, FLYTE_SIDE_EFFECTS: effects },
+    { ...rootEnv(root), FLYTE_SIDE_EFFECTS: effects },
     () => sideEffects(effects).size >= killAfter,
   );
 }
@@ -53,7 +54,7 @@ describe('local crash recovery', () => {
     const before = sideEffects(effects);
     assert.ok(before.size >= 600 && before.size < N, `killed midway: ${before.size} items had run`);
 
-    flyte.init({ root, echoLogs: false });
+    flyte.init(initOptions(root));
     const crashed = await flyte.getRun(name);
     assert.equal(crashed.phase, 'orphaned', 'a run whose process died is marked orphaned, not running');
 
@@ -101,7 +102,7 @@ describe('local crash recovery', () => {
     const before = sideEffects(effects);
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, '--root', cliRoot, 'rerun', name, '--recover'], {
-        env: { ...process.env, FLYTE_SIDE_EFFECTS: effects, FORCE_COLOR: '0' },
+        env: { ...process.env, ...rootEnv(cliRoot), FLYTE_SIDE_EFFECTS: effects, FORCE_COLOR: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

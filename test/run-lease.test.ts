@@ -12,9 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
-import { SqliteStore } from '../src/store/index.js';
+import { openStoreAsync } from '../src/store/index.js';
 import { ensureBuilt, runCli } from './support/cli.js';
 import { spawnRun, type FixtureRun } from './support/crash.js';
+import { initOptions, rootEnv, storeOfRoot } from './support/test-store.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-counted.ts', import.meta.url));
 const N = 400;
@@ -53,7 +54,7 @@ function startDriver(root: string, counts: string, atLeast: number): Promise<Fix
   return spawnRun(
     FIXTURE,
     [String(N), String(CONCURRENCY), 'slow'],
-    { FLYTE_ROOT: root, FLYTE_COUNTS: counts, FLYTE_LEASE_MS: String(LEASE_MS) },
+    { ...rootEnv(root), FLYTE_COUNTS: counts, FLYTE_LEASE_MS: String(LEASE_MS) },
     () => executions(counts).items.size >= atLeast,
   );
 }
@@ -102,7 +103,7 @@ describe('one run, one driver', () => {
     child.kill('SIGKILL');
     await exited;
     const before = executions(counts);
-    flyte.init({ root, echoLogs: false });
+    flyte.init(initOptions(root));
     process.env.FLYTE_COUNTS = counts;
     const tries = await Promise.allSettled([
       flyte.rerun(name, { recover: true }),
@@ -144,7 +145,7 @@ describe('one run, one driver', () => {
     }
     await exited;
     // The woken driver lost its lease: its pending writes were refused and it stopped driving.
-    const store = SqliteStore.open(path.join(root, 'flyte.db'));
+    const store = await openStoreAsync(storeOfRoot(root), { root });
     try {
       const run = await store.getRun(name);
       assert.equal(run?.phase, 'aborted');

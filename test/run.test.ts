@@ -5,13 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import { initOptions, useFlyteRoot } from './support/flyte-root.js';
+import { rootEnv } from './support/test-store.js';
 import { Gates, Tracker, settle } from './support/gates.js';
 
 /** A hang (e.g. a gate never opened) fails the suite instead of blocking the test run. */
@@ -122,8 +121,6 @@ export const flakyRoot = env.task({ retries: { count: 1, backoff: 0 } }, async f
   return 'second attempt';
 });
 
-let root = '';
-
 /** Reads a run in a separate Node process through the public API, and prints what it saw as JSON. */
 const READER = `
 import * as flyte from 'flyte-ts';
@@ -141,11 +138,11 @@ console.log(JSON.stringify({
 await flyte.shutdown();
 `;
 
-async function readInAnotherProcess(name: string): Promise<unknown> {
+async function readInAnotherProcess(root: string, name: string): Promise<unknown> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ['--conditions=flyte-source', '--import', 'tsx', '--input-type=module', '-e', READER, root, name],
-    { cwd: fileURLToPath(new URL('..', import.meta.url)) },
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, ...rootEnv(root) } },
   );
   return JSON.parse(stdout) as unknown;
 }
@@ -155,14 +152,7 @@ function childrenOf(actions: readonly flyte.ActionRecord[], parent = 'a0'): flyt
 }
 
 describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => {
-    root = mkdtempSync(join(tmpdir(), 'flyte-run-test-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = useFlyteRoot('flyte-run-test-');
   beforeEach(() => {
     gates = new Gates();
     tracker = new Tracker();
@@ -404,7 +394,7 @@ describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
     const run = await flyte.run(talksAndCalls);
     await run.wait();
     const actions = await run.actions();
-    assert.deepEqual(await readInAnotherProcess(run.name), {
+    assert.deepEqual(await readInAnotherProcess(root(), run.name), {
       phase: 'succeeded',
       outputs: 7,
       actions: actions.map((a) => [a.name, a.taskName, a.phase]),
@@ -421,7 +411,7 @@ describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
     const [child] = childrenOf(actionsBefore);
 
     await flyte.shutdown();
-    flyte.init({ root, echoLogs: false });
+    flyte.init(initOptions(root()));
 
     const past = await flyte.getRun('persisted-run');
     assert.equal(past.phase, 'succeeded');
@@ -451,14 +441,7 @@ describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
 });
 
 describe('maxActionConcurrency', { timeout: SUITE_TIMEOUT_MS }, () => {
-  before(() => {
-    root = mkdtempSync(join(tmpdir(), 'flyte-run-test-'));
-    flyte.init({ root, echoLogs: false });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    rmSync(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-run-test-');
   beforeEach(() => {
     gates = new Gates();
     tracker = new Tracker();

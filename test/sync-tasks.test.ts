@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as flyte from 'flyte-ts';
@@ -33,19 +33,13 @@ import {
   spinsLong,
   whereAmI,
 } from './fixtures/sync-tasks.js';
+import { useFlyteRoot } from './support/flyte-root.js';
+import { rootEnv } from './support/test-store.js';
 
 const execFileAsync = promisify(execFile);
-let root: string;
 
 describe('sync tasks on worker threads', () => {
-  before(async () => {
-    root = await mkdtemp(path.join(os.tmpdir(), 'flyte-sync-'));
-    flyte.init({ root, echoLogs: false, threads: 2 });
-  });
-  after(async () => {
-    await flyte.shutdown();
-    await rm(root, { recursive: true, force: true });
-  });
+  useFlyteRoot('flyte-sync-', { threads: 2 });
 
   it('runs a sync body on another thread', async () => {
     const run = await flyte.run(whereAmI);
@@ -247,9 +241,10 @@ describe('sync examples', () => {
     it(`${file} prints its result`, async () => {
       const state = await mkdtemp(path.join(os.tmpdir(), 'flyte-sync-example-'));
       try {
-        const env: NodeJS.ProcessEnv = { ...process.env, FLYTE_ROOT: state };
+        const env: NodeJS.ProcessEnv = { ...process.env };
         delete env.NODE_TEST_CONTEXT;
         delete env.FLYTE_STORE;
+        Object.assign(env, rootEnv(state));
         const { stdout } = await execFileAsync(
           process.execPath,
           ['--conditions=flyte-source', '--import', 'tsx', path.join('examples', file)],

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { tempRoot } from './support/ui.js';
+import { initOptions, rootEnv } from './support/test-store.js';
 import { TEXTS, big, hostile, pipeline, wide } from './support/ui-seed.js';
 
 interface Reply {
@@ -57,7 +58,7 @@ describe('UI server API', () => {
 
   before(async () => {
     ui = await startUiServer({ port: 0, log: () => undefined });
-    flyte.init({ root: root.path, echoLogs: false, uiUrl: ui.url });
+    flyte.init(initOptions(root.path, { uiUrl: ui.url }));
     const runs = await Promise.all([
       flyte.run(pipeline, TEXTS, 300),
       flyte.withRunContext({ name: 'wide-10k' }).run(wide, 10_000),
@@ -312,8 +313,13 @@ describe('UI server API', () => {
 });
 
 /** Reads the `update` events of an event stream, until `until` accepts one. */
-function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promise<T>; seen: T[] } {
+function watchEvents<T>(
+  url: string,
+  until: (data: T) => boolean,
+): { done: Promise<T>; seen: T[]; first: Promise<void> } {
   const seen: T[] = [];
+  let sawFirst!: () => void;
+  const first = new Promise<void>((resolve) => (sawFirst = resolve));
   const done = new Promise<T>((resolve, reject) => {
     const req = request(url, (res) => {
       let buffer = '';
@@ -327,6 +333,7 @@ function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promi
           if (!block.startsWith('event: update') || data === undefined) continue;
           const parsed = JSON.parse(data) as T;
           seen.push(parsed);
+          sawFirst();
           if (until(parsed)) {
             req.destroy();
             resolve(parsed);
@@ -337,14 +344,14 @@ function watchEvents<T>(url: string, until: (data: T) => boolean): { done: Promi
     req.on('error', reject);
     req.end();
   });
-  return { done, seen };
+  return { done, seen, first };
 }
 
 describe('UI server over a run driven by another process', () => {
   const root = tempRoot();
   let ui: UiServer;
   before(async () => {
-    flyte.init({ root: root.path, echoLogs: false });
+    flyte.init(initOptions(root.path));
     ui = await startUiServer({ port: 0, pollIntervalMs: 50, log: () => undefined });
   });
   after(async () => {
@@ -353,7 +360,7 @@ describe('UI server over a run driven by another process', () => {
     root.dispose();
   });
 
-  it('follows it live through the store, and aborts it', async () => {
+  it('follows it live through the store, and aborts it', async (t) => {
     const child = spawn(
       process.execPath,
       [
@@ -365,8 +372,12 @@ describe('UI server over a run driven by another process', () => {
         root.path,
         '4',
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
+    // Ended in any case: a failed assertion must not leave it waiting for its gates (and the test file with it).
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
     type Update = { run: { phase: string; counts: { running: number; succeeded: number; aborted: number } } };
@@ -374,6 +385,8 @@ describe('UI server over a run driven by another process', () => {
       new URL(`/api/runs/${name}/events`, ui.url).href,
       (d) => d.run.counts.succeeded === 1,
     );
+    // The step is released once the stream has shown the run: its first update comes before the step ends.
+    await events.first;
     writeFileSync(join(root.path, 'go-0'), '');
     const update = await events.done;
     assert.equal(update.run.phase, 'running');
@@ -398,7 +411,7 @@ describe('UI server over a run driven by another process', () => {
     assert.equal(counts.succeeded, 1);
   });
 
-  it('aborts one action of it through the API, and the run goes on', async () => {
+  it('aborts one action of it through the API, and the run goes on', async (t) => {
     const gates = join(root.path, 'one-action');
     mkdirSync(gates);
     const child = spawn(
@@ -413,8 +426,12 @@ describe('UI server over a run driven by another process', () => {
         '3',
         'tolerant',
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...rootEnv(root.path) } },
     );
+    // Ended in any case: a failed assertion must not leave it waiting for its gates (and the test file with it).
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const name = String((await lines.next()).value);
     const run = await flyte.getRun(name);
@@ -450,7 +467,7 @@ describe('UI server over a run driven by another process', () => {
 describe('UI server access', () => {
   const TOKEN = 'test-token-0123456789abcdef';
   const root = tempRoot();
-  before(() => flyte.init({ root: root.path, echoLogs: false }));
+  before(() => flyte.init(initOptions(root.path)));
   after(async () => {
     await flyte.shutdown();
     root.dispose();

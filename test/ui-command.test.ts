@@ -10,6 +10,7 @@ import { UsageError } from '../src/cli/errors.js';
 import type { CliIo } from '../src/cli/io.js';
 import { registerUiCommand, uiCommand } from '../src/cli/ui-command.js';
 import { tempRoot } from './support/ui.js';
+import { storeOfRoot, storeShown } from './support/test-store.js';
 
 const env = new flyte.TaskEnvironment({ name: 'ui_command_test' });
 const one = env.task(async function one() {
@@ -34,6 +35,7 @@ function captureIo(): CliIo & { lines: string[]; errors: string[] } {
 
 describe('flyte ui', () => {
   const root = tempRoot();
+  const where = { root: root.path, store: storeOfRoot(root.path) };
   after(async () => {
     await flyte.shutdown();
     root.dispose();
@@ -57,14 +59,14 @@ describe('flyte ui', () => {
     const io = captureIo();
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
-    const serving = uiCommand({ root: root.path, port: '0' }, io, stopped);
+    const serving = uiCommand({ ...where, port: '0' }, io, stopped);
     while (io.lines.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
     return { io, url: (io.lines[1] ?? '').trim(), stop: () => (stop(), serving) };
   }
 
   it('serves the store of --root until stopped, and prints its address', async () => {
     const { io, url, stop } = await serve();
-    assert.match(io.lines[0] ?? '', new RegExp(`flyte ui: serving sqlite:${root.path}/flyte.db`));
+    assert.match(io.lines[0] ?? '', new RegExp(`flyte ui: serving ${storeShown(root.path)}`));
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const reply = await fetch(`${url}/api/runs`);
     assert.equal(reply.status, 200);
@@ -85,10 +87,10 @@ describe('flyte ui', () => {
     const saved = process.env.FLYTE_UI_TOKEN;
     delete process.env.FLYTE_UI_TOKEN;
     try {
-      await assert.rejects(uiCommand({ root: root.path, port: 'http' }, captureIo(), Promise.resolve()), UsageError);
-      await assert.rejects(uiCommand({ root: root.path, port: '70000' }, captureIo(), Promise.resolve()), UsageError);
+      await assert.rejects(uiCommand({ ...where, port: 'http' }, captureIo(), Promise.resolve()), UsageError);
+      await assert.rejects(uiCommand({ ...where, port: '70000' }, captureIo(), Promise.resolve()), UsageError);
       await assert.rejects(
-        uiCommand({ root: root.path, port: '0', host: '0.0.0.0' }, captureIo(), Promise.resolve()),
+        uiCommand({ ...where, port: '0', host: '0.0.0.0' }, captureIo(), Promise.resolve()),
         (err: Error) => err instanceof UsageError && /set a token with --token or FLYTE_UI_TOKEN/.test(err.message),
       );
     } finally {
@@ -99,7 +101,7 @@ describe('flyte ui', () => {
   it('prints the address with the token when exposed', async () => {
     const io = captureIo();
     await uiCommand(
-      { root: root.path, port: '0', host: '0.0.0.0', token: 'cli-token-0123456789abcdef' },
+      { ...where, port: '0', host: '0.0.0.0', token: 'cli-token-0123456789abcdef' },
       io,
       Promise.resolve(),
     );

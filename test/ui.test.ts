@@ -12,6 +12,7 @@ import * as flyte from 'flyte-ts';
 import type { Page } from 'playwright-core';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { browserMissing, launchBrowser, tempRoot, type TestBrowser } from './support/ui.js';
+import { initOptions } from './support/test-store.js';
 import { TEXTS, gated, gatedTolerant, hostile, pipeline, square, uiGates, wide } from './support/ui-seed.js';
 
 const missing = browserMissing();
@@ -28,7 +29,7 @@ describe('web UI in Chromium', { skip: missing }, () => {
 
   before(async () => {
     ui = await startUiServer({ port: 0, pollIntervalMs: 100, log: () => undefined });
-    flyte.init({ root: root.path, echoLogs: false, uiUrl: ui.url });
+    flyte.init(initOptions(root.path, { uiUrl: ui.url }));
     seed = await flyte.withRunContext({ name: 'seed-pipeline' }).run(pipeline, TEXTS, 1000);
     hostileRun = await flyte
       .withRunContext({ name: 'hostile-values' })
@@ -286,7 +287,7 @@ describe('web UI with a token, in Chromium', { skip: missing }, () => {
 
   before(async () => {
     ui = await startUiServer({ port: 0, host: '0.0.0.0', token: TOKEN, log: () => undefined });
-    flyte.init({ root: root.path, echoLogs: false, uiUrl: ui.url });
+    flyte.init(initOptions(root.path, { uiUrl: ui.url }));
     await (await flyte.withRunContext({ name: 'behind-token' }).run(square, 7)).wait();
     browser = await launchBrowser();
   });

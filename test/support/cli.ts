@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync, rmdi
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rootEnv } from './test-store.js';
 
 /** The repository root. */
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -102,7 +103,10 @@ export interface CliResult {
 
 /** Options of {@link runCli}. */
 export interface RunCliOptions {
-  /** The state directory (`FLYTE_ROOT`); `undefined` leaves it unset. */
+  /**
+   * The state directory (`FLYTE_ROOT`); `undefined` leaves it unset. Under `FLYTE_TEST_STORE=postgres` the
+   * process also gets the directory's schema as `FLYTE_STORE` (`storeOfRoot`), unless `env` sets `FLYTE_STORE`.
+   */
   readonly root?: string;
   readonly env?: Record<string, string | undefined>;
   /** @default the repository root */
@@ -115,7 +119,7 @@ export interface RunCliOptions {
 export function spawnCli(args: readonly string[], options: RunCliOptions = {}): ChildProcess {
   return spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? REPO,
-    env: cliEnv({ ...(options.root === undefined ? {} : { FLYTE_ROOT: options.root }), ...options.env }),
+    env: cliEnv({ ...rootEnv(options.root), ...options.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

@@ -1,11 +1,12 @@
 /**
- * A fresh local state directory for one test file: `flyte.init` on it before the tests, `flyte.shutdown` and
- * removal after them.
+ * A fresh local state directory for one test file or suite: `flyte.init` on it before the tests,
+ * `flyte.shutdown` and removal after them, on the store that `FLYTE_TEST_STORE` selects (`./test-store.ts`).
  *
- * With `FLYTE_TEST_STORE=postgres` the runs go to a fresh schema of the test Postgres instead
- * (`test/support/postgres.ts`), dropped after the tests: `.ci/run` runs the SDK tests a second time that way.
- * The schema is set as `FLYTE_STORE` for the file's process, so that a test calling `flyte.init({ root })` again
- * (to read back what a new process would) stays on it. The directory is still made, for offloaded values.
+ * With `FLYTE_TEST_STORE=postgres` the runs go to a fresh schema of the test Postgres, dropped after the tests:
+ * `.ci/run` runs the SDK tests a second time that way. The schema is also set as `FLYTE_STORE` for the file's
+ * process while the tests run, so that a test calling `flyte.init({ root })` again (to read back what a new
+ * process would), or a child process it spawns with the inherited environment, stays on it. The directory is
+ * still made, for offloaded values.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,49 +14,35 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
-import { dropSchema, freshSchema, peekPostgres, postgresUnreachable, urlWithSchema } from './postgres.js';
+import { peekPostgres } from './postgres.js';
+import { ON_POSTGRES, dropStoreOfRoot, initOptions, storeOfRoot } from './test-store.js';
 
-/** Whether the SDK tests run on Postgres (`FLYTE_TEST_STORE=postgres`) rather than SQLite. */
-export const ON_POSTGRES = testStore() === 'postgres';
-
-function testStore(): 'sqlite' | 'postgres' {
-  const value = process.env['FLYTE_TEST_STORE'] ?? 'sqlite';
-  if (value !== 'sqlite' && value !== 'postgres') {
-    throw new Error(`FLYTE_TEST_STORE: expected 'sqlite' or 'postgres'; received '${value}'`);
-  }
-  return value;
-}
+export { ON_POSTGRES, initOptions, sqliteOnly, storeOfRoot } from './test-store.js';
 
 /**
- * The store options for a test's `flyte.init`: `{}` (the root's SQLite) normally, a fresh Postgres schema under
- * `FLYTE_TEST_STORE=postgres`. Call `drop` after `flyte.shutdown()`.
+ * Registers the `before`/`after` hooks (of the file, or of the suite it is called in); the returned function
+ * gives the directory once `before` ran. `options` go to `flyte.init`; `options.store` (e.g. `'memory:'`) is
+ * used on SQLite and replaced by the directory's schema on Postgres.
  */
-export async function testStoreOptions(): Promise<{ store?: string; drop: () => Promise<void> }> {
-  if (!ON_POSTGRES) return { drop: async () => undefined };
-  const reason = await postgresUnreachable();
-  if (reason !== undefined) throw new Error(`FLYTE_TEST_STORE=postgres, but Postgres is not reachable: ${reason}`);
-  const schema = freshSchema();
-  return { store: urlWithSchema(schema), drop: () => dropSchema(schema) };
-}
-
-/** Registers the `before`/`after` hooks; the returned function gives the directory once `before` ran. */
-export function useFlyteRoot(prefix: string): () => string {
+export function useFlyteRoot(prefix: string, options: Omit<flyte.InitOptions, 'root'> = {}): () => string {
   let root: string | undefined;
-  let drop = async (): Promise<void> => undefined;
   const previousStore = process.env['FLYTE_STORE'];
-  before(async () => {
+  before(() => {
     root = mkdtempSync(join(tmpdir(), prefix));
-    const options = await testStoreOptions();
-    drop = options.drop;
-    if (options.store !== undefined) process.env['FLYTE_STORE'] = options.store;
-    flyte.init({ root, echoLogs: false });
+    const init = initOptions(root, options);
+    if (ON_POSTGRES && init.store !== undefined) process.env['FLYTE_STORE'] = init.store;
+    flyte.init(init);
   });
   after(async () => {
     await flyte.shutdown();
-    await drop();
     if (previousStore === undefined) delete process.env['FLYTE_STORE'];
     else process.env['FLYTE_STORE'] = previousStore;
-    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+    if (root === undefined) return;
+    try {
+      await dropStoreOfRoot(root);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
   return () => {
     if (root === undefined) throw new Error('useFlyteRoot: the directory exists only once the tests run');
@@ -65,12 +52,12 @@ export function useFlyteRoot(prefix: string): () => string {
 
 /**
  * The `attempts` rows stored for one action, `{ attempt, phase }` in attempt order, read straight from the
- * database of the test store (the root's SQLite file, or the Postgres schema in `FLYTE_STORE`): what a store
- * wrote, not what it answers.
+ * database of the test store (the root's SQLite file, or the root's Postgres schema): what a store wrote, not
+ * what it answers.
  */
 export async function storedAttemptRows(root: string, runName: string, actionName: string): Promise<unknown[]> {
-  const store = process.env['FLYTE_STORE'];
-  if (ON_POSTGRES && store !== undefined) {
+  const store = storeOfRoot(root);
+  if (store !== undefined) {
     const schema = new URL(store).searchParams.get('schema') ?? 'flyte';
     return peekPostgres(
       `SELECT attempt, phase FROM "${schema}".attempts WHERE run_name = $1 AND action_name = $2 ORDER BY attempt`,

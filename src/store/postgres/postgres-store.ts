@@ -229,7 +229,16 @@ export class PostgresStore implements RunStore {
     let pool: pg.Pool | undefined;
     try {
       const { default: driver } = await import('pg');
-      pool = new driver.Pool({ connectionString, max, types: typesOf(driver) });
+      // A process stopped (SIGSTOP, a frozen VM) inside a commit would hold its row locks, and block every other
+      // process's claim, orphan mark or abort of those runs, for as long as it stays stopped. The server ends a
+      // session idle in a transaction for 10 s (less than the default 15 s lease): the locks go, the stopped
+      // commit fails, and it is retried when the process wakes up (and fenced if the run was taken over).
+      pool = new driver.Pool({
+        connectionString,
+        max,
+        types: typesOf(driver),
+        idle_in_transaction_session_timeout: 10_000,
+      });
       // An idle connection that breaks emits 'error' on the pool; without a listener it would end the process.
       // The next query opens a new connection (and a commit that fails is retried).
       pool.on('error', () => undefined);
