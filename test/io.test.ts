@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
-import { ON_POSTGRES, testStoreOptions } from './support/flyte-root.js';
+import { ON_POSTGRES, initOptions } from './support/flyte-root.js';
 
 const env = new flyte.TaskEnvironment({ name: 'iotest' });
 
@@ -74,19 +74,16 @@ export const returnsMissing = env.task(async function returnsMissing(path: strin
 describe('flyte.io', () => {
   let root: string;
   let data: string;
-  let drop = async (): Promise<void> => undefined;
-  before(async () => {
+  before(() => {
     root = mkdtempSync(join(tmpdir(), 'flyte-io-'));
     data = join(root, 'data');
     mkdirSync(data);
-    // The root's SQLite, or a fresh Postgres schema under FLYTE_TEST_STORE=postgres (the SDK pass of .ci/run).
-    const options = await testStoreOptions();
-    drop = options.drop;
-    flyte.init({ root: join(root, 'state'), store: options.store, echoLogs: false });
+    // The root's SQLite, or a fresh Postgres schema under FLYTE_TEST_STORE=postgres (the SDK pass of .ci/run),
+    // dropped when the file ends.
+    flyte.init(initOptions(join(root, 'state')));
   });
   after(async () => {
     await flyte.shutdown();
-    await drop();
     rmSync(root, { recursive: true, force: true });
   });
   beforeEach(() => calls.clear());

@@ -153,7 +153,12 @@ export class PgBlobStore implements BlobStore {
     this.#pool ??= (async () => {
       await this.#ready();
       const { default: driver } = await import('pg');
-      const pool = new driver.Pool({ connectionString: this.#connectionString, max: this.#poolSize });
+      const pool = new driver.Pool({
+        connectionString: this.#connectionString,
+        max: this.#poolSize,
+        // As the run store's pool: a process stopped inside a transaction must not hold its locks for long.
+        idle_in_transaction_session_timeout: 10_000,
+      });
       // An idle connection that breaks emits 'error' on the pool; the next query opens a new one.
       pool.on('error', () => undefined);
       return pool;
