@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
 import { openStoreAsync } from '../src/store/index.js';
 import { ensureBuilt, runCli } from './support/cli.js';
@@ -47,6 +48,32 @@ function executions(file: string): { items: Map<number, number>; roots: number }
     }
   }
   return { items, roots };
+}
+
+/**
+ * SIGSTOPs `child` at a moment when it holds no write lock on its SQLite store. A process frozen inside a write
+ * transaction blocks every writer of that SQLite file until it runs again (SQLite has one writer at a time and no
+ * timeout for a stuck one; Postgres ends such a session after `idle_in_transaction_session_timeout`), and then
+ * nobody can record the run as orphaned: that is SQLite's limit, not the lease's, so the stop is retried until it
+ * lands outside a transaction (a commit lasts well under a millisecond; most stops land outside one).
+ */
+function stopOutsideWriteTransaction(child: FixtureRun['child'], root: string): void {
+  const postgres = storeOfRoot(root) !== undefined;
+  for (let tries = 0; ; tries++) {
+    child.kill('SIGSTOP');
+    if (postgres) return; // the server ends a stuck transaction (idle_in_transaction_session_timeout)
+    const db = new Database(path.join(root, 'flyte.db'), { timeout: 0 });
+    try {
+      db.exec('BEGIN IMMEDIATE; ROLLBACK');
+      return;
+    } catch (err) {
+      if (tries >= 50 || !/locked|busy/i.test(String(err))) throw err;
+      child.kill('SIGCONT');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + tries);
+    } finally {
+      db.close();
+    }
+  }
 }
 
 /** Starts the counted fan-out (`slow` items: 20 ms each) in a child process; resolves once `atLeast` items ran. */
@@ -125,13 +152,14 @@ describe('one run, one driver', () => {
   it('a stopped driver (its pid alive) is orphaned when its lease expires; abort records it; woken, it changes nothing', async () => {
     const { root, counts } = newRoot();
     const { child, name, exited } = await startDriver(root, counts, 30);
-    child.kill('SIGSTOP');
+    stopOutsideWriteTransaction(child, root);
     try {
       // While the lease holds the run is running; once it expired, readers see it orphaned.
       const deadline = Date.now() + 20_000;
       let phase = '';
       while (Date.now() < deadline) {
         const r = await runCli(['get', 'run', name, '-o', 'json'], { root });
+        assert.equal(r.code, 0, `flyte get run failed while the driver is stopped: ${r.stderr}`);
         phase = (JSON.parse(r.stdout) as { run: { phase: string } }).run.phase;
         if (phase === 'orphaned') break;
         await new Promise((resolve) => setTimeout(resolve, 200));
