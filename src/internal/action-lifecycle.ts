@@ -28,7 +28,7 @@ import type { CancelScope, Frame, LiveAction, RunScope, StepHandle, StepReplay }
 import { childActionName } from './naming.js';
 import { OWNER } from './owner.js';
 import type { Recorder } from './recorder.js';
-import { isFlatPrimitiveArray, type ValueCodec } from './serde.js';
+import { isFlatPrimitiveArray, type StoredValue, type ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { setLongTimeout, type LongTimer } from './timer.js';
 
@@ -374,14 +374,30 @@ export class ActionLifecycle {
 
   /** Attempt `n` returned `value`: records the output and the success; returns the output as the caller gets it. */
   private attemptSucceeded(live: RunningAction, n: number, startedAt: number, value: unknown): unknown {
+    let output: StoredValue;
+    try {
+      output = this.codec.encode(value, 'output', live.task.maxInlineIoBytes);
+    } catch (err) {
+      return this.attemptFailed(live, n, startedAt, err);
+    }
+    if (output.written === undefined) return this.recordSuccess(live, n, startedAt, value, output);
+    // An offloaded output (or uploaded files) is durable before the record that refers to it.
+    return output.written.then(
+      () => this.recordSuccess(live, n, startedAt, value, output),
+      (err: unknown) => this.attemptFailed(live, n, startedAt, err),
+    );
+  }
+
+  /** Records attempt `n`'s success with its encoded `output`; returns the output as the caller gets it. */
+  private recordSuccess(
+    live: RunningAction,
+    n: number,
+    startedAt: number,
+    value: unknown,
+    output: StoredValue,
+  ): unknown {
     const { run, task, record } = live;
     try {
-      const output = this.codec.encode(value, 'output', task.maxInlineIoBytes);
-      if (output.written !== undefined) {
-        // An offloaded output (or uploaded files) is durable before the record that refers to it: then again.
-        const again = (): unknown => this.attemptSucceeded(live, n, startedAt, value);
-        return output.written.then(again, (err: unknown) => this.attemptFailed(live, n, startedAt, err));
-      }
       const endedAt = Date.now();
       if (recordsAttempt(live, n)) this.recordAttempt(live, n, 'succeeded', startedAt, endedAt, null);
       record.phase = 'succeeded';
