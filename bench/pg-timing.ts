@@ -60,7 +60,7 @@ export function timePostgresQueries(): PostgresTiming {
   proto.query = function timedQuery(this: pg.Client, ...args: unknown[]): unknown {
     const first = args[0];
     const sql = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '?');
-    const params = args[1];
+    const params = typeof first === 'string' ? args[1] : (first as { values?: unknown } | undefined)?.values;
     const start = performance.now();
     const into = stats;
     const settled = (): void => {

@@ -184,29 +184,41 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal((await b.getRun('r1'))?.epoch, 2);
         }));
 
-      it('two instances: writes of the instance that lost the run are refused (fencing)', () =>
-        withTwoStores(async (a, b) => {
-          await a.createRun(makeRun('r1', { phase: 'running', owner: 'h:a' }));
-          a.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running', attempts: 1, startedAt: 1 }));
-          await a.flush();
-          // b takes the run over (a hung past its lease) and records the root's end.
-          assert.notEqual(await b.claimRun('r1', 1, { owner: 'h:b', leaseMs: 5_000 }), undefined);
-          b.putAction(
-            makeAction('r1', 'a0', { parentName: null, phase: 'aborted', attempts: 1, startedAt: 1, endedAt: 3 }),
-          );
-          await b.flush();
-          // a wakes up and writes what it believes: nothing of it lands.
-          a.putAction(
-            makeAction('r1', 'a0', { parentName: null, phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }),
-          );
-          a.putAction(makeAction('r1', 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }));
-          a.updateRun('r1', { phase: 'succeeded', endedAt: 9 });
-          await a.flush();
-          assert.equal((await b.getAction('r1', 'a0'))?.phase, 'aborted');
-          assert.equal(await b.getAction('r1', 'c1'), undefined);
-          assert.equal((await b.getRun('r1'))?.phase, 'running');
-          assert.equal(await a.renewLease('r1', 1, 5_000), false);
-        }));
+      // Two ways of learning of the loss: a commit of action rows only (one statement on Postgres), and a commit
+      // of several tables (a transaction; its lock names the runs as quoted literals on Postgres).
+      for (const [run, actionsOnly] of [
+        ['r1', true],
+        [String.raw`r'1\ "quoted"`, false],
+      ] as const) {
+        it(`two instances: writes of the instance that lost the run are refused (fencing), ${actionsOnly ? 'actions only' : 'several tables'}, run ${run}`, () =>
+          withTwoStores(async (a, b) => {
+            await a.createRun(makeRun(run, { phase: 'running', owner: 'h:a' }));
+            a.putAction(makeAction(run, 'a0', { parentName: null, phase: 'running', attempts: 1, startedAt: 1 }));
+            await a.flush();
+            // b takes the run over (a hung past its lease) and records the root's end.
+            assert.notEqual(await b.claimRun(run, 1, { owner: 'h:b', leaseMs: 5_000 }), undefined);
+            b.putAction(
+              makeAction(run, 'a0', { parentName: null, phase: 'aborted', attempts: 1, startedAt: 1, endedAt: 3 }),
+            );
+            await b.flush();
+            // a wakes up and writes what it believes: nothing of it lands.
+            if (actionsOnly) {
+              a.putAction(makeAction(run, 'c0', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }));
+              await a.flush();
+              assert.equal(await b.getAction(run, 'c0'), undefined);
+            }
+            a.putAction(
+              makeAction(run, 'a0', { parentName: null, phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }),
+            );
+            a.putAction(makeAction(run, 'c1', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 9 }));
+            a.updateRun(run, { phase: 'succeeded', endedAt: 9 });
+            await a.flush();
+            assert.equal((await b.getAction(run, 'a0'))?.phase, 'aborted');
+            assert.equal(await b.getAction(run, 'c1'), undefined);
+            assert.equal((await b.getRun(run))?.phase, 'running');
+            assert.equal(await a.renewLease(run, 1, 5_000), false);
+          }));
+      }
 
       it('two instances: concurrent group commits to one run lose nothing', () =>
         withTwoStores(async (a, b) => {

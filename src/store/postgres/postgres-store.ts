@@ -4,6 +4,7 @@
  * @module
  */
 // Only the types: the driver itself is imported when a store connects, so that loading this module is cheap.
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { InitializationError } from '../../errors.js';
 import {
@@ -149,6 +150,7 @@ export class PostgresStore implements RunStore {
   /** Why the store could not be opened, once known: every later operation fails with it. */
   #failure: InitializationError | undefined;
   readonly #t: Tables;
+  readonly #sql: CommitStatements;
   readonly #buffer: WriteBuffer;
   /** Statements sent inside commit transactions. */
   #commitStatements = 0;
@@ -161,6 +163,7 @@ export class PostgresStore implements RunStore {
     this.description = description;
     this.schema = schema;
     this.#t = tables(quoteIdent(schema));
+    this.#sql = commitStatements(this.#t);
     this.#buffer = new WriteBuffer({
       description,
       flushIntervalMs: options.flushIntervalMs,
@@ -667,35 +670,82 @@ export class PostgresStore implements RunStore {
     return res.rows[0];
   }
 
-  /** One commit: one transaction, one multi-row statement per table. */
+  /**
+   * One commit. A batch of action rows only (the steady state of a fan-out) is one statement, so one round trip:
+   * it locks the claimed runs, drops the rows of those another process took over, and upserts the rest. Any
+   * other batch is one transaction of one multi-row statement per table, the lock sent with its `BEGIN`.
+   */
   async #write(batch: WriteBatch): Promise<void> {
     await this.#ready;
-    await this.#transaction(async (exec) => {
-      await this.#fence(exec, batch);
-      await this.#writeRunUpdates(exec, batch);
-      await this.#writeActions(exec, batch);
-      await this.#writeAttempts(exec, batch);
-      await this.#writeLogs(exec, batch);
-      await this.#writeMapTotals(exec, batch);
-      await this.#writeCacheEntries(exec, batch);
-    }, true);
+    const fenced = this.#buffer.claims.any;
+    if (fenced) this.#buffer.fence(batch, new Map()); // the runs lost before: their writes go nowhere
+    const claimed = fenced ? this.#buffer.claims.claimedIn(batch) : [];
+    if (onlyActions(batch) && batch.rows <= ROWS_PER_STATEMENT) {
+      const epochs = claimed.map((run) => this.#buffer.claims.epochOf(run));
+      this.#commitStatements++;
+      const res = await this.#db.query({
+        name: preparedName(this.#sql.fencedActionsUpsert),
+        text: this.#sql.fencedActionsUpsert,
+        values: [...this.#actionColumns(batch), claimed, epochs],
+      });
+      if (fenced) this.#fence(batch, res.rows as { name: string; epoch: number }[]);
+      return;
+    }
+    const lockClaimed =
+      claimed.length === 0
+        ? undefined
+        : (literal: (text: string) => string): string =>
+            `SELECT name, epoch FROM ${this.#t.runs} WHERE name IN (${claimed.map(literal).join(', ')})
+             ORDER BY name FOR UPDATE`;
+    await this.#transaction(
+      async (exec, locked) => {
+        if (fenced) this.#fence(batch, (locked?.rows ?? []) as { name: string; epoch: number }[]);
+        await this.#writeRunUpdates(exec, batch);
+        await this.#writeActions(exec, batch);
+        await this.#writeAttempts(exec, batch);
+        await this.#writeLogs(exec, batch);
+        await this.#writeMapTotals(exec, batch);
+        await this.#writeCacheEntries(exec, batch);
+      },
+      true,
+      lockClaimed,
+    );
   }
 
   /**
    * Runs `body` in one transaction on one pooled connection: committed when it resolves, rolled back when it
    * throws (a connection whose rollback failed is discarded). `counted`: its statements count in
-   * `stats.commitStatements`, `BEGIN` and `COMMIT` included.
+   * `stats.commitStatements`, `BEGIN` and `COMMIT` included. `opening`: a statement sent with the `BEGIN`, in
+   * the same round trip (so with its values as literals, quoted by the `literal` it is given); `body` receives
+   * its result.
    */
-  async #transaction<T>(body: (exec: Exec) => Promise<T>, counted = false): Promise<T> {
+  async #transaction<T>(
+    body: (exec: Exec, opened: pg.QueryResult | undefined) => Promise<T>,
+    counted = false,
+    opening?: (literal: (text: string) => string) => string,
+  ): Promise<T> {
     const client = await this.#db.connect();
     let broken: Error | undefined;
     const exec = (sql: string, params?: unknown[]): Promise<pg.QueryResult> => {
       if (counted) this.#commitStatements++;
-      return client.query(sql, params);
+      // A statement with parameters is prepared once per connection (by a name derived from its text), so
+      // the server parses and plans each commit's statements once, not on every commit.
+      return params === undefined
+        ? client.query(sql)
+        : client.query({ name: preparedName(sql), text: sql, values: params });
     };
     try {
-      await exec('BEGIN');
-      const result = await body(exec);
+      let opened: pg.QueryResult | undefined;
+      if (opening === undefined) {
+        await exec('BEGIN');
+      } else {
+        if (counted) this.#commitStatements++;
+        const results = (await client.query(
+          `BEGIN; ${opening((text) => client.escapeLiteral(text))}`,
+        )) as unknown as pg.QueryResult[];
+        opened = results[results.length - 1];
+      }
+      const result = await body(exec, opened);
       await exec('COMMIT');
       return result;
     } catch (e) {
@@ -709,21 +759,13 @@ export class PostgresStore implements RunStore {
   }
 
   /**
-   * Inside the commit's transaction: locks the rows of the runs this instance drives (in name order, so two
-   * committers never deadlock on them) and drops the pending writes of those whose epoch another process has
-   * raised since, so that a process that lost a run can change nothing in it.
+   * Given the rows of the claimed runs that the commit locked (in name order, so two committers never deadlock
+   * on them): marks as lost the runs whose epoch another process has raised since, and drops their writes from
+   * `batch`, so that a process that lost a run can change nothing in it.
    */
-  async #fence(exec: Exec, batch: WriteBatch): Promise<void> {
-    if (!this.#buffer.claims.any) return;
-    const claimed = this.#buffer.claims.claimedIn(batch);
+  #fence(batch: WriteBatch, locked: readonly { name: string; epoch: number }[]): void {
     const current = new Map<string, number>();
-    if (claimed.length > 0) {
-      const res = await exec(
-        `SELECT name, epoch FROM ${this.#t.runs} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
-        [claimed],
-      );
-      for (const row of res.rows as { name: string; epoch: number }[]) current.set(row.name, row.epoch);
-    }
+    for (const row of locked) current.set(row.name, row.epoch);
     this.#buffer.fence(batch, current);
   }
 
@@ -762,6 +804,11 @@ export class PostgresStore implements RunStore {
 
   async #writeActions(exec: Exec, batch: WriteBatch): Promise<void> {
     if (batch.actions.size === 0) return;
+    await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
+  }
+
+  /** The 16 column arrays of the action rows of `batch`, in the order of `$1`–`$16` of {@link CommitStatements.actionsUpsert}. */
+  #actionColumns(batch: WriteBatch): unknown[][] {
     const cols: unknown[][] = Array.from({ length: 16 }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
@@ -787,33 +834,7 @@ export class PostgresStore implements RunStore {
         values.forEach((v, i) => cols[i]?.push(v));
       }
     }
-    // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
-    // parent_name and grp are not updated: an action's place in the tree is fixed by its first write.
-    // The guard: never a write of an older epoch, and a terminal row becomes unfinished again only for a writer
-    // of a newer epoch (a recovery that claimed the run re-runs what had failed).
-    await execRows(
-      exec,
-      `INSERT INTO ${this.#t.actions} AS a
-         (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs)
-       SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
-         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
-         $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[]) WITH ORDINALITY
-         AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, ord)
-       ORDER BY u.ord
-       ON CONFLICT (run_name, name) DO UPDATE SET
-         task_name = excluded.task_name, short_name = excluded.short_name, phase = excluded.phase,
-         cache_hit = excluded.cache_hit, attempts = excluded.attempts, started_at = excluded.started_at,
-         ended_at = excluded.ended_at, error = excluded.error, epoch = excluded.epoch,
-         inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
-         inputs = coalesce(excluded.inputs, a.inputs),
-         outputs = coalesce(excluded.outputs, a.outputs)
-       WHERE ${actionWriteGuard('a')}`,
-      cols,
-    );
+    return cols;
   }
 
   async #writeAttempts(exec: Exec, batch: WriteBatch): Promise<void> {
@@ -911,6 +932,68 @@ function tables(schema: string): Tables {
   };
 }
 
+/** The texts of the statements of the hot commit path, built once per store (they name its schema). */
+interface CommitStatements {
+  /** The upsert of action rows from the column arrays `$1`–`$16`, with its guard. */
+  readonly actionsUpsert: string;
+  /**
+   * The same in one statement that fences: it locks the runs `$17` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$18`, and returns the locked runs' `name, epoch`.
+   */
+  readonly fencedActionsUpsert: string;
+}
+
+function commitStatements(t: Tables): CommitStatements {
+  // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
+  // parent_name and grp are not updated: an action's place in the tree is fixed by its first write.
+  // The guard: never a write of an older epoch, and a terminal row becomes unfinished again only for a writer
+  // of a newer epoch (a recovery that claimed the run re-runs what had failed).
+  const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
+         (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
+          error, epoch, inputs_hash, inputs, outputs)
+       SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
+         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
+         $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
+         $16::text[]) WITH ORDINALITY
+         AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
+           ended_at, error, epoch, inputs_hash, inputs, outputs, ord)
+       ${where}
+       ORDER BY u.ord
+       ON CONFLICT (run_name, name) DO UPDATE SET
+         task_name = excluded.task_name, short_name = excluded.short_name, phase = excluded.phase,
+         cache_hit = excluded.cache_hit, attempts = excluded.attempts, started_at = excluded.started_at,
+         ended_at = excluded.ended_at, error = excluded.error, epoch = excluded.epoch,
+         inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
+         inputs = coalesce(excluded.inputs, a.inputs),
+         outputs = coalesce(excluded.outputs, a.outputs)
+       WHERE ${actionWriteGuard('a')}`;
+  // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
+  // locked row before the first row is inserted, so every lock is taken first, in name order.
+  const fenced = `WITH locked AS (
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($17::text[]) ORDER BY name FOR UPDATE
+       ), written AS (
+         ${upsert(`WHERE u.run_name NOT IN (
+           SELECT l.name FROM locked l JOIN unnest($17::text[], $18::bigint[]) AS mine(name, epoch)
+             ON mine.name = l.name
+           WHERE l.epoch <> mine.epoch)`)}
+       )
+       SELECT name, epoch FROM locked`;
+  return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced };
+}
+
+/** Whether `batch` holds action rows and nothing else (no run, attempt, log, map total or cache entry). */
+function onlyActions(batch: WriteBatch): boolean {
+  return (
+    batch.actions.size > 0 &&
+    batch.runUpdates.size === 0 &&
+    batch.attempts.size === 0 &&
+    batch.logs.length === 0 &&
+    batch.mapTotals.size === 0 &&
+    batch.cacheEntries.size === 0
+  );
+}
+
 /** A Postgres store URL taken apart: what the driver gets, the schema, and the URL to show (no password). */
 export interface PostgresUrl {
   readonly connectionString: string;
@@ -980,6 +1063,18 @@ function sqlLimit(limit: number): number | null {
 const ROWS_PER_STATEMENT = 10_000;
 
 /** Runs `sql` over the column arrays `cols` (one `unnest` parameter each), {@link ROWS_PER_STATEMENT} rows at a time. */
+const preparedNames = new Map<string, string>();
+
+/** The prepared-statement name of `sql`: stable for one text, distinct for two (a hash of the text). */
+function preparedName(sql: string): string {
+  let name = preparedNames.get(sql);
+  if (name === undefined) {
+    name = `flyte_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    preparedNames.set(sql, name);
+  }
+  return name;
+}
+
 async function execRows(exec: Exec, sql: string, cols: unknown[][]): Promise<void> {
   const rows = cols[0]?.length ?? 0;
   if (rows <= ROWS_PER_STATEMENT) {
