@@ -177,11 +177,15 @@ async function startRun<Args extends unknown[], R>(
   if (def === undefined) {
     throw new TypeError(`run: expected a task (made with env.task); received ${describe(task)}`);
   }
-  if (options.mode === 'remote') {
-    throw new InitializationError(`run: mode 'remote' needs a distributed backend, which this build does not have yet`);
-  }
   const rt = runtime();
-  const live = await rt.controller.startRun(def, args, options);
+  const mode = options.mode ?? (rt.config.engine === undefined ? 'local' : 'remote');
+  if (mode === 'remote' && rt.config.engine === undefined) {
+    throw new InitializationError(
+      `run: mode 'remote' needs an engine that dispatches actions to workers: ` +
+        `flyte.init({ engine: 'redis://127.0.0.1:6379', store: 'postgres://…' }) or FLYTE_ENGINE`,
+    );
+  }
+  const live = await rt.controller.startRun(def, args, { ...options, mode });
   return new Run<Awaited<R>>(rt, live.name, live.phase, live);
 }
 

@@ -1,9 +1,9 @@
 /**
  * Where the `flyte` command finds its settings, strongest first:
- * 1. flags: `--root`, `--store`, `--ui-url` (and `--config FILE` to choose the file of step 3);
- * 2. environment: `FLYTE_ROOT`, `FLYTE_STORE`, `FLYTE_UI_URL` (and `FLYTE_CONFIG`);
+ * 1. flags: `--root`, `--store`, `--engine`, `--ui-url` (and `--config FILE` to choose the file of step 3);
+ * 2. environment: `FLYTE_ROOT`, `FLYTE_STORE`, `FLYTE_ENGINE`, `FLYTE_UI_URL` (and `FLYTE_CONFIG`);
  * 3. a config file: `--config FILE`, else `FLYTE_CONFIG`, else `flyte.config.json` in the current directory, else
- *    `.flyte/config.json` in the current directory; a JSON object with the keys `root`, `store`, `uiUrl`;
+ *    `.flyte/config.json` in the current directory; a JSON object with the keys `root`, `store`, `engine`, `uiUrl`;
  * 4. the defaults of `flyte.init` (`.flyte/`, SQLite at `.flyte/flyte.db`, `http://127.0.0.1:8080`).
  *
  * A relative `root` in a config file is resolved against the project directory: the file's own directory for
@@ -19,6 +19,7 @@ import { UsageError } from './errors.js';
 export interface FileConfig {
   readonly root?: string;
   readonly store?: string;
+  readonly engine?: string;
   readonly uiUrl?: string;
 }
 
@@ -26,6 +27,7 @@ export interface FileConfig {
 export interface ConfigFlags {
   readonly root?: string | undefined;
   readonly store?: string | undefined;
+  readonly engine?: string | undefined;
   readonly uiUrl?: string | undefined;
   readonly config?: string | undefined;
 }
@@ -38,16 +40,24 @@ export interface CliConfig {
   /** `undefined`: `flyte.init`'s default. */
   readonly root: string | undefined;
   readonly store: string | undefined;
+  /** The distributed engine (`redis://…`); `undefined`: none, every run is local. */
+  readonly engine: string | undefined;
   readonly uiUrl: string | undefined;
-  readonly sources: { readonly root: ConfigSource; readonly store: ConfigSource; readonly uiUrl: ConfigSource };
+  readonly sources: {
+    readonly root: ConfigSource;
+    readonly store: ConfigSource;
+    readonly engine: ConfigSource;
+    readonly uiUrl: ConfigSource;
+  };
   /** The config file that was read, if any. */
   readonly file: string | undefined;
 }
 
-const KEYS: readonly (keyof FileConfig)[] = ['root', 'store', 'uiUrl'];
+const KEYS: readonly (keyof FileConfig)[] = ['root', 'store', 'engine', 'uiUrl'];
 const ENV: Readonly<Record<keyof FileConfig, string>> = {
   root: 'FLYTE_ROOT',
   store: 'FLYTE_STORE',
+  engine: 'FLYTE_ENGINE',
   uiUrl: 'FLYTE_UI_URL',
 };
 
@@ -79,12 +89,14 @@ export function resolveCliConfig(
   };
   const [root, rootSource] = pick('root');
   const [store, storeSource] = pick('store');
+  const [engine, engineSource] = pick('engine');
   const [uiUrl, uiUrlSource] = pick('uiUrl');
   return {
     root,
     store,
+    engine,
     uiUrl,
-    sources: { root: rootSource, store: storeSource, uiUrl: uiUrlSource },
+    sources: { root: rootSource, store: storeSource, engine: engineSource, uiUrl: uiUrlSource },
     file: found?.path,
   };
 }
@@ -94,6 +106,7 @@ export function toInitOptions(config: CliConfig, echoLogs: boolean): InitOptions
   return {
     ...(config.root === undefined ? {} : { root: config.root }),
     ...(config.store === undefined ? {} : { store: config.store }),
+    ...(config.engine === undefined ? {} : { engine: config.engine }),
     ...(config.uiUrl === undefined ? {} : { uiUrl: config.uiUrl }),
     echoLogs,
   };

@@ -30,7 +30,11 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'local state directory (env FLYTE_ROOT; default .flyte)')
-    .option('--store <spec>', "run store: 'sqlite:PATH' or 'memory:' (env FLYTE_STORE; default sqlite:<root>/flyte.db)")
+    .option(
+      '--store <spec>',
+      "run store: 'sqlite:PATH', 'postgres://…' or 'memory:' (env FLYTE_STORE; default sqlite:<root>/flyte.db)",
+    )
+    .option('--engine <url>', "distributed engine: 'redis://HOST:PORT?prefix=NAME' (env FLYTE_ENGINE; default none)")
     .option(
       '--ui-url <url>',
       'web UI address for run links (env FLYTE_UI_URL; default: the flyte ui serving the store, else http://127.0.0.1:8080)',
@@ -79,7 +83,7 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
       'flyte get run brisk-otter-3f9a2c',
       'flyte --root /tmp/state get runs --output json',
     ) +
-      '\nSettings: flags > environment (FLYTE_ROOT, FLYTE_STORE, FLYTE_UI_URL) > flyte.config.json or .flyte/config.json.' +
+      '\nSettings: flags > environment (FLYTE_ROOT, FLYTE_STORE, FLYTE_ENGINE, FLYTE_UI_URL) > flyte.config.json or .flyte/config.json.' +
       '\nExit codes: 0 ok, 1 failed run or not found, 2 bad usage, 130 interrupted (Ctrl-C).\n',
   );
 
@@ -244,6 +248,28 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     .action(async (_opts, cmd: Command) =>
       (await import('./delete-command.js')).deleteLocalCacheCommand(cmd.optsWithGlobals(), io),
     );
+
+  // flyte worker
+  withConfigOptions(
+    program
+      .command('worker')
+      .description('run the actions of remote runs, taken from the engine, for the tasks of the given modules')
+      .option('--module <file...>', 'the modules (.ts or .js) that define the tasks this worker runs')
+      .option('--env <name...>', 'only the queues of these task environments (default: all of the modules)')
+      .option('--concurrency <n>', 'at most this many busy actions; a parent waiting on children does not count')
+      .option('--grace <ms>', 'on SIGTERM / Ctrl-C, how long running actions get to finish before they are handed back', '30000')
+      .addOption(new Option('--lock-ms <ms>', "how long a job's lock holds without renewal").hideHelp()),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'flyte worker --module pipeline.ts --store postgres://127.0.0.1/flyte --engine redis://127.0.0.1:6379',
+        'FLYTE_STORE=postgres://… FLYTE_ENGINE=redis://… flyte worker --module a.ts --module b.ts --concurrency 8',
+      ) + '\nSIGTERM or Ctrl-C drains the worker (exit 0); a second signal exits at once.\n',
+    )
+    .action(async (_opts, cmd: Command) => {
+      state.code = await (await import('./worker-command.js')).workerCommand(cmd.optsWithGlobals(), io);
+    });
 
   // flyte ui
   registerUiCommand(program, io, withConfigOptions);

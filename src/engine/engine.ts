@@ -23,6 +23,8 @@ export interface ActionJob {
   readonly module: string | null;
   /** The custom context of the call (small strings, as `withCustomContext` gave them). */
   readonly customContext: Readonly<Record<string, string>>;
+  /** The canonical hash of the action's inputs (an id: the cache key is derived from it). */
+  readonly inputsHash?: string | undefined;
 }
 
 /** Options of {@link Engine.consume}. */

@@ -106,7 +106,8 @@ export class RunningAction implements LiveAction {
   #interrupted: Error | null = null;
   #controller: AbortController | null = null;
   // Created on first use: most actions start no children (a fan-out holds 100 000 of them in flight).
-  #children: Set<RunningAction> | null = null;
+  // A child runs here (a RunningAction) or elsewhere (a remote controller's handle on it).
+  #children: Set<LiveAction> | null = null;
   #sequencer: Map<string, number> | null = null;
 
   constructor(
@@ -138,7 +139,7 @@ export class RunningAction implements LiveAction {
   }
 
   /** Children that have not finished yet. */
-  get children(): Set<RunningAction> {
+  get children(): Set<LiveAction> {
     return (this.#children ??= new Set());
   }
 

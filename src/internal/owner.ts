@@ -39,10 +39,13 @@ export function renewEveryMs(lease: number): number {
 
 /**
  * Whether the run's driver is gone: its lease expired, or it was a process of this host that no longer exists.
- * Only meaningful for a `running` run (an `orphaned` one is gone by definition).
+ * Only meaningful for a `running` run (an `orphaned` one is gone by definition). Never for a remote run: its
+ * actions are jobs of the engine, taken over by another worker when their worker dies.
  */
 export function driverGone(run: RunRecord, now: number = Date.now()): boolean {
   if (run.phase === 'orphaned') return true;
+  // A remote run has no driver process: its actions are jobs that workers hold and hand over.
+  if (run.mode === 'remote') return false;
   if (run.leaseExpiresAt !== null && run.leaseExpiresAt < now) return true;
   return !processMayBeAlive(run.owner);
 }

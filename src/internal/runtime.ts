@@ -11,6 +11,8 @@ import type { RunStore } from '../store/run-store.js';
 import { describe } from './duration.js';
 import type { Controller } from './controller.js';
 import { LocalController } from './local-controller.js';
+import { RemoteController } from './remote-controller.js';
+import { openEngine } from '../engine/index.js';
 import { installLogCapture, setLogEcho } from './log-capture.js';
 import { driverGone } from './owner.js';
 import { Recorder } from './recorder.js';
@@ -26,6 +28,13 @@ export interface InitOptions {
    * @default process.env.FLYTE_STORE ?? `sqlite:${root}/flyte.db`
    */
   readonly store?: string;
+  /**
+   * The distributed engine that dispatches the actions of remote runs to `flyte worker` processes:
+   * `'redis://HOST:PORT[/DB]?prefix=NAME'` (BullMQ on Redis). With an engine, runs are `remote` by default, and
+   * the store must be Postgres (the records every worker shares).
+   * @default process.env.FLYTE_ENGINE (none: every run is local)
+   */
+  readonly engine?: string;
   /** Base URL of the web UI, for `run.url`. @default process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080' */
   readonly uiUrl?: string;
   /** Whether console output of task bodies also reaches the real console (it is always recorded). @default true */
@@ -42,6 +51,7 @@ export interface InitOptions {
 export interface FlyteConfig {
   readonly root: string;
   readonly store: string | undefined;
+  readonly engine: string | undefined;
   readonly uiUrl: string;
   readonly echoLogs: boolean;
   readonly threads: number;
@@ -54,15 +64,25 @@ export interface ControllerDeps {
 }
 
 /**
- * The one place that chooses the controller of a configuration. Today it is always the local controller (every
- * action runs in this process, sync bodies on a pool of `config.threads` threads).
- *
- * The seam of distributed mode: when the configuration names an engine, this is where the remote controller
- * (actions handed to workers) will be chosen instead. No configuration names one yet.
+ * The one place that chooses the controller of a configuration: the local controller (every action runs in this
+ * process, sync bodies on a pool of `config.threads` threads), or, when the configuration names an engine, the
+ * remote controller (actions handed to workers through the engine), which keeps a local one for local runs.
  */
 export function createController(config: FlyteConfig, deps: ControllerDeps): Controller {
   const pool = new ThreadPool({ size: config.threads, echoLogs: config.echoLogs });
-  return new LocalController(deps.recorder, deps.codec, pool);
+  const local = new LocalController(deps.recorder, deps.codec, pool);
+  if (config.engine === undefined) return local;
+  if (!isPostgresStore(config.store)) {
+    throw new InitializationError(
+      `init: an engine (${config.engine}) needs a Postgres store that every worker shares: ` +
+        `store: 'postgres://…' or FLYTE_STORE; received ${config.store === undefined ? 'the default SQLite store' : `'${config.store}'`}`,
+    );
+  }
+  return new RemoteController(deps.recorder, deps.codec, openEngine(config.engine), local, pool);
+}
+
+function isPostgresStore(store: string | undefined): boolean {
+  return store !== undefined && /^postgres(ql)?:\/\//.test(store);
 }
 
 /** One configured flyte-ts: a store and the controller that writes to it. */
@@ -152,12 +172,13 @@ export function resolveConfig(options: InitOptions = {}): FlyteConfig {
   }
   const root = path.resolve(options.root ?? process.env.FLYTE_ROOT ?? '.flyte');
   const store = options.store ?? (process.env.FLYTE_STORE || undefined);
+  const engine = options.engine ?? (process.env.FLYTE_ENGINE || undefined);
   const uiUrl = options.uiUrl ?? process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080';
   const threads = options.threads ?? (process.env.FLYTE_THREADS ? Number(process.env.FLYTE_THREADS) : os.availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) {
     throw new InitializationError(`init: threads: expected a positive integer; received ${describe(threads)}`);
   }
-  return { root, store, uiUrl, echoLogs: options.echoLogs ?? true, threads };
+  return { root, store, engine, uiUrl, echoLogs: options.echoLogs ?? true, threads };
 }
 
 /**

@@ -2,7 +2,7 @@
  * Helpers for the CLI tests: the built `flyte` binary, spawned on fixture files with a fresh state directory.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync, rmdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,8 @@ export function ensureBuilt(): void {
       // tsc still writes dist/ when it reports type errors; the typecheck step reports them, the tests go on.
       if (!existsSync(BIN)) throw err;
     }
+    // As `npm run build` does: tsc writes the bin without its executable bit, and `npx flyte` needs it.
+    chmodSync(BIN, 0o755);
   } finally {
     rmdirSync(lock);
   }

@@ -1,0 +1,106 @@
+/**
+ * `flyte worker --module FILE... [--env NAME...] [--concurrency N] [--grace MS]`: runs the actions of remote runs
+ * whose tasks the modules define, taken from the engine's queues of their environments, until SIGTERM or Ctrl-C
+ * drains it.
+ * @module
+ */
+import os from 'node:os';
+import { registeredTasks } from '../internal/task-registry.js';
+import { runtime } from '../internal/runtime.js';
+import { RemoteController, type WorkerHandle } from '../internal/remote-controller.js';
+import { OWNER } from '../internal/owner.js';
+import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
+import { initFromFlags } from './init.js';
+import type { CliIo } from './io.js';
+import { loadTaskModule } from './load.js';
+import type { ConfigFlags } from './config.js';
+
+/** The options of `flyte worker`. */
+export interface WorkerCommandOptions extends ConfigFlags {
+  readonly module?: readonly string[];
+  readonly env?: readonly string[];
+  readonly concurrency?: string;
+  readonly grace?: string;
+  /** How long a job's lock holds without renewal, in ms (short in tests). */
+  readonly lockMs?: string;
+}
+
+/** Default grace of a drain: running actions get this long to finish before they are handed back. */
+const DEFAULT_GRACE_MS = 30_000;
+
+/** Runs the worker until a signal drains it; resolves to the exit code. */
+export async function workerCommand(options: WorkerCommandOptions, io: CliIo): Promise<ExitCodeValue> {
+  const modules = options.module ?? [];
+  if (modules.length === 0) {
+    throw new UsageError('flyte worker: expected at least one --module FILE (the modules that define its tasks)');
+  }
+  const concurrency = positiveInt('--concurrency', options.concurrency, os.availableParallelism());
+  const graceMs = nonNegativeInt('--grace', options.grace, DEFAULT_GRACE_MS);
+  const lockMs = options.lockMs === undefined ? undefined : positiveInt('--lock-ms', options.lockMs, 0);
+  const config = await initFromFlags(options);
+  if (config.engine === undefined) {
+    throw new UsageError(
+      'flyte worker: expected an engine to take actions from: --engine redis://HOST:PORT?prefix=NAME or FLYTE_ENGINE',
+    );
+  }
+  const rt = runtime();
+  const controller = rt.controller;
+  if (!(controller instanceof RemoteController)) throw new CommandError('flyte worker: the engine is not configured');
+
+  const loaded = [];
+  for (const file of modules) loaded.push(await loadTaskModule(file));
+  const paths = new Set(loaded.map((m) => m.path));
+  const defined = [...new Set(registeredTasks().filter((t) => t.module !== null && paths.has(t.module)).map((t) => t.envName))];
+  const wanted = options.env ?? [];
+  for (const env of wanted) {
+    if (!defined.includes(env)) {
+      throw new UsageError(
+        `--env ${env}: no task of the modules is in an environment of that name; they define ${defined.join(', ') || 'none'}`,
+      );
+    }
+  }
+  const environments = wanted.length > 0 ? [...wanted] : defined;
+  if (environments.length === 0) throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
+
+  const worker: WorkerHandle = controller.startWorker({ environments, concurrency, lockMs });
+  io.print(
+    `flyte worker ${OWNER}: environments ${environments.join(', ')}; queues ${worker.queues.join(', ')}; ` +
+      `concurrency ${concurrency}; store ${rt.store.description}; engine ${controller.engine.description}`,
+  );
+
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        io.error(`flyte worker: ${signal} again: exiting at once; its jobs come back to the queues after their locks`);
+        process.exit(ExitCode.interrupted);
+      }
+      io.error(
+        `flyte worker: ${signal}: draining (no new jobs; ${worker.held} held, handed back after ${graceMs} ms)`,
+      );
+      worker.drain(graceMs).then(resolve, (err: unknown) => {
+        io.error(`flyte worker: drain failed: ${String(err)}`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  io.error('flyte worker: drained');
+  return ExitCode.ok;
+}
+
+function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a positive integer; received '${raw}'`);
+  return n;
+}
+
+function nonNegativeInt(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected a non-negative integer; received '${raw}'`);
+  return n;
+}

@@ -1,0 +1,826 @@
+/**
+ * The remote controller: runs the actions of remote runs on `flyte worker` processes, through an {@link Engine}
+ * (BullMQ on Redis) for dispatch and the shared run store (Postgres) for every record.
+ *
+ * - **Submitting** a run records it and its root action `a0` (queued), then enqueues the root's job.
+ * - **A worker** takes a job, claims its action in the store (a raised epoch: the fencing token of every write
+ *   it makes for the action), and runs it through the same {@link ActionLifecycle} as local mode (inputs,
+ *   cache, attempts, retries, timeouts, records). Only the placement differs: a child call records the child,
+ *   makes the record durable, then enqueues its job (idempotent: the job id is the run and action names).
+ * - **A parent's body keeps running** on the worker that took it, as a plain promise, while its children run
+ *   anywhere; nothing is replayed. While it waits on children its lease is parked, so it holds no worker slot.
+ * - **A child's end reaches its parent** after the child's worker made it durable and published it on the
+ *   parent's channel; the parent's process reads the outcome from the store. As a backstop (messages get lost),
+ *   every {@link RECONCILE_MS} and after a reconnect it asks the store which awaited children ended.
+ * - **Aborts** are durable requests in the store, broadcast on the engine; every worker applies them to what it
+ *   holds of the run, and polls the store for them as a backstop.
+ *
+ * Runs in `local` mode (`withRunContext({ mode: 'local' })`) are handed to the {@link LocalController} it holds.
+ * @module
+ */
+import { ActionAbortedError, ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
+import type { Engine, Lease } from '../engine/engine.js';
+import { queueName } from '../engine/engine.js';
+import type { RunContextOptions } from '../options.js';
+import type { ActionWrite } from '../store/run-store.js';
+import { isTerminal, type ActionRecord, type RunRecord } from '../types.js';
+import {
+  ActionLifecycle,
+  RunningAction,
+  newActionRecord,
+  type LifecycleRun,
+  type Mutable,
+  type Placement,
+} from './action-lifecycle.js';
+import type {
+  CancelScope,
+  Controller,
+  DrivenRun,
+  Frame,
+  LiveAction,
+  RunClaim,
+  StepHandle,
+  StepReplay,
+  SubmitOptions,
+} from './controller.js';
+import { runInFrame } from './frame.js';
+import type { LocalController } from './local-controller.js';
+import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
+import { OWNER, leaseMs } from './owner.js';
+import { projectRelative } from './project-root.js';
+import type { Recorder } from './recorder.js';
+import { RUN_ABORT_WAIT_MS, ACTION_ABORT_WAIT_MS, waitElsewhere } from './runs-elsewhere.js';
+import type { ValueCodec } from './serde.js';
+import { runOnPool } from './sync-host.js';
+import type { TaskDefinition } from './task-definition.js';
+import { lookupTask } from './task-registry.js';
+import type { ThreadPool } from './thread-pool.js';
+
+/** How often a process asks the store which awaited children ended (the backstop to wake-ups), in ms. */
+export const RECONCILE_MS = 1_000;
+/** How often a worker reads the abort requests of the runs it holds actions of (the backstop), in ms. */
+const ABORT_POLL_MS = 500;
+
+/** The channel parent of a run's root: whoever waits for the run waits on this "parent". */
+const RUN_WAITERS = '';
+
+/** The part of a remote run one worker holds: the actions of the run that run here, and the run's options. */
+export class RemoteRun implements LifecycleRun {
+  readonly mode = 'remote' as const;
+  readonly recover = false;
+  readonly slots = null;
+  readonly takenOver = false;
+  readonly live = new Map<string, RunningAction>();
+  /** The highest abort request sequence number applied here. */
+  abortSeen = 0;
+
+  constructor(
+    readonly name: string,
+    readonly controller: RemoteController,
+    readonly options: RunContextOptions,
+  ) {}
+
+  log(frame: Frame, stream: 'stdout' | 'stderr', line: string): void {
+    this.controller.recorder.log({
+      runName: this.name,
+      actionName: frame.action.name,
+      attempt: frame.attempt,
+      at: Date.now(),
+      stream,
+      line,
+    });
+  }
+
+  /** Applies an abort request to the actions of the run held here: all of them, or one and its subtree. */
+  applyAbort(actionName: string | null, reason: string): void {
+    const suffix = reason ? `: ${reason}` : '';
+    if (actionName === null) {
+      const error = new ActionAbortedError(`run ${this.name} was aborted${suffix}`);
+      for (const action of [...this.live.values()]) action.abort(error);
+      return;
+    }
+    this.live.get(actionName)?.abort(new ActionAbortedError(`action ${actionName} was aborted${suffix}`, { actionName }));
+  }
+}
+
+/** A child that runs on some worker, as its parent's process sees it while it waits. */
+class RemoteChild implements LiveAction {
+  readonly runName: string;
+  readonly taskName: string;
+  readonly shortName: string;
+  #controller: AbortController | null = null;
+  #aborted: Error | null = null;
+  settled = false;
+
+  constructor(
+    readonly name: string,
+    readonly parent: RunningAction,
+    readonly task: TaskDefinition,
+    readonly queue: string,
+    private readonly onAbort: (child: RemoteChild, reason: Error) => void,
+  ) {
+    this.runName = parent.runName;
+    this.taskName = task.name;
+    this.shortName = task.shortName;
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.#aborted !== null) this.#controller.abort(this.#aborted);
+    return this.#controller.signal;
+  }
+
+  abort(reason: Error): void {
+    if (this.#aborted !== null || this.settled) return;
+    this.#aborted = reason;
+    this.#controller?.abort(reason);
+    this.onAbort(this, reason);
+  }
+}
+
+/** A parent's process waiting for one child's end. */
+interface Waiter {
+  readonly child: RemoteChild;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** What a parent's process waits on, per (run, parent): the children, and the subscription to their ends. */
+interface ParentWaits {
+  readonly children: Map<string, Waiter>;
+  /** Resolves once subscribed to the parent's channel; its value ends the subscription. */
+  readonly subscribed: Promise<() => void>;
+}
+
+/** Options of {@link RemoteController.startWorker}. */
+export interface WorkerOptions {
+  /** The task environments whose queues this worker takes jobs from. */
+  readonly environments: readonly string[];
+  /** At most this many busy actions (a parent waiting on children does not count). */
+  readonly concurrency: number;
+  /** How long a job's lock holds without renewal, in ms. */
+  readonly lockMs?: number;
+  /** How often stalled jobs are looked for, in ms. */
+  readonly stalledIntervalMs?: number;
+}
+
+/** A running worker: {@link WorkerHandle.drain} stops it. */
+export interface WorkerHandle {
+  readonly queues: readonly string[];
+  /** Actions held now, busy and waiting. */
+  readonly held: number;
+  /** Stops taking jobs; waits up to `graceMs` for the held ones, then hands the rest back. */
+  drain(graceMs: number): Promise<void>;
+}
+
+/**
+ * The controller of a process configured with an engine: the submitter side of remote runs (start, wait,
+ * abort), the worker side (taking jobs, running their actions, submitting their children), and local runs
+ * through the {@link LocalController} it holds.
+ */
+export class RemoteController implements Controller, Placement {
+  readonly mode = 'remote' as const;
+  readonly lifecycle: ActionLifecycle;
+  /** The runs of which this process runs actions now, by name (a worker's share of each run). */
+  readonly #runs = new Map<string, RemoteRun>();
+  /** The lease of every action that a job of this process runs. */
+  readonly #leases = new Map<RunningAction, Lease>();
+  /** Children each parent of this process is waiting on, by `run\0parent`. */
+  readonly #waits = new Map<string, ParentWaits>();
+  /** Outstanding child calls per parent: the parent's lease is parked while it has any. */
+  readonly #outstanding = new Map<RunningAction, number>();
+  #reconcile: NodeJS.Timeout | undefined;
+  #abortPoll: NodeJS.Timeout | undefined;
+  #listening = false;
+  readonly leaseMs = leaseMs();
+
+  constructor(
+    readonly recorder: Recorder,
+    readonly codec: ValueCodec,
+    readonly engine: Engine,
+    /** Runs `local`-mode runs, and owns the thread pool that sync bodies of remote actions run on here. */
+    readonly local: LocalController,
+    readonly pool?: ThreadPool,
+  ) {
+    this.lifecycle = new ActionLifecycle(recorder, codec, this);
+  }
+
+  get claim(): RunClaim {
+    return this.local.claim;
+  }
+
+  // ---- The run side: submitting, waiting, aborting ----
+
+  /** See `RunController.startRun`: a `local` run goes to the local controller; a remote one to the queues. */
+  async startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<DrivenRun> {
+    if (options.mode === 'local') return this.local.startRun(task, args, options);
+    const name = options.name === undefined ? newRunName() : validateRunName(options.name);
+    const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
+    await inputs.written;
+    const now = Date.now();
+    await this.recorder.createRun({
+      name,
+      taskName: task.name,
+      phase: 'running',
+      mode: 'remote',
+      createdAt: now,
+      startedAt: now,
+      endedAt: null,
+      error: null,
+      labels: options.labels ?? {},
+      options: recordedOptions(options),
+      module: task.module,
+      owner: null,
+      epoch: 1,
+      heartbeatAt: null,
+      leaseExpiresAt: null,
+      inputs: inputs.text,
+    });
+    this.recorder.action(newActionRecord(name, ROOT_ACTION, null, task, null, inputs));
+    await this.recorder.store.flush();
+    await this.engine.enqueue({
+      ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}),
+      inputsHash: inputs.hash,
+    });
+    const submitted: { name: string; phase: DrivenRun['phase']; done: Promise<void> } = {
+      name,
+      phase: 'running',
+      done: Promise.resolve(),
+    };
+    submitted.done = this.waitRun(name).then(
+      (rec) => {
+        submitted.phase = rec.phase;
+      },
+      () => undefined,
+    );
+    return submitted;
+  }
+
+  /** Remote runs are recovered by takeover on the workers, not by a submitter. */
+  async recoverRun(record: RunRecord, task: TaskDefinition, args: readonly unknown[]): Promise<DrivenRun> {
+    if (record.mode !== 'remote') return this.local.recoverRun(record, task, args);
+    throw new RangeError(`rerun: run ${record.name} is a remote run; recovering remote runs is not supported yet`);
+  }
+
+  driven(runName: string): DrivenRun | undefined {
+    return this.local.driven(runName);
+  }
+
+  drivenRuns(): string[] {
+    return this.local.drivenRuns();
+  }
+
+  /** Resolves with the run's record once it ended: woken by the root's end, the store read as a backstop. */
+  async waitRun(runName: string): Promise<RunRecord> {
+    if (this.local.driven(runName) !== undefined) return this.local.waitRun(runName);
+    const store = this.recorder.store;
+    const first = await store.getRun(runName);
+    if (first === undefined) throw new RangeError(`run ${runName} is not in ${store.description}`);
+    if (first.mode !== 'remote') return waitElsewhere(store, runName);
+    let wake: () => void = () => undefined;
+    const unwatch = await this.engine.watchChildren(runName, RUN_WAITERS, () => wake());
+    try {
+      for (;;) {
+        const rec = await store.getRun(runName);
+        if (rec !== undefined && isTerminal(rec.phase)) return rec;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RECONCILE_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      unwatch();
+    }
+  }
+
+  async abortRun(runName: string, reason: string): Promise<void> {
+    if (this.local.driven(runName) !== undefined) return this.local.abortRun(runName, reason);
+    const store = this.recorder.store;
+    const rec = await store.getRun(runName);
+    if (rec === undefined) throw new RangeError(`run ${runName} is not in ${store.description}`);
+    if (rec.mode !== 'remote') return this.local.abortRun(runName, reason);
+    if (isTerminal(rec.phase)) return;
+    await store.requestAbort(runName, reason);
+    await this.engine.publishAbort({ runName, actionName: null });
+    // A root still in its queue is taken out of it, and recorded as aborted here: no worker will.
+    const root = await store.getAction(runName, ROOT_ACTION);
+    if (root !== undefined && root.phase === 'queued') {
+      const queue = queueName(envOf(root.taskName));
+      const removed = await this.engine.dequeue(queue, runName, [ROOT_ACTION]);
+      if (removed.length > 0) {
+        const error = new ActionAbortedError(`run ${runName} was aborted${reason ? `: ${reason}` : ''}`);
+        await this.#recordNeverRan(runName, root, error);
+        this.recorder.run(runName, { phase: 'aborted', endedAt: Date.now(), error: serializeError(error) });
+        await store.flush();
+        await this.engine.publishEnded(runName, RUN_WAITERS, ROOT_ACTION);
+        return;
+      }
+    }
+    await withDeadline(this.waitRun(runName), RUN_ABORT_WAIT_MS, () =>
+      new Error(`run ${runName} was not recorded as ended within ${RUN_ABORT_WAIT_MS / 1000} s of the abort request`),
+    );
+  }
+
+  async abortAction(runName: string, actionName: string, reason: string): Promise<void> {
+    if (this.local.driven(runName) !== undefined) return this.local.abortAction(runName, actionName, reason);
+    const store = this.recorder.store;
+    const run = await store.getRun(runName);
+    if (run === undefined) throw new RangeError(`run ${runName} is not in ${store.description}`);
+    if (run.mode !== 'remote') return this.local.abortAction(runName, actionName, reason);
+    const rec = await store.getAction(runName, actionName);
+    if (rec === undefined) throw new RangeError(`run ${runName} has no action ${actionName}`);
+    if (isTerminal(rec.phase)) return;
+    await store.requestAbort(runName, reason, actionName);
+    await this.engine.publishAbort({ runName, actionName });
+    const deadline = Date.now() + ACTION_ABORT_WAIT_MS;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const now = await store.getAction(runName, actionName);
+      if (now === undefined || isTerminal(now.phase)) return;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `action ${actionName} of run ${runName} was not recorded as ended within ${ACTION_ABORT_WAIT_MS} ms ` +
+            'of the abort request; the worker that runs it may still apply it',
+        );
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    clearInterval(this.#reconcile);
+    clearInterval(this.#abortPoll);
+    this.#reconcile = undefined;
+    this.#abortPoll = undefined;
+    await this.engine.close();
+  }
+
+  // ---- The worker side: taking jobs ----
+
+  /** Starts taking the jobs of `options.environments`' queues. */
+  startWorker(options: WorkerOptions): WorkerHandle {
+    this.#listen();
+    const queues = options.environments.map((env) => queueName(env));
+    const consumer = this.engine.consume(
+      queues,
+      {
+        concurrency: options.concurrency,
+        ...(options.lockMs === undefined ? {} : { lockMs: options.lockMs }),
+        ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+      },
+      (lease) => void this.#serve(lease),
+    );
+    return {
+      queues,
+      get held() {
+        return consumer.held;
+      },
+      drain: (graceMs) => consumer.drain(graceMs),
+    };
+  }
+
+  /** Runs the action of one job, from its claim to the job's completion. Never rejects. */
+  async #serve(lease: Lease): Promise<void> {
+    const { job } = lease;
+    const store = this.recorder.store;
+    try {
+      const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
+      // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
+      if (claimed === undefined) return;
+      const run = await this.#runScope(job.runName);
+      const io = await store.getActionIO(job.runName, job.actionName);
+      const record: Mutable<ActionWrite> = {
+        ...pickWrite(claimed),
+        phase: 'queued',
+        inputs: io?.inputs ?? undefined,
+        inputsHash: job.inputsHash,
+        epoch: claimed.epoch,
+      };
+      const task = lookupTask(job.taskName);
+      if (task === undefined || record.inputs === undefined) {
+        const where = job.module === null ? '' : ` (module ${job.module})`;
+        const error =
+          task === undefined
+            ? new ModuleLoadError(
+                `task ${job.taskName}${where} is not defined in this worker (${OWNER}); ` +
+                  'start the worker with --module for the module that defines it',
+              )
+            : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`);
+        await this.#recordNeverRan(job.runName, record, error);
+        if (job.actionName === ROOT_ACTION) this.recorder.run(job.runName, endOf(record));
+        await store.flush();
+        await this.#publishEnd(job.runName, record);
+        return;
+      }
+      const live = new RunningAction(run, null, task, record, job.customContext);
+      this.#leases.set(live, lease);
+      const onLost = (): void => live.abort(lostLeaseError(job.runName, job.actionName));
+      lease.lost.addEventListener('abort', onLost, { once: true });
+      const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
+      await this.lifecycle.execute(live, args, undefined).catch(() => undefined);
+      lease.lost.removeEventListener('abort', onLost);
+      this.#leases.delete(live);
+      if (lease.lost.aborted) return; // another worker holds the job now: it records the end
+      if (job.actionName === ROOT_ACTION) {
+        this.recorder.run(job.runName, endOf(record));
+        await store.flush();
+      }
+      await this.#publishEnd(job.runName, record);
+    } catch (err) {
+      // The store or the engine failed: the job is left to its lock; it comes back to some worker.
+      console.error(`flyte worker: ${job.runName}/${job.actionName}: ${(err as Error).message}`);
+      return;
+    } finally {
+      if (!lease.lost.aborted) await lease.complete().catch(() => undefined);
+      this.#dropRunScope(job.runName);
+    }
+  }
+
+  /** After an action's end is durable: wakes its parent (or, for the root, whoever waits for the run). */
+  async #publishEnd(runName: string, record: ActionRecord): Promise<void> {
+    await this.engine.publishEnded(runName, record.parentName ?? RUN_WAITERS, record.name);
+  }
+
+  /** Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended. */
+  async #recordNeverRan(runName: string, record: ActionRecord, error: Error): Promise<void> {
+    const now = Date.now();
+    const aborted = error instanceof ActionAbortedError;
+    const ended: Mutable<ActionWrite> = {
+      ...pickWrite(record),
+      phase: aborted ? 'aborted' : 'failed',
+      startedAt: record.startedAt ?? now,
+      endedAt: now,
+      error: serializeError(error, record.name),
+    };
+    Object.assign(record, ended);
+    this.recorder.action(ended);
+    await this.recorder.store.durable();
+    void runName;
+  }
+
+  /** This worker's share of a run: created with the run's options when its first action arrives here. */
+  async #runScope(runName: string): Promise<RemoteRun> {
+    const known = this.#runs.get(runName);
+    if (known !== undefined) return known;
+    const rec = await this.recorder.store.getRun(runName);
+    if (rec === undefined) throw new RangeError(`run ${runName} is not in ${this.recorder.store.description}`);
+    const raced = this.#runs.get(runName);
+    if (raced !== undefined) return raced;
+    const run = new RemoteRun(runName, this, { ...rec.options, labels: rec.labels });
+    this.#runs.set(runName, run);
+    this.#pollAborts();
+    return run;
+  }
+
+  #dropRunScope(runName: string): void {
+    const run = this.#runs.get(runName);
+    if (run !== undefined && run.live.size === 0) this.#runs.delete(runName);
+  }
+
+  /** Applies abort notices from the engine, and reconciles after the subscriber reconnected. */
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.engine.onAbort(({ runName }) => {
+      if (this.#runs.has(runName)) void this.#readAborts([runName]);
+    });
+    this.engine.onReconnect(() => void this.#reconcileWaits());
+  }
+
+  /** While this worker holds actions of runs: reads their abort requests every {@link ABORT_POLL_MS}. */
+  #pollAborts(): void {
+    if (this.#abortPoll !== undefined) return;
+    this.#abortPoll = setInterval(() => {
+      if (this.#runs.size === 0) {
+        clearInterval(this.#abortPoll);
+        this.#abortPoll = undefined;
+        return;
+      }
+      void this.#readAborts([...this.#runs.keys()]);
+    }, ABORT_POLL_MS);
+    this.#abortPoll.unref();
+    void this.#readAborts([...this.#runs.keys()]);
+  }
+
+  async #readAborts(runNames: string[]): Promise<void> {
+    const runs = runNames.map((name) => this.#runs.get(name)).filter((run) => run !== undefined);
+    if (runs.length === 0) return;
+    const after = Math.min(...runs.map((run) => run.abortSeen));
+    let requests;
+    try {
+      requests = await this.recorder.store.listAbortRequests(
+        runs.map((run) => run.name),
+        after,
+      );
+    } catch {
+      return; // retried at the next poll
+    }
+    for (const { seq, runName, actionName, reason } of requests) {
+      const run = this.#runs.get(runName);
+      if (run === undefined || seq <= run.abortSeen) continue;
+      run.abortSeen = seq;
+      run.applyAbort(actionName, reason);
+    }
+  }
+
+  // ---- The action side: child calls of the actions running here ----
+
+  submit(frame: Frame, task: TaskDefinition, args: readonly unknown[], options?: SubmitOptions): Promise<unknown> {
+    if (frame.run.mode === 'local') return this.local.submit(frame, task, args, options);
+    const parent = frame.action as RunningAction;
+    if (parent.interrupted !== null || parent.ended || frame.attempt !== parent.attempt) {
+      return Promise.reject(
+        new ActionAbortedError(`cannot start ${task.name}: its parent ${parent.name} is no longer running`, {
+          cause: parent.interrupted ?? undefined,
+        }),
+      );
+    }
+    let inputs: ReturnType<ValueCodec['encode']>;
+    try {
+      inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
+    const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
+    const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
+    const record = newActionRecord(parent.runName, name, parent.name, task, frame.group, inputs);
+    const child = new RemoteChild(name, parent, task, queueName(task.envName), (c, reason) => this.#abortChild(c, reason));
+    return this.#callChild(frame, parent, child, record, inputs, options?.scope);
+  }
+
+  async #callChild(
+    frame: Frame,
+    parent: RunningAction,
+    child: RemoteChild,
+    record: Mutable<ActionWrite>,
+    inputs: ReturnType<ValueCodec['encode']>,
+    scope: CancelScope | undefined,
+  ): Promise<unknown> {
+    parent.children.add(child);
+    scope?.enter(child);
+    this.#park(parent, +1);
+    try {
+      const ended = this.#waitFor(child);
+      await inputs.written; // offloaded inputs are durable before the record that refers to them
+      await ended.subscribed;
+      this.recorder.action(record);
+      await this.recorder.store.durable();
+      if (!child.settled) {
+        await this.engine.enqueue({
+          ...this.#job(parent.runName, child.name, child.task, frame.customContext),
+          inputsHash: inputs.hash,
+        });
+      }
+      return await ended.outcome;
+    } finally {
+      child.settled = true;
+      parent.children.delete(child);
+      scope?.leave(child);
+      this.#park(parent, -1);
+    }
+  }
+
+  /** Counts the outstanding child calls of `parent`: its lease is parked while there is any. */
+  #park(parent: RunningAction, delta: number): void {
+    const lease = this.#leases.get(parent);
+    const count = (this.#outstanding.get(parent) ?? 0) + delta;
+    if (count === 0) {
+      this.#outstanding.delete(parent);
+      lease?.unpark();
+    } else {
+      this.#outstanding.set(parent, count);
+      if (count === 1 && delta > 0) lease?.park();
+    }
+  }
+
+  /**
+   * Starts waiting for `child`'s end: subscribes to its parent's channel (once per parent), and registers the
+   * waiter that a wake-up or a reconcile settles with the child's outcome, read from the store.
+   */
+  #waitFor(child: RemoteChild): { subscribed: Promise<unknown>; outcome: Promise<unknown> } {
+    const key = `${child.runName}\0${child.parent.name}`;
+    let waits = this.#waits.get(key);
+    if (waits === undefined) {
+      const children = new Map<string, Waiter>();
+      const subscribed = this.engine.watchChildren(child.runName, child.parent.name, (name) => this.#wake(key, name));
+      waits = { children, subscribed };
+      this.#waits.set(key, waits);
+      this.#startReconciling();
+    }
+    const outcome = new Promise<unknown>((resolve, reject) => {
+      (waits as ParentWaits).children.set(child.name, { child, resolve, reject });
+    });
+    return { subscribed: waits.subscribed, outcome };
+  }
+
+  /** Wake-ups of one turn of the event loop, by `run\0parent`: read from the store together. */
+  readonly #wakes = new Map<string, Set<string>>();
+
+  /** A child's end was published: its outcome is read with the others of this turn, in one query per parent. */
+  #wake(key: string, name: string): void {
+    const first = this.#wakes.size === 0;
+    let names = this.#wakes.get(key);
+    if (names === undefined) this.#wakes.set(key, (names = new Set()));
+    names.add(name);
+    if (!first) return;
+    setImmediate(() => {
+      const wakes = [...this.#wakes];
+      this.#wakes.clear();
+      for (const [k, set] of wakes) {
+        const [runName, parentName] = k.split('\0') as [string, string];
+        void this.#settle(runName, parentName, [...set]);
+      }
+    });
+  }
+
+  /** Reads the outcome of those of `names` (children of `parentName`) that ended, and hands it to their waiters. */
+  async #settle(runName: string, parentName: string, names: readonly string[]): Promise<void> {
+    const key = `${runName}\0${parentName}`;
+    const waits = this.#waits.get(key);
+    if (waits === undefined) return;
+    const wanted = names.filter((n) => waits.children.has(n));
+    if (wanted.length === 0) return;
+    const store = this.recorder.store;
+    let ended: ActionRecord[];
+    try {
+      ended = await store.endedAmong(runName, wanted);
+    } catch {
+      return; // the reconcile tries again
+    }
+    for (const rec of ended) {
+      const waiter = waits.children.get(rec.name);
+      if (waiter === undefined) continue;
+      waits.children.delete(rec.name);
+      waiter.child.settled = true;
+      if (rec.phase === 'succeeded') {
+        try {
+          const io = await store.getActionIO(runName, rec.name);
+          waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
+        } catch (err) {
+          waiter.reject(err);
+        }
+      } else {
+        waiter.reject(fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)));
+      }
+    }
+    if (waits.children.size === 0 && this.#waits.get(key) === waits) {
+      this.#waits.delete(key);
+      void waits.subscribed.then((unwatch) => (unwatch as () => void)(), () => undefined);
+    }
+  }
+
+  /** The backstop: every {@link RECONCILE_MS}, asks the store which awaited children ended. */
+  #startReconciling(): void {
+    if (this.#reconcile !== undefined) return;
+    this.#reconcile = setInterval(() => {
+      if (this.#waits.size === 0) {
+        clearInterval(this.#reconcile);
+        this.#reconcile = undefined;
+        return;
+      }
+      void this.#reconcileWaits();
+    }, RECONCILE_MS);
+    this.#reconcile.unref();
+  }
+
+  async #reconcileWaits(): Promise<void> {
+    for (const [key, waits] of [...this.#waits]) {
+      const [runName, parentName] = key.split('\0') as [string, string];
+      await this.#settle(runName, parentName, [...waits.children.keys()]);
+    }
+  }
+
+  /**
+   * A child of a parent here is aborted (the parent was, or its map was cancelled): a durable request for the
+   * worker that holds it; a job still in its queue is taken out, and the child recorded as aborted here.
+   */
+  #abortChild(child: RemoteChild, reason: Error): void {
+    const store = this.recorder.store;
+    void (async () => {
+      await store.requestAbort(child.runName, reason.message, child.name);
+      await this.engine.publishAbort({ runName: child.runName, actionName: child.name });
+      const removed = await this.engine.dequeue(child.queue, child.runName, [child.name]);
+      if (removed.length > 0) {
+        const rec = await store.getAction(child.runName, child.name);
+        if (rec !== undefined && !isTerminal(rec.phase)) {
+          await this.#recordNeverRan(child.runName, rec, reason);
+          await this.#publishEnd(child.runName, rec);
+        }
+      }
+      await this.#settle(child.runName, child.parent.name, [child.name]);
+    })().catch(() => undefined); // the reconcile settles the child once its end is recorded
+  }
+
+  /** Blocking calls come from sync bodies on pool threads (their thread-side controller); never from here. */
+  submitSync(): unknown {
+    throw new TypeError('a blocking task call can only be made from a sync task body running on the thread pool');
+  }
+
+  /** The placement on a worker: a sync body of a known module on the pool, any other body inline. */
+  startBody(action: RunningAction, frame: Frame): unknown {
+    const { task, args } = action;
+    if (!task.isAsync && task.module !== null && this.pool !== undefined) {
+      const job = runOnPool(this.pool, this.codec, frame, task, args);
+      action.cancelBody = () => job.cancel();
+      return job.result;
+    }
+    return runInFrame(frame, () => task.fn(...(args as never[])));
+  }
+
+  beginMap(frame: Frame, total: number): void {
+    if (frame.run.mode === 'local') this.local.beginMap(frame, total);
+    else this.lifecycle.beginMap(frame, total);
+  }
+
+  beginStep(frame: Frame, kind: 'trace' | 'durable', name: string, args: readonly unknown[]): StepHandle | StepReplay {
+    if (frame.run.mode === 'local') return this.local.beginStep(frame, kind, name, args);
+    return this.lifecycle.beginStep(frame, kind, name, args);
+  }
+
+  #job(runName: string, actionName: string, task: TaskDefinition, customContext: Readonly<Record<string, string>>) {
+    return {
+      queue: queueName(task.envName),
+      runName,
+      actionName,
+      taskName: task.name,
+      module: task.module === null ? null : projectRelative(task.module),
+      customContext,
+    };
+  }
+}
+
+/** The error that stops an action whose job this worker lost (another worker may run it now). */
+function lostLeaseError(runName: string, actionName: string): ActionAbortedError {
+  return new ActionAbortedError(
+    `action ${actionName} of run ${runName}: this worker (${OWNER}) lost its job's lock; it stopped running it`,
+    { actionName },
+  );
+}
+
+/** The run's end, from its root's record. */
+function endOf(root: ActionRecord): { phase: RunRecord['phase']; endedAt: number; error: RunRecord['error'] } {
+  return { phase: root.phase as RunRecord['phase'], endedAt: root.endedAt ?? Date.now(), error: root.error };
+}
+
+/** The environment of a fully qualified task name (`env.task`). */
+function envOf(taskName: string): string {
+  const dot = taskName.lastIndexOf('.');
+  return dot < 0 ? taskName : taskName.slice(0, dot);
+}
+
+function pickWrite(record: ActionRecord): Mutable<ActionWrite> {
+  const {
+    runName,
+    name,
+    parentName,
+    taskName,
+    shortName,
+    group,
+    phase,
+    cacheHit,
+    attempts,
+    startedAt,
+    endedAt,
+    error,
+  } = record;
+  const epoch = (record as ActionWrite).epoch;
+  return {
+    runName,
+    name,
+    parentName,
+    taskName,
+    shortName,
+    group,
+    phase,
+    cacheHit,
+    attempts,
+    startedAt,
+    endedAt,
+    error,
+    ...(epoch === undefined ? {} : { epoch }),
+  };
+}
+
+async function withDeadline<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(error()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The options of a run that its workers must apply. */
+function recordedOptions(options: RunContextOptions): RunRecord['options'] {
+  const { overwriteCache, disableRunCache, maxActionConcurrency, customContext } = options;
+  return { overwriteCache, disableRunCache, maxActionConcurrency, customContext };
+}

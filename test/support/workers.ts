@@ -1,0 +1,83 @@
+/**
+ * `flyte worker` processes for the distributed tests: spawned from the sources (`src/cli/main.ts` under tsx),
+ * each on the test's own schema and key prefix, with short locks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from './cli.js';
+
+/** A running worker process and what it printed. */
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Sends `signal` and resolves with the exit code once the process exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options of {@link startWorker}. */
+export interface StartWorkerOptions {
+  readonly modules: readonly string[];
+  readonly store: string;
+  readonly engine: string;
+  readonly concurrency?: number;
+  readonly lockMs?: number;
+  readonly grace?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+/** Starts one worker and resolves once it printed its status line (it consumes its queues from then on). */
+export async function startWorker(options: StartWorkerOptions): Promise<WorkerProcess> {
+  const args = [
+    '--conditions=flyte-source',
+    '--import',
+    'tsx',
+    join(REPO, 'src', 'cli', 'main.ts'),
+    'worker',
+    ...options.modules.flatMap((m) => ['--module', m]),
+    '--store',
+    options.store,
+    '--engine',
+    options.engine,
+    '--concurrency',
+    String(options.concurrency ?? 4),
+    '--lock-ms',
+    String(options.lockMs ?? 2_000),
+    '--grace',
+    String(options.grace ?? 5_000),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: REPO,
+    env: { ...process.env, NO_COLOR: '1', FLYTE_STORE: undefined, FLYTE_ENGINE: undefined },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the worker printed no status line in 30 s:\n${text}`)), 30_000);
+    const check = (): void => {
+      if (/flyte worker \S+: environments/.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the worker exited (${code}) before its status line:\n${text}`));
+    });
+  });
+  return {
+    child,
+    pid: child.pid as number,
+    output: () => text,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
