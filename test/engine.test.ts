@@ -326,6 +326,86 @@ describe('RedisEngine', { skip }, () => {
     assert.deepEqual(notices[0], { runName: 'r1', actionName: null });
   });
 
+  it('fails a job marked deferredFailure (stalled too often) instead of handing it out', async () => {
+    const { engine, prefix } = freshEngine();
+    await engine.enqueue(job('r1', 'doomed'));
+    const redis = rawRedis();
+    try {
+      // What BullMQ's stalled check writes past maxStalledCount.
+      await redis.hset(`${prefix}:${QUEUE}:${jobId('r1', 'doomed')}`, 'defa', 'job stalled more than allowable limit');
+      await engine.enqueue(job('r1', 'fine'));
+      const leases: Lease[] = [];
+      const consumer = engine.consume([QUEUE], { concurrency: 1 }, (lease) => leases.push(lease));
+      await until('the second job', () => leases.length === 1);
+      assert.equal(leases[0]!.job.actionName, 'fine');
+      assert.equal(await redis.exists(`${prefix}:${QUEUE}:${jobId('r1', 'doomed')}`), 0);
+      await leases[0]!.complete();
+      await consumer.drain(1_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('consumes several queues under one gate (concurrency 2)', async () => {
+    const { engine } = freshEngine();
+    const other = 'env.other';
+    await engine.enqueue(job('r1', 'a'));
+    await engine.enqueue({ ...job('r1', 'b'), queue: other });
+    const leases: Lease[] = [];
+    const consumer = engine.consume([QUEUE, other], { concurrency: 2 }, (lease) => leases.push(lease));
+    await until('both jobs', () => leases.length === 2);
+    assert.deepEqual(leases.map((lease) => lease.job.queue).sort(), [other, QUEUE].sort());
+    await Promise.all(leases.map((lease) => lease.complete()));
+    await consumer.drain(1_000);
+  });
+
+  it('serves every queue at concurrency 1, even while one has a backlog', async () => {
+    const { engine } = freshEngine();
+    const other = 'env.other';
+    for (let i = 0; i < 5; i++) await engine.enqueue(job('r1', `a${i}`));
+    await engine.enqueue({ ...job('r1', 'b'), queue: other });
+    const order: string[] = [];
+    const consumer = engine.consume([QUEUE, other], { concurrency: 1 }, (lease) => {
+      order.push(lease.job.actionName);
+      void lease.complete();
+    });
+    await until('six jobs', () => order.length === 6, 5_000);
+    assert.ok(order.indexOf('b') < 5, `the other queue's job came last: ${order.join(' ')}`);
+    await consumer.drain(1_000);
+  });
+
+  it('calls onReconnect after the subscriber connection is killed, and watches survive it', async () => {
+    const { engine, prefix, another } = freshEngine();
+    const publisher = another();
+    const got: string[] = [];
+    const unwatch = await engine.watchChildren('r1', 'p', (name) => got.push(name));
+    let reconnects = 0;
+    engine.onReconnect(() => reconnects++);
+    const redis = rawRedis();
+    try {
+      const clients = await redis.client('LIST');
+      const line = String(clients)
+        .split('\n')
+        .find((l) => l.includes(` name=flyte-${prefix}-sub `));
+      assert.ok(line !== undefined, 'the subscriber connection is named');
+      const id = /\bid=(\d+)/.exec(line)![1]!;
+      await redis.client('KILL', 'ID', id);
+    } finally {
+      redis.disconnect();
+    }
+    await until('onReconnect', () => reconnects === 1, 5_000);
+    await until(
+      'a message after the reconnect',
+      () => {
+        if (got.length === 0) void publisher.publishEnded('r1', 'p', 'c1');
+        return got.length > 0;
+      },
+      3_000,
+    );
+    assert.equal(got[0], 'c1');
+    unwatch();
+  });
+
   it('fails fast with InitializationError when Redis cannot be reached, and closes twice', async () => {
     const engine = openEngine('redis://127.0.0.1:1?prefix=nowhere', { connectTimeoutMs: 2_000 });
     const started = Date.now();

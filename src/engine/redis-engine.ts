@@ -296,15 +296,12 @@ export class RedisEngine implements Engine {
       const subscriber = client.duplicate({ connectionName: `flyte-${this.prefix}-sub` });
       this.#subscriber = subscriber;
       subscriber.on('message', (channel: string, message: string) => this.#dispatch(channel, message));
-      await this.#ready(subscriber);
-      let first = true;
+      // Every 'ready' but the first is a reconnect (ioredis has re-subscribed by then).
+      let readies = 0;
       subscriber.on('ready', () => {
-        if (first) {
-          first = false;
-          return;
-        }
-        for (const listener of [...this.#reconnectListeners]) callSafely(listener);
+        if (++readies > 1) for (const listener of [...this.#reconnectListeners]) callSafely(listener);
       });
+      await this.#ready(subscriber);
       // Errors are followed by ioredis reconnecting, then by 'ready' (and onReconnect) once it is back.
       subscriber.on('error', () => undefined);
       return subscriber;
@@ -378,8 +375,8 @@ class RedisConsumer implements Consumer {
   #stopped: Promise<void> | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> | undefined;
-  /** Loops waiting for a free slot. */
-  #slotWaiters: Array<() => void> = [];
+  /** Loops waiting for a free slot, first come first served: a freed slot is handed to the first of them. */
+  #slotWaiters: Array<{ readonly queue: string; readonly grant: (granted: boolean) => void }> = [];
   /** Non-blocking loops that found the queue empty, waiting for a fetch that found a job (a burst, maybe). */
   #jobWaiters: Array<() => void> = [];
   /** Resolved whenever the last held lease goes. */
@@ -467,10 +464,7 @@ class RedisConsumer implements Consumer {
 
   async #fetchLoop(worker: ActionWorker, blocking: boolean): Promise<void> {
     while (!this.#stopping) {
-      if (!this.#reserve()) {
-        await this.#wait(this.#slotWaiters);
-        continue;
-      }
+      if (!this.#reserve() && !(await this.#waitForSlot(worker.name))) continue;
       const token = this.#token();
       let job: ActionBullJob | undefined;
       try {
@@ -544,13 +538,12 @@ class RedisConsumer implements Consumer {
     if (held.released || held.completing) return;
     held.completing = true;
     // The slot of a busy lease goes to the fetch chained to its completion, if the gate still has room for it.
-    let reserved: boolean;
-    if (held.parked) {
-      reserved = this.#reserve();
-    } else {
-      reserved = !this.#stopping && this.#slots <= this.#options.concurrency;
-      if (!reserved) this.#unreserve();
-    }
+    // Not while a loop of another queue waits for a slot: a queue with a backlog would keep it for ever.
+    const queue = held.worker.name;
+    const free = this.#options.concurrency - this.#slots + (held.parked ? 0 : 1);
+    const reserved = !this.#stopping && free > 0 && !this.#slotWaiters.some((waiter) => waiter.queue !== queue);
+    if (reserved && held.parked) this.#slots++;
+    if (!reserved && !held.parked) this.#unreserve();
     held.parked = true; // Its slot is accounted for above.
     let next: unknown;
     try {
@@ -638,15 +631,27 @@ class RedisConsumer implements Consumer {
     }
   }
 
+  /** Takes a free slot, unless loops are waiting for one already (they come first). */
   #reserve(): boolean {
-    if (this.#stopping || this.#slots >= this.#options.concurrency) return false;
+    if (this.#stopping || this.#slots >= this.#options.concurrency || this.#slotWaiters.length > 0) return false;
     this.#slots++;
     return true;
   }
 
+  /** Resolves `true` once a slot was handed to the caller, `false` when the consumer stops. */
+  #waitForSlot(queue: string): Promise<boolean> {
+    if (this.#stopping) return Promise.resolve(false);
+    return new Promise((grant) => this.#slotWaiters.push({ queue, grant }));
+  }
+
   #unreserve(): void {
     this.#slots--;
-    this.#slotWaiters = wake(this.#slotWaiters);
+    while (!this.#stopping && this.#slots < this.#options.concurrency) {
+      const waiter = this.#slotWaiters.shift();
+      if (waiter === undefined) break;
+      this.#slots++;
+      waiter.grant(true);
+    }
   }
 
   #wait(waiters: Array<() => void>): Promise<void> {
@@ -654,8 +659,11 @@ class RedisConsumer implements Consumer {
     return new Promise((resolve) => waiters.push(resolve));
   }
 
+  /** Called once stopping: every waiting loop wakes, and then ends. */
   #wakeAll(): void {
-    this.#slotWaiters = wake(this.#slotWaiters);
+    const slotWaiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const waiter of slotWaiters) waiter.grant(false);
     this.#jobWaiters = wake(this.#jobWaiters);
   }
 
