@@ -352,8 +352,8 @@ interface Held {
   readonly worker: ActionWorker;
   readonly lost: AbortController;
   parked: boolean;
-  /** `complete()` was called: a failed renewal now is not a loss. */
-  completing: boolean;
+  /** `complete()` was called (its promise, for a second call): a failed renewal now is not a loss. */
+  completing: Promise<void> | undefined;
   /** No longer held: completed, lost or handed back. */
   released: boolean;
 }
@@ -511,7 +511,7 @@ class RedisConsumer implements Consumer {
       worker,
       lost: new AbortController(),
       parked: false,
-      completing: false,
+      completing: undefined,
       released: false,
     };
     this.#held.set(held.key, held);
@@ -520,23 +520,21 @@ class RedisConsumer implements Consumer {
       redeliveries: Math.max(0, job.attemptsStarted - 1),
       lost: held.lost.signal,
       park: () => {
-        if (held.released || held.parked) return;
+        if (held.released || held.completing !== undefined || held.parked) return;
         held.parked = true;
         this.#unreserve();
       },
       unpark: () => {
-        if (held.released || !held.parked) return;
+        if (held.released || held.completing !== undefined || !held.parked) return;
         held.parked = false;
         this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
       },
-      complete: () => this.#complete(held),
+      complete: () => (held.released ? Promise.resolve() : (held.completing ??= this.#complete(held))),
     };
     callSafely(() => this.#onLease(lease));
   }
 
   async #complete(held: Held): Promise<void> {
-    if (held.released || held.completing) return;
-    held.completing = true;
     // The slot of a busy lease goes to the fetch chained to its completion, if the gate still has room for it.
     // Not while a loop of another queue waits for a slot: a queue with a backlog would keep it for ever.
     const queue = held.worker.name;
@@ -590,7 +588,7 @@ class RedisConsumer implements Consumer {
   async #renew(): Promise<void> {
     const byWorker = new Map<ActionWorker, Held[]>();
     for (const held of this.#held.values()) {
-      if (held.completing) continue;
+      if (held.completing !== undefined) continue;
       const list = byWorker.get(held.worker) ?? [];
       list.push(held);
       byWorker.set(held.worker, list);
@@ -611,7 +609,8 @@ class RedisConsumer implements Consumer {
         }
         const failedIds = new Set(failed);
         for (const held of batch) {
-          if (failedIds.has(held.job.id ?? '') && !held.completing && !held.released) this.#release(held, true);
+          if (failedIds.has(held.job.id ?? '') && held.completing === undefined && !held.released)
+            this.#release(held, true);
         }
       }
     }
