@@ -418,6 +418,20 @@ describe('RedisEngine', { skip }, () => {
     await engine.close();
     await engine.close();
   });
+
+  it('a consumer that cannot reach Redis says so through onError, once, and drains', async () => {
+    const engine = openEngine('redis://127.0.0.1:1?prefix=nowhere', { connectTimeoutMs: 2_000 });
+    const errors: Error[] = [];
+    const consumer = engine.consume([QUEUE], { concurrency: 1, onError: (e) => errors.push(e) }, () => {
+      throw new Error('no job can come');
+    });
+    await until('the error', () => errors.length > 0, 3_000);
+    assert.ok(errors[0] instanceof InitializationError);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // Two more attempts, not reported again.
+    assert.equal(errors.length, 1);
+    await consumer.drain(100);
+    await engine.close();
+  });
 });
 
 describe('parseEngineUrl', () => {

@@ -372,6 +372,8 @@ class RedisConsumer implements Consumer {
   /** Busy leases plus fetches in flight: what the gate counts. */
   #slots = 0;
   #stopping = false;
+  /** A failure was reported and nothing has succeeded since: the next failures are not reported again. */
+  #failing = false;
   #stopped: Promise<void> | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> | undefined;
@@ -413,7 +415,8 @@ class RedisConsumer implements Consumer {
     for (const queue of this.#queues) {
       this.#loops.push(
         (async () => {
-          const worker = await this.#engine.worker(queue, this.#options, drainDelaySeconds);
+          const worker = await this.#startWorker(queue, drainDelaySeconds);
+          if (worker === undefined) return;
           if (this.#stopping) {
             await worker.close(true);
             return;
@@ -422,7 +425,7 @@ class RedisConsumer implements Consumer {
           await worker.startStalledCheckTimer();
           const loops = Math.max(1, Math.min(FETCH_LOOPS, this.#options.concurrency));
           await Promise.all(Array.from({ length: loops }, (_, i) => this.#fetchLoop(worker, i === 0)));
-        })().catch(() => undefined),
+        })().catch((e: unknown) => this.#report(e)),
       );
     }
     const every = Math.max(1, Math.floor(this.#lockMs / 4));
@@ -431,6 +434,30 @@ class RedisConsumer implements Consumer {
       this.#renewing = this.#renew().finally(() => (this.#renewing = undefined));
     }, every);
     this.#renewTimer.unref();
+  }
+
+  /** The worker of `queue`, once Redis answers (tried again until it does); `undefined` once stopping. */
+  async #startWorker(queue: string, drainDelaySeconds: number): Promise<ActionWorker | undefined> {
+    while (!this.#stopping) {
+      try {
+        const worker = await this.#engine.worker(queue, this.#options, drainDelaySeconds);
+        this.#failing = false;
+        return worker;
+      } catch (e) {
+        this.#report(e);
+        await delay(FETCH_RETRY_MS);
+      }
+    }
+    return undefined;
+  }
+
+  /** Tells `onError` about the first failure of a streak. */
+  #report(e: unknown): void {
+    if (this.#failing || this.#stopping) return;
+    this.#failing = true;
+    const error = e instanceof Error ? e : new Error(String(e));
+    const onError = this.#options.onError ?? ((err: Error) => process.emitWarning(`flyte engine: ${err.message}`));
+    callSafely(() => onError(error));
   }
 
   async drain(graceMs: number): Promise<void> {
@@ -469,12 +496,15 @@ class RedisConsumer implements Consumer {
       let job: ActionBullJob | undefined;
       try {
         job = await worker.getNextJob(token, { block: blocking });
-      } catch {
+      } catch (e) {
         // Redis unreachable or the worker closing: give the slot back, and try again a little later.
         this.#unreserve();
-        if (!this.#stopping) await delay(FETCH_RETRY_MS);
+        if (this.#stopping) continue;
+        this.#report(e);
+        await delay(FETCH_RETRY_MS);
         continue;
       }
+      this.#failing = false;
       if (job === undefined) {
         this.#unreserve();
         // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
