@@ -52,6 +52,15 @@ export default {
       to: { path: '(^|/)node_modules/(@types/)?pg/' },
     },
     {
+      name: 'engine-is-below-everything',
+      severity: 'error',
+      comment:
+        'src/engine/ never imports the SDK, src/internal/ nor the stores: only the plain record types ' +
+        '(src/types.ts) and the error classes (src/errors.ts).',
+      from: { path: '^src/engine/' },
+      to: { path: '^src/', pathNot: ['^src/engine/', '^src/(types|errors)[.]ts$'] },
+    },
+    {
       name: 'only-the-engine-imports-redis',
       severity: 'error',
       comment: 'BullMQ and ioredis belong to the distributed engine: only src/engine/ imports them.',

@@ -39,6 +39,11 @@ export interface ConsumeOptions {
   readonly lockMs?: number;
   /** How often stalled jobs (locks that expired) are looked for and put back, in ms. @default lockMs / 2 */
   readonly stalledIntervalMs?: number;
+  /**
+   * Told when the consumer cannot reach Redis (it cannot start, or a fetch failed); it keeps trying until it
+   * is drained. Called once per streak of failures, not for each. @default a process warning
+   */
+  readonly onError?: (error: Error) => void;
 }
 
 /**

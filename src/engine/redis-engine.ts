@@ -1,0 +1,740 @@
+/**
+ * The engine on BullMQ and Redis: one BullMQ queue per flyte queue, jobs fetched by hand under a gate of busy
+ * slots, and a pub/sub wake bus. See `README.md` next to this file for the invariants and the BullMQ traps.
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { InitializationError } from '../errors.js';
+import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, Lease, Unwatch } from './engine.js';
+import type { EngineUrl } from './engine-url.js';
+
+/** Options of {@link RedisEngine}. */
+export interface RedisEngineOptions {
+  /** How long the first use waits for Redis before it fails, in ms. @default 10_000 */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Fetch loops per queue; exactly one of them blocks. */
+const FETCH_LOOPS = 4;
+/** At most this many ids per `extendJobLocks` call (one Lua call blocks Redis for its whole length). */
+const RENEW_BATCH = 1000;
+/**
+ * Stalls after which BullMQ marks a job `deferredFailure`. Flyte counts takeovers itself (in the store) and
+ * fails the action with a clear error well before this; the engine only fails a job past it.
+ */
+const MAX_STALLED_COUNT = 10;
+/** Pause after a fetch failed (Redis unreachable), in ms. */
+const FETCH_RETRY_MS = 500;
+
+/** The states of a job that no worker holds. */
+const WAITING_STATES: ReadonlySet<string> = new Set(['waiting', 'prioritized', 'delayed']);
+
+type ActionWorker = Worker<ActionJob, null>;
+type ActionQueue = Queue<ActionJob, null>;
+type ActionBullJob = Job<ActionJob, null>;
+
+/** The BullMQ job id of an action: run and action names, `%`-encoded and joined by `|` (never `:`). */
+export function jobId(runName: string, actionName: string): string {
+  return `${encodeURIComponent(runName)}|${encodeURIComponent(actionName)}`;
+}
+
+/** The channel on which the ends of `parentName`'s children are published. */
+export function doneChannel(prefix: string, runName: string, parentName: string): string {
+  return `${prefix}:done:${runName}:${parentName}`;
+}
+
+/** The channel of abort notices. */
+export function abortChannel(prefix: string): string {
+  return `${prefix}:abort`;
+}
+
+/** The engine on BullMQ and Redis. Connects on first use; see {@link Engine}. */
+export class RedisEngine implements Engine {
+  readonly description: string;
+  readonly prefix: string;
+  readonly #url: EngineUrl;
+  readonly #connectTimeoutMs: number;
+  #client: Redis | undefined;
+  #connecting: Promise<Redis> | undefined;
+  #subscriber: Redis | undefined;
+  #subscriberReady: Promise<Redis> | undefined;
+  readonly #queues = new Map<string, ActionQueue>();
+  readonly #consumers = new Set<RedisConsumer>();
+  readonly #watchers = new Map<string, { listeners: Set<(actionName: string) => void>; subscribed: Promise<void> }>();
+  readonly #abortListeners: Array<(notice: AbortNotice) => void> = [];
+  readonly #reconnectListeners: Array<() => void> = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(url: EngineUrl, options: RedisEngineOptions = {}) {
+    this.#url = url;
+    this.description = url.description;
+    this.prefix = url.prefix;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  }
+
+  async enqueue(job: ActionJob): Promise<void> {
+    const queue = await this.#queue(job.queue);
+    const data: ActionJob = {
+      queue: job.queue,
+      runName: job.runName,
+      actionName: job.actionName,
+      taskName: job.taskName,
+      module: job.module,
+      customContext: job.customContext,
+    };
+    // A job with this id that exists already (waiting or held) makes `add` a no-op: enqueue is idempotent.
+    await queue.add(job.taskName, data, {
+      jobId: jobId(job.runName, job.actionName),
+      attempts: 1,
+      removeOnComplete: true,
+      removeOnFail: true,
+    });
+  }
+
+  async dequeue(queueName: string, runName: string, actionNames: readonly string[]): Promise<string[]> {
+    const queue = await this.#queue(queueName);
+    const removed: string[] = [];
+    for (const actionName of actionNames) {
+      const id = jobId(runName, actionName);
+      // `remove` answers 1 for a job that does not exist too, so the state is read first. `remove` refuses a
+      // locked (held) job with 0, so a job taken between the two calls stays; one taken *and* completed
+      // between them would be counted as removed (a window of one round trip).
+      if (!WAITING_STATES.has(await queue.getJobState(id))) continue;
+      if ((await queue.remove(id)) === 1) removed.push(actionName);
+    }
+    return removed;
+  }
+
+  consume(queues: readonly string[], options: ConsumeOptions, onLease: (lease: Lease) => void): Consumer {
+    if (this.#closing !== undefined) throw new InitializationError(`The engine ${this.description} is closed`);
+    if (queues.length === 0) throw new TypeError('consume: expected at least one queue, received none');
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
+      throw new TypeError(`consume: expected a concurrency that is an integer >= 1, received ${options.concurrency}`);
+    }
+    for (const name of queues) checkQueueName(name);
+    const consumer = new RedisConsumer(this, queues, options, onLease);
+    this.#consumers.add(consumer);
+    consumer.start();
+    return consumer;
+  }
+
+  async publishEnded(runName: string, parentName: string, actionName: string): Promise<void> {
+    const client = await this.connection();
+    await client.publish(doneChannel(this.prefix, runName, parentName), actionName);
+  }
+
+  async watchChildren(runName: string, parentName: string, onEnded: (actionName: string) => void): Promise<Unwatch> {
+    const channel = doneChannel(this.prefix, runName, parentName);
+    let entry = this.#watchers.get(channel);
+    if (entry === undefined) {
+      const created = {
+        listeners: new Set<(actionName: string) => void>(),
+        subscribed: this.#subscribe(channel),
+      };
+      entry = created;
+      this.#watchers.set(channel, created);
+      // A failed SUBSCRIBE forgets the channel, so that the next watcher tries again.
+      created.subscribed.catch(() => {
+        if (this.#watchers.get(channel) === created) this.#watchers.delete(channel);
+      });
+    }
+    const listener = (name: string): void => onEnded(name);
+    entry.listeners.add(listener);
+    try {
+      await entry.subscribed;
+    } catch (e) {
+      entry.listeners.delete(listener);
+      throw e;
+    }
+    const watched = entry;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      watched.listeners.delete(listener);
+      if (watched.listeners.size === 0 && this.#watchers.get(channel) === watched) {
+        this.#watchers.delete(channel);
+        // Fire and forget: a failed UNSUBSCRIBE (connection gone) leaves a channel nobody listens to, harmless.
+        this.#subscriber?.unsubscribe(channel).catch(() => undefined);
+      }
+    };
+  }
+
+  async publishAbort(notice: AbortNotice): Promise<void> {
+    const client = await this.connection();
+    const message = JSON.stringify({ runName: notice.runName, actionName: notice.actionName });
+    await client.publish(abortChannel(this.prefix), message);
+  }
+
+  onAbort(listener: (notice: AbortNotice) => void): void {
+    this.#abortListeners.push(listener);
+    if (this.#abortListeners.length === 1) {
+      // Once subscribed, ioredis re-subscribes after every reconnect. A first SUBSCRIBE that fails (Redis not
+      // reachable) is not retried here: the engine's other calls fail with the reason, and aborts have a
+      // polling backstop in the store.
+      this.#subscribe(abortChannel(this.prefix)).catch(() => undefined);
+    }
+  }
+
+  onReconnect(listener: () => void): void {
+    this.#reconnectListeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** The command connection, shared by queues and workers; connects on first use, or fails with the reason. */
+  connection(): Promise<Redis> {
+    if (this.#closing !== undefined) {
+      return Promise.reject(new InitializationError(`The engine ${this.description} is closed`));
+    }
+    if (this.#client !== undefined && this.#client.status === 'ready') return Promise.resolve(this.#client);
+    this.#connecting ??= this.#connect().catch((e: unknown) => {
+      this.#connecting = undefined;
+      throw e;
+    });
+    return this.#connecting;
+  }
+
+  /** Called by a consumer once it stopped. */
+  forget(consumer: RedisConsumer): void {
+    this.#consumers.delete(consumer);
+  }
+
+  async #connect(): Promise<Redis> {
+    const client = this.#client ?? new Redis(this.#redisOptions());
+    this.#client = client;
+    await this.#ready(client);
+    return client;
+  }
+
+  /** Resolves once `client` answered; rejects on its first error, or past the connect timeout. */
+  async #ready(client: Redis): Promise<void> {
+    let onError: ((e: Error) => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.ping(),
+        new Promise<never>((_, reject) => {
+          onError = (e) => reject(e);
+          client.once('error', onError);
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.#connectTimeoutMs} ms`)),
+            this.#connectTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (e) {
+      if (this.#client === client) this.#client = undefined;
+      client.disconnect();
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new InitializationError(`Redis is not reachable at ${this.description}: ${reason}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+      if (onError !== undefined) client.off('error', onError);
+    }
+  }
+
+  #redisOptions(): RedisOptions {
+    const url = this.#url;
+    return {
+      host: url.host,
+      port: url.port,
+      db: url.db,
+      ...(url.username === undefined ? {} : { username: url.username }),
+      ...(url.password === undefined ? {} : { password: url.password }),
+      ...(url.tls ? { tls: {} } : {}),
+      // BullMQ's blocking connection (duplicated from this one) requires it; a command waits for a reconnect
+      // instead of failing after a few retries. The first use is bounded by the connect timeout instead.
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+      connectionName: `flyte-${this.prefix}`,
+    };
+  }
+
+  async #queue(name: string): Promise<ActionQueue> {
+    checkQueueName(name);
+    const connection = await this.connection();
+    let queue = this.#queues.get(name);
+    if (queue === undefined) {
+      queue = new Queue<ActionJob, null>(name, { connection, prefix: this.prefix });
+      // Connection errors reach the caller of each command; the queue's own 'error' events would otherwise be
+      // thrown as unhandled.
+      queue.on('error', () => undefined);
+      this.#queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Creates the worker of a consumer for `queue`, on the shared connection. */
+  async worker(queue: string, options: ConsumeOptions, drainDelaySeconds: number): Promise<ActionWorker> {
+    const connection = await this.connection();
+    const lockMs = options.lockMs ?? 30_000;
+    const worker = new Worker<ActionJob, null>(queue, null, {
+      connection,
+      prefix: this.prefix,
+      lockDuration: lockMs,
+      stalledInterval: options.stalledIntervalMs ?? Math.max(1, Math.floor(lockMs / 2)),
+      maxStalledCount: MAX_STALLED_COUNT,
+      drainDelay: drainDelaySeconds,
+      autorun: false,
+    });
+    // Connection errors show in the fetch loops and in renewals, which deal with them.
+    worker.on('error', () => undefined);
+    return worker;
+  }
+
+  async #subscriberConnection(): Promise<Redis> {
+    this.#subscriberReady ??= (async () => {
+      const client = await this.connection();
+      const subscriber = client.duplicate({ connectionName: `flyte-${this.prefix}-sub` });
+      this.#subscriber = subscriber;
+      subscriber.on('message', (channel: string, message: string) => this.#dispatch(channel, message));
+      // Every 'ready' but the first is a reconnect (ioredis has re-subscribed by then).
+      let readies = 0;
+      subscriber.on('ready', () => {
+        if (++readies > 1) for (const listener of [...this.#reconnectListeners]) callSafely(listener);
+      });
+      await this.#ready(subscriber);
+      // Errors are followed by ioredis reconnecting, then by 'ready' (and onReconnect) once it is back.
+      subscriber.on('error', () => undefined);
+      return subscriber;
+    })().catch((e: unknown) => {
+      this.#subscriberReady = undefined;
+      this.#subscriber = undefined;
+      throw e;
+    });
+    return this.#subscriberReady;
+  }
+
+  async #subscribe(channel: string): Promise<void> {
+    const subscriber = await this.#subscriberConnection();
+    await subscriber.subscribe(channel);
+  }
+
+  #dispatch(channel: string, message: string): void {
+    if (channel === abortChannel(this.prefix)) {
+      const notice = parseAbortNotice(message);
+      if (notice === undefined) return; // Not ours (someone else publishing on the channel): ignored.
+      for (const listener of [...this.#abortListeners]) callSafely(() => listener(notice));
+      return;
+    }
+    const entry = this.#watchers.get(channel);
+    if (entry === undefined) return;
+    for (const listener of [...entry.listeners]) callSafely(() => listener(message));
+  }
+
+  async #close(): Promise<void> {
+    await Promise.allSettled([...this.#consumers].map((consumer) => consumer.stop()));
+    await Promise.allSettled([...this.#queues.values()].map((queue) => queue.close()));
+    this.#queues.clear();
+    this.#watchers.clear();
+    const connecting = this.#subscriberReady;
+    await connecting?.catch(() => undefined);
+    this.#subscriber?.disconnect();
+    await this.#connecting?.catch(() => undefined);
+    if (this.#client !== undefined) {
+      await this.#client.quit().catch(() => this.#client?.disconnect());
+    }
+  }
+}
+
+interface Held {
+  readonly key: string;
+  readonly job: ActionBullJob;
+  readonly token: string;
+  readonly worker: ActionWorker;
+  readonly lost: AbortController;
+  parked: boolean;
+  /** `complete()` was called (its promise, for a second call): a failed renewal now is not a loss. */
+  completing: Promise<void> | undefined;
+  /** No longer held: completed, lost or handed back. */
+  released: boolean;
+}
+
+/** A running {@link Engine.consume}: fetch loops per queue, the gate, lock renewal. */
+class RedisConsumer implements Consumer {
+  readonly #engine: RedisEngine;
+  readonly #queues: readonly string[];
+  readonly #options: ConsumeOptions;
+  readonly #lockMs: number;
+  readonly #onLease: (lease: Lease) => void;
+  readonly #id = randomUUID();
+  #tokens = 0;
+  readonly #workers = new Map<string, ActionWorker>();
+  readonly #held = new Map<string, Held>();
+  /** Busy leases plus fetches in flight: what the gate counts. */
+  #slots = 0;
+  #stopping = false;
+  /** A failure was reported and nothing has succeeded since: the next failures are not reported again. */
+  #failing = false;
+  #stopped: Promise<void> | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+  /** Loops waiting for a free slot, first come first served: a freed slot is handed to the first of them. */
+  #slotWaiters: Array<{ readonly queue: string; readonly grant: (granted: boolean) => void }> = [];
+  /** Non-blocking loops that found the queue empty, waiting for a fetch that found a job (a burst, maybe). */
+  #jobWaiters: Array<() => void> = [];
+  /** Resolved whenever the last held lease goes. */
+  #emptied: Array<() => void> = [];
+  readonly #loops: Promise<void>[] = [];
+
+  constructor(
+    engine: RedisEngine,
+    queues: readonly string[],
+    options: ConsumeOptions,
+    onLease: (lease: Lease) => void,
+  ) {
+    this.#engine = engine;
+    this.#queues = [...new Set(queues)];
+    this.#options = options;
+    this.#lockMs = options.lockMs ?? 30_000;
+    this.#onLease = onLease;
+  }
+
+  get held(): number {
+    return this.#held.size;
+  }
+
+  get busy(): number {
+    let busy = 0;
+    for (const held of this.#held.values()) if (!held.parked) busy++;
+    return busy;
+  }
+
+  start(): void {
+    // A blocking fetch holds a slot while it waits; with several queues, a short drain delay bounds how long
+    // one idle queue keeps a slot from the others.
+    const drainDelaySeconds = this.#queues.length > 1 ? 1 : 5;
+    for (const queue of this.#queues) {
+      this.#loops.push(
+        (async () => {
+          const worker = await this.#startWorker(queue, drainDelaySeconds);
+          if (worker === undefined) return;
+          if (this.#stopping) {
+            await worker.close(true);
+            return;
+          }
+          this.#workers.set(queue, worker);
+          await worker.startStalledCheckTimer();
+          const loops = Math.max(1, Math.min(FETCH_LOOPS, this.#options.concurrency));
+          await Promise.all(Array.from({ length: loops }, (_, i) => this.#fetchLoop(worker, i === 0)));
+        })().catch((e: unknown) => this.#report(e)),
+      );
+    }
+    const every = Math.max(1, Math.floor(this.#lockMs / 4));
+    this.#renewTimer = setInterval(() => {
+      if (this.#renewing !== undefined) return; // The last renewal is still running (Redis slow): skip a tick.
+      this.#renewing = this.#renew().finally(() => (this.#renewing = undefined));
+    }, every);
+    this.#renewTimer.unref();
+  }
+
+  /** The worker of `queue`, once Redis answers (tried again until it does); `undefined` once stopping. */
+  async #startWorker(queue: string, drainDelaySeconds: number): Promise<ActionWorker | undefined> {
+    while (!this.#stopping) {
+      try {
+        const worker = await this.#engine.worker(queue, this.#options, drainDelaySeconds);
+        this.#failing = false;
+        return worker;
+      } catch (e) {
+        this.#report(e);
+        await delay(FETCH_RETRY_MS);
+      }
+    }
+    return undefined;
+  }
+
+  /** Tells `onError` about the first failure of a streak. */
+  #report(e: unknown): void {
+    if (this.#failing || this.#stopping) return;
+    this.#failing = true;
+    const error = e instanceof Error ? e : new Error(String(e));
+    const onError = this.#options.onError ?? ((err: Error) => process.emitWarning(`flyte engine: ${err.message}`));
+    callSafely(() => onError(error));
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#wakeAll();
+    if (this.#held.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#emptied.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    await Promise.allSettled([...this.#held.values()].map((held) => this.#handBack(held)));
+    await this.stop();
+  }
+
+  /** Stops at once: every held lease lost, the workers closed without waiting. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#stopping = true;
+      this.#wakeAll();
+      clearInterval(this.#renewTimer);
+      for (const held of [...this.#held.values()]) this.#release(held, true);
+      await Promise.allSettled([...this.#workers.values()].map((worker) => worker.close(true)));
+      await Promise.allSettled(this.#loops);
+      this.#engine.forget(this);
+    })();
+    return this.#stopped;
+  }
+
+  async #fetchLoop(worker: ActionWorker, blocking: boolean): Promise<void> {
+    while (!this.#stopping) {
+      if (!this.#reserve() && !(await this.#waitForSlot(worker.name))) continue;
+      const token = this.#token();
+      let job: ActionBullJob | undefined;
+      try {
+        job = await worker.getNextJob(token, { block: blocking });
+      } catch (e) {
+        // Redis unreachable or the worker closing: give the slot back, and try again a little later.
+        this.#unreserve();
+        if (this.#stopping) continue;
+        this.#report(e);
+        await delay(FETCH_RETRY_MS);
+        continue;
+      }
+      this.#failing = false;
+      if (job === undefined) {
+        this.#unreserve();
+        // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
+        if (!blocking) await this.#wait(this.#jobWaiters);
+        continue;
+      }
+      this.#jobWaiters = wake(this.#jobWaiters);
+      this.#accept(worker, job, token);
+    }
+  }
+
+  /** A fetched job holds the slot reserved for its fetch. */
+  #accept(worker: ActionWorker, job: ActionBullJob, token: string): void {
+    if (job.id === undefined) {
+      this.#unreserve();
+      return;
+    }
+    if (this.#stopping) {
+      // Fetched while stopping: hand it straight back.
+      this.#unreserve();
+      job.moveToWait(token).catch(() => undefined); // If it fails, the lock expires and the stalled check returns it.
+      return;
+    }
+    if (job.deferredFailure) {
+      // BullMQ marks a job that stalled past maxStalledCount, and leaves failing it to whoever fetches it next.
+      this.#unreserve();
+      job.moveToFailed(new Error(job.deferredFailure), token, false).catch(() => undefined);
+      return;
+    }
+    const held: Held = {
+      key: `${worker.name}\u0000${job.id}`,
+      job,
+      token,
+      worker,
+      lost: new AbortController(),
+      parked: false,
+      completing: undefined,
+      released: false,
+    };
+    this.#held.set(held.key, held);
+    const lease: Lease = {
+      job: job.data,
+      redeliveries: Math.max(0, job.attemptsStarted - 1),
+      lost: held.lost.signal,
+      park: () => {
+        if (held.released || held.completing !== undefined || held.parked) return;
+        held.parked = true;
+        this.#unreserve();
+      },
+      unpark: () => {
+        if (held.released || held.completing !== undefined || !held.parked) return;
+        held.parked = false;
+        this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
+      },
+      complete: () => (held.released ? Promise.resolve() : (held.completing ??= this.#complete(held))),
+    };
+    callSafely(() => this.#onLease(lease));
+  }
+
+  async #complete(held: Held): Promise<void> {
+    // The slot of a busy lease goes to the fetch chained to its completion, if the gate still has room for it.
+    // Not while a loop of another queue waits for a slot: a queue with a backlog would keep it for ever.
+    const queue = held.worker.name;
+    const free = this.#options.concurrency - this.#slots + (held.parked ? 0 : 1);
+    const reserved = !this.#stopping && free > 0 && !this.#slotWaiters.some((waiter) => waiter.queue !== queue);
+    if (reserved && held.parked) this.#slots++;
+    if (!reserved && !held.parked) this.#unreserve();
+    held.parked = true; // Its slot is accounted for above.
+    let next: unknown;
+    try {
+      // fetchNext is always passed: left out, it defaults to true and locks another job under this token.
+      next = await held.job.moveToCompleted(null, held.token, reserved);
+    } catch {
+      // The lock was lost meanwhile ("Missing lock", "Lock mismatch"): the job is someone else's now.
+      next = undefined;
+    }
+    this.#release(held, false);
+    if (!reserved) return;
+    const job = Array.isArray(next) ? await this.#jobFromData(held.worker, next, held.token) : undefined;
+    if (job === undefined) {
+      this.#unreserve();
+      return;
+    }
+    this.#jobWaiters = wake(this.#jobWaiters);
+    this.#accept(held.worker, job, held.token);
+  }
+
+  /** The job that `moveToCompleted(…, true)` fetched, as the worker builds it. */
+  async #jobFromData(worker: ActionWorker, next: unknown[], token: string): Promise<ActionBullJob | undefined> {
+    const [jobData, id] = next;
+    if (jobData === undefined || jobData === null || jobData === 0) return undefined;
+    // `nextJobFromJobData` is protected in BullMQ's types; it is what the worker's own loop does with this array.
+    const build = (
+      worker as unknown as {
+        nextJobFromJobData(data: unknown, id: unknown, token: string): Promise<ActionBullJob | undefined>;
+      }
+    ).nextJobFromJobData.bind(worker);
+    return build(jobData, id, token);
+  }
+
+  async #handBack(held: Held): Promise<void> {
+    if (held.released) return;
+    this.#release(held, true);
+    try {
+      await held.job.moveToWait(held.token);
+    } catch {
+      // Lock gone already: the stalled check (or whoever holds it) has it.
+    }
+  }
+
+  async #renew(): Promise<void> {
+    const byWorker = new Map<ActionWorker, Held[]>();
+    for (const held of this.#held.values()) {
+      if (held.completing !== undefined) continue;
+      const list = byWorker.get(held.worker) ?? [];
+      list.push(held);
+      byWorker.set(held.worker, list);
+    }
+    for (const [worker, list] of byWorker) {
+      for (let i = 0; i < list.length; i += RENEW_BATCH) {
+        const batch = list.slice(i, i + RENEW_BATCH);
+        let failed: string[];
+        try {
+          failed = await worker.extendJobLocks(
+            batch.map((held) => held.job.id ?? ''),
+            batch.map((held) => held.token),
+            this.#lockMs,
+          );
+        } catch {
+          // Redis unreachable: try again next tick. A lock that expires meanwhile shows up then as a failure.
+          continue;
+        }
+        const failedIds = new Set(failed);
+        for (const held of batch) {
+          if (failedIds.has(held.job.id ?? '') && held.completing === undefined && !held.released)
+            this.#release(held, true);
+        }
+      }
+    }
+  }
+
+  /** The lease is no longer held; `lost`: its signal fires. */
+  #release(held: Held, lost: boolean): void {
+    if (held.released) return;
+    held.released = true;
+    this.#held.delete(held.key);
+    if (!held.parked) this.#unreserve();
+    if (lost) held.lost.abort(new Error(`The job of action ${held.job.data.actionName} was lost`));
+    if (this.#held.size === 0) {
+      const emptied = this.#emptied;
+      this.#emptied = [];
+      for (const resolve of emptied) resolve();
+    }
+  }
+
+  /** Takes a free slot, unless loops are waiting for one already (they come first). */
+  #reserve(): boolean {
+    if (this.#stopping || this.#slots >= this.#options.concurrency || this.#slotWaiters.length > 0) return false;
+    this.#slots++;
+    return true;
+  }
+
+  /** Resolves `true` once a slot was handed to the caller, `false` when the consumer stops. */
+  #waitForSlot(queue: string): Promise<boolean> {
+    if (this.#stopping) return Promise.resolve(false);
+    return new Promise((grant) => this.#slotWaiters.push({ queue, grant }));
+  }
+
+  #unreserve(): void {
+    this.#slots--;
+    while (!this.#stopping && this.#slots < this.#options.concurrency) {
+      const waiter = this.#slotWaiters.shift();
+      if (waiter === undefined) break;
+      this.#slots++;
+      waiter.grant(true);
+    }
+  }
+
+  #wait(waiters: Array<() => void>): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => waiters.push(resolve));
+  }
+
+  /** Called once stopping: every waiting loop wakes, and then ends. */
+  #wakeAll(): void {
+    const slotWaiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const waiter of slotWaiters) waiter.grant(false);
+    this.#jobWaiters = wake(this.#jobWaiters);
+  }
+
+  #token(): string {
+    return `${this.#id}:${++this.#tokens}`;
+  }
+}
+
+function checkQueueName(name: string): void {
+  if (name === '' || name.includes(':')) {
+    throw new TypeError(`Invalid queue name: expected a non-empty name without ':', received '${name}'`);
+  }
+}
+
+function parseAbortNotice(message: string): AbortNotice | undefined {
+  try {
+    const value: unknown = JSON.parse(message);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { runName, actionName } = value as Record<string, unknown>;
+    if (typeof runName !== 'string') return undefined;
+    if (actionName !== null && typeof actionName !== 'string') return undefined;
+    return { runName, actionName };
+  } catch {
+    return undefined; // Not JSON: not a notice of ours.
+  }
+}
+
+/** Calls a listener; what it throws is reported as a warning, so that one listener cannot break the others. */
+function callSafely(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    process.emitWarning(`flyte engine: a listener threw: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Wakes every waiter of a list, and returns the new (empty) list. */
+function wake(waiters: Array<() => void>): Array<() => void> {
+  for (const resolve of waiters) resolve();
+  return [];
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
