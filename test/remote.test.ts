@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as flyte from '../src/index.js';
 import { REPO, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
-import { deleteRedisPrefix, redisSkip, redisUrlWithPrefix } from './support/redis.js';
+import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker, type WorkerProcess } from './support/workers.js';
 
 const EXAMPLES = join(REPO, 'examples');
@@ -42,7 +42,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
   const schema = freshSchema();
   const store = urlWithSchema(schema);
   const prefix = `flyte_test_remote_${process.pid}`;
-  const engine = redisUrlWithPrefix(prefix);
+  const engine = urlWithPrefix(prefix);
   let workers: WorkerProcess[] = [];
 
   before(async () => {
@@ -55,7 +55,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
     const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
     await flyte.shutdown();
     await dropSchema(schema);
-    await deleteRedisPrefix(prefix);
+    await deletePrefix(prefix);
     assert.deepEqual(codes, workers.map(() => 0), `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`);
   });
 

@@ -85,6 +85,7 @@ export class RedisEngine implements Engine {
       taskName: job.taskName,
       module: job.module,
       customContext: job.customContext,
+      ...(job.inputsHash === undefined ? {} : { inputsHash: job.inputsHash }),
     };
     // A job with this id that exists already (waiting or held) makes `add` a no-op: enqueue is idempotent.
     await queue.add(job.taskName, data, {
