@@ -406,6 +406,15 @@ describe('RedisEngine', { skip }, () => {
     unwatch();
   });
 
+  it('consume refuses bad options at once', () => {
+    const { engine } = freshEngine();
+    const nothing = (): void => undefined;
+    assert.throws(() => engine.consume([], { concurrency: 1 }, nothing), /at least one queue/);
+    assert.throws(() => engine.consume([QUEUE], { concurrency: 0 }, nothing), /concurrency .* received 0/);
+    assert.throws(() => engine.consume([QUEUE], { concurrency: 1, lockMs: -5 }, nothing), /lockMs .* received -5/);
+    assert.throws(() => engine.consume(['a:b'], { concurrency: 1 }, nothing), /without ':', received 'a:b'/);
+  });
+
   it('fails fast with InitializationError when Redis cannot be reached, and closes twice', async () => {
     const engine = openEngine('redis://127.0.0.1:1?prefix=nowhere', { connectTimeoutMs: 2_000 });
     const started = Date.now();

@@ -116,6 +116,12 @@ export class RedisEngine implements Engine {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
       throw new TypeError(`consume: expected a concurrency that is an integer >= 1, received ${options.concurrency}`);
     }
+    for (const key of ['lockMs', 'stalledIntervalMs'] as const) {
+      const value = options[key];
+      if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+        throw new TypeError(`consume: expected ${key} to be an integer > 0 (ms), received ${value}`);
+      }
+    }
     for (const name of queues) checkQueueName(name);
     const consumer = new RedisConsumer(this, queues, options, onLease);
     this.#consumers.add(consumer);
