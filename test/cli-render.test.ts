@@ -210,20 +210,35 @@ describe('configuration precedence', () => {
     const cwd = tempDir();
     writeFileSync(
       join(cwd, 'flyte.config.json'),
-      JSON.stringify({ root: 'state', store: 'memory:', uiUrl: 'http://file' }),
+      JSON.stringify({ root: 'state', store: 'memory:', engine: 'redis://file:6379', uiUrl: 'http://file' }),
     );
     const fromFile = resolveCliConfig({}, {}, cwd);
     assert.deepEqual([fromFile.root, fromFile.store, fromFile.uiUrl], [join(cwd, 'state'), 'memory:', 'http://file']);
-    assert.deepEqual(fromFile.sources, { root: 'file', store: 'file', uiUrl: 'file' });
-    const env = { FLYTE_ROOT: '/env/root', FLYTE_UI_URL: 'http://env', FLYTE_STORE: '' };
+    assert.deepEqual(fromFile.sources, { root: 'file', store: 'file', engine: 'file', uiUrl: 'file' });
+    assert.equal(fromFile.engine, 'redis://file:6379');
+    const env = {
+      FLYTE_ROOT: '/env/root',
+      FLYTE_UI_URL: 'http://env',
+      FLYTE_STORE: '',
+      FLYTE_ENGINE: 'redis://env:6379',
+    };
     const fromEnv = resolveCliConfig({}, env, cwd);
     assert.deepEqual([fromEnv.root, fromEnv.store, fromEnv.uiUrl], ['/env/root', 'memory:', 'http://env']);
-    assert.deepEqual(fromEnv.sources, { root: 'env', store: 'file', uiUrl: 'env' });
-    const fromFlags = resolveCliConfig({ root: '/flag/root', uiUrl: 'http://flag' }, env, cwd);
-    assert.deepEqual([fromFlags.root, fromFlags.uiUrl], ['/flag/root', 'http://flag']);
+    assert.deepEqual(fromEnv.sources, { root: 'env', store: 'file', engine: 'env', uiUrl: 'env' });
+    assert.equal(fromEnv.engine, 'redis://env:6379');
+    const fromFlags = resolveCliConfig(
+      { root: '/flag/root', uiUrl: 'http://flag', engine: 'redis://flag:6379' },
+      env,
+      cwd,
+    );
+    assert.deepEqual(
+      [fromFlags.root, fromFlags.uiUrl, fromFlags.engine],
+      ['/flag/root', 'http://flag', 'redis://flag:6379'],
+    );
     assert.deepEqual(resolveCliConfig({}, {}, tempDir()).sources, {
       root: 'default',
       store: 'default',
+      engine: 'default',
       uiUrl: 'default',
     });
   });
@@ -252,7 +267,7 @@ describe('configuration precedence', () => {
         (err: unknown) => err instanceof UsageError && pattern.test(err.message),
       );
     };
-    refuses('[]', /expected a JSON object with keys root, store, uiUrl/);
+    refuses('[]', /expected a JSON object with keys root, store, engine, uiUrl/);
     refuses('{"root": 3}', /'root' must be a non-empty string; received 3/);
     refuses('{"colour": "red"}', /unknown key 'colour'/);
     refuses('{', /expected JSON/);

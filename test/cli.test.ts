@@ -715,7 +715,7 @@ describe('configuration: flags > environment > config file', { concurrency: PARA
     writeFileSync(join(project, 'flyte.config.json'), JSON.stringify({ rooot: 'x' }));
     const key = await runCli(['get', 'runs'], { cwd: project });
     exits(key, 2);
-    assert.match(key.stderr, /flyte\.config\.json: unknown key 'rooot'; expected root, store, uiUrl/);
+    assert.match(key.stderr, /flyte\.config\.json: unknown key 'rooot'; expected root, store, engine, uiUrl/);
     writeFileSync(join(project, 'flyte.config.json'), '{ not json');
     const json = await runCli(['get', 'runs'], { cwd: project });
     exits(json, 2);

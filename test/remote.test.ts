@@ -11,6 +11,8 @@ import { REPO, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker, type WorkerProcess } from './support/workers.js';
+import type * as DeepTasks from './fixtures/remote/deep.js';
+import type * as UnknownTasks from './fixtures/remote/unknown.js';
 
 const EXAMPLES = join(REPO, 'examples');
 const DEEP = join(REPO, 'test', 'fixtures', 'remote', 'deep.ts');
@@ -56,7 +58,11 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
     await flyte.shutdown();
     await dropSchema(schema);
     await deletePrefix(prefix);
-    assert.deepEqual(codes, workers.map(() => 0), `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`);
+    assert.deepEqual(
+      codes,
+      workers.map(() => 0),
+      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
+    );
   });
 
   for (const [file, args] of SEEDS) {
@@ -76,7 +82,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
   it('a 30-deep chain, a 6^3 tree and a 12-deep sync recursion end at --concurrency 1 (no deadlock)', async () => {
     const one = await startWorker({ modules: [DEEP], store, engine, concurrency: 1 });
     try {
-      const deep = (await import(DEEP)) as typeof import('./fixtures/remote/deep.js');
+      const deep = (await import(DEEP)) as typeof DeepTasks;
       const runs = await Promise.all([
         flyte.run(deep.chain, 30),
         flyte.run(deep.tree, 6, 3),
@@ -90,7 +96,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
   });
 
   it('spreads a fan-out over the workers', async () => {
-    const deep = (await import(DEEP)) as typeof import('./fixtures/remote/deep.js');
+    const deep = (await import(DEEP)) as typeof DeepTasks;
     const run = await flyte.run(deep.spread, 200, 16);
     const results = (await run.outputs()) as { i: number; pid: number }[];
     assert.deepEqual(
@@ -98,11 +104,12 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
       Array.from({ length: 200 }, (_, i) => i),
     );
     const pids = new Set(results.map((r) => r.pid));
-    for (const w of workers) assert.ok(pids.has(w.pid), `worker ${w.pid} ran none of 200 items: ${[...pids].join(', ')}`);
+    for (const w of workers)
+      assert.ok(pids.has(w.pid), `worker ${w.pid} ran none of 200 items: ${[...pids].join(', ')}`);
   });
 
   it('fails an action whose task the workers do not have with ModuleLoadError, not retried', async () => {
-    const unknown = (await import(UNKNOWN)) as typeof import('./fixtures/remote/unknown.js');
+    const unknown = (await import(UNKNOWN)) as typeof UnknownTasks;
     const run = await flyte.run(unknown.notOnWorkers, 1);
     const record = await run.wait();
     assert.equal(record.phase, 'failed');

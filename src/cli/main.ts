@@ -257,7 +257,11 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
       .option('--module <file...>', 'the modules (.ts or .js) that define the tasks this worker runs')
       .option('--env <name...>', 'only the queues of these task environments (default: all of the modules)')
       .option('--concurrency <n>', 'at most this many busy actions; a parent waiting on children does not count')
-      .option('--grace <ms>', 'on SIGTERM / Ctrl-C, how long running actions get to finish before they are handed back', '30000')
+      .option(
+        '--grace <ms>',
+        'on SIGTERM / Ctrl-C, how long running actions get to finish before they are handed back',
+        '30000',
+      )
       .addOption(new Option('--lock-ms <ms>', "how long a job's lock holds without renewal").hideHelp()),
   )
     .addHelpText(

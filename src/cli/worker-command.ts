@@ -50,7 +50,13 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   const loaded = [];
   for (const file of modules) loaded.push(await loadTaskModule(file));
   const paths = new Set(loaded.map((m) => m.path));
-  const defined = [...new Set(registeredTasks().filter((t) => t.module !== null && paths.has(t.module)).map((t) => t.envName))];
+  const defined = [
+    ...new Set(
+      registeredTasks()
+        .filter((t) => t.module !== null && paths.has(t.module))
+        .map((t) => t.envName),
+    ),
+  ];
   const wanted = options.env ?? [];
   for (const env of wanted) {
     if (!defined.includes(env)) {
@@ -60,7 +66,8 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
     }
   }
   const environments = wanted.length > 0 ? [...wanted] : defined;
-  if (environments.length === 0) throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
+  if (environments.length === 0)
+    throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
 
   const worker: WorkerHandle = controller.startWorker({ environments, concurrency, lockMs });
   io.print(
@@ -76,9 +83,7 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
         io.error(`flyte worker: ${signal} again: exiting at once; its jobs come back to the queues after their locks`);
         process.exit(ExitCode.interrupted);
       }
-      io.error(
-        `flyte worker: ${signal}: draining (no new jobs; ${worker.held} held, handed back after ${graceMs} ms)`,
-      );
+      io.error(`flyte worker: ${signal}: draining (no new jobs; ${worker.held} held, handed back after ${graceMs} ms)`);
       worker.drain(graceMs).then(resolve, (err: unknown) => {
         io.error(`flyte worker: drain failed: ${String(err)}`);
         resolve();
@@ -101,6 +106,7 @@ function positiveInt(flag: string, raw: string | undefined, fallback: number): n
 function nonNegativeInt(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected a non-negative integer; received '${raw}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag}: expected a non-negative integer; received '${raw}'`);
   return n;
 }

@@ -386,6 +386,8 @@ class RedisConsumer implements Consumer {
   #renewing: Promise<void> | undefined;
   /** Loops waiting for a free slot, first come first served: a freed slot is handed to the first of them. */
   #slotWaiters: Array<{ readonly queue: string; readonly grant: (granted: boolean) => void }> = [];
+  /** Blocking loops waiting for room in the gate before they block (they take no slot while blocking). */
+  #roomWaiters: Array<{ readonly queue: string; readonly resolve: (room: boolean) => void }> = [];
   /** Non-blocking loops that found the queue empty, waiting for a fetch that found a job (a burst, maybe). */
   #jobWaiters: Array<() => void> = [];
   /** Resolved whenever the last held lease goes. */
@@ -416,9 +418,9 @@ class RedisConsumer implements Consumer {
   }
 
   start(): void {
-    // A blocking fetch holds a slot while it waits; with several queues, a short drain delay bounds how long
-    // one idle queue keeps a slot from the others.
-    const drainDelaySeconds = this.#queues.length > 1 ? 1 : 5;
+    // A blocking fetch takes no slot while it waits (see #fetchLoop), so an idle queue keeps no slot from the
+    // others; the drain delay only bounds how long a blocked fetch outlives a close.
+    const drainDelaySeconds = 5;
     for (const queue of this.#queues) {
       this.#loops.push(
         (async () => {
@@ -498,14 +500,21 @@ class RedisConsumer implements Consumer {
 
   async #fetchLoop(worker: ActionWorker, blocking: boolean): Promise<void> {
     while (!this.#stopping) {
-      if (!this.#reserve() && !(await this.#waitForSlot(worker.name))) continue;
+      // The blocking loop waits for room in the gate but takes no slot while it blocks: with more queues than
+      // slots, idle queues must not hold the slots that a busy one needs. It takes a slot when a job arrives,
+      // and hands the job back if the room went to another loop meanwhile.
+      if (blocking) {
+        if (!(await this.#waitForRoom(worker.name))) continue;
+      } else if (!this.#reserve() && !(await this.#waitForSlot(worker.name))) {
+        continue;
+      }
       const token = this.#token();
       let job: ActionBullJob | undefined;
       try {
         job = await worker.getNextJob(token, { block: blocking });
       } catch (e) {
         // Redis unreachable or the worker closing: give the slot back, and try again a little later.
-        this.#unreserve();
+        if (!blocking) this.#unreserve();
         if (this.#stopping) continue;
         this.#report(e);
         await delay(FETCH_RETRY_MS);
@@ -513,33 +522,72 @@ class RedisConsumer implements Consumer {
       }
       this.#failing = false;
       if (job === undefined) {
-        this.#unreserve();
+        if (!blocking) this.#unreserve();
         // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
         if (!blocking) await this.#wait(this.#jobWaiters);
         continue;
       }
       this.#jobWaiters = wake(this.#jobWaiters);
+      if (blocking && !this.#reserve()) {
+        // The room went to another loop: the job waits for the next slot, its lock renewed, first come first
+        // served with the loops of other queues (so that a queue with a backlog cannot starve this one).
+        await this.#admitLater(worker, job, token);
+        continue;
+      }
       this.#accept(worker, job, token);
     }
   }
 
+  /** Holds a fetched job, not busy, until a slot is free for it; hands it back if the consumer stops first. */
+  async #admitLater(worker: ActionWorker, job: ActionBullJob, token: string): Promise<void> {
+    const held = this.#hold(worker, job, token, true);
+    if (held === undefined) return;
+    const granted = await this.#waitForSlot(worker.name);
+    if (held.released) {
+      if (granted) this.#unreserve();
+      return;
+    }
+    if (!granted) {
+      await this.#handBack(held);
+      return;
+    }
+    held.parked = false; // it holds the slot it was granted
+    this.#lease(held);
+  }
+
+  /** Resolves `true` once the gate has room that no waiting loop claims, `false` when the consumer stops. */
+  #waitForRoom(queue: string): Promise<boolean> {
+    if (this.#stopping) return Promise.resolve(false);
+    if (this.#slots < this.#options.concurrency && this.#slotWaiters.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => this.#roomWaiters.push({ queue, resolve }));
+  }
+
   /** A fetched job holds the slot reserved for its fetch. */
   #accept(worker: ActionWorker, job: ActionBullJob, token: string): void {
+    const held = this.#hold(worker, job, token, false);
+    if (held !== undefined) this.#lease(held);
+  }
+
+  /**
+   * Registers a fetched job as held (its lock renewed from now on); `waiting`: it does not hold a slot yet.
+   * `undefined` for a job that is not to run: it was handed back (stopping) or failed (`deferredFailure`).
+   */
+  #hold(worker: ActionWorker, job: ActionBullJob, token: string, waiting: boolean): Held | undefined {
     if (job.id === undefined) {
-      this.#unreserve();
-      return;
+      if (!waiting) this.#unreserve();
+      return undefined;
     }
     if (this.#stopping) {
       // Fetched while stopping: hand it straight back.
-      this.#unreserve();
+      if (!waiting) this.#unreserve();
       job.moveToWait(token).catch(() => undefined); // If it fails, the lock expires and the stalled check returns it.
-      return;
+      return undefined;
     }
     if (job.deferredFailure) {
       // BullMQ marks a job that stalled past maxStalledCount, and leaves failing it to whoever fetches it next.
-      this.#unreserve();
+      if (!waiting) this.#unreserve();
       job.moveToFailed(new Error(job.deferredFailure), token, false).catch(() => undefined);
-      return;
+      return undefined;
     }
     const held: Held = {
       key: `${worker.name}\u0000${job.id}`,
@@ -547,11 +595,17 @@ class RedisConsumer implements Consumer {
       token,
       worker,
       lost: new AbortController(),
-      parked: false,
+      parked: waiting,
       completing: undefined,
       released: false,
     };
     this.#held.set(held.key, held);
+    return held;
+  }
+
+  /** Hands a held job that holds its slot to `onLease`. */
+  #lease(held: Held): void {
+    const { job } = held;
     const lease: Lease = {
       job: job.data,
       redeliveries: Math.max(0, job.attemptsStarted - 1),
@@ -576,7 +630,10 @@ class RedisConsumer implements Consumer {
     // Not while a loop of another queue waits for a slot: a queue with a backlog would keep it for ever.
     const queue = held.worker.name;
     const free = this.#options.concurrency - this.#slots + (held.parked ? 0 : 1);
-    const reserved = !this.#stopping && free > 0 && !this.#slotWaiters.some((waiter) => waiter.queue !== queue);
+    const otherQueueWaits =
+      this.#slotWaiters.some((waiter) => waiter.queue !== queue) ||
+      this.#roomWaiters.some((waiter) => waiter.queue !== queue);
+    const reserved = !this.#stopping && free > 0 && !otherQueueWaits;
     if (reserved && held.parked) this.#slots++;
     if (!reserved && !held.parked) this.#unreserve();
     held.parked = true; // Its slot is accounted for above.
@@ -688,6 +745,11 @@ class RedisConsumer implements Consumer {
       this.#slots++;
       waiter.grant(true);
     }
+    if (this.#slots < this.#options.concurrency && this.#roomWaiters.length > 0) {
+      const room = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const waiter of room) waiter.resolve(!this.#stopping);
+    }
   }
 
   #wait(waiters: Array<() => void>): Promise<void> {
@@ -700,6 +762,9 @@ class RedisConsumer implements Consumer {
     const slotWaiters = this.#slotWaiters;
     this.#slotWaiters = [];
     for (const waiter of slotWaiters) waiter.grant(false);
+    const roomWaiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const waiter of roomWaiters) waiter.resolve(false);
     this.#jobWaiters = wake(this.#jobWaiters);
   }
 

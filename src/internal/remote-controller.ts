@@ -99,7 +99,9 @@ export class RemoteRun implements LifecycleRun {
       for (const action of [...this.live.values()]) action.abort(error);
       return;
     }
-    this.live.get(actionName)?.abort(new ActionAbortedError(`action ${actionName} was aborted${suffix}`, { actionName }));
+    this.live
+      .get(actionName)
+      ?.abort(new ActionAbortedError(`action ${actionName} was aborted${suffix}`, { actionName }));
   }
 }
 
@@ -319,8 +321,11 @@ export class RemoteController implements Controller, Placement {
         return;
       }
     }
-    await withDeadline(this.waitRun(runName), RUN_ABORT_WAIT_MS, () =>
-      new Error(`run ${runName} was not recorded as ended within ${RUN_ABORT_WAIT_MS / 1000} s of the abort request`),
+    await withDeadline(
+      this.waitRun(runName),
+      RUN_ABORT_WAIT_MS,
+      () =>
+        new Error(`run ${runName} was not recorded as ended within ${RUN_ABORT_WAIT_MS / 1000} s of the abort request`),
     );
   }
 
@@ -548,7 +553,9 @@ export class RemoteController implements Controller, Placement {
     const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
     const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
     const record = newActionRecord(parent.runName, name, parent.name, task, frame.group, inputs);
-    const child = new RemoteChild(name, parent, task, queueName(task.envName), (c, reason) => this.#abortChild(c, reason));
+    const child = new RemoteChild(name, parent, task, queueName(task.envName), (c, reason) =>
+      this.#abortChild(c, reason),
+    );
     return this.#callChild(frame, parent, child, record, inputs, options?.scope);
   }
 
@@ -612,7 +619,7 @@ export class RemoteController implements Controller, Placement {
       this.#startReconciling();
     }
     const outcome = new Promise<unknown>((resolve, reject) => {
-      (waits as ParentWaits).children.set(child.name, { child, resolve, reject });
+      (waits).children.set(child.name, { child, resolve, reject });
     });
     return { subscribed: waits.subscribed, outcome };
   }
@@ -664,12 +671,17 @@ export class RemoteController implements Controller, Placement {
           waiter.reject(err);
         }
       } else {
-        waiter.reject(fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)));
+        waiter.reject(
+          fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
+        );
       }
     }
     if (waits.children.size === 0 && this.#waits.get(key) === waits) {
       this.#waits.delete(key);
-      void waits.subscribed.then((unwatch) => (unwatch as () => void)(), () => undefined);
+      void waits.subscribed.then(
+        (unwatch) => (unwatch)(),
+        () => undefined,
+      );
     }
   }
 
@@ -763,7 +775,7 @@ function lostLeaseError(runName: string, actionName: string): ActionAbortedError
 
 /** The run's end, from its root's record. */
 function endOf(root: ActionRecord): { phase: RunRecord['phase']; endedAt: number; error: RunRecord['error'] } {
-  return { phase: root.phase as RunRecord['phase'], endedAt: root.endedAt ?? Date.now(), error: root.error };
+  return { phase: root.phase, endedAt: root.endedAt ?? Date.now(), error: root.error };
 }
 
 /** The environment of a fully qualified task name (`env.task`). */

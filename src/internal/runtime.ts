@@ -174,7 +174,8 @@ export function resolveConfig(options: InitOptions = {}): FlyteConfig {
   const store = options.store ?? (process.env.FLYTE_STORE || undefined);
   const engine = options.engine ?? (process.env.FLYTE_ENGINE || undefined);
   const uiUrl = options.uiUrl ?? process.env.FLYTE_UI_URL ?? 'http://127.0.0.1:8080';
-  const threads = options.threads ?? (process.env.FLYTE_THREADS ? Number(process.env.FLYTE_THREADS) : os.availableParallelism());
+  const threads =
+    options.threads ?? (process.env.FLYTE_THREADS ? Number(process.env.FLYTE_THREADS) : os.availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) {
     throw new InitializationError(`init: threads: expected a positive integer; received ${describe(threads)}`);
   }
