@@ -11,7 +11,6 @@ import { REPO, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker, type WorkerProcess } from './support/workers.js';
-import type * as DeepTasks from './fixtures/remote/deep.js';
 import type * as UnknownTasks from './fixtures/remote/unknown.js';
 
 const EXAMPLES = join(REPO, 'examples');
@@ -33,6 +32,14 @@ const SEEDS: readonly (readonly [string, readonly unknown[]])[] = [
 ];
 
 const skip = (await postgresSkip()) || (await redisSkip());
+
+/** The outputs to compare: for as-completed.ts, each stream sorted (see the test). */
+function orderless(file: string, outputs: unknown): unknown {
+  if (file !== 'as-completed.ts') return outputs;
+  const { inputOrder, fromPromises, fromMap } = outputs as Record<string, number[]>;
+  const sorted = (xs: number[] | undefined): number[] => [...(xs ?? [])].sort((a, b) => a - b);
+  return { inputOrder, fromPromises: sorted(fromPromises), fromMap: sorted(fromMap) };
+}
 
 /** What must be the same in a local and a remote run: each action's name, task, group and phase. */
 async function shape(run: flyte.Run): Promise<string[]> {
@@ -74,39 +81,13 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
       assert.equal(remoteRecord.mode, 'remote');
       assert.equal(localRecord.mode, 'local');
       assert.equal(remoteRecord.phase, localRecord.phase, JSON.stringify(remoteRecord.error));
-      assert.deepEqual(await remote.outputs(), await local.outputs());
+      const [remoteOut, localOut] = [await remote.outputs(), await local.outputs()];
+      // asCompleted yields in completion order, which is timing (100 ms apart), not semantics: on a loaded
+      // machine two runs may differ in it. Compare what was yielded, in order of value.
+      assert.deepEqual(orderless(file, remoteOut), orderless(file, localOut));
       assert.deepEqual(await shape(remote), await shape(local));
     });
   }
-
-  it('a 30-deep chain, a 6^3 tree and a 12-deep sync recursion end at --concurrency 1 (no deadlock)', async () => {
-    const one = await startWorker({ modules: [DEEP], store, engine, concurrency: 1 });
-    try {
-      const deep = (await import(DEEP)) as typeof DeepTasks;
-      const runs = await Promise.all([
-        flyte.run(deep.chain, 30),
-        flyte.run(deep.tree, 6, 3),
-        flyte.run(deep.syncDepth, 12),
-      ]);
-      const outputs = await Promise.all(runs.map((r) => r.outputs()));
-      assert.deepEqual(outputs, [30, 216, 12]);
-    } finally {
-      assert.equal(await one.stop('SIGTERM'), 0, one.output());
-    }
-  });
-
-  it('spreads a fan-out over the workers', async () => {
-    const deep = (await import(DEEP)) as typeof DeepTasks;
-    const run = await flyte.run(deep.spread, 200, 16);
-    const results = (await run.outputs()) as { i: number; pid: number }[];
-    assert.deepEqual(
-      results.map((r) => r.i),
-      Array.from({ length: 200 }, (_, i) => i),
-    );
-    const pids = new Set(results.map((r) => r.pid));
-    for (const w of workers)
-      assert.ok(pids.has(w.pid), `worker ${w.pid} ran none of 200 items: ${[...pids].join(', ')}`);
-  });
 
   it('fails an action whose task the workers do not have with ModuleLoadError, not retried', async () => {
     const unknown = (await import(UNKNOWN)) as typeof UnknownTasks;

@@ -73,6 +73,8 @@ export class RemoteRun implements LifecycleRun {
   readonly live = new Map<string, RunningAction>();
   /** The highest abort request sequence number applied here. */
   abortSeen = 0;
+  /** Set once the whole run was aborted: its actions that arrive here later end aborted without running. */
+  aborted: ActionAbortedError | null = null;
 
   constructor(
     readonly name: string,
@@ -96,6 +98,7 @@ export class RemoteRun implements LifecycleRun {
     const suffix = reason ? `: ${reason}` : '';
     if (actionName === null) {
       const error = new ActionAbortedError(`run ${this.name} was aborted${suffix}`);
+      this.aborted ??= error;
       for (const action of [...this.live.values()]) action.abort(error);
       return;
     }
@@ -185,6 +188,10 @@ export class RemoteController implements Controller, Placement {
   readonly lifecycle: ActionLifecycle;
   /** The runs of which this process runs actions now, by name (a worker's share of each run). */
   readonly #runs = new Map<string, RemoteRun>();
+  /** The same, as promises: a run's scope is ready once its earlier abort requests were read. */
+  readonly #scopes = new Map<string, Promise<RemoteRun>>();
+  /** Jobs being served per run: a run's scope stays while any is (its actions may not be live yet). */
+  readonly #serving = new Map<string, number>();
   /** The lease of every action that a job of this process runs. */
   readonly #leases = new Map<RunningAction, Lease>();
   /** Children each parent of this process is waiting on, by `run\0parent`. */
@@ -314,7 +321,7 @@ export class RemoteController implements Controller, Placement {
       const removed = await this.engine.dequeue(queue, runName, [ROOT_ACTION]);
       if (removed.length > 0) {
         const error = new ActionAbortedError(`run ${runName} was aborted${reason ? `: ${reason}` : ''}`);
-        await this.#recordNeverRan(runName, root, error);
+        await this.#recordNeverRan(root, error);
         this.recorder.run(runName, { phase: 'aborted', endedAt: Date.now(), error: serializeError(error) });
         await store.flush();
         await this.engine.publishEnded(runName, RUN_WAITERS, ROOT_ACTION);
@@ -391,11 +398,23 @@ export class RemoteController implements Controller, Placement {
   async #serve(lease: Lease): Promise<void> {
     const { job } = lease;
     const store = this.recorder.store;
+    this.#serving.set(job.runName, (this.#serving.get(job.runName) ?? 0) + 1);
     try {
       const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
       // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
       if (claimed === undefined) return;
       const run = await this.#runScope(job.runName);
+      if (run.aborted !== null) {
+        // The run is being aborted: an action that reaches a worker now ends at once, without running.
+        const record = { ...pickWrite(claimed), epoch: claimed.epoch };
+        await this.#recordNeverRan(record, run.aborted);
+        if (job.actionName === ROOT_ACTION) {
+          this.recorder.run(job.runName, endOf(record));
+          await store.flush();
+        }
+        await this.#publishEnd(job.runName, record);
+        return;
+      }
       const io = await store.getActionIO(job.runName, job.actionName);
       const record: Mutable<ActionWrite> = {
         ...pickWrite(claimed),
@@ -414,7 +433,7 @@ export class RemoteController implements Controller, Placement {
                   'start the worker with --module for the module that defines it',
               )
             : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`);
-        await this.#recordNeverRan(job.runName, record, error);
+        await this.#recordNeverRan(record, error);
         if (job.actionName === ROOT_ACTION) this.recorder.run(job.runName, endOf(record));
         await store.flush();
         await this.#publishEnd(job.runName, record);
@@ -440,6 +459,9 @@ export class RemoteController implements Controller, Placement {
       return;
     } finally {
       if (!lease.lost.aborted) await lease.complete().catch(() => undefined);
+      const serving = (this.#serving.get(job.runName) ?? 1) - 1;
+      if (serving === 0) this.#serving.delete(job.runName);
+      else this.#serving.set(job.runName, serving);
       this.#dropRunScope(job.runName);
     }
   }
@@ -450,7 +472,7 @@ export class RemoteController implements Controller, Placement {
   }
 
   /** Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended. */
-  async #recordNeverRan(runName: string, record: ActionRecord, error: Error): Promise<void> {
+  async #recordNeverRan(record: ActionRecord, error: Error): Promise<void> {
     const now = Date.now();
     const aborted = error instanceof ActionAbortedError;
     const ended: Mutable<ActionWrite> = {
@@ -463,26 +485,36 @@ export class RemoteController implements Controller, Placement {
     Object.assign(record, ended);
     this.recorder.action(ended);
     await this.recorder.store.durable();
-    void runName;
   }
 
   /** This worker's share of a run: created with the run's options when its first action arrives here. */
-  async #runScope(runName: string): Promise<RemoteRun> {
-    const known = this.#runs.get(runName);
-    if (known !== undefined) return known;
+  #runScope(runName: string): Promise<RemoteRun> {
+    let scope = this.#scopes.get(runName);
+    if (scope === undefined) {
+      scope = this.#newRunScope(runName);
+      this.#scopes.set(runName, scope);
+      scope.catch(() => this.#scopes.delete(runName));
+    }
+    return scope;
+  }
+
+  async #newRunScope(runName: string): Promise<RemoteRun> {
     const rec = await this.recorder.store.getRun(runName);
     if (rec === undefined) throw new RangeError(`run ${runName} is not in ${this.recorder.store.description}`);
-    const raced = this.#runs.get(runName);
-    if (raced !== undefined) return raced;
     const run = new RemoteRun(runName, this, { ...rec.options, labels: rec.labels });
     this.#runs.set(runName, run);
     this.#pollAborts();
+    // Requests made before this worker held anything of the run apply too (an abort of the whole run, first).
+    await this.#readAborts([runName]);
     return run;
   }
 
   #dropRunScope(runName: string): void {
     const run = this.#runs.get(runName);
-    if (run !== undefined && run.live.size === 0) this.#runs.delete(runName);
+    if (run !== undefined && run.live.size === 0 && (this.#serving.get(runName) ?? 0) === 0) {
+      this.#runs.delete(runName);
+      this.#scopes.delete(runName);
+    }
   }
 
   /** Applies abort notices from the engine, and reconciles after the subscriber reconnected. */
@@ -719,7 +751,7 @@ export class RemoteController implements Controller, Placement {
       if (removed.length > 0) {
         const rec = await store.getAction(child.runName, child.name);
         if (rec !== undefined && !isTerminal(rec.phase)) {
-          await this.#recordNeverRan(child.runName, rec, reason);
+          await this.#recordNeverRan(rec, reason);
           await this.#publishEnd(child.runName, rec);
         }
       }

@@ -25,6 +25,8 @@ export interface StartWorkerOptions {
   readonly lockMs?: number;
   readonly grace?: number;
   readonly extraArgs?: readonly string[];
+  /** Extra environment variables of the worker process. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts one worker and resolves once it printed its status line (it consumes its queues from then on). */
@@ -50,7 +52,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
   ];
   const child = spawn(process.execPath, args, {
     cwd: REPO,
-    env: { ...process.env, NO_COLOR: '1', FLYTE_STORE: undefined, FLYTE_ENGINE: undefined },
+    env: { ...process.env, NO_COLOR: '1', FLYTE_STORE: undefined, FLYTE_ENGINE: undefined, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
