@@ -4,6 +4,7 @@
  * Postgres and worker processes; each case its own key prefix (only its workers take its jobs).
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as flyte from '../src/index.js';
@@ -15,6 +16,14 @@ import type * as DeepTasks from './fixtures/remote/deep.js';
 
 const DEEP = join(REPO, 'test', 'fixtures', 'remote', 'deep.ts');
 const skip = (await postgresSkip()) || (await redisSkip());
+
+async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
 
 describe('distributed mode: no deadlock at --concurrency 1, and work spreads', { skip }, () => {
   const schema = freshSchema();
@@ -68,6 +77,45 @@ describe('distributed mode: no deadlock at --concurrency 1, and work spreads', {
         assert.ok([...chain, ...tree].every((a) => a.phase === 'succeeded'));
       }));
   }
+
+  it('SIGTERM drains a worker: its waiting parent and an unfinished leaf go to another worker at once', async () => {
+    const prefix = `flyte_test_remote_deadlock_${process.pid}_${prefixes.length}`;
+    prefixes.push(prefix);
+    const engine = urlWithPrefix(prefix);
+    const markers = tempDir('flyte-drain-markers-');
+    const lines = (): string[] => {
+      const file = join(markers, 'markers.txt');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
+    };
+    flyte.init({ root: tempDir(), store, engine, echoLogs: false });
+    // Locks of 30 s: a job that comes back sooner was handed back by the drain, not found stalled.
+    const options = { modules: [DEEP], store, engine, lockMs: 30_000, env: { FLYTE_TEST_MARKERS: markers } };
+    const first = await startWorker({ ...options, concurrency: 1, grace: 300 });
+    const run = await flyte.run(deep.napParent, 2, 1_500);
+    await until('the parent and one nap on the first worker', () => lines().length === 2);
+    const second = await startWorker({ ...options, concurrency: 3 });
+    try {
+      await until('the other nap on the second worker', () => lines().length === 3);
+      const drainedAt = Date.now();
+      assert.equal(await first.stop('SIGTERM'), 0, first.output());
+      assert.ok(Date.now() - drainedAt < 5_000, `drained in ${Date.now() - drainedAt} ms`);
+      assert.equal(await run.outputs(), 1);
+      assert.ok(Date.now() - drainedAt < 15_000, 'taken over long before the 30 s lock expired');
+      const ran = lines();
+      const secondPid = String(second.pid);
+      // The parent ran again on the second worker (a takeover re-runs its body), and so did the nap the first
+      // worker had not finished; the nap the second worker ran once was collected, not run again.
+      assert.equal(ran.filter((l) => l === `parent ${secondPid}`).length, 1, ran.join('\n'));
+      assert.ok(ran.filter((l) => l.startsWith('nap ')).length <= 4, ran.join('\n'));
+      const actions = await run.actions();
+      assert.ok(
+        actions.every((a) => a.phase === 'succeeded'),
+        actions.map((a) => `${a.name} ${a.phase}`).join('\n'),
+      );
+    } finally {
+      assert.equal(await second.stop('SIGTERM'), 0, second.output());
+    }
+  });
 
   it('a 2 000-item map over three workers runs on all three', () =>
     withWorkers(3, 8, async (pids) => {

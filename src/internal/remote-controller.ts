@@ -198,6 +198,8 @@ export class RemoteController implements Controller, Placement {
   readonly #waits = new Map<string, ParentWaits>();
   /** Outstanding child calls per parent: the parent's lease is parked while it has any. */
   readonly #outstanding = new Map<RunningAction, number>();
+  /** Actions whose job this worker lost: their children go on without them (never aborted from here). */
+  readonly #detached = new Set<RunningAction>();
   #reconcile: NodeJS.Timeout | undefined;
   #abortPoll: NodeJS.Timeout | undefined;
   #listening = false;
@@ -441,12 +443,20 @@ export class RemoteController implements Controller, Placement {
       }
       const live = new RunningAction(run, null, task, record, job.customContext);
       this.#leases.set(live, lease);
-      const onLost = (): void => live.abort(lostLeaseError(job.runName, job.actionName));
+      const onLost = (): void => {
+        // Another worker may hold the job now: this one stops the body and changes nothing any more. Its later
+        // writes of the action carry an epoch below the claim's (the store refuses them), and its children are
+        // left running for whoever takes the action over (they are not aborted).
+        record.epoch = 0;
+        this.#detached.add(live);
+        live.abort(lostLeaseError(job.runName, job.actionName));
+      };
       lease.lost.addEventListener('abort', onLost, { once: true });
       const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
       await this.lifecycle.execute(live, args, undefined).catch(() => undefined);
       lease.lost.removeEventListener('abort', onLost);
       this.#leases.delete(live);
+      this.#detached.delete(live);
       if (lease.lost.aborted) return; // another worker holds the job now: it records the end
       if (job.actionName === ROOT_ACTION) {
         this.recorder.run(job.runName, endOf(record));
@@ -708,10 +718,15 @@ export class RemoteController implements Controller, Placement {
         );
       }
     }
+    this.#unwatchIfDone(key, waits);
+  }
+
+  /** Ends the subscription of a parent that waits on no child any more. */
+  #unwatchIfDone(key: string, waits: ParentWaits): void {
     if (waits.children.size === 0 && this.#waits.get(key) === waits) {
       this.#waits.delete(key);
       void waits.subscribed.then(
-        (unwatch) => (unwatch)(),
+        (unwatch) => unwatch(),
         () => undefined,
       );
     }
@@ -744,6 +759,11 @@ export class RemoteController implements Controller, Placement {
    */
   #abortChild(child: RemoteChild, reason: Error): void {
     const store = this.recorder.store;
+    if (this.#detached.has(child.parent)) {
+      // The parent's job was lost: the child goes on, and the parent's new worker collects its outcome.
+      this.#giveUp(child, reason);
+      return;
+    }
     void (async () => {
       await store.requestAbort(child.runName, reason.message, child.name);
       await this.engine.publishAbort({ runName: child.runName, actionName: child.name });
@@ -757,6 +777,18 @@ export class RemoteController implements Controller, Placement {
       }
       await this.#settle(child.runName, child.parent.name, [child.name]);
     })().catch(() => undefined); // the reconcile settles the child once its end is recorded
+  }
+
+  /** Stops waiting for `child` here, rejecting its caller with `reason`. */
+  #giveUp(child: RemoteChild, reason: Error): void {
+    const key = `${child.runName}\0${child.parent.name}`;
+    const waits = this.#waits.get(key);
+    const waiter = waits?.children.get(child.name);
+    if (waits === undefined || waiter === undefined) return;
+    waits.children.delete(child.name);
+    child.settled = true;
+    waiter.reject(reason);
+    this.#unwatchIfDone(key, waits);
   }
 
   /** Blocking calls come from sync bodies on pool threads (their thread-side controller); never from here. */
