@@ -12,10 +12,12 @@ import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker, type WorkerProcess } from './support/workers.js';
 import type * as UnknownTasks from './fixtures/remote/unknown.js';
+import type * as FeatureTasks from './fixtures/remote/features.js';
 
 const EXAMPLES = join(REPO, 'examples');
 const DEEP = join(REPO, 'test', 'fixtures', 'remote', 'deep.ts');
 const UNKNOWN = join(REPO, 'test', 'fixtures', 'remote', 'unknown.ts');
+const FEATURES = join(REPO, 'test', 'fixtures', 'remote', 'features.ts');
 
 /** The seed patterns: an example file and the arguments of its `main`. */
 const SEEDS: readonly (readonly [string, readonly unknown[]])[] = [
@@ -29,6 +31,8 @@ const SEEDS: readonly (readonly [string, readonly unknown[]])[] = [
   ['sync-map.ts', [[1, 2, 3, 4, 5, 6]]],
   ['sequential.ts', ['Alpha, , Beta,GAMMA']],
   ['groups.ts', [['  Alpha', 'BETA ', ' Gamma ']]],
+  ['retries.ts', [7]],
+  ['timeouts.ts', []],
 ];
 
 const skip = (await postgresSkip()) || (await redisSkip());
@@ -41,10 +45,10 @@ function orderless(file: string, outputs: unknown): unknown {
   return { inputOrder, fromPromises: sorted(fromPromises), fromMap: sorted(fromMap) };
 }
 
-/** What must be the same in a local and a remote run: each action's name, task, group and phase. */
+/** What must be the same in a local and a remote run: each action's name, task, group, phase and attempts. */
 async function shape(run: flyte.Run): Promise<string[]> {
   const actions = await run.actions();
-  return actions.map((a) => `${a.name} ${a.taskName} ${a.group ?? '-'} ${a.phase}`).sort();
+  return actions.map((a) => `${a.name} ${a.taskName} ${a.group ?? '-'} ${a.phase} ${a.attempts}`).sort();
 }
 
 describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () => {
@@ -56,7 +60,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
 
   before(async () => {
     flyte.init({ root: tempDir(), store, engine, echoLogs: false });
-    const modules = [...SEEDS.map(([file]) => join(EXAMPLES, file)), DEEP];
+    const modules = [...SEEDS.map(([file]) => join(EXAMPLES, file)), DEEP, FEATURES];
     workers = await Promise.all([1, 2].map(() => startWorker({ modules, store, engine, concurrency: 2 })));
   });
 
@@ -88,6 +92,41 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
       assert.deepEqual(await shape(remote), await shape(local));
     });
   }
+
+  it('traces, durable time, ctx(), custom context and the cache work on workers as locally', async () => {
+    const tasks = (await import(FEATURES)) as typeof FeatureTasks;
+    const key = `k${process.pid}`;
+    const remote = await flyte.run(tasks.features, key);
+    const out = (await remote.outputs());
+    assert.deepEqual(out, {
+      shouted: key.toUpperCase(),
+      slept: true,
+      child: {
+        mode: 'remote',
+        action: (out.child as { action: string }).action,
+        attempt: 1,
+        custom: { tenant: 'acme' },
+      },
+      self: 'remote',
+      cachedKey: key,
+    });
+    const stepsOf = async (run: flyte.Run): Promise<string[]> =>
+      (await run.actions())
+        .filter((a) => a.taskName.startsWith('trace:') || a.taskName.startsWith('durable:'))
+        .map((a) => `${a.taskName} ${a.phase}`)
+        .sort();
+    const remoteSteps = await stepsOf(remote);
+    assert.ok(remoteSteps.includes('trace:shout succeeded') && remoteSteps.includes('durable:sleep succeeded'));
+    // The same call again, in another remote run: the cached child is not run again.
+    const again = await flyte.run(tasks.features, key);
+    await again.outputs();
+    const cachedChild = (await again.actions()).find((a) => a.taskName === 'remote_features.cachedPid');
+    assert.equal(cachedChild?.cacheHit, true);
+    // Locally, as a reference: the same steps are recorded.
+    const local = await flyte.withRunContext({ mode: 'local' }).run(tasks.features, `${key}-local`);
+    assert.equal(((await local.outputs())).self, 'local');
+    assert.deepEqual(remoteSteps, await stepsOf(local));
+  });
 
   it('fails an action whose task the workers do not have with ModuleLoadError, not retried', async () => {
     const unknown = (await import(UNKNOWN)) as typeof UnknownTasks;
