@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as flyte from '../src/index.js';
 import { REPO, tempDir } from './support/cli.js';
@@ -51,12 +52,24 @@ describe('maxActionConcurrency across workers', { skip }, () => {
   const prefix = `flyte_test_slots_${process.pid}`;
   const engine = urlWithPrefix(prefix);
   let workers: WorkerProcess[] = [];
+  /** The three workers of the leaves; the parents of `remote_slots_root` run on a fourth one. */
+  const leafWorker = (): Promise<WorkerProcess> =>
+    startWorker({
+      modules: [SLOTS, DEEP],
+      store,
+      engine,
+      concurrency: 10,
+      extraArgs: ['--env', 'remote_slots', 'remote_deep'],
+    });
 
   before(async () => {
     flyte.init({ root: tempDir(), store, engine, echoLogs: false });
-    workers = await Promise.all(
-      [1, 2, 3].map(() => startWorker({ modules: [SLOTS, DEEP], store, engine, concurrency: 10 })),
-    );
+    workers = await Promise.all([
+      leafWorker(),
+      leafWorker(),
+      leafWorker(),
+      startWorker({ modules: [SLOTS], store, engine, concurrency: 2, extraArgs: ['--env', 'remote_slots_root'] }),
+    ]);
   });
 
   after(async () => {
@@ -121,5 +134,37 @@ describe('maxActionConcurrency across workers', { skip }, () => {
     assert.equal(rec?.phase, 'timed_out');
     assert.equal(rec?.attempts, 0);
     assert.equal(rec?.error?.code, 'TaskTimeoutError');
+  });
+
+  it('a leaf worker killed while it holds slots: its actions run again elsewhere, never more than 3 at once', async () => {
+    const slots = (await import(SLOTS)) as typeof SlotTasks;
+    const dir = tempDir();
+    const run = await flyte.withRunContext({ maxActionConcurrency: 3 }).run(slots.markedFanOut, 9, 600, dir);
+    // The first nap that starts names its worker: that one is killed mid-nap, holding its slots.
+    let victimPid: number | undefined;
+    for (const deadline = Date.now() + 20_000; victimPid === undefined;) {
+      assert.ok(Date.now() < deadline, 'a nap started within 20 s');
+      const first = readdirSync(dir)[0];
+      if (first !== undefined) victimPid = Number(readFileSync(join(dir, first), 'utf8').split('\n')[0]);
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const victim = workers.findIndex((w) => w.pid === victimPid);
+    assert.ok(victim >= 0 && victim < 3, `the nap ran on a leaf worker (${victimPid})`);
+    await workers[victim]!.stop('SIGKILL');
+    workers[victim] = await leafWorker();
+    const record = await run.wait();
+    assert.equal(record.phase, 'succeeded', JSON.stringify(record.error));
+    const starts = Array.from({ length: 9 }, (_, i) =>
+      readFileSync(join(dir, String(i)), 'utf8')
+        .trim()
+        .split('\n'),
+    );
+    const again = starts.filter((pids) => pids.length > 1);
+    assert.ok(again.length >= 1, "the killed worker's naps ran again");
+    for (const pids of again) assert.equal(Number(pids[0]), victimPid, "only the killed worker's naps ran twice");
+    // The killed worker's slots stayed taken until their actions ran again and ended: never more than 3.
+    assert.ok(mostAtOnce(await recorded(run, 'remote_slots.markedNap')) <= 3);
+    const naps = await run.outputs();
+    assert.ok(mostAtOnce(naps.map((n) => [n.start, n.end])) <= 3);
   });
 });
