@@ -11,7 +11,7 @@ import * as flyte from '../src/index.js';
 import { REPO, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, rawRedis, redisSkip, urlWithPrefix } from './support/redis.js';
-import { startWorker, type WorkerProcess } from './support/workers.js';
+import { startWorker, stopWorkers, type WorkerProcess } from './support/workers.js';
 import type * as DeepTasks from './fixtures/remote/deep.js';
 import type * as SlotTasks from './fixtures/remote/slots.js';
 
@@ -73,15 +73,13 @@ describe('maxActionConcurrency across workers', { skip }, () => {
   });
 
   after(async () => {
-    const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
-    await flyte.shutdown();
-    await dropSchema(schema);
-    await deletePrefix(prefix);
-    assert.deepEqual(
-      codes,
-      workers.map(() => 0),
-      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
-    );
+    try {
+      await stopWorkers(workers);
+    } finally {
+      await flyte.shutdown();
+      await dropSchema(schema);
+      await deletePrefix(prefix);
+    }
   });
 
   it('a fan-out of 30 under maxActionConcurrency 3, on 3 workers of concurrency 10, runs at most 3 at once', async () => {
@@ -166,5 +164,31 @@ describe('maxActionConcurrency across workers', { skip }, () => {
     assert.ok(mostAtOnce(await recorded(run, 'remote_slots.markedNap')) <= 3);
     const naps = await run.outputs();
     assert.ok(mostAtOnce(naps.map((n) => [n.start, n.end])) <= 3);
+  });
+
+  it('an abort ends the children still waiting for a slot: none is left queued', async () => {
+    const slots = (await import(SLOTS)) as typeof SlotTasks;
+    const deep = (await import(DEEP)) as typeof DeepTasks;
+    const sync = await flyte.withRunContext({ maxActionConcurrency: 1 }).run(deep.syncDepth, 5);
+    assert.equal(await sync.outputs(), 5, 'a sync parent gives its slot back too');
+    const run = await flyte.withRunContext({ maxActionConcurrency: 1 }).run(slots.fanOut, 8, 4_000);
+    for (const deadline = Date.now() + 20_000; ;) {
+      const running = (await run.actions()).filter((a) => a.taskName === 'remote_slots.nap' && a.phase === 'running');
+      if (running.length > 0) break;
+      assert.ok(Date.now() < deadline, 'a nap started within 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await run.abort('enough');
+    assert.equal((await run.wait()).phase, 'aborted');
+    let naps: flyte.ActionRecord[] = [];
+    for (const deadline = Date.now() + 10_000; ;) {
+      naps = (await run.actions()).filter((a) => a.taskName === 'remote_slots.nap');
+      if (naps.every((a) => a.endedAt !== null)) break;
+      assert.ok(Date.now() < deadline, `every nap ended: ${naps.map((a) => `${a.name} ${a.phase}`).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(naps.length, 8);
+    assert.deepEqual(new Set(naps.map((a) => a.phase)), new Set(['aborted']));
+    assert.equal(naps.filter((a) => a.attempts > 0).length, 1, 'only the nap that held the slot ran');
   });
 });
