@@ -74,6 +74,7 @@ const RUN_WAITERS = '';
 export class RemoteRun implements LifecycleRun {
   readonly mode = 'remote' as const;
   readonly recover = false;
+  /** The run's slots are in the engine (see {@link RemoteRun.maxSlots}), not in the lifecycle. */
   readonly slots = null;
   readonly takenOver = false;
   readonly live = new Map<string, RunningAction>();
