@@ -51,8 +51,8 @@ export interface RetryStrategy {
 export interface Timeout {
   readonly maxRuntime: Duration;
   /**
-   * Bound on the time an action may wait to start: locally, for a `maxActionConcurrency` slot. Past it the action
-   * ends `timed_out` without running.
+   * Bound on the time an action may wait for a `maxActionConcurrency` slot (locally, and in a remote run across
+   * its workers). Past it the action ends `timed_out` without running.
    */
   readonly maxQueuedTime?: Duration;
 }
@@ -170,7 +170,9 @@ export interface RunContextOptions {
   readonly disableRunCache?: boolean;
   /**
    * At most this many actions of the run execute their bodies at once (0 = no limit). A parent stops counting
-   * against the limit once it has called its first child, so deep trees never deadlock. @default 0
+   * against the limit once it has called its first child, so deep trees never deadlock; the root never counts.
+   * A remote run counts across all its workers (a semaphore in the engine; an action admitted but still in its
+   * queue counts too). @default 0
    */
   readonly maxActionConcurrency?: number;
   /** Environment variables of the run's tasks (distributed workers; recorded locally). */

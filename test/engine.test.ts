@@ -1,6 +1,7 @@
 /**
  * The Redis engine on a real Redis: idempotent enqueue, the gate of busy slots, parking, a deep chain at
- * concurrency 1, lock renewal and loss, takeover after SIGKILL, drain, dequeue, and the wake bus. Each test has
+ * concurrency 1, lock renewal and loss, takeover after SIGKILL, drain, dequeue, the wake bus, and the run slots
+ * of `maxActionConcurrency`. Each test has
  * its own key prefix, whose keys are deleted afterwards.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { InitializationError } from '../src/errors.js';
 import { openEngine, parseEngineUrl } from '../src/engine/index.js';
 import type { ActionJob, Engine, Lease } from '../src/engine/index.js';
-import { jobId } from '../src/engine/redis-engine.js';
+import { jobId, slotsKey } from '../src/engine/redis-engine.js';
 import { deletePrefix, freshPrefix, rawRedis, redisSkip, urlWithPrefix } from './support/redis.js';
 
 const skip = await redisSkip();
@@ -440,6 +441,90 @@ describe('RedisEngine', { skip }, () => {
     assert.equal(errors.length, 1);
     await consumer.drain(100);
     await engine.close();
+  });
+});
+
+describe('RedisEngine run slots', { skip }, () => {
+  it('takes at most max slots, re-acquiring a held one is a no-op, and release is idempotent', async () => {
+    const { engine, prefix, another } = freshEngine();
+    const other = another();
+    assert.equal(await engine.tryAcquireSlot('r', 'a', 2), true);
+    assert.equal(await other.tryAcquireSlot('r', 'b', 2), true);
+    assert.equal(await other.tryAcquireSlot('r', 'c', 2), false, 'both slots are held');
+    // The same holder again (a takeover): held, and no second slot taken.
+    assert.equal(await other.tryAcquireSlot('r', 'a', 2), true);
+    await other.acquireSlot('r', 'a', 2);
+    const redis = rawRedis();
+    try {
+      assert.deepEqual((await redis.zrange(slotsKey(prefix, 'r'), '0', '-1')).sort(), ['a', 'b']);
+      assert.ok((await redis.pttl(slotsKey(prefix, 'r'))) > 0, 'the slots expire');
+      // Runs are independent.
+      assert.equal(await engine.tryAcquireSlot('r2', 'c', 2), true);
+      await engine.releaseSlot('r', 'a');
+      await engine.releaseSlot('r', 'a');
+      await engine.releaseSlot('r', 'nobody');
+      assert.equal(await other.tryAcquireSlot('r', 'c', 2), true);
+      assert.equal(await other.tryAcquireSlot('r', 'd', 2), false, 'one release frees one slot');
+      await engine.clearSlots('r');
+      assert.equal(await redis.exists(slotsKey(prefix, 'r')), 0);
+      assert.equal(await redis.exists(slotsKey(prefix, 'r2')), 1);
+    } finally {
+      redis.disconnect();
+    }
+    await assert.rejects(engine.tryAcquireSlot('r', 'x', 0), /integer >= 1, received 0/);
+  });
+
+  it('wakes a waiter of another engine on release, well before the poll', async () => {
+    const { engine, another } = freshEngine();
+    const other = another();
+    await engine.acquireSlot('r', 'a', 1);
+    let got = false;
+    const waiting = other.acquireSlot('r', 'b', 1).then(() => (got = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(got, false, 'the waiter waits while the slot is held');
+    const released = Date.now();
+    await engine.releaseSlot('r', 'a');
+    await waiting;
+    // Its poll would come about 400 ms after the release: well before that, it was the release's message.
+    assert.ok(Date.now() - released < 300, `woken by the release after ${Date.now() - released} ms`);
+    assert.equal(await engine.tryAcquireSlot('r', 'c', 1), false, 'the waiter holds the slot now');
+  });
+
+  it('never lets more than max holders in at once, with many waiters on several engines', async () => {
+    const { engine, another } = freshEngine();
+    const engines = [engine, another(), another()];
+    const max = 3;
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const e = engines[i % engines.length]!;
+        await e.acquireSlot('r', `h${i}`, max);
+        inside++;
+        most = Math.max(most, inside);
+        await new Promise((resolve) => setTimeout(resolve, 10 + (i % 5) * 5));
+        inside--;
+        await e.releaseSlot('r', `h${i}`);
+      }),
+    );
+    assert.equal(most, max);
+  });
+
+  it('stops waiting when its signal fires, holding no slot', async () => {
+    const { engine } = freshEngine();
+    await engine.acquireSlot('r', 'a', 1);
+    const controller = new AbortController();
+    const waiting = engine.acquireSlot('r', 'b', 1, controller.signal);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reason = new Error('stop waiting');
+    controller.abort(reason);
+    await assert.rejects(waiting, (e: unknown) => e === reason);
+    await engine.releaseSlot('r', 'a');
+    assert.equal(await engine.tryAcquireSlot('r', 'c', 1), true, 'b took no slot');
+    // Aborted before the call: rejects at once, takes nothing.
+    await engine.releaseSlot('r', 'c');
+    await assert.rejects(engine.acquireSlot('r', 'd', 1, AbortSignal.abort(reason)), (e: unknown) => e === reason);
+    assert.equal(await engine.tryAcquireSlot('r', 'e', 1), true);
   });
 });
 

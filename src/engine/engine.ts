@@ -128,9 +128,37 @@ export interface Engine {
   onAbort(listener: (notice: AbortNotice) => void): void;
   /** Calls `listener` after the subscriber connection came back (messages may have been lost meanwhile). */
   onReconnect(listener: () => void): void;
+  /**
+   * Takes one of the `max` slots of run `runName` for `holder` (an action name) if one is free now: the
+   * run-wide semaphore behind `maxActionConcurrency`, shared by every process. Resolves `true` when `holder`
+   * holds a slot afterwards, `false` when all `max` are held by others.
+   *
+   * - **Atomic:** the check and the take are one step in Redis; at most `max` holders at any time, whatever
+   *   number of processes ask at once.
+   * - **Idempotent per holder:** a holder that holds a slot already gets `true` and takes no second one (so a
+   *   worker that takes over an action re-acquires its slot harmlessly).
+   * - `max` is the caller's, per call: every caller of one run passes the run's `maxActionConcurrency`.
+   */
+  tryAcquireSlot(runName: string, holder: string, max: number): Promise<boolean>;
+  /**
+   * Like {@link tryAcquireSlot}, but waits until `holder` holds a slot. Waiters are woken by releases (a
+   * message), with a poll as the backstop when messages get lost; they are **not** served in order. Rejects
+   * with `signal.reason` once `signal` fires, holding no slot.
+   */
+  acquireSlot(runName: string, holder: string, max: number, signal?: AbortSignal): Promise<void>;
+  /** Gives `holder`'s slot of run `runName` back, waking a waiter; idempotent (no slot held: nothing happens). */
+  releaseSlot(runName: string, holder: string): Promise<void>;
+  /**
+   * Removes every slot of run `runName` (the run ended). The slots of a run also expire
+   * ({@link SLOTS_TTL_MS} after the last take), so that a run whose end was never recorded leaves nothing.
+   */
+  clearSlots(runName: string): Promise<void>;
   /** Stops consumers at once (their leases lost) and closes every connection. */
   close(): Promise<void>;
 }
+
+/** How long the slots of a run live after their last take, in ms (a backstop for runs that never end). */
+export const SLOTS_TTL_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * The queue of a task environment: `env.<name>`, with `@<version>` when a code version is set

@@ -9,6 +9,7 @@ import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { InitializationError } from '../errors.js';
+import { SLOTS_TTL_MS } from './engine.js';
 import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, Lease, Unwatch } from './engine.js';
 import type { EngineUrl } from './engine-url.js';
 
@@ -52,6 +53,46 @@ export function abortChannel(prefix: string): string {
   return `${prefix}:abort`;
 }
 
+/** The key of a run's `maxActionConcurrency` slots: a sorted set of holders (action names), scored by take time. */
+export function slotsKey(prefix: string, runName: string): string {
+  return `${prefix}:slots:${runName}`;
+}
+
+/** The channel on which the releases of a run's slots are published (the holder's name). */
+export function slotsChannel(prefix: string, runName: string): string {
+  return `${prefix}:slots-free:${runName}`;
+}
+
+/** How often a waiter for a slot tries again without having heard of a release (messages get lost), in ms. */
+const SLOT_POLL_MS = 500;
+
+/**
+ * Takes a slot atomically. KEYS[1] the slots; ARGV holder, max, now (ms), TTL (ms). 1: held (now or already).
+ * The TTL is renewed on every take, so the slots of a live run stay while those of a forgotten one go.
+ */
+const ACQUIRE_SLOT = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0`;
+
+/** Gives a slot back and, if it was held, says so on the run's channel. KEYS[1] the slots; ARGV holder, channel. */
+const RELEASE_SLOT = `
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+if removed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return removed`;
+
+type SlotCommands = Redis & {
+  flyteAcquireSlot(key: string, holder: string, max: number, now: number, ttlMs: number): Promise<number>;
+  flyteReleaseSlot(key: string, holder: string, channel: string): Promise<number>;
+};
+
 /** The engine on BullMQ and Redis. Connects on first use; see {@link Engine}. */
 export class RedisEngine implements Engine {
   readonly description: string;
@@ -64,7 +105,7 @@ export class RedisEngine implements Engine {
   #subscriberReady: Promise<Redis> | undefined;
   readonly #queues = new Map<string, ActionQueue>();
   readonly #consumers = new Set<RedisConsumer>();
-  readonly #watchers = new Map<string, { listeners: Set<(actionName: string) => void>; subscribed: Promise<void> }>();
+  readonly #watchers = new Map<string, { listeners: Set<(message: string) => void>; subscribed: Promise<void> }>();
   readonly #abortListeners: Array<(notice: AbortNotice) => void> = [];
   readonly #reconnectListeners: Array<() => void> = [];
   #closing: Promise<void> | undefined;
@@ -134,12 +175,78 @@ export class RedisEngine implements Engine {
     await client.publish(doneChannel(this.prefix, runName, parentName), actionName);
   }
 
-  async watchChildren(runName: string, parentName: string, onEnded: (actionName: string) => void): Promise<Unwatch> {
-    const channel = doneChannel(this.prefix, runName, parentName);
+  watchChildren(runName: string, parentName: string, onEnded: (actionName: string) => void): Promise<Unwatch> {
+    return this.#watch(doneChannel(this.prefix, runName, parentName), onEnded);
+  }
+
+  async tryAcquireSlot(runName: string, holder: string, max: number): Promise<boolean> {
+    checkSlotMax(max);
+    const client = await this.#slotCommands();
+    return (await client.flyteAcquireSlot(slotsKey(this.prefix, runName), holder, max, Date.now(), SLOTS_TTL_MS)) === 1;
+  }
+
+  async acquireSlot(runName: string, holder: string, max: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (await this.tryAcquireSlot(runName, holder, max)) return;
+    // Subscribed before trying again, so that a release between the try and the wait is not missed.
+    let released = false;
+    let wake: () => void = () => (released = true);
+    const unwatch = await this.#watch(slotsChannel(this.prefix, runName), () => wake());
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        released = false;
+        if (await this.tryAcquireSlot(runName, holder, max)) {
+          if (signal?.aborted === true) {
+            await this.releaseSlot(runName, holder);
+            signal.throwIfAborted();
+          }
+          return;
+        }
+        if (released) continue; // a release came during the try: try again at once
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            wake = () => (released = true);
+            resolve();
+          };
+          const timer = setTimeout(done, SLOT_POLL_MS);
+          wake = done;
+          signal?.addEventListener('abort', done, { once: true });
+        });
+      }
+    } finally {
+      unwatch();
+    }
+  }
+
+  async releaseSlot(runName: string, holder: string): Promise<void> {
+    const client = await this.#slotCommands();
+    await client.flyteReleaseSlot(slotsKey(this.prefix, runName), holder, slotsChannel(this.prefix, runName));
+  }
+
+  async clearSlots(runName: string): Promise<void> {
+    const client = await this.connection();
+    await client.del(slotsKey(this.prefix, runName));
+  }
+
+  /** The command connection, with the slot scripts defined on it (sent by EVALSHA, loaded on first use). */
+  async #slotCommands(): Promise<SlotCommands> {
+    const client = (await this.connection()) as SlotCommands;
+    if (typeof client.flyteAcquireSlot !== 'function') {
+      client.defineCommand('flyteAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SLOT });
+      client.defineCommand('flyteReleaseSlot', { numberOfKeys: 1, lua: RELEASE_SLOT });
+    }
+    return client;
+  }
+
+  /** Calls `onMessage` with each message on `channel`; resolves once subscribed. Channels are ref-counted. */
+  async #watch(channel: string, onMessage: (message: string) => void): Promise<Unwatch> {
     let entry = this.#watchers.get(channel);
     if (entry === undefined) {
       const created = {
-        listeners: new Set<(actionName: string) => void>(),
+        listeners: new Set<(message: string) => void>(),
         subscribed: this.#subscribe(channel),
       };
       entry = created;
@@ -149,7 +256,7 @@ export class RedisEngine implements Engine {
         if (this.#watchers.get(channel) === created) this.#watchers.delete(channel);
       });
     }
-    const listener = (name: string): void => onEnded(name);
+    const listener = (message: string): void => onMessage(message);
     entry.listeners.add(listener);
     try {
       await entry.subscribed;
@@ -770,6 +877,12 @@ class RedisConsumer implements Consumer {
 
   #token(): string {
     return `${this.#id}:${++this.#tokens}`;
+  }
+}
+
+function checkSlotMax(max: number): void {
+  if (!Number.isInteger(max) || max < 1) {
+    throw new TypeError(`acquireSlot: expected a max that is an integer >= 1, received ${max}`);
   }
 }
 

@@ -36,8 +36,11 @@ import { setLongTimeout, type LongTimer } from './timer.js';
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
- * The `maxActionConcurrency` slots of a run, as the lifecycle takes and gives them back: a local `Semaphore`,
- * or slots shared by the workers of a distributed run.
+ * The `maxActionConcurrency` slots of a run, as the lifecycle takes and gives them back: a local `Semaphore`.
+ * A remote run has none here (`slots: null`): its slots are a semaphore in the engine shared by all workers,
+ * which the remote controller takes before it enqueues a child and gives back when the action ends (see
+ * `Engine.acquireSlot`); it sets {@link RunningAction.holdsSlot} so that a parent's first child call gives its
+ * slot back, as here.
  */
 export interface ActionSlots {
   /** Takes a slot if one is free now. */

@@ -14,11 +14,16 @@
  *   every {@link RECONCILE_MS} and after a reconnect it asks the store which awaited children ended.
  * - **Aborts** are durable requests in the store, broadcast on the engine; every worker applies them to what it
  *   holds of the run, and polls the store for them as a backstop.
+ * - **`maxActionConcurrency`** is a semaphore per run in the engine, shared by every worker, whose holders are
+ *   action names (see {@link Engine.acquireSlot}). A parent takes the slot for a child before it enqueues the
+ *   child's job, so no worker holds a job it may not run; the worker that takes the job takes the slot again
+ *   (a no-op for the same holder, a real wait after a takeover). The root does not count; a parent gives its
+ *   slot back at its first child call (a tree cannot deadlock); an action's slot is given back when it ends.
  *
  * Runs in `local` mode (`withRunContext({ mode: 'local' })`) are handed to the {@link LocalController} it holds.
  * @module
  */
-import { ActionAbortedError, ModuleLoadError, fromSerialized, serializeError } from '../errors.js';
+import { ActionAbortedError, ModuleLoadError, TaskTimeoutError, fromSerialized, serializeError } from '../errors.js';
 import type { Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
@@ -55,6 +60,7 @@ import { runOnPool } from './sync-host.js';
 import type { TaskDefinition } from './task-definition.js';
 import { lookupTask } from './task-registry.js';
 import type { ThreadPool } from './thread-pool.js';
+import { setLongTimeout } from './timer.js';
 
 /** How often a process asks the store which awaited children ended (the backstop to wake-ups), in ms. */
 export const RECONCILE_MS = 1_000;
@@ -68,6 +74,7 @@ const RUN_WAITERS = '';
 export class RemoteRun implements LifecycleRun {
   readonly mode = 'remote' as const;
   readonly recover = false;
+  /** The run's slots are in the engine (see {@link RemoteRun.maxSlots}), not in the lifecycle. */
   readonly slots = null;
   readonly takenOver = false;
   readonly live = new Map<string, RunningAction>();
@@ -75,12 +82,16 @@ export class RemoteRun implements LifecycleRun {
   abortSeen = 0;
   /** Set once the whole run was aborted: its actions that arrive here later end aborted without running. */
   aborted: ActionAbortedError | null = null;
+  /** The run's `maxActionConcurrency` (0: no limit): slots shared by all workers, see {@link Engine.acquireSlot}. */
+  readonly maxSlots: number;
 
   constructor(
     readonly name: string,
     readonly controller: RemoteController,
     readonly options: RunContextOptions,
-  ) {}
+  ) {
+    this.maxSlots = checkedMaxSlots(options.maxActionConcurrency);
+  }
 
   log(frame: Frame, stream: 'stdout' | 'stderr', line: string): void {
     this.controller.recorder.log({
@@ -226,6 +237,7 @@ export class RemoteController implements Controller, Placement {
   async startRun(task: TaskDefinition, args: readonly unknown[], options: RunContextOptions): Promise<DrivenRun> {
     if (options.mode === 'local') return this.local.startRun(task, args, options);
     const name = options.name === undefined ? newRunName() : validateRunName(options.name);
+    checkedMaxSlots(options.maxActionConcurrency);
     const inputs = this.codec.encode(args, 'args', task.maxInlineIoBytes);
     await inputs.written;
     const now = Date.now();
@@ -438,6 +450,7 @@ export class RemoteController implements Controller, Placement {
         await this.#recordNeverRan(record, error);
         if (job.actionName === ROOT_ACTION) this.recorder.run(job.runName, endOf(record));
         await store.flush();
+        await this.#giveSlotBack(run, job.actionName);
         await this.#publishEnd(job.runName, record);
         return;
       }
@@ -452,16 +465,18 @@ export class RemoteController implements Controller, Placement {
         live.abort(lostLeaseError(job.runName, job.actionName));
       };
       lease.lost.addEventListener('abort', onLost, { once: true });
+      if (run.maxSlots > 0 && job.actionName !== ROOT_ACTION) await this.#takeSlot(run, live, lease);
       const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
       await this.lifecycle.execute(live, args, undefined).catch(() => undefined);
       lease.lost.removeEventListener('abort', onLost);
       this.#leases.delete(live);
       this.#detached.delete(live);
-      if (lease.lost.aborted) return; // another worker holds the job now: it records the end
+      if (lease.lost.aborted) return; // another worker holds the job now: it records the end (and has the slot)
       if (job.actionName === ROOT_ACTION) {
         this.recorder.run(job.runName, endOf(record));
         await store.flush();
       }
+      await this.#giveSlotBack(run, job.actionName);
       await this.#publishEnd(job.runName, record);
     } catch (err) {
       // The store or the engine failed: the job is left to its lock; it comes back to some worker.
@@ -476,6 +491,37 @@ export class RemoteController implements Controller, Placement {
     }
   }
 
+  /**
+   * Before a non-root action of a limited run starts here: takes its slot. The parent took it before it enqueued
+   * the job, so this is a no-op for the same holder; after a takeover of a parent that had given its slot back,
+   * it waits for one, its lease parked meanwhile (it holds no worker slot while it may not run). An abort (or
+   * the lease's loss) ends the wait; the action then ends without running, as the lifecycle sees it interrupted.
+   */
+  async #takeSlot(run: RemoteRun, live: RunningAction, lease: Lease): Promise<void> {
+    if (!(await this.engine.tryAcquireSlot(run.name, live.name, run.maxSlots))) {
+      lease.park();
+      try {
+        await this.engine.acquireSlot(run.name, live.name, run.maxSlots, AbortSignal.any([lease.lost, live.signal]));
+      } catch (err) {
+        if (lease.lost.aborted || live.interrupted !== null) return;
+        throw err;
+      } finally {
+        lease.unpark();
+      }
+    }
+    live.holdsSlot = true;
+  }
+
+  /**
+   * An action of a limited run ended here (its end durable): gives its slot back (idempotent: a parent that made
+   * a child call gave it back already). The root holds none: its end removes the run's slots.
+   */
+  async #giveSlotBack(run: RemoteRun, actionName: string): Promise<void> {
+    if (run.maxSlots === 0) return;
+    if (actionName === ROOT_ACTION) await this.engine.clearSlots(run.name);
+    else await this.engine.releaseSlot(run.name, actionName);
+  }
+
   /** After an action's end is durable: wakes its parent (or, for the root, whoever waits for the run). */
   async #publishEnd(runName: string, record: ActionRecord): Promise<void> {
     await this.engine.publishEnded(runName, record.parentName ?? RUN_WAITERS, record.name);
@@ -487,7 +533,7 @@ export class RemoteController implements Controller, Placement {
     const aborted = error instanceof ActionAbortedError;
     const ended: Mutable<ActionWrite> = {
       ...pickWrite(record),
-      phase: aborted ? 'aborted' : 'failed',
+      phase: aborted ? 'aborted' : error instanceof TaskTimeoutError ? 'timed_out' : 'failed',
       startedAt: record.startedAt ?? now,
       endedAt: now,
       error: serializeError(error, record.name),
@@ -612,13 +658,24 @@ export class RemoteController implements Controller, Placement {
     parent.children.add(child);
     scope?.enter(child);
     this.#park(parent, +1);
+    const run = parent.run as RemoteRun;
+    if (run.maxSlots > 0 && parent.holdsSlot) {
+      // A parent that waits for children gives its slot to them, so a deep tree cannot deadlock. Given back
+      // again at its end if this fails (releasing is idempotent).
+      parent.holdsSlot = false;
+      this.engine.releaseSlot(run.name, parent.name).catch(() => undefined);
+    }
     try {
       const ended = this.#waitFor(child);
       await inputs.written; // offloaded inputs are durable before the record that refers to them
       await ended.subscribed;
       this.recorder.action(record);
       await this.recorder.store.durable();
-      if (!child.settled) {
+      const refused = run.maxSlots > 0 && !child.settled ? await this.#admit(run, child) : null;
+      if (refused !== null) {
+        await this.#recordNeverRan(record, refused);
+        await this.#publishEnd(run.name, record);
+      } else if (!child.settled) {
         await this.engine.enqueue({
           ...this.#job(parent.runName, child.name, child.task, frame.customContext),
           inputsHash: inputs.hash,
@@ -630,6 +687,37 @@ export class RemoteController implements Controller, Placement {
       parent.children.delete(child);
       scope?.leave(child);
       this.#park(parent, -1);
+      // Its worker gave it back already; this one is for a child that never ran (taken out of its queue, never
+      // enqueued). Idempotent, so a lost message costs nothing but a round trip.
+      if (run.maxSlots > 0) this.engine.releaseSlot(run.name, child.name).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Takes the slot of `child` before its job is enqueued, waiting at most its task's `Timeout.maxQueuedTime`.
+   * Resolves `null` once it holds the slot, or the error to record the child with: a {@link TaskTimeoutError}
+   * past the bound, the abort reason if the child was aborted meanwhile.
+   */
+  async #admit(run: RemoteRun, child: RemoteChild): Promise<Error | null> {
+    if (await this.engine.tryAcquireSlot(run.name, child.name, run.maxSlots)) return null;
+    const limit = child.task.queuedTimeoutMs;
+    const timeout = new AbortController();
+    const timer =
+      limit === undefined
+        ? undefined
+        : setLongTimeout(() => {
+            const message = `${child.task.name} (action ${child.name}) waited more than ${limit} ms to start`;
+            timeout.abort(new TaskTimeoutError(message, { actionName: child.name, timeoutMs: limit }));
+          }, limit);
+    const signal = AbortSignal.any([child.signal, timeout.signal]);
+    try {
+      await this.engine.acquireSlot(run.name, child.name, run.maxSlots, signal);
+      return null;
+    } catch (err) {
+      if (signal.aborted && signal.reason instanceof Error) return signal.reason;
+      throw err;
+    } finally {
+      timer?.clear();
     }
   }
 
@@ -893,6 +981,17 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, error: () => Err
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A run's `maxActionConcurrency`, checked as locally: a non-negative integer, 0 (the default) for no limit. */
+function checkedMaxSlots(max: number | undefined): number {
+  const value = max ?? 0;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `maxActionConcurrency: expected a non-negative integer (0 = no limit); received ${String(max)}`,
+    );
+  }
+  return value;
 }
 
 /** The options of a run that its workers must apply. */

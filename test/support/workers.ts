@@ -2,6 +2,7 @@
  * `flyte worker` processes for the distributed tests: spawned from the sources (`src/cli/main.ts` under tsx),
  * each on the test's own schema and key prefix, with short locks.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './cli.js';
@@ -82,4 +83,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
       return exited;
     },
   };
+}
+
+/** Stops `workers` with SIGTERM, and asserts that each drained and exited 0 (their output in the message). */
+export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<void> {
+  const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
+  assert.deepEqual(
+    codes,
+    workers.map(() => 0),
+    `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
+  );
 }
