@@ -25,11 +25,14 @@ export interface StartWorkerOptions {
   readonly lockMs?: number;
   readonly grace?: number;
   readonly extraArgs?: readonly string[];
+  /** Flags for `node` itself, before the script (`--cpu-prof`, ...). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts one worker and resolves once it printed its status line (it consumes its queues from then on). */
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerProcess> {
   const args = [
+    ...(options.nodeArgs ?? []),
     '--conditions=flyte-source',
     '--import',
     'tsx',
