@@ -392,11 +392,14 @@ export class RemoteController implements Controller, Placement {
     const { job } = lease;
     const store = this.recorder.store;
     try {
-      const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
+      // The inputs are read with the claim, not one round trip after it (they never change once recorded).
+      const [claimed, io] = await Promise.all([
+        store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs }),
+        store.getActionIO(job.runName, job.actionName),
+      ]);
       // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
       if (claimed === undefined) return;
       const run = await this.#runScope(job.runName);
-      const io = await store.getActionIO(job.runName, job.actionName);
       const record: Mutable<ActionWrite> = {
         ...pickWrite(claimed),
         phase: 'queued',
@@ -573,9 +576,9 @@ export class RemoteController implements Controller, Placement {
     try {
       const ended = this.#waitFor(child);
       await inputs.written; // offloaded inputs are durable before the record that refers to them
-      await ended.subscribed;
       this.recorder.action(record);
-      await this.recorder.store.durable();
+      // Subscribed before the job exists, so no end is missed; the subscription and the commit overlap.
+      await Promise.all([ended.subscribed, this.recorder.store.durable()]);
       if (!child.settled) {
         await this.engine.enqueue({
           ...this.#job(parent.runName, child.name, child.task, frame.customContext),
@@ -658,24 +661,27 @@ export class RemoteController implements Controller, Placement {
     } catch {
       return; // the reconcile tries again
     }
-    for (const rec of ended) {
-      const waiter = waits.children.get(rec.name);
-      if (waiter === undefined) continue;
-      waits.children.delete(rec.name);
-      waiter.child.settled = true;
-      if (rec.phase === 'succeeded') {
-        try {
-          const io = await store.getActionIO(runName, rec.name);
-          waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
-        } catch (err) {
-          waiter.reject(err);
+    // The outputs of the children that ended are read at once, not one round trip after another.
+    await Promise.all(
+      ended.map(async (rec) => {
+        const waiter = waits.children.get(rec.name);
+        if (waiter === undefined) return;
+        waits.children.delete(rec.name);
+        waiter.child.settled = true;
+        if (rec.phase === 'succeeded') {
+          try {
+            const io = await store.getActionIO(runName, rec.name);
+            waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
+          } catch (err) {
+            waiter.reject(err);
+          }
+        } else {
+          waiter.reject(
+            fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
+          );
         }
-      } else {
-        waiter.reject(
-          fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
-        );
-      }
-    }
+      }),
+    );
     if (waits.children.size === 0 && this.#waits.get(key) === waits) {
       this.#waits.delete(key);
       void waits.subscribed.then(
