@@ -97,6 +97,11 @@ const median = (xs: readonly number[]): number => {
 const int = (x: number): string => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 const fix = (x: number, d = 1): string => x.toFixed(d);
 
+/** The title, the header and the alignment row of a Markdown table: the first column left, the others right. */
+function tableHead(title: string, columns: readonly string[]): string[] {
+  return [title, '', `| ${columns.join(' | ')} |`, `| --- |${' --: |'.repeat(columns.length - 1)}`];
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -147,10 +152,19 @@ async function main(): Promise<void> {
   const throughput = chosen.filter((c) => c.kind === 'flyte' || c.kind === 'bullmq');
   if (throughput.length > 0) {
     lines.push(
-      `Throughput: a fan-out of ${int(n)} trivial children (\`flyte.map\`, concurrency ${concurrency}) / ${int(n)} raw BullMQ jobs (\`addBulk\`); worker concurrency ${concurrency}; ${rounds} rounds`,
-      '',
-      '| contender | workers | wall ms, median (min–max) | per second | vs raw BullMQ | worker CPU ms | Postgres CPU ms | peak RSS per worker MiB |',
-      '| --- | --: | --: | --: | --: | --: | --: | --: |',
+      ...tableHead(
+        `Throughput: a fan-out of ${int(n)} trivial children (\`flyte.map\`, concurrency ${concurrency}) / ${int(n)} raw BullMQ jobs (\`addBulk\`); worker concurrency ${concurrency}; ${rounds} rounds`,
+        [
+          'contender',
+          'workers',
+          'wall ms, median (min–max)',
+          'per second',
+          'vs raw BullMQ',
+          'worker CPU ms',
+          'Postgres CPU ms',
+          'peak RSS per worker MiB',
+        ],
+      ),
     );
     for (const c of throughput) {
       const ss = samples.get(c.key)!;
@@ -166,10 +180,19 @@ async function main(): Promise<void> {
   const chain = samples.get('chain');
   if (chain !== undefined) {
     lines.push(
-      `Latency: a parent awaits ${int(chainN)} children one after the other, each await timed in the parent; 1 worker; ${rounds} rounds`,
-      '',
-      '| sample | p50 ms | p90 ms | p99 ms | max ms | wall ms | worker CPU µs per child | Postgres CPU µs per child |',
-      '| --- | --: | --: | --: | --: | --: | --: | --: |',
+      ...tableHead(
+        `Latency: a parent awaits ${int(chainN)} children one after the other, each await timed in the parent; 1 worker; ${rounds} rounds`,
+        [
+          'sample',
+          'p50 ms',
+          'p90 ms',
+          'p99 ms',
+          'max ms',
+          'wall ms',
+          'worker CPU µs per child',
+          'Postgres CPU µs per child',
+        ],
+      ),
     );
     chain.forEach((s, i) => {
       const l = s.latency!;
@@ -178,30 +201,33 @@ async function main(): Promise<void> {
       );
     });
     const m = (f: (s: SampleResult) => number): number => median(chain.map(f));
+    const q = (key: 'p50' | 'p90' | 'p99' | 'max', digits: number): string =>
+      fix(
+        m((s) => s.latency![key]),
+        digits,
+      );
+    const [p50, p90, p99, max] = [q('p50', 2), q('p90', 2), q('p99', 2), q('max', 1)];
+    const cpu = int((m((s) => s.workerCpuMs) * 1000) / chainN);
+    const server = int((m((s) => s.serverCpuMs ?? 0) * 1000) / chainN);
     lines.push(
-      `| **median** | **${fix(
-        m((s) => s.latency!.p50),
-        2,
-      )}** | ${fix(
-        m((s) => s.latency!.p90),
-        2,
-      )} | **${fix(
-        m((s) => s.latency!.p99),
-        2,
-      )}** | ${fix(
-        m((s) => s.latency!.max),
-        1,
-      )} | ${int(m((s) => s.wallMs))} | ${int((m((s) => s.workerCpuMs) * 1000) / chainN)} | ${int((m((s) => s.serverCpuMs ?? 0) * 1000) / chainN)} |`,
+      `| **median** | **${p50}** | ${p90} | **${p99}** | ${max} | ${int(m((s) => s.wallMs))} | ${cpu} | ${server} |`,
       '',
     );
   }
   const hold = samples.get('hold');
   if (hold !== undefined) {
     lines.push(
-      `Memory: one worker holds ${int(holdN)} waiting parents (each awaits one grandchild queued on an environment no worker takes yet); ${rounds} rounds`,
-      '',
-      '| sample | idle RSS MiB | RSS holding all MiB | added KiB per waiting parent | peak RSS MiB (whole run) | ms until all held |',
-      '| --- | --: | --: | --: | --: | --: |',
+      ...tableHead(
+        `Memory: one worker holds ${int(holdN)} waiting parents (each awaits one grandchild queued on an environment no worker takes yet); ${rounds} rounds`,
+        [
+          'sample',
+          'idle RSS MiB',
+          'RSS holding all MiB',
+          'added KiB per waiting parent',
+          'peak RSS MiB (whole run)',
+          'ms until all held',
+        ],
+      ),
     );
     hold.forEach((s, i) => {
       const h = s.hold!;
