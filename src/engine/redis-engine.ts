@@ -495,8 +495,12 @@ class RedisConsumer implements Consumer {
   #slotWaiters: Array<{ readonly queue: string; readonly grant: (granted: boolean) => void }> = [];
   /** Blocking loops waiting for room in the gate before they block (they take no slot while blocking). */
   #roomWaiters: Array<{ readonly queue: string; readonly resolve: (room: boolean) => void }> = [];
-  /** Non-blocking loops that found the queue empty, waiting for a fetch that found a job (a burst, maybe). */
-  #jobWaiters: Array<() => void> = [];
+  /**
+   * Non-blocking loops that found their queue empty, by queue, waiting for a fetch of that queue that found a
+   * job (a burst, maybe). A found job wakes one of them; each that finds one wakes the next, so a burst fans out
+   * over the loops without a storm of empty fetches.
+   */
+  readonly #jobWaiters = new Map<string, Array<() => void>>();
   /** Resolved whenever the last held lease goes. */
   #emptied: Array<() => void> = [];
   readonly #loops: Promise<void>[] = [];
@@ -631,10 +635,10 @@ class RedisConsumer implements Consumer {
       if (job === undefined) {
         if (!blocking) this.#unreserve();
         // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
-        if (!blocking) await this.#wait(this.#jobWaiters);
+        if (!blocking) await this.#waitForJob(worker.name);
         continue;
       }
-      this.#jobWaiters = wake(this.#jobWaiters);
+      this.#wakeOne(worker.name);
       if (blocking && !this.#reserve()) {
         // The room went to another loop: the job waits for the next slot, its lock renewed, first come first
         // served with the loops of other queues (so that a queue with a backlog cannot starve this one).
@@ -759,7 +763,7 @@ class RedisConsumer implements Consumer {
       this.#unreserve();
       return;
     }
-    this.#jobWaiters = wake(this.#jobWaiters);
+    this.#wakeOne(held.worker.name);
     this.#accept(held.worker, job, held.token);
   }
 
@@ -859,11 +863,6 @@ class RedisConsumer implements Consumer {
     }
   }
 
-  #wait(waiters: Array<() => void>): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => waiters.push(resolve));
-  }
-
   /** Called once stopping: every waiting loop wakes, and then ends. */
   #wakeAll(): void {
     const slotWaiters = this.#slotWaiters;
@@ -872,7 +871,24 @@ class RedisConsumer implements Consumer {
     const roomWaiters = this.#roomWaiters;
     this.#roomWaiters = [];
     for (const waiter of roomWaiters) waiter.resolve(false);
-    this.#jobWaiters = wake(this.#jobWaiters);
+    const jobWaiters = [...this.#jobWaiters.values()].flat();
+    this.#jobWaiters.clear();
+    for (const resolve of jobWaiters) resolve();
+  }
+
+  /** Parks a non-blocking loop of `queue` until a fetch of that queue finds a job (or the consumer stops). */
+  #waitForJob(queue: string): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.#jobWaiters.get(queue);
+      if (waiters === undefined) this.#jobWaiters.set(queue, [resolve]);
+      else waiters.push(resolve);
+    });
+  }
+
+  /** A fetch of `queue` found a job: one parked loop of that queue tries too. */
+  #wakeOne(queue: string): void {
+    this.#jobWaiters.get(queue)?.shift()?.();
   }
 
   #token(): string {
@@ -912,12 +928,6 @@ function callSafely(fn: () => void): void {
   } catch (e) {
     process.emitWarning(`flyte engine: a listener threw: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-/** Wakes every waiter of a list, and returns the new (empty) list. */
-function wake(waiters: Array<() => void>): Array<() => void> {
-  for (const resolve of waiters) resolve();
-  return [];
 }
 
 function delay(ms: number): Promise<void> {

@@ -414,7 +414,11 @@ export class RemoteController implements Controller, Placement {
     const store = this.recorder.store;
     this.#serving.set(job.runName, (this.#serving.get(job.runName) ?? 0) + 1);
     try {
-      const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
+      // The inputs are read with the claim, not one round trip after it (they never change once recorded).
+      const [claimed, io] = await Promise.all([
+        store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs }),
+        store.getActionIO(job.runName, job.actionName),
+      ]);
       // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
       if (claimed === undefined) return;
       const run = await this.#runScope(job.runName);
@@ -429,7 +433,6 @@ export class RemoteController implements Controller, Placement {
         await this.#publishEnd(job.runName, record);
         return;
       }
-      const io = await store.getActionIO(job.runName, job.actionName);
       const record: Mutable<ActionWrite> = {
         ...pickWrite(claimed),
         phase: 'queued',
@@ -668,9 +671,9 @@ export class RemoteController implements Controller, Placement {
     try {
       const ended = this.#waitFor(child);
       await inputs.written; // offloaded inputs are durable before the record that refers to them
-      await ended.subscribed;
       this.recorder.action(record);
-      await this.recorder.store.durable();
+      // Subscribed before the job exists, so no end is missed; the subscription and the commit overlap.
+      await Promise.all([ended.subscribed, this.recorder.store.durable()]);
       const refused = run.maxSlots > 0 && !child.settled ? await this.#admit(run, child) : null;
       if (refused !== null) {
         await this.#recordNeverRan(record, refused);
@@ -788,24 +791,27 @@ export class RemoteController implements Controller, Placement {
     } catch {
       return; // the reconcile tries again
     }
-    for (const rec of ended) {
-      const waiter = waits.children.get(rec.name);
-      if (waiter === undefined) continue;
-      waits.children.delete(rec.name);
-      waiter.child.settled = true;
-      if (rec.phase === 'succeeded') {
-        try {
-          const io = await store.getActionIO(runName, rec.name);
-          waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
-        } catch (err) {
-          waiter.reject(err);
+    // The outputs of the children that ended are read at once, not one round trip after another.
+    await Promise.all(
+      ended.map(async (rec) => {
+        const waiter = waits.children.get(rec.name);
+        if (waiter === undefined) return;
+        waits.children.delete(rec.name);
+        waiter.child.settled = true;
+        if (rec.phase === 'succeeded') {
+          try {
+            const io = await store.getActionIO(runName, rec.name);
+            waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
+          } catch (err) {
+            waiter.reject(err);
+          }
+        } else {
+          waiter.reject(
+            fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
+          );
         }
-      } else {
-        waiter.reject(
-          fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
-        );
-      }
-    }
+      }),
+    );
     this.#unwatchIfDone(key, waits);
   }
 

@@ -28,11 +28,14 @@ export interface StartWorkerOptions {
   readonly extraArgs?: readonly string[];
   /** Extra environment variables of the worker process. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Flags for `node` itself, before the script (`--cpu-prof`, ...). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts one worker and resolves once it printed its status line (it consumes its queues from then on). */
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerProcess> {
   const args = [
+    ...(options.nodeArgs ?? []),
     '--conditions=flyte-source',
     '--import',
     'tsx',
