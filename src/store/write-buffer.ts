@@ -349,6 +349,15 @@ export class WriteBuffer {
     return this.#batch.rows > 0 || this.#inflight !== undefined;
   }
 
+  /** Whether a write of one of `actionNames` (of `runName`) is pending or being committed. */
+  holdsActions(runName: string, actionNames: readonly string[]): boolean {
+    for (const batch of [this.#batch, this.#committing]) {
+      const run = batch?.actions.get(runName);
+      if (run !== undefined && actionNames.some((name) => run.has(name))) return true;
+    }
+    return false;
+  }
+
   /** A pending cache entry (or one being committed) of that key. */
   pendingCacheEntry(key: string): CacheEntry | undefined {
     return this.#batch.cacheEntries.get(key) ?? this.#committing?.cacheEntries.get(key);

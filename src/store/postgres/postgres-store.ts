@@ -310,7 +310,7 @@ export class PostgresStore implements RunStore {
   }
 
   async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
-    await this.#beforeRead();
+    await this.#beforeReadOf(runName, [actionName]);
     const res = await this.#db.query<ClaimedActionRow>(
       `UPDATE ${this.#t.actions} SET phase = 'running', owner = $1, lease_expires_at = $2, epoch = epoch + 1
        WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
@@ -447,13 +447,13 @@ export class PostgresStore implements RunStore {
   }
 
   async getAction(runName: string, actionName: string): Promise<ActionRecord | undefined> {
-    await this.#beforeRead();
+    await this.#beforeReadOf(runName, [actionName]);
     const row = await this.#getActionRow(this.#db, runName, actionName);
     return row === undefined ? undefined : actionFromRow(row);
   }
 
   async getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined> {
-    await this.#beforeRead();
+    await this.#beforeReadOf(runName, [actionName]);
     const res = await this.#db.query<ActionIO>(
       `SELECT inputs, outputs FROM ${this.#t.actions} WHERE run_name = $1 AND name = $2`,
       [runName, actionName],
@@ -600,7 +600,7 @@ export class PostgresStore implements RunStore {
   }
 
   async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
-    await this.#beforeRead();
+    await this.#beforeReadOf(runName, actionNames);
     if (actionNames.length === 0) return [];
     // One query whatever the number of names: they travel as one array parameter.
     const res = await this.#db.query<ActionRow>(
@@ -660,6 +660,16 @@ export class PostgresStore implements RunStore {
   async #beforeRead(): Promise<void> {
     await this.#usable();
     if (this.#buffer.busy) await this.#buffer.flush();
+  }
+
+  /**
+   * Read-your-writes for a read of some actions' rows only: it commits first only when a write of one of them is
+   * pending or being committed. Reads of other rows do not wait behind this instance's commits (a worker reads
+   * the inputs and the children of many actions while their siblings' writes commit).
+   */
+  async #beforeReadOf(runName: string, actionNames: readonly string[]): Promise<void> {
+    await this.#usable();
+    if (this.#buffer.holdsActions(runName, actionNames)) await this.#buffer.flush();
   }
 
   async #getActionRow(db: Queryable, runName: string, actionName: string): Promise<ActionRow | undefined> {
