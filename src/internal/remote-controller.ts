@@ -166,7 +166,15 @@ interface ParentWaits {
   readonly children: Map<string, Waiter>;
   /** Resolves once subscribed to the parent's channel; its value ends the subscription. */
   readonly subscribed: Promise<() => void>;
+  /** Ends the subscription when no child was awaited for a while (see {@link SUBSCRIPTION_LINGER_MS}). */
+  idle: NodeJS.Timeout | undefined;
 }
+
+/**
+ * How long a parent's subscription outlives its last awaited child: a parent that awaits its children one after
+ * another (a chain) subscribes once, not once per child.
+ */
+const SUBSCRIPTION_LINGER_MS = 2_000;
 
 /** Options of {@link RemoteController.startWorker}. */
 export interface WorkerOptions {
@@ -747,10 +755,12 @@ export class RemoteController implements Controller, Placement {
     if (waits === undefined) {
       const children = new Map<string, Waiter>();
       const subscribed = this.engine.watchChildren(child.runName, child.parent.name, (name) => this.#wake(key, name));
-      waits = { children, subscribed };
+      waits = { children, subscribed, idle: undefined };
       this.#waits.set(key, waits);
       this.#startReconciling();
     }
+    clearTimeout(waits.idle);
+    waits.idle = undefined;
     const outcome = new Promise<unknown>((resolve, reject) => {
       (waits).children.set(child.name, { child, resolve, reject });
     });
@@ -817,13 +827,16 @@ export class RemoteController implements Controller, Placement {
 
   /** Ends the subscription of a parent that waits on no child any more. */
   #unwatchIfDone(key: string, waits: ParentWaits): void {
-    if (waits.children.size === 0 && this.#waits.get(key) === waits) {
+    if (waits.children.size > 0 || this.#waits.get(key) !== waits || waits.idle !== undefined) return;
+    waits.idle = setTimeout(() => {
+      if (waits.children.size > 0 || this.#waits.get(key) !== waits) return;
       this.#waits.delete(key);
       void waits.subscribed.then(
         (unwatch) => unwatch(),
         () => undefined,
       );
-    }
+    }, SUBSCRIPTION_LINGER_MS);
+    waits.idle.unref();
   }
 
   /** The backstop: every {@link RECONCILE_MS}, asks the store which awaited children ended. */
