@@ -575,13 +575,16 @@ describe('flyte get', () => {
     exits(r, 0);
     assert.match(r.stdout, /^task +cli_fixture\.flaky \(flaky\)$/m);
     assert.match(r.stdout, /^attempts +3$/m);
-    assert.match(r.stdout, /^ATTEMPT +PHASE +STARTED +DURATION +ERROR$/m);
-    assert.match(r.stdout, /^1 +failed .* Error: attempt 1 fails$/m);
+    assert.match(r.stdout, /^ATTEMPT +PHASE +STARTED +DURATION +WORKER +ERROR$/m);
+    // The worker of a local run's attempts is the process that ran it: the `flyte run` that made the run.
+    assert.match(r.stdout, /^1 +failed .* \S+:\d+ +Error: attempt 1 fails$/m);
     assert.match(r.stdout, /^3 +succeeded /m);
-    const json = parseJson<{ action: { attempts: number }; attempts: { phase: string }[] }>(
+    const json = parseJson<{ action: { attempts: number }; attempts: { phase: string; worker: string | null }[] }>(
       await cli('get', 'action', retried, 'a0', '-o', 'json'),
     );
     assert.equal(json.action.attempts, 3);
+    assert.equal(new Set(json.attempts.map((a) => a.worker)).size, 1, 'one process ran every attempt');
+    assert.match(json.attempts[0]?.worker ?? '', /^.+:\d+$/);
     assert.deepEqual(
       json.attempts.map((a) => a.phase),
       ['failed', 'failed', 'succeeded'],
