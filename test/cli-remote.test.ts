@@ -133,7 +133,10 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
     exits(action, 0);
     const { attempts } = parseJson<{ attempts: { worker: string | null }[] }>(action);
     assert.equal(attempts.length, 1);
-    assert.ok(workerNames.includes(attempts[0]?.worker ?? ''), `${attempts[0]?.worker} is one of ${workerNames.join(', ')}`);
+    assert.ok(
+      workerNames.includes(attempts[0]?.worker ?? ''),
+      `${attempts[0]?.worker} is one of ${workerNames.join(', ')}`,
+    );
     const table = await cli(['get', 'action', done, 'a0'], false);
     assert.match(table.stdout, new RegExp(`^1 +succeeded .* (${workerNames.join('|')}) *$`, 'm'));
     const io = await cli(['get', 'io', done, '-o', 'json'], false);
