@@ -24,7 +24,7 @@ import {
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { Terminals, tmuxSkip } from './support/terminal.js';
-import { startWorker, type WorkerProcess } from './support/workers.js';
+import { startWorker, stopWorkers, type WorkerProcess } from './support/workers.js';
 
 const TASKS = join(REPO, 'test', 'fixtures', 'remote', 'cli-tasks.ts');
 
@@ -73,14 +73,10 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
   });
 
   after(async () => {
-    const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
+    const drained = await stopWorkers(workers);
     await dropSchema(schema);
     await deletePrefix(prefix);
-    assert.deepEqual(
-      codes,
-      workers.map(() => 0),
-      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
-    );
+    drained();
   });
 
   it('flyte run --remote --json prints the outputs and exits 0; the run is remote', async () => {

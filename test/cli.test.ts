@@ -342,10 +342,10 @@ describe('flyte run: bad usage exits 2 with a message that says what was expecte
     assert.match(badName.stderr, /--name: /);
   });
 
-  it('--remote without a distributed backend fails (exit 1) saying why', async () => {
+  it('--remote without a distributed backend is bad usage (exit 2) saying what is missing', async () => {
     const r = await cli('run', '--remote', TASKS, 'double', '1');
-    exits(r, 1);
-    assert.match(r.stderr, /remote/);
+    exits(r, 2);
+    assert.match(r.stderr, /--remote needs a distributed engine, and none is configured: pass --engine/);
   });
 
   it('a file that throws while loading: exit 1 with its error', async () => {

@@ -10,7 +10,7 @@ import * as flyte from '../src/index.js';
 import { REPO, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
-import { startWorker, type WorkerProcess } from './support/workers.js';
+import { startWorker, stopWorkers, type WorkerProcess } from './support/workers.js';
 import type * as DeepTasks from './fixtures/remote/deep.js';
 import type * as UnknownTasks from './fixtures/remote/unknown.js';
 
@@ -54,15 +54,11 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
   });
 
   after(async () => {
-    const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
+    const drained = await stopWorkers(workers);
     await flyte.shutdown();
     await dropSchema(schema);
     await deletePrefix(prefix);
-    assert.deepEqual(
-      codes,
-      workers.map(() => 0),
-      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
-    );
+    drained();
   });
 
   for (const [file, args] of SEEDS) {

@@ -87,18 +87,21 @@ export async function startAndFollow(
   const index = new LiveIndex(rt.recorder, LOG_TAIL_LINES);
   const restoreStdout = json ? sendStdoutToStderr() : () => undefined;
   let run: flyte.Run;
+  // A run this process does not drive (a remote run: workers run it and record it) sends no events here: the
+  // views follow it in the store. (A local run that ended already is not driven either: the index has its events.)
+  let remote: boolean;
   try {
     run = await start();
+    remote = rt.controller.driven(run.name) === undefined && (await rt.store.getRun(run.name))?.mode === 'remote';
   } catch (err) {
     index.close();
     restoreStdout();
     throw err;
   }
-  // A run this process does not drive (a remote run: workers run it and record it) sends no events here: the
-  // views follow it in the store. Plain output echoes its task logs as a local run's console does.
   let live: LiveFeed = index;
   let fromStore: StoreFeed | undefined;
-  if (rt.controller.driven(run.name) === undefined) {
+  if (remote) {
+    // Plain output echoes the task logs written on the workers, as a local run's console does.
     index.close();
     const echo = !json && !liveView;
     live = fromStore = new StoreFeed(rt.store, run.name, {

@@ -2,6 +2,7 @@
  * `flyte worker` processes for the distributed tests: spawned from the sources (`src/cli/main.ts` under tsx),
  * each on the test's own schema and key prefix, with short locks.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './cli.js';
@@ -80,4 +81,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
       return exited;
     },
   };
+}
+
+/**
+ * Stops every worker with SIGTERM (they drain) and resolves to a check that each exited 0, to call once the test
+ * has cleaned up after itself: it throws with the workers' output otherwise.
+ */
+export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<() => void> {
+  const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
+  return () =>
+    assert.deepEqual(
+      codes,
+      workers.map(() => 0),
+      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
+    );
 }
