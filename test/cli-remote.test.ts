@@ -216,8 +216,9 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
           '--n',
           '3',
         ]);
-        // While the workers hold the map: one folded line with every item running, and the root's log line.
-        const during = await term.waitFor(/remote_cli\.heldSquare_map +\S+ +0\/3 done {2}3 running/, 30_000);
+        // While the workers hold the map: one folded line with its items running (how many at once is the workers'
+      // business: with a parent waiting on 2 × 2 slots, 2 or 3), and the root's log line.
+        const during = await term.waitFor(/remote_cli\.heldSquare_map +\S+ +0\/3 done {2}[23] running/, 30_000);
         assert.match(during, /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] run \S+ {2}running/m);
         await term.waitFor(/a0 │ holding 3 squares$/m);
         writeFileSync(gate, '');
