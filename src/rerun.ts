@@ -30,7 +30,8 @@ export interface RerunOptions {
  * const again = await flyte.rerun('brisk-otter-3f9a2c');                    // a new run, same inputs
  * const recovered = await flyte.rerun('brisk-otter-3f9a2c', { recover: true }); // finish a crashed run
  * ```
- * @throws RangeError when there is no such run, or `recover` is asked for a run still driven by a live process.
+ * @throws RangeError when there is no such run, or `recover` is asked for a run still driven by a live process or
+ * for a remote run (not supported yet).
  * @throws ModuleLoadError when the root task's module cannot be loaded or does not define the task.
  */
 export async function rerun(name: string, options: RerunOptions = {}): Promise<Run> {
@@ -40,6 +41,14 @@ export async function rerun(name: string, options: RerunOptions = {}): Promise<R
   await rt.reconcileOrphans();
   const record = await rt.store.getRun(name);
   if (record === undefined) throw new RangeError(`rerun: no run named ${name} in ${rt.store.description}`);
+  if (options.recover === true && record.mode === 'remote') {
+    // Workers take over the actions of a remote run whose worker died; recovering a remote run that ended (its
+    // failed actions run again, on workers) is not supported yet, and a local recovery would mix the two modes.
+    throw new RangeError(
+      `rerun: run ${name} is a remote run; recovering remote runs is not supported yet: ` +
+        `rerun it without recover to start a new run with the same inputs`,
+    );
+  }
   const inputs = await rt.store.getRunInputs(name);
   const task = lookupTask(record.taskName) ?? (await importTask(record.taskName, record.module));
   const args = (await rt.codec.load(inputs as string)) as unknown[];

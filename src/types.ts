@@ -116,6 +116,11 @@ export interface AttemptRecord {
   readonly startedAt: number;
   readonly endedAt: number | null;
   readonly error: ActionError | null;
+  /**
+   * The process that ran the attempt, `host:pid`: a `flyte worker` for a remote run, the process that drove the
+   * run for a local one. `null` where it was not recorded (runs recorded before flyte-ts recorded it).
+   */
+  readonly worker: string | null;
 }
 
 /** One line written by a task body, captured as the action's log. */

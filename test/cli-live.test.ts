@@ -1,93 +1,31 @@
 /**
  * The live view of `flyte run`, exercised on a real pseudo-terminal: the built binary runs inside a tmux session
- * (its own tmux server per test file), and the screen is read with `tmux capture-pane`.
+ * (its own tmux server per test file), and the screen is read with `tmux capture-pane` (`support/terminal.ts`).
  *
  * tmux must be installed (Debian package `tmux`); without it these tests fail under CI=true and are skipped
  * elsewhere.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, FIXTURES, REPO, TASKS, cliEnv, ensureBuilt, tempDir } from './support/cli.js';
+import { FIXTURES, TASKS, cliEnv, ensureBuilt, tempDir } from './support/cli.js';
+import { Terminals, tmuxSkip, type Terminal } from './support/terminal.js';
 import { rootEnv } from './support/test-store.js';
 
 const GATED = join(FIXTURES, 'gated.ts');
 
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const tmuxMissing = !hasTmux();
-if (tmuxMissing && process.env.CI === 'true') {
-  throw new Error('tmux is not installed: the live-view tests need it (apt-get install -y tmux)');
-}
-
-const SOCKET = `flyte-cli-test-${process.pid}`;
+const skip = tmuxSkip();
 let root: string;
-let sessions = 0;
+const terminals = new Terminals(() => cliEnv({ NO_COLOR: undefined, ...rootEnv(root) }));
+const startInTerminal = (args: readonly string[]): Terminal => terminals.start(args);
 
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, '-f', '/dev/null', ...args], {
-    encoding: 'utf8',
-    env: cliEnv({ NO_COLOR: undefined, ...rootEnv(root) }),
-  });
-}
-
-/** A shell word. */
-function sh(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-interface Terminal {
-  readonly session: string;
-  screen(): string;
-  keys(...keys: string[]): void;
-  /** Waits until the screen matches, returning it. */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
-}
-
-/** Starts `flyte ...args` in a new 120×40 tmux session; the shell prints `[exit N]` when it ends. */
-function startInTerminal(args: readonly string[]): Terminal {
-  const session = `s${++sessions}`;
-  const command = `cd ${sh(REPO)} && ${sh(process.execPath)} ${sh(BIN)} ${args.map(sh).join(' ')}; echo "[exit $?]"; sleep 60`;
-  tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', command);
-  const screen = (): string => tmux('capture-pane', '-p', '-J', '-t', session, '-S', '-');
-  return {
-    session,
-    screen,
-    keys: (...keys) => void tmux('send-keys', '-t', session, ...keys),
-    async waitFor(pattern, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const text = screen();
-        if (pattern.test(text)) return text;
-        if (Date.now() > deadline) throw new Error(`the screen never matched ${String(pattern)}; it shows:\n${text}`);
-        await sleep(50);
-      }
-    },
-  };
-}
-
-describe('flyte run: the live view on a terminal', { skip: tmuxMissing ? 'tmux is not installed' : false }, () => {
+describe('flyte run: the live view on a terminal', { skip }, () => {
   before(() => {
     ensureBuilt();
     root = tempDir();
   });
-  after(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // No server was started (every test was skipped) or it is gone already.
-    }
-  });
+  after(() => terminals.close());
 
   it('redraws the tree while a fan-out runs, folded into one line, and leaves the final frame and outputs', async () => {
     // Every item waits for the gate: the test sees the fan-out running, then lets it end.

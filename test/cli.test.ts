@@ -342,10 +342,10 @@ describe('flyte run: bad usage exits 2 with a message that says what was expecte
     assert.match(badName.stderr, /--name: /);
   });
 
-  it('--remote without a distributed backend fails (exit 1) saying why', async () => {
+  it('--remote without a distributed backend is bad usage (exit 2) saying what is missing', async () => {
     const r = await cli('run', '--remote', TASKS, 'double', '1');
-    exits(r, 1);
-    assert.match(r.stderr, /remote/);
+    exits(r, 2);
+    assert.match(r.stderr, /--remote needs a distributed engine, and none is configured: pass --engine/);
   });
 
   it('a file that throws while loading: exit 1 with its error', async () => {
@@ -575,13 +575,16 @@ describe('flyte get', () => {
     exits(r, 0);
     assert.match(r.stdout, /^task +cli_fixture\.flaky \(flaky\)$/m);
     assert.match(r.stdout, /^attempts +3$/m);
-    assert.match(r.stdout, /^ATTEMPT +PHASE +STARTED +DURATION +ERROR$/m);
-    assert.match(r.stdout, /^1 +failed .* Error: attempt 1 fails$/m);
+    assert.match(r.stdout, /^ATTEMPT +PHASE +STARTED +DURATION +WORKER +ERROR$/m);
+    // The worker of a local run's attempts is the process that ran it: the `flyte run` that made the run.
+    assert.match(r.stdout, /^1 +failed .* \S+:\d+ +Error: attempt 1 fails$/m);
     assert.match(r.stdout, /^3 +succeeded /m);
-    const json = parseJson<{ action: { attempts: number }; attempts: { phase: string }[] }>(
+    const json = parseJson<{ action: { attempts: number }; attempts: { phase: string; worker: string | null }[] }>(
       await cli('get', 'action', retried, 'a0', '-o', 'json'),
     );
     assert.equal(json.action.attempts, 3);
+    assert.equal(new Set(json.attempts.map((a) => a.worker)).size, 1, 'one process ran every attempt');
+    assert.match(json.attempts[0]?.worker ?? '', /^.+:\d+$/);
     assert.deepEqual(
       json.attempts.map((a) => a.phase),
       ['failed', 'failed', 'succeeded'],

@@ -3,7 +3,7 @@
  * NonRecoverableError, timeouts, run abort, and the values (and refusals) at an action boundary.
  */
 import assert from 'node:assert/strict';
-
+import os from 'node:os';
 import { beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
 import { storedAttemptRows, useFlyteRoot } from './support/flyte-root.js';
@@ -319,6 +319,8 @@ describe('errors and retries', { timeout: SUITE_TIMEOUT_MS }, () => {
           startedAt: first!.startedAt,
           endedAt: first!.endedAt,
           error: null,
+          // This process ran it: a local run's attempts name its driver.
+          worker: `${os.hostname()}:${process.pid}`,
         },
       ]);
       const rows = (name: string): Promise<unknown[]> => storedAttemptRows(root(), run.name, name);

@@ -73,13 +73,11 @@ describe('maxActionConcurrency across workers', { skip }, () => {
   });
 
   after(async () => {
-    try {
-      await stopWorkers(workers);
-    } finally {
-      await flyte.shutdown();
-      await dropSchema(schema);
-      await deletePrefix(prefix);
-    }
+    const drained = await stopWorkers(workers);
+    await flyte.shutdown();
+    await dropSchema(schema);
+    await deletePrefix(prefix);
+    drained();
   });
 
   it('a fan-out of 30 under maxActionConcurrency 3, on 3 workers of concurrency 10, runs at most 3 at once', async () => {

@@ -65,13 +65,11 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
   });
 
   after(async () => {
-    try {
-      await stopWorkers(workers);
-    } finally {
-      await flyte.shutdown();
-      await dropSchema(schema);
-      await deletePrefix(prefix);
-    }
+    const drained = await stopWorkers(workers);
+    await flyte.shutdown();
+    await dropSchema(schema);
+    await deletePrefix(prefix);
+    drained();
   });
 
   for (const [file, args] of SEEDS) {

@@ -241,9 +241,10 @@ export async function getActionCommand(
       phaseText(a.phase, c),
       formatTime(a.startedAt),
       elapsed(a.startedAt, a.endedAt ?? (a.phase === 'running' ? seenUntil(a.startedAt, orphanedAt) : null)),
+      a.worker ?? '-',
       a.error === null ? '' : errorText(a.error, c),
     ]);
-    io.print(table(['ATTEMPT', 'PHASE', 'STARTED', 'DURATION', 'ERROR'], rows, c));
+    io.print(table(['ATTEMPT', 'PHASE', 'STARTED', 'DURATION', 'WORKER', 'ERROR'], rows, c));
   }
 }
 

@@ -95,8 +95,8 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
       .argument('<file>', 'the file that defines and exports the task (.ts or .js; no build step)')
       .argument('[task]', 'the task: its export name, function name or fully qualified name (env.task)')
       .argument('[args...]', "the task's arguments: --param value (JSON where it parses, else a string) or positional")
-      .option('--local', 'run in this process (the default without a distributed backend)')
-      .option('--remote', 'run on the distributed backend configured by flyte.init')
+      .option('--local', 'run in this process (the default without an engine)')
+      .option('--remote', 'run on flyte worker processes through the engine (--engine; the default with one)')
       .option('--name <name>', 'name of the run (default: a short generated name)')
       .option('--follow', 'follow the run until it ends (always so for local runs: they live in this process)')
       .option(

@@ -4,7 +4,7 @@
  * @module
  */
 import * as flyte from '../index.js';
-import type { RunRecord } from '../index.js';
+import type { LogLine, RunRecord } from '../index.js';
 import { runtime } from '../internal/runtime.js';
 import type { TaskDefinition } from '../internal/task-definition.js';
 import type { ConfigFlags } from './config.js';
@@ -15,7 +15,8 @@ import { whenClosed, type CliIo } from './io.js';
 import { findTask, listTasks, loadTaskModule } from './load.js';
 import { bindArgs, signature, taskParams, typedTaskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
-import { LiveIndex, StoreTreeSource } from './tree.js';
+import { StoreFeed } from './store-feed.js';
+import { LiveIndex, StoreTreeSource, type LiveFeed } from './tree.js';
 
 /** Options of `flyte run`. */
 export interface RunCommandOptions extends ConfigFlags {
@@ -46,6 +47,13 @@ export async function runCommand(
   // Task logs are always recorded; they reach the console only in plain mode (the live view shows a tail, and
   // --json keeps stdout for the one JSON document).
   await initFromFlags(options, !json && !liveView);
+  if (options.remote === true && runtime().config.engine === undefined) {
+    throw new UsageError(
+      '--remote needs a distributed engine, and none is configured: pass --engine redis://HOST:PORT?prefix=NAME ' +
+        "(or set FLYTE_ENGINE, or the config key 'engine'), with a Postgres store that the workers share " +
+        '(--store postgres://…); start workers with `flyte worker --module FILE`',
+    );
+  }
 
   const mod = await loadTaskModule(file);
   if (mod.runsStarted.length > 0) {
@@ -76,15 +84,31 @@ export async function startAndFollow(
   const liveView = !json && io.stdout.isTTY === true;
   const rt = runtime();
   // Listening before the run starts: its first records are written before `start` resolves.
-  const live = new LiveIndex(rt.recorder, LOG_TAIL_LINES);
+  const index = new LiveIndex(rt.recorder, LOG_TAIL_LINES);
   const restoreStdout = json ? sendStdoutToStderr() : () => undefined;
   let run: flyte.Run;
+  // A run this process does not drive (a remote run: workers run it and record it) sends no events here: the
+  // views follow it in the store. (A local run that ended already is not driven either: the index has its events.)
+  let remote: boolean;
   try {
     run = await start();
+    remote = rt.controller.driven(run.name) === undefined && (await rt.store.getRun(run.name))?.mode === 'remote';
   } catch (err) {
-    live.close();
+    index.close();
     restoreStdout();
     throw err;
+  }
+  let live: LiveFeed = index;
+  let fromStore: StoreFeed | undefined;
+  if (remote) {
+    // Plain output echoes the task logs written on the workers, as a local run's console does.
+    index.close();
+    const echo = !json && !liveView;
+    live = fromStore = new StoreFeed(rt.store, run.name, {
+      logLines: LOG_TAIL_LINES,
+      ...(echo ? { onLogs: (lines) => echoLogs(io, lines) } : {}),
+    });
+    fromStore.start();
   }
 
   let interrupts = 0;
@@ -119,6 +143,9 @@ export async function startAndFollow(
       view.start();
     }
     const record = await run.wait();
+    // The last log lines of a remote run, recorded before its end, are echoed before the result.
+    await fromStore?.poll();
+    fromStore?.close();
     await view?.finish(new StoreTreeSource(rt.store, run.name));
     restoreStdout();
     const code: ExitCodeValue =
@@ -133,6 +160,14 @@ export async function startAndFollow(
     stopWatching();
     live.close();
     restoreStdout();
+  }
+}
+
+/** Writes task log lines where the task body wrote them, as the console of a local run does. */
+function echoLogs(io: CliIo, lines: readonly LogLine[]): void {
+  for (const l of lines) {
+    if (l.stream === 'stderr') io.error(l.line);
+    else io.print(l.line);
   }
 }
 

@@ -5,8 +5,9 @@
  *   retries), the last lines the tasks logged, and after Ctrl-C a note that the run is being aborted;
  * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second.
  *
- * The live state comes from this process's recorder events ({@link LiveIndex}); the final frame is read from the
- * store, so it shows what was recorded. Under the final frame the live view prints the root action's own log
+ * The live state comes from this process's recorder events (`LiveIndex`) for a run it drives, and from the
+ * store, polled (`StoreFeed`), for a remote run that workers run; the final frame is read from the store, so it
+ * shows what was recorded. Under the final frame the live view prints the root action's own log
  * lines (the last {@link FINAL_LOG_LINES}), which the redrawn footer showed only five at a time, and where to read
  * the rest.
  * @module
@@ -17,7 +18,7 @@ import { runtime } from '../internal/runtime.js';
 import { countsText, elapsed, phaseIcon, phaseText } from './format.js';
 import type { CliIo } from './io.js';
 import { renderTree, truncate } from './render.js';
-import { buildTree, foldsOf, type LiveIndex, type TreeSource } from './tree.js';
+import { buildTree, foldsOf, type LiveFeed, type TreeSource } from './tree.js';
 
 /** A way of showing a run while it goes on. */
 export interface RunView {
@@ -47,7 +48,7 @@ export class LiveRunView implements RunView {
   constructor(
     readonly io: CliIo,
     readonly run: Run,
-    readonly live: LiveIndex,
+    readonly live: LiveFeed,
   ) {
     this.#update = createLogUpdate(io.stdout, { showCursor: false });
   }
@@ -142,7 +143,7 @@ export class PlainRunView implements RunView {
   constructor(
     readonly io: CliIo,
     readonly run: Run,
-    readonly live: LiveIndex,
+    readonly live: LiveFeed,
     readonly intervalMs = 1000,
   ) {}
 

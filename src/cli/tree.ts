@@ -4,7 +4,7 @@
  * one parent (a `Promise.all` fan-out). A 10 000-item map is one line.
  *
  * The tree is read from a {@link TreeSource}: the store (any run, any process) or the live events of this
- * process's recorder (no store reads while a run goes on).
+ * process's recorder (no store reads while a run goes on); a remote run is followed in the store (`store-feed.ts`).
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
@@ -317,6 +317,19 @@ class LiveRun implements TreeSource {
 }
 
 /**
+ * Where the views of a run going on read it between frames: this process's recorder events ({@link LiveIndex}) for
+ * a run it drives, the store polled (`StoreFeed`, `store-feed.ts`) for a run that workers run.
+ */
+export interface LiveFeed {
+  /** The tree source of one run, as known now. */
+  source(runName: string): TreeSource;
+  /** The last log lines of one run, oldest first. */
+  logTail(runName: string): readonly LogLine[];
+  /** Stops following. */
+  close(): void;
+}
+
+/**
  * The live state of this process's runs, kept from the recorder's events: a tree source that costs no store
  * reads (and so no early commits) while a run goes on.
  *
@@ -328,7 +341,7 @@ class LiveRun implements TreeSource {
  * live.close();
  * ```
  */
-export class LiveIndex {
+export class LiveIndex implements LiveFeed {
   readonly #runs = new Map<string, LiveRun>();
   readonly #onAction = (a: ActionRecord): void => this.#run(a.runName).put(a);
   readonly #onMapTotal = (m: MapTotal): void => this.#run(m.runName).putTotal(m);

@@ -368,6 +368,8 @@ export class ActionLifecycle {
     record.phase = 'running';
     record.attempts = n;
     record.startedAt ??= startedAt;
+    // Which process runs this attempt: what the attempt implied by the action record names as its worker.
+    record.worker = OWNER;
     this.recorder.action(record);
     if (recordsAttempt(live, n)) this.recordAttempt(live, n, 'running', startedAt, null, null);
     return this.runBody(live, n).then(
@@ -585,6 +587,7 @@ export class ActionLifecycle {
       error: null,
       inputs: inputs.text,
       inputsHash: inputs.hash,
+      worker: OWNER,
     };
     // A step's record refers to files uploaded with its inputs or output (a shared blob store): each write waits
     // for the uploads it refers to, and for the writes before it, so that a record never names a missing blob
@@ -649,7 +652,16 @@ export class ActionLifecycle {
     endedAt: number | null,
     error: ActionWrite['error'],
   ): void {
-    this.recorder.attempt({ runName: live.runName, actionName: live.name, attempt, phase, startedAt, endedAt, error });
+    this.recorder.attempt({
+      runName: live.runName,
+      actionName: live.name,
+      attempt,
+      phase,
+      startedAt,
+      endedAt,
+      error,
+      worker: OWNER,
+    });
   }
 
   /** Records the action's end: failed, timed out or aborted, with its error. */

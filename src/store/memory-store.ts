@@ -60,6 +60,8 @@ interface StoredAction {
   /** The last claim's owner and lease, if it was ever claimed. */
   readonly owner: string | null;
   readonly leaseExpiresAt: number | null;
+  /** The last {@link ActionWrite.worker} written: the worker of the attempt implied by the record. */
+  readonly worker: string | null;
 }
 
 /**
@@ -139,6 +141,7 @@ export class MemoryStore implements RunStore {
       epoch,
       owner: prev?.owner ?? null,
       leaseExpiresAt: prev?.leaseExpiresAt ?? null,
+      worker: action.worker ?? prev?.worker ?? null,
     });
   }
 
@@ -368,7 +371,7 @@ export class MemoryStore implements RunStore {
     }
     if (out.length === 0) {
       const action = run?.actions.get(actionName);
-      const first = action === undefined ? undefined : impliedFirstAttempt(action.record);
+      const first = action === undefined ? undefined : impliedFirstAttempt(action.record, action.worker);
       return first === undefined ? [] : [copyAttempt(first)];
     }
     return out.sort((x, y) => x.attempt - y.attempt);

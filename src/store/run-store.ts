@@ -37,7 +37,8 @@
  * **Attempts.** Most actions succeed at their first attempt, and that attempt is the action: same start, same
  * end, same phase. So a writer need not record an action's first attempt while it is the only one and has not
  * failed: {@link RunStore.listAttempts} of an action with no attempt records, `attempts === 1` and a start time
- * returns that attempt built from the action record (see {@link impliedFirstAttempt}). The local controller
+ * returns that attempt built from the action record (see {@link impliedFirstAttempt}), its `worker` being the
+ * last {@link ActionWrite.worker} written for the action. The local controller
  * writes attempt records only for an attempt that failed (timed out, was aborted), for every attempt after the
  * first, and for every attempt of a recovered run (which may replace the records of an earlier process); trace
  * and durable steps (recorded with `attempts: 1`) get none, and list their one attempt the same way. A store
@@ -70,6 +71,11 @@ export interface ActionWrite extends ActionRecord {
    * claimed the run (0 when it did neither). See {@link RunStore.putAction} for the guard.
    */
   readonly epoch?: number | undefined;
+  /**
+   * The process running (or that ran) the action's current attempt, `host:pid`: what the first attempt implied by
+   * the action record ({@link impliedFirstAttempt}) names as its worker. `undefined` keeps the stored value.
+   */
+  readonly worker?: string | undefined;
 }
 
 /** Fields of a run that change after it was created. */
@@ -379,10 +385,11 @@ export interface RunStore {
  * @example
  * ```ts
  * impliedFirstAttempt({ ...action, phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 12 });
- * // { runName, actionName: action.name, attempt: 1, phase: 'succeeded', startedAt: 10, endedAt: 12, error: null }
+ * // { runName, actionName: action.name, attempt: 1, phase: 'succeeded', startedAt: 10, endedAt: 12, error: null,
+ * //   worker: null }
  * ```
  */
-export function impliedFirstAttempt(action: ActionRecord): AttemptRecord | undefined {
+export function impliedFirstAttempt(action: ActionRecord, worker: string | null = null): AttemptRecord | undefined {
   if (action.attempts !== 1 || action.startedAt === null) return undefined;
   return {
     runName: action.runName,
@@ -392,6 +399,7 @@ export function impliedFirstAttempt(action: ActionRecord): AttemptRecord | undef
     startedAt: action.startedAt,
     endedAt: action.endedAt,
     error: action.error,
+    worker,
   };
 }
 
@@ -426,6 +434,7 @@ export function pickAttempt(a: AttemptRecord): AttemptRecord {
     startedAt: a.startedAt,
     endedAt: a.endedAt,
     error: a.error,
+    worker: a.worker ?? null,
   };
 }
 

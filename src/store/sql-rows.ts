@@ -13,6 +13,8 @@ export const RUN_COLUMNS =
   'epoch, heartbeat_at, lease_expires_at';
 export const ACTION_COLUMNS =
   'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+/** The columns of an attempt record. */
+export const ATTEMPT_COLUMNS = 'run_name, action_name, attempt, phase, started_at, ended_at, error, worker';
 
 /** The terminal action phases, as an SQL list for `phase IN …`. */
 export const TERMINAL_ACTION_PHASES_SQL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
@@ -102,6 +104,7 @@ export interface AttemptRow {
   started_at: number;
   ended_at: number | null;
   error: string | null;
+  worker: string | null;
 }
 
 export interface LogRow {
@@ -196,6 +199,7 @@ export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     inputsHash: a.inputsHash,
     outputs: a.outputs,
     epoch: a.epoch,
+    worker: a.worker,
   };
 }
 
@@ -236,6 +240,7 @@ export function attemptFromRow(r: AttemptRow): AttemptRecord {
     startedAt: r.started_at,
     endedAt: r.ended_at,
     error: errorFromJson(r.error),
+    worker: r.worker,
   };
 }
 

@@ -28,9 +28,9 @@ const MAX_RETRY_DELAY_MS = 1_000;
 
 /**
  * One group of pending writes: what one commit writes. A later write to the same action (attempt, run, cache
- * key, map call) replaces the pending one in place, keeping the inputs, their hash and the outputs that the later
- * write leaves `undefined`. Maps keep insertion order, so actions are written in the order they were first
- * written (creation order).
+ * key, map call) replaces the pending one in place, keeping the inputs, their hash, the outputs and the worker
+ * that the later write leaves `undefined`. Maps keep insertion order, so actions are written in the order they
+ * were first written (creation order).
  *
  * Pending writes are keyed by run, then by action: nested maps hash the caller's (already flat) strings instead
  * of building a `run\0action` key per write, which measured several times slower per write with 100 000 actions
@@ -91,6 +91,7 @@ export class WriteBatch {
     if (action.inputs !== undefined) pending.inputs = action.inputs;
     if (action.inputsHash !== undefined) pending.inputsHash = action.inputsHash;
     if (action.outputs !== undefined) pending.outputs = action.outputs;
+    if (action.worker !== undefined) pending.worker = action.worker;
   }
 
   /** Adds an attempt write, replacing a pending one of the same attempt number. */

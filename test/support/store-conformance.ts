@@ -781,6 +781,39 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           );
         }));
 
+      it('attempts carry the worker that ran them: recorded ones, and the first one implied by the action', () =>
+        withStore(async (store) => {
+          store.putAttempt(makeAttempt('r1', 'a1', 1, { phase: 'failed', startedAt: 10, endedAt: 11, worker: 'h1:1' }));
+          store.putAttempt(makeAttempt('r1', 'a1', 2, { phase: 'running', startedAt: 12, worker: 'h2:2' }));
+          assert.deepEqual(
+            (await store.listAttempts('r1', 'a1')).map((a) => [a.attempt, a.worker]),
+            [
+              [1, 'h1:1'],
+              [2, 'h2:2'],
+            ],
+          );
+          // The implied first attempt names the last worker written with the action; a write without one keeps it,
+          // both while pending and once committed.
+          store.putAction(makeAction('r1', 'a2', { phase: 'running', attempts: 1, startedAt: 10, worker: 'h3:3' }));
+          store.putAction(makeAction('r1', 'a2', { phase: 'running', attempts: 1, startedAt: 10 }));
+          assert.deepEqual(await store.listAttempts('r1', 'a2'), [
+            makeAttempt('r1', 'a2', 1, { startedAt: 10, worker: 'h3:3' }),
+          ]);
+          await store.flush();
+          store.putAction(makeAction('r1', 'a2', { phase: 'succeeded', attempts: 1, startedAt: 10, endedAt: 12 }));
+          await store.flush();
+          assert.deepEqual(await store.listAttempts('r1', 'a2'), [
+            makeAttempt('r1', 'a2', 1, { phase: 'succeeded', startedAt: 10, endedAt: 12, worker: 'h3:3' }),
+          ]);
+          // A claim by another worker that writes its own name replaces it; none written: null.
+          store.putAction(makeAction('r1', 'a3', { phase: 'running', attempts: 1, startedAt: 5, worker: 'h4:4' }));
+          await store.flush();
+          store.putAction(makeAction('r1', 'a3', { phase: 'running', attempts: 1, startedAt: 5, worker: 'h5:5' }));
+          store.putAction(makeAction('r1', 'a4', { phase: 'running', attempts: 1, startedAt: 5 }));
+          assert.equal((await store.listAttempts('r1', 'a3'))[0]?.worker, 'h5:5');
+          assert.equal((await store.listAttempts('r1', 'a4'))[0]?.worker, null);
+        }));
+
       it('putAction and putAttempt take a snapshot: changing the object afterwards changes nothing', () =>
         withStore(async (store) => {
           const action: Mutable<ActionWrite> = makeAction('r1', 'a1', { inputs: '[1]' });
@@ -969,7 +1002,17 @@ export function makeAttempt(
   attempt: number,
   overrides: Partial<AttemptRecord> = {},
 ): AttemptRecord {
-  return { runName, actionName, attempt, phase: 'running', startedAt: 1, endedAt: null, error: null, ...overrides };
+  return {
+    runName,
+    actionName,
+    attempt,
+    phase: 'running',
+    startedAt: 1,
+    endedAt: null,
+    error: null,
+    worker: null,
+    ...overrides,
+  };
 }
 
 function cacheEntry(key: string): CacheEntry {

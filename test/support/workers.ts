@@ -88,12 +88,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
   };
 }
 
-/** Stops `workers` with SIGTERM, and asserts that each drained and exited 0 (their output in the message). */
-export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<void> {
+/**
+ * Stops every worker with SIGTERM (they drain) and resolves to a check that each exited 0, to call once the test
+ * has cleaned up after itself: it throws with the workers' output otherwise.
+ */
+export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<() => void> {
   const codes = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
-  assert.deepEqual(
-    codes,
-    workers.map(() => 0),
-    `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
-  );
+  return () =>
+    assert.deepEqual(
+      codes,
+      workers.map(() => 0),
+      `workers drain and exit 0:\n${workers.map((w) => w.output()).join('\n')}`,
+    );
 }

@@ -175,6 +175,17 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'attempt_workers',
+    sql: `
+      -- Which process (host:pid) ran an attempt: attempts.worker for the attempts recorded as rows, and
+      -- actions.worker (the last writer's ActionWrite.worker) for the first attempt implied by the action record.
+      -- NULL for what was recorded before.
+      ALTER TABLE actions ADD COLUMN worker text;
+      ALTER TABLE attempts ADD COLUMN worker text;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -10,6 +10,7 @@ import { InitializationError } from '../../errors.js';
 import {
   ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
+  ATTEMPT_COLUMNS,
   CLAIMED_ACTION_COLUMNS,
   RUN_COLUMNS,
   TERMINAL_ACTION_PHASES_SQL,
@@ -516,13 +517,17 @@ export class PostgresStore implements RunStore {
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
     await this.#beforeRead();
     const res = await this.#db.query<AttemptRow>(
-      `SELECT run_name, action_name, attempt, phase, started_at, ended_at, error FROM ${this.#t.attempts}
+      `SELECT ${ATTEMPT_COLUMNS} FROM ${this.#t.attempts}
        WHERE run_name = $1 AND action_name = $2 ORDER BY attempt`,
       [runName, actionName],
     );
     if (res.rows.length === 0) {
-      const action = await this.#getActionRow(this.#db, runName, actionName);
-      const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
+      const found = await this.#db.query<ActionRow & { worker: string | null }>(
+        `SELECT ${ACTION_COLUMNS}, worker FROM ${this.#t.actions} WHERE run_name = $1 AND name = $2`,
+        [runName, actionName],
+      );
+      const action = found.rows[0];
+      const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action), action.worker);
       return first === undefined ? [] : [first];
     }
     return res.rows.map(attemptFromRow);
@@ -817,9 +822,9 @@ export class PostgresStore implements RunStore {
     await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
   }
 
-  /** The 16 column arrays of the action rows of `batch`, in the order of `$1`–`$16` of {@link CommitStatements.actionsUpsert}. */
+  /** The 17 column arrays of the action rows of `batch`, in the order of `$1`–`$17` of {@link CommitStatements.actionsUpsert}. */
   #actionColumns(batch: WriteBatch): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+    const cols: unknown[][] = Array.from({ length: 17 }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
@@ -840,6 +845,7 @@ export class PostgresStore implements RunStore {
           a.inputsHash ?? null,
           a.inputs ?? null,
           a.outputs ?? null,
+          a.worker ?? null,
         ];
         values.forEach((v, i) => cols[i]?.push(v));
       }
@@ -849,17 +855,28 @@ export class PostgresStore implements RunStore {
 
   async #writeAttempts(exec: Exec, batch: WriteBatch): Promise<void> {
     if (batch.attempts.size === 0) return;
-    const cols: unknown[][] = Array.from({ length: 7 }, () => []);
+    const cols: unknown[][] = Array.from({ length: 8 }, () => []);
     batch.forEachAttempt((t) => {
-      const values = [t.runName, t.actionName, t.attempt, t.phase, t.startedAt, t.endedAt, errorJson(t.error)];
+      const values = [
+        t.runName,
+        t.actionName,
+        t.attempt,
+        t.phase,
+        t.startedAt,
+        t.endedAt,
+        errorJson(t.error),
+        t.worker ?? null,
+      ];
       values.forEach((v, i) => cols[i]?.push(v));
     });
     await execRows(
       exec,
-      `INSERT INTO ${this.#t.attempts} (run_name, action_name, attempt, phase, started_at, ended_at, error)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+      `INSERT INTO ${this.#t.attempts} (run_name, action_name, attempt, phase, started_at, ended_at, error, worker)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+         $8::text[])
        ON CONFLICT (run_name, action_name, attempt) DO UPDATE SET
-         phase = excluded.phase, started_at = excluded.started_at, ended_at = excluded.ended_at, error = excluded.error`,
+         phase = excluded.phase, started_at = excluded.started_at, ended_at = excluded.ended_at, error = excluded.error,
+         worker = excluded.worker`,
       cols,
     );
   }
@@ -944,11 +961,11 @@ function tables(schema: string): Tables {
 
 /** The texts of the statements of the hot commit path, built once per store (they name its schema). */
 interface CommitStatements {
-  /** The upsert of action rows from the column arrays `$1`–`$16`, with its guard. */
+  /** The upsert of action rows from the column arrays `$1`–`$17`, with its guard. */
   readonly actionsUpsert: string;
   /**
-   * The same in one statement that fences: it locks the runs `$17` (name order), skips the rows of those whose
-   * epoch is no longer the one in `$18`, and returns the locked runs' `name, epoch`.
+   * The same in one statement that fences: it locks the runs `$18` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$19`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
 }
@@ -960,14 +977,14 @@ function commitStatements(t: Tables): CommitStatements {
   // of a newer epoch (a recovery that claimed the run re-runs what had failed).
   const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
          (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs)
+          error, epoch, inputs_hash, inputs, outputs, worker)
        SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
-         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs
+         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
          $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[]) WITH ORDINALITY
+         $16::text[], $17::text[]) WITH ORDINALITY
          AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, ord)
+           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, ord)
        ${where}
        ORDER BY u.ord
        ON CONFLICT (run_name, name) DO UPDATE SET
@@ -976,15 +993,16 @@ function commitStatements(t: Tables): CommitStatements {
          ended_at = excluded.ended_at, error = excluded.error, epoch = excluded.epoch,
          inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
          inputs = coalesce(excluded.inputs, a.inputs),
-         outputs = coalesce(excluded.outputs, a.outputs)
+         outputs = coalesce(excluded.outputs, a.outputs),
+         worker = coalesce(excluded.worker, a.worker)
        WHERE ${actionWriteGuard('a')}`;
   // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
   // locked row before the first row is inserted, so every lock is taken first, in name order.
   const fenced = `WITH locked AS (
-         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($17::text[]) ORDER BY name FOR UPDATE
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($18::text[]) ORDER BY name FOR UPDATE
        ), written AS (
          ${upsert(`WHERE u.run_name NOT IN (
-           SELECT l.name FROM locked l JOIN unnest($17::text[], $18::bigint[]) AS mine(name, epoch)
+           SELECT l.name FROM locked l JOIN unnest($18::text[], $19::bigint[]) AS mine(name, epoch)
              ON mine.name = l.name
            WHERE l.epoch <> mine.epoch)`)}
        )

@@ -229,6 +229,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
     `,
   },
+  {
+    version: 10,
+    name: 'attempt_workers',
+    sql: `
+      -- Which process (host:pid) ran an attempt: attempts.worker for the attempts recorded as rows, and
+      -- actions.worker (the last writer's ActionWrite.worker) for the first attempt implied by the action record.
+      -- NULL for what was recorded before.
+      ALTER TABLE actions ADD COLUMN worker TEXT;
+      ALTER TABLE attempts ADD COLUMN worker TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -30,6 +30,7 @@ import { checkTail, pageOf } from '../paging.js';
 import {
   ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
+  ATTEMPT_COLUMNS,
   CLAIMED_ACTION_COLUMNS,
   RUN_COLUMNS,
   TERMINAL_ACTION_PHASES_SQL,
@@ -441,8 +442,9 @@ export class SqliteStore implements RunStore {
     this.#beforeRead();
     const rows = this.#s.listAttempts.all(runName, actionName) as AttemptRow[];
     if (rows.length === 0) {
-      const action = this.#s.getAction.get(runName, actionName) as ActionRow | undefined;
-      const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action));
+      const action = this.#s.getActionWorker.get(runName, actionName) as
+        (ActionRow & { worker: string | null }) | undefined;
+      const first = action === undefined ? undefined : impliedFirstAttempt(actionFromRow(action), action.worker);
       return first === undefined ? [] : [first];
     }
     return rows.map(attemptFromRow);
@@ -564,6 +566,7 @@ export class SqliteStore implements RunStore {
       a.inputsHash ?? null,
       a.inputs ?? null,
       a.outputs ?? null,
+      a.worker ?? null,
     );
   }
 
@@ -576,6 +579,7 @@ export class SqliteStore implements RunStore {
       t.startedAt,
       t.endedAt,
       t.error === null ? null : JSON.stringify(t.error),
+      t.worker ?? null,
     );
   }
 
@@ -648,6 +652,7 @@ interface Statements {
   readonly countActions: Database.Statement<unknown[]>;
   readonly listGroups: Database.Statement<unknown[]>;
   readonly listAttempts: Database.Statement<unknown[]>;
+  readonly getActionWorker: Database.Statement<unknown[]>;
   readonly getCacheEntry: Database.Statement<unknown[]>;
   readonly clearCache: Database.Statement<unknown[]>;
 }
@@ -665,8 +670,8 @@ function prepareStatements(db: Database.Database): Statements {
     // at the same epoch, changes nothing.
     upsertAction: db.prepare(`INSERT INTO actions
       (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-       error, epoch, inputs_hash, inputs, outputs)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       error, epoch, inputs_hash, inputs, outputs, worker)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, name) DO UPDATE SET
         task_name = excluded.task_name, short_name = excluded.short_name,
         phase = excluded.phase, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
@@ -674,13 +679,14 @@ function prepareStatements(db: Database.Database): Statements {
         epoch = excluded.epoch,
         inputs_hash = coalesce(excluded.inputs_hash, inputs_hash),
         inputs = coalesce(excluded.inputs, inputs),
-        outputs = coalesce(excluded.outputs, outputs)
+        outputs = coalesce(excluded.outputs, outputs),
+        worker = coalesce(excluded.worker, worker)
       WHERE ${actionWriteGuard('actions')}`),
     upsertAttempt: db.prepare(`INSERT INTO attempts
-      (run_name, action_name, attempt, phase, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+      (run_name, action_name, attempt, phase, started_at, ended_at, error, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, action_name, attempt) DO UPDATE SET
         phase = excluded.phase, started_at = excluded.started_at, ended_at = excluded.ended_at,
-        error = excluded.error`),
+        error = excluded.error, worker = excluded.worker`),
     insertLog: db.prepare(
       'INSERT INTO logs (run_name, action_name, attempt, at, stream, line) VALUES (?, ?, ?, ?, ?, ?)',
     ),
@@ -703,8 +709,9 @@ function prepareStatements(db: Database.Database): Statements {
           min(started_at) AS started_at, max(ended_at) AS ended_at, min(seq) AS first
         FROM actions WHERE run_name = ? AND grp IS NOT NULL AND parent_name IS NOT NULL
         GROUP BY parent_name, grp) g ORDER BY g.first`),
-    listAttempts: db.prepare(`SELECT run_name, action_name, attempt, phase, started_at, ended_at, error
+    listAttempts: db.prepare(`SELECT ${ATTEMPT_COLUMNS}
       FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt`),
+    getActionWorker: db.prepare(`SELECT ${ACTION_COLUMNS}, worker FROM actions WHERE run_name = ? AND name = ?`),
     getCacheEntry: db.prepare(
       'SELECT key, task_name, created_at, run_name, action_name, outputs FROM cache_entries WHERE key = ?',
     ),

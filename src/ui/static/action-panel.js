@@ -240,6 +240,7 @@ function Attempts({ detail }) {
         <th>Phase</th>
         <th>Started</th>
         <th class="num">Duration</th>
+        <th title="the process (host:pid) that ran the attempt">Worker</th>
       </tr>
     </thead>
     <tbody>
@@ -250,12 +251,13 @@ function Attempts({ detail }) {
             <td><${PhaseBadge} phase=${shownPhase(t.phase, lastSeenAt)} small /></td>
             <td title=${fullTime(t.startedAt)}>${time(t.startedAt)}</td>
             <td class="num mono">${duration((t.endedAt ?? (t.phase === 'running' ? openEnd(t.startedAt, lastSeenAt, serverNow()) : t.startedAt)) - t.startedAt)}</td>
+            <td class="mono attempt-worker">${t.worker ?? html`<span class="muted">unknown</span>`}</td>
           </tr>
           ${
             t.error &&
             html`<tr class="attempt-error">
               <td></td>
-              <td colspan="3"><${ErrorBox} error=${t.error} title=${`Attempt ${t.attempt}`} /></td>
+              <td colspan="4"><${ErrorBox} error=${t.error} title=${`Attempt ${t.attempt}`} /></td>
             </tr>`
           }
         </${Fragment}>`,
