@@ -106,6 +106,11 @@ export class RunningAction implements LiveAction {
   recorded: Map<string, ActionRecord> | null = null;
   /** When recovering: the encoded outputs of this action's finished traces and durable steps, by name. */
   replay: Map<string, string> | null = null;
+  /**
+   * Writes of this action's steps still waiting for the uploads they refer to (see `beginStep`): the action's
+   * own end is recorded after them, so that no reader sees the action ended and one of its steps still running.
+   */
+  stepWrites: Promise<void>[] | null = null;
   #interrupted: Error | null = null;
   #controller: AbortController | null = null;
   // Created on first use: most actions start no children (a fan-out holds 100 000 of them in flight).
@@ -380,6 +385,11 @@ export class ActionLifecycle {
 
   /** Attempt `n` returned `value`: records the output and the success; returns the output as the caller gets it. */
   private attemptSucceeded(live: RunningAction, n: number, startedAt: number, value: unknown): unknown {
+    const steps = live.stepWrites;
+    if (steps !== null) {
+      live.stepWrites = null;
+      return Promise.all(steps).then(() => this.attemptSucceeded(live, n, startedAt, value));
+    }
     let output: StoredValue;
     try {
       output = this.codec.encode(value, 'output', live.task.maxInlineIoBytes);
@@ -606,6 +616,7 @@ export class ActionLifecycle {
           this.recorder.action({ ...snapshot, phase: 'failed', outputs: undefined, endedAt: Date.now(), error });
         },
       );
+      (live.stepWrites ??= []).push(queued);
     };
     write({ ...record }, inputs.written);
     const stepFrame: Frame = { ...frame, kind: 'trace' };
