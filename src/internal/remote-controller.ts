@@ -165,7 +165,9 @@ interface Waiter {
 interface ParentWaits {
   readonly children: Map<string, Waiter>;
   /** Resolves once subscribed to the parent's channel; its value ends the subscription. */
-  readonly subscribed: Promise<() => void>;
+  subscribed: Promise<() => void>;
+  /** The subscription failed (the engine was unreachable): the next child call subscribes again. */
+  failed: boolean;
   /** Ends the subscription when no child was awaited for a while (see {@link SUBSCRIPTION_LINGER_MS}). */
   idle: NodeJS.Timeout | undefined;
 }
@@ -694,6 +696,7 @@ export class RemoteController implements Controller, Placement {
       }
       return await ended.outcome;
     } finally {
+      this.#forget(child); // a call that failed before its outcome (the engine refused the job) waits no more
       child.settled = true;
       parent.children.delete(child);
       scope?.leave(child);
@@ -753,16 +756,28 @@ export class RemoteController implements Controller, Placement {
     const key = `${child.runName}\0${child.parent.name}`;
     let waits = this.#waits.get(key);
     if (waits === undefined) {
-      const children = new Map<string, Waiter>();
-      const subscribed = this.engine.watchChildren(child.runName, child.parent.name, (name) => this.#wake(key, name));
-      waits = { children, subscribed, idle: undefined };
+      waits = {
+        children: new Map<string, Waiter>(),
+        subscribed: Promise.resolve(() => undefined),
+        idle: undefined,
+        failed: true,
+      };
       this.#waits.set(key, waits);
       this.#startReconciling();
+    }
+    if (waits.failed) {
+      const entry = waits;
+      entry.failed = false;
+      entry.subscribed = this.engine.watchChildren(child.runName, child.parent.name, (name) => this.#wake(key, name));
+      // Children already waiting are still found by the reconcile meanwhile.
+      entry.subscribed.catch(() => {
+        entry.failed = true;
+      });
     }
     clearTimeout(waits.idle);
     waits.idle = undefined;
     const outcome = new Promise<unknown>((resolve, reject) => {
-      (waits).children.set(child.name, { child, resolve, reject });
+      waits.children.set(child.name, { child, resolve, reject });
     });
     return { subscribed: waits.subscribed, outcome };
   }
@@ -884,6 +899,14 @@ export class RemoteController implements Controller, Placement {
       }
       await this.#settle(child.runName, child.parent.name, [child.name]);
     })().catch(() => undefined); // the reconcile settles the child once its end is recorded
+  }
+
+  /** Stops waiting for `child` here, if this process still does, without settling its caller. */
+  #forget(child: RemoteChild): void {
+    const key = `${child.runName}\0${child.parent.name}`;
+    const waits = this.#waits.get(key);
+    if (waits === undefined || !waits.children.delete(child.name)) return;
+    this.#unwatchIfDone(key, waits);
   }
 
   /** Stops waiting for `child` here, rejecting its caller with `reason`. */
