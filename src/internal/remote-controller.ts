@@ -27,7 +27,7 @@ import { ActionAbortedError, ModuleLoadError, TaskTimeoutError, fromSerialized, 
 import type { Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
-import type { ActionWrite } from '../store/run-store.js';
+import type { ActionWrite, EndedAction } from '../store/run-store.js';
 import { isTerminal, type ActionRecord, type RunRecord } from '../types.js';
 import {
   ActionLifecycle,
@@ -424,11 +424,8 @@ export class RemoteController implements Controller, Placement {
     const store = this.recorder.store;
     this.#serving.set(job.runName, (this.#serving.get(job.runName) ?? 0) + 1);
     try {
-      // The inputs are read with the claim, not one round trip after it (they never change once recorded).
-      const [claimed, io] = await Promise.all([
-        store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs }),
-        store.getActionIO(job.runName, job.actionName),
-      ]);
+      // The claim returns the inputs too: one round trip to start an action.
+      const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
       // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
       if (claimed === undefined) return;
       const run = await this.#runScope(job.runName);
@@ -446,7 +443,7 @@ export class RemoteController implements Controller, Placement {
       const record: Mutable<ActionWrite> = {
         ...pickWrite(claimed),
         phase: 'queued',
-        inputs: io?.inputs ?? undefined,
+        inputs: claimed.inputs ?? undefined,
         inputsHash: job.inputsHash,
         epoch: claimed.epoch,
       };
@@ -810,9 +807,9 @@ export class RemoteController implements Controller, Placement {
     const wanted = names.filter((n) => waits.children.has(n));
     if (wanted.length === 0) return;
     const store = this.recorder.store;
-    let ended: ActionRecord[];
+    let ended: EndedAction[];
     try {
-      ended = await store.endedAmong(runName, wanted);
+      ended = await store.endedAmong(runName, wanted, { withOutputs: true });
     } catch {
       return; // the reconcile tries again
     }
@@ -825,8 +822,7 @@ export class RemoteController implements Controller, Placement {
         waiter.child.settled = true;
         if (rec.phase === 'succeeded') {
           try {
-            const io = await store.getActionIO(runName, rec.name);
-            waiter.resolve(io?.outputs == null ? undefined : await this.codec.load(io.outputs));
+            waiter.resolve(rec.outputs == null ? undefined : await this.codec.load(rec.outputs));
           } catch (err) {
             waiter.reject(err);
           }

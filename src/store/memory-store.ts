@@ -17,6 +17,8 @@ import {
   type AbortRequest,
   type ActionClaim,
   type ClaimedAction,
+  type EndedAction,
+  type EndedAmongOptions,
   emptyCounts,
   impliedFirstAttempt,
   pickActionRecord,
@@ -195,7 +197,13 @@ export class MemoryStore implements RunStore {
       leaseExpiresAt,
     };
     this.#runs.get(runName)?.actions.set(actionName, claimed);
-    return { ...copyAction(claimed.record), epoch: claimed.epoch, owner: claim.owner, leaseExpiresAt };
+    return {
+      ...copyAction(claimed.record),
+      epoch: claimed.epoch,
+      owner: claim.owner,
+      leaseExpiresAt,
+      inputs: claimed.inputs,
+    };
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -263,14 +271,20 @@ export class MemoryStore implements RunStore {
     return found.sort((a, b) => a.seq - b.seq);
   }
 
-  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+  async endedAmong(
+    runName: string,
+    actionNames: readonly string[],
+    options: EndedAmongOptions = {},
+  ): Promise<EndedAction[]> {
     this.#check();
     const run = this.#runs.get(runName);
     if (run === undefined) return [];
     const wanted = new Set(actionNames);
-    const ended: ActionRecord[] = [];
-    for (const [name, a] of run.actions)
-      if (wanted.has(name) && isTerminal(a.record.phase)) ended.push(copyAction(a.record));
+    const ended: EndedAction[] = [];
+    for (const [name, a] of run.actions) {
+      if (!wanted.has(name) || !isTerminal(a.record.phase)) continue;
+      ended.push(options.withOutputs === true ? { ...copyAction(a.record), outputs: a.outputs } : copyAction(a.record));
+    }
     return ended;
   }
 

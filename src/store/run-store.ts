@@ -135,13 +135,30 @@ export interface ActionClaim {
   readonly leaseMs: number;
 }
 
-/** An action as claimed ({@link RunStore.claimAction}): its record, the epoch the claim raised, and the lease. */
+/**
+ * An action as claimed ({@link RunStore.claimAction}): its record, the epoch the claim raised, the lease, and its
+ * encoded inputs (read in the same step, so that a worker needs no second read to start it).
+ */
 export interface ClaimedAction extends ActionRecord {
   /** The claimer's fencing token: pass it as {@link ActionWrite.epoch} in every write of the action. */
   readonly epoch: number;
   readonly owner: string;
   /** When the claim lapses, in ms since the epoch, unless the claimer renews it (by claiming again). */
   readonly leaseExpiresAt: number;
+  /** The action's encoded inputs, as recorded when it was created (`null` when none were recorded). */
+  readonly inputs: string | null;
+}
+
+/** Options of {@link RunStore.endedAmong}. */
+export interface EndedAmongOptions {
+  /** Read each ended action's encoded outputs in the same query. @default false */
+  readonly withOutputs?: boolean;
+}
+
+/** An action that ended, as {@link RunStore.endedAmong} reads it: with its encoded outputs when asked for. */
+export interface EndedAction extends ActionRecord {
+  /** The encoded output of a succeeded action (`null` otherwise); present only with `withOutputs`. */
+  readonly outputs?: string | null;
 }
 
 /**
@@ -365,11 +382,12 @@ export interface RunStore {
    * Which of `actionNames` (actions of `runName`) have ended: the records of those that are terminal
    * (`succeeded`, `failed`, `aborted`, `timed_out`), in creation order; names that are missing or still queued or
    * running are left out. What a waiting parent reads, as a backstop to wake-ups, in one query per call on the
-   * SQL stores (however many names). Reads see every earlier write of this instance.
+   * SQL stores (however many names). With `withOutputs`, each record carries its encoded outputs too (what a waiting parent
+   * hands on), in the same query. Reads see every earlier write of this instance.
    *
    * Thrown (as a rejection) with {@link StoreClosedError} when the store is closed.
    */
-  endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]>;
+  endedAmong(runName: string, actionNames: readonly string[], options?: EndedAmongOptions): Promise<EndedAction[]>;
   /** Deletes every cache entry; resolves to how many were deleted. */
   clearCache(): Promise<number>;
 

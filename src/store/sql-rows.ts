@@ -37,7 +37,7 @@ export const WHOLE_RUN = '';
 export const ABORT_REQUEST_COLUMNS = 'seq, run_name, action_name, reason, run_epoch, requested_at';
 
 /** The columns of a claimed action: its record, its epoch and the claim. */
-export const CLAIMED_ACTION_COLUMNS = `${ACTION_COLUMNS}, epoch, owner, lease_expires_at`;
+export const CLAIMED_ACTION_COLUMNS = `${ACTION_COLUMNS}, epoch, owner, lease_expires_at, inputs`;
 
 export interface RunRow {
   name: string;
@@ -77,6 +77,12 @@ export interface ClaimedActionRow extends ActionRow {
   epoch: number;
   owner: string;
   lease_expires_at: number;
+  inputs: string | null;
+}
+
+/** An ended action's row with its encoded outputs (see `RunStore.endedAmong`'s `withOutputs`). */
+export interface EndedActionRow extends ActionRow {
+  outputs?: string | null;
 }
 
 export interface AbortRequestRow {
@@ -163,7 +169,7 @@ export function actionFromRow(r: ActionRow): ActionRecord {
 }
 
 export function claimedActionFromRow(r: ClaimedActionRow): ClaimedAction {
-  return { ...actionFromRow(r), epoch: r.epoch, owner: r.owner, leaseExpiresAt: r.lease_expires_at };
+  return { ...actionFromRow(r), epoch: r.epoch, owner: r.owner, leaseExpiresAt: r.lease_expires_at, inputs: r.inputs };
 }
 
 export function abortRequestFromRow(r: AbortRequestRow): AbortRequest {

@@ -580,8 +580,14 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.ok(claimed !== undefined, 'a queued action is claimed');
           assert.deepEqual(
             { ...claimed, leaseExpiresAt: 0 },
-            { ...withoutIO(makeAction('r1', 'c1', { phase: 'running' })), epoch: 2, owner: 'w:1', leaseExpiresAt: 0 },
-            'running, at the epoch after the run epoch of its writer (1)',
+            {
+              ...withoutIO(makeAction('r1', 'c1', { phase: 'running' })),
+              epoch: 2,
+              owner: 'w:1',
+              leaseExpiresAt: 0,
+              inputs: '[1]',
+            },
+            'running, at the epoch after the run epoch of its writer (1), with its inputs',
           );
           assert.ok(claimed.leaseExpiresAt >= before + 10_000);
           assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
@@ -715,6 +721,21 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           );
           assert.deepEqual(ended[0], withoutIO(makeAction('r1', 'c2', { phase: 'succeeded' })));
           assert.deepEqual(await store.endedAmong('nope', ['c2']), []);
+          // With outputs: those of the succeeded ones, null for the others.
+          store.putAction(makeAction('r1', 'o1', { phase: 'succeeded', outputs: '"out"' }));
+          store.putAction(makeAction('r1', 'o2', { phase: 'failed' }));
+          const withOutputs = await store.endedAmong('r1', ['o1', 'o2'], { withOutputs: true });
+          assert.deepEqual(
+            withOutputs.map((a) => [a.name, a.outputs]),
+            [
+              ['o1', '"out"'],
+              ['o2', null],
+            ],
+          );
+          assert.deepEqual(withOutputs[0], {
+            ...withoutIO(makeAction('r1', 'o1', { phase: 'succeeded' })),
+            outputs: '"out"',
+          });
           // Many names, one call.
           for (let i = 0; i < 3_000; i++)
             store.putAction(makeAction('r1', `m${i}`, { phase: i % 3 === 0 ? 'succeeded' : 'running' }));

@@ -20,6 +20,7 @@ import {
   claimedActionFromRow,
   type AbortRequestRow,
   type ClaimedActionRow,
+  type EndedActionRow,
   actionFromRow,
   attemptFromRow,
   cacheEntryFromRow,
@@ -42,6 +43,8 @@ import {
   type AbortRequest,
   type ActionClaim,
   type ClaimedAction,
+  type EndedAction,
+  type EndedAmongOptions,
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
@@ -604,16 +607,21 @@ export class PostgresStore implements RunStore {
     return res.rows.map(abortRequestFromRow);
   }
 
-  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+  async endedAmong(
+    runName: string,
+    actionNames: readonly string[],
+    options: EndedAmongOptions = {},
+  ): Promise<EndedAction[]> {
     await this.#beforeReadOf(runName, actionNames);
     if (actionNames.length === 0) return [];
+    const withOutputs = options.withOutputs === true;
     // One query whatever the number of names: they travel as one array parameter.
-    const res = await this.#db.query<ActionRow>(
-      `SELECT ${ACTION_COLUMNS} FROM ${this.#t.actions}
+    const res = await this.#db.query<EndedActionRow>(
+      `SELECT ${ACTION_COLUMNS}${withOutputs ? ', outputs' : ''} FROM ${this.#t.actions}
        WHERE run_name = $1 AND name = ANY($2::text[]) AND phase IN ${TERMINAL_ACTION_PHASES_SQL} ORDER BY seq`,
       [runName, [...actionNames]],
     );
-    return res.rows.map(actionFromRow);
+    return res.rows.map((r) => (withOutputs ? { ...actionFromRow(r), outputs: r.outputs ?? null } : actionFromRow(r)));
   }
 
   async clearCache(): Promise<number> {

@@ -11,6 +11,8 @@ import {
   type AbortRequest,
   type ActionClaim,
   type ClaimedAction,
+  type EndedAction,
+  type EndedAmongOptions,
   StoreClosedError,
   impliedFirstAttempt,
   type ActionIO,
@@ -40,6 +42,7 @@ import {
   claimedActionFromRow,
   type AbortRequestRow,
   type ClaimedActionRow,
+  type EndedActionRow,
   actionFromRow,
   attemptFromRow,
   cacheEntryFromRow,
@@ -354,16 +357,21 @@ export class SqliteStore implements RunStore {
     return rows.map(abortRequestFromRow);
   }
 
-  async endedAmong(runName: string, actionNames: readonly string[]): Promise<ActionRecord[]> {
+  async endedAmong(
+    runName: string,
+    actionNames: readonly string[],
+    options: EndedAmongOptions = {},
+  ): Promise<EndedAction[]> {
     this.#beforeRead();
     if (actionNames.length === 0) return [];
+    const withOutputs = options.withOutputs === true;
     // One query whatever the number of names: they travel as one JSON array.
     const rows = this.#query(
-      `SELECT ${ACTION_COLUMNS} FROM actions
+      `SELECT ${ACTION_COLUMNS}${withOutputs ? ', outputs' : ''} FROM actions
        WHERE run_name = ? AND name IN (SELECT value FROM json_each(?)) AND phase IN ${TERMINAL_ACTION_PHASES_SQL}
        ORDER BY seq`,
-    ).all(runName, JSON.stringify(actionNames)) as ActionRow[];
-    return rows.map(actionFromRow);
+    ).all(runName, JSON.stringify(actionNames)) as EndedActionRow[];
+    return rows.map((r) => (withOutputs ? { ...actionFromRow(r), outputs: r.outputs ?? null } : actionFromRow(r)));
   }
 
   async getRunInputs(name: string): Promise<string | undefined> {
