@@ -93,7 +93,7 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
     const tasks = (await import(FEATURES)) as typeof FeatureTasks;
     const key = `k${process.pid}`;
     const remote = await flyte.run(tasks.features, key);
-    const out = (await remote.outputs());
+    const out = await remote.outputs();
     assert.deepEqual(out, {
       shouted: key.toUpperCase(),
       slept: true,
@@ -120,8 +120,16 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
     assert.equal(cachedChild?.cacheHit, true);
     // Locally, as a reference: the same steps are recorded.
     const local = await flyte.withRunContext({ mode: 'local' }).run(tasks.features, `${key}-local`);
-    assert.equal(((await local.outputs())).self, 'local');
+    assert.equal((await local.outputs()).self, 'local');
     assert.deepEqual(remoteSteps, await stepsOf(local));
+  });
+
+  it("a child called with override() runs with the override's settings on its worker", async () => {
+    const tasks = (await import(FEATURES)) as typeof FeatureTasks;
+    const remote = await flyte.run(tasks.overridden, 5);
+    assert.equal(await remote.outputs(), 5);
+    const child = (await remote.actions()).find((a) => a.taskName === 'remote_features.failsOnce');
+    assert.equal(child?.attempts, 2, 'retried, as the override says');
   });
 
   it('fails an action whose task the workers do not have with ModuleLoadError, not retried', async () => {

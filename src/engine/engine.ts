@@ -25,6 +25,11 @@ export interface ActionJob {
   readonly customContext: Readonly<Record<string, string>>;
   /** The canonical hash of the action's inputs (an id: the cache key is derived from it). */
   readonly inputsHash?: string | undefined;
+  /**
+   * The task's settings as the caller used them, when they differ from the task as defined (an `override()`:
+   * retries, timeouts, cache...): plain JSON, opaque to the engine. Absent for a task called as defined.
+   */
+  readonly task?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** Options of {@link Engine.consume}. */

@@ -127,6 +127,7 @@ export class RedisEngine implements Engine {
       module: job.module,
       customContext: job.customContext,
       ...(job.inputsHash === undefined ? {} : { inputsHash: job.inputsHash }),
+      ...(job.task === undefined ? {} : { task: job.task }),
     };
     // A job with this id that exists already (waiting or held) makes `add` a no-op: enqueue is idempotent.
     await queue.add(job.taskName, data, {

@@ -24,7 +24,7 @@
  * @module
  */
 import { ActionAbortedError, ModuleLoadError, TaskTimeoutError, fromSerialized, serializeError } from '../errors.js';
-import type { Engine, Lease } from '../engine/engine.js';
+import type { ActionJob, Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
 import type { ActionWrite, EndedAction } from '../store/run-store.js';
@@ -59,6 +59,7 @@ import type { ValueCodec } from './serde.js';
 import { runOnPool } from './sync-host.js';
 import type { TaskDefinition } from './task-definition.js';
 import { lookupTask } from './task-registry.js';
+import { fromTaskRef, toTaskRef, type TaskRef } from './task-ref.js';
 import type { ThreadPool } from './thread-pool.js';
 import { setLongTimeout } from './timer.js';
 
@@ -447,16 +448,26 @@ export class RemoteController implements Controller, Placement {
         inputsHash: job.inputsHash,
         epoch: claimed.epoch,
       };
-      const task = lookupTask(job.taskName);
+      let task: TaskDefinition | undefined;
+      let refused: Error | undefined;
+      try {
+        task = this.#taskOf(job);
+      } catch (err) {
+        refused = new ModuleLoadError(
+          `the settings of task ${job.taskName} in its job cannot be read by this worker (${OWNER}): ` +
+            `${(err as Error).message}`,
+        );
+      }
       if (task === undefined || record.inputs === undefined) {
         const where = job.module === null ? '' : ` (module ${job.module})`;
         const error =
-          task === undefined
+          refused ??
+          (task === undefined
             ? new ModuleLoadError(
                 `task ${job.taskName}${where} is not defined in this worker (${OWNER}); ` +
                   'start the worker with --module for the module that defines it',
               )
-            : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`);
+            : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`));
         await this.#recordNeverRan(record, error);
         if (job.actionName === ROOT_ACTION) this.recorder.run(job.runName, endOf(record));
         await store.flush();
@@ -530,6 +541,13 @@ export class RemoteController implements Controller, Placement {
     if (run.maxSlots === 0) return;
     if (actionName === ROOT_ACTION) await this.engine.clearSlots(run.name);
     else await this.engine.releaseSlot(run.name, actionName);
+  }
+
+  /** The definition a job runs: the registered task, with the caller's overrides when the job carries them. */
+  #taskOf(job: ActionJob): TaskDefinition | undefined {
+    const registered = lookupTask(job.taskName);
+    if (registered === undefined || job.task === undefined) return registered;
+    return fromTaskRef(job.task as unknown as TaskRef, registered);
   }
 
   /** After an action's end is durable: wakes its parent (or, for the root, whoever waits for the run). */
@@ -944,7 +962,10 @@ export class RemoteController implements Controller, Placement {
   }
 
   #job(runName: string, actionName: string, task: TaskDefinition, customContext: Readonly<Record<string, string>>) {
+    // A task called as defined needs only its name; an override() travels as its settings (a task reference).
+    const overridden = lookupTask(task.name) !== task;
     return {
+      ...(overridden ? { task: toTaskRef(task) as unknown as Readonly<Record<string, unknown>> } : {}),
       queue: queueName(task.envName),
       runName,
       actionName,
