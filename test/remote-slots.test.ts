@@ -171,7 +171,10 @@ describe('maxActionConcurrency across workers', { skip }, () => {
     assert.equal(await sync.outputs(), 5, 'a sync parent gives its slot back too');
     const run = await flyte.withRunContext({ maxActionConcurrency: 1 }).run(slots.fanOut, 8, 4_000);
     for (const deadline = Date.now() + 20_000; ;) {
-      const running = (await run.actions()).filter((a) => a.taskName === 'remote_slots.nap' && a.phase === 'running');
+      // Running, with its attempt started (a claim alone also shows `running`, with no attempt yet).
+      const running = (await run.actions()).filter(
+        (a) => a.taskName === 'remote_slots.nap' && a.phase === 'running' && a.attempts > 0,
+      );
       if (running.length > 0) break;
       assert.ok(Date.now() < deadline, 'a nap started within 20 s');
       await new Promise((resolve) => setTimeout(resolve, 20));
