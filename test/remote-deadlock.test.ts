@@ -46,6 +46,7 @@ describe('distributed mode: no deadlock at --concurrency 1, and work spreads', {
     const prefix = `flyte_test_remote_deadlock_${process.pid}_${prefixes.length}`;
     prefixes.push(prefix);
     const engine = urlWithPrefix(prefix);
+    await flyte.shutdown(); // the previous case's runtime closes (its engine too) before its prefix is deleted
     flyte.init({ root: tempDir(), store, engine, echoLogs: false });
     const workers = await Promise.all(
       Array.from({ length: count }, () => startWorker({ modules: [DEEP], store, engine, concurrency })),
@@ -87,6 +88,7 @@ describe('distributed mode: no deadlock at --concurrency 1, and work spreads', {
       const file = join(markers, 'markers.txt');
       return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
     };
+    await flyte.shutdown(); // the previous case's runtime closes (its engine too) before its prefix is deleted
     flyte.init({ root: tempDir(), store, engine, echoLogs: false });
     // Locks of 30 s: a job that comes back sooner was handed back by the drain, not found stalled.
     const options = { modules: [DEEP], store, engine, lockMs: 30_000, env: { FLYTE_TEST_MARKERS: markers } };
