@@ -68,7 +68,10 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
 
   before(async () => {
     ensureBuilt();
-    workers = await Promise.all([1, 2].map(() => startWorker({ modules: [TASKS], store, engine, concurrency: 2 })));
+    // The built bin, as `npx flyte worker` runs it (the other remote tests run the sources under tsx).
+    workers = await Promise.all(
+      [1, 2].map(() => startWorker({ modules: [TASKS], store, engine, concurrency: 2, fromBin: true })),
+    );
     workerNames = workers.map((w) => `${os.hostname()}:${w.pid}`);
   });
 
@@ -217,7 +220,7 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
           '3',
         ]);
         // While the workers hold the map: one folded line with its items running (how many at once is the workers'
-      // business: with a parent waiting on 2 × 2 slots, 2 or 3), and the root's log line.
+        // business: with a parent waiting on 2 × 2 slots, 2 or 3), and the root's log line.
         const during = await term.waitFor(/remote_cli\.heldSquare_map +\S+ +0\/3 done {2}[23] running/, 30_000);
         assert.match(during, /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] run \S+ {2}running/m);
         await term.waitFor(/a0 │ holding 3 squares$/m);

@@ -22,7 +22,6 @@ import {
 } from './action-lifecycle.js';
 import type { ActionWrite } from '../store/run-store.js';
 import type { Controller, DrivenRun, Frame, RunClaim, StepHandle, StepReplay, SubmitOptions } from './controller.js';
-import { runInFrame } from './frame.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
 import { OWNER, leaseMs, renewEveryMs } from './owner.js';
 import type { Recorder } from './recorder.js';
@@ -30,7 +29,7 @@ import { abortActionElsewhere, abortRunElsewhere, claimForRecovery, waitElsewher
 import { Semaphore } from './semaphore.js';
 import type { ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
-import { runOnPool } from './sync-host.js';
+import { startBodyHere } from './sync-host.js';
 import type { ThreadPool } from './thread-pool.js';
 
 /** A run driven by this process. */
@@ -295,13 +294,7 @@ export class LocalController implements Controller, Placement {
    * `frame`.
    */
   startBody(action: RunningAction, frame: Frame): unknown {
-    const { task, args } = action;
-    if (!task.isAsync && task.module !== null && this.pool !== undefined) {
-      const job = runOnPool(this.pool, this.codec, frame, task, args);
-      action.cancelBody = () => job.cancel();
-      return job.result;
-    }
-    return runInFrame(frame, () => task.fn(...(args as never[])));
+    return startBodyHere(this.pool, this.codec, action, frame);
   }
 
   beginMap(frame: Frame, total: number): void {
@@ -363,8 +356,8 @@ export class LocalController implements Controller, Placement {
   }
 }
 
-/** The options of a run that a recovery must reuse. */
-function recordedOptions(options: RunContextOptions): RunRecord['options'] {
+/** The options of a run that a recovery (or a remote worker) must reuse. */
+export function recordedOptions(options: RunContextOptions): RunRecord['options'] {
   const { overwriteCache, disableRunCache, maxActionConcurrency, customContext } = options;
   return { overwriteCache, disableRunCache, maxActionConcurrency, customContext };
 }

@@ -29,6 +29,15 @@ export function projectRootOf(dir: string): string | null {
  * ```
  */
 export function projectRelative(module: string): string {
+  // Called for every child a remote parent enqueues: computed once per module.
+  let relative = relatives.get(module);
+  if (relative === undefined) relatives.set(module, (relative = relativeToRoot(module)));
+  return relative;
+}
+
+const relatives = new Map<string, string>();
+
+function relativeToRoot(module: string): string {
   const file = module.startsWith('file:') ? new URL(module).pathname : module;
   const root = projectRootOf(path.dirname(path.resolve(file)));
   if (root === null) return file;

@@ -27,7 +27,7 @@ import { ActionAbortedError, ModuleLoadError, TaskTimeoutError, fromSerialized, 
 import type { ActionJob, Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
-import type { ActionWrite, EndedAction } from '../store/run-store.js';
+import { pickActionRecord, type ActionWrite, type EndedAction } from '../store/run-store.js';
 import { isTerminal, type ActionRecord, type RunRecord } from '../types.js';
 import {
   ActionLifecycle,
@@ -48,15 +48,14 @@ import type {
   StepReplay,
   SubmitOptions,
 } from './controller.js';
-import { runInFrame } from './frame.js';
-import type { LocalController } from './local-controller.js';
+import { recordedOptions, type LocalController } from './local-controller.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
 import { OWNER, leaseMs } from './owner.js';
 import { projectRelative } from './project-root.js';
 import type { Recorder } from './recorder.js';
 import { RUN_ABORT_WAIT_MS, ACTION_ABORT_WAIT_MS, waitElsewhere } from './runs-elsewhere.js';
 import type { ValueCodec } from './serde.js';
-import { runOnPool } from './sync-host.js';
+import { startBodyHere } from './sync-host.js';
 import type { TaskDefinition } from './task-definition.js';
 import { lookupTask } from './task-registry.js';
 import { fromTaskRef, toTaskRef, type TaskRef } from './task-ref.js';
@@ -942,13 +941,7 @@ export class RemoteController implements Controller, Placement {
 
   /** The placement on a worker: a sync body of a known module on the pool, any other body inline. */
   startBody(action: RunningAction, frame: Frame): unknown {
-    const { task, args } = action;
-    if (!task.isAsync && task.module !== null && this.pool !== undefined) {
-      const job = runOnPool(this.pool, this.codec, frame, task, args);
-      action.cancelBody = () => job.cancel();
-      return job.result;
-    }
-    return runInFrame(frame, () => task.fn(...(args as never[])));
+    return startBodyHere(this.pool, this.codec, action, frame);
   }
 
   beginMap(frame: Frame, total: number): void {
@@ -995,37 +988,10 @@ function envOf(taskName: string): string {
   return dot < 0 ? taskName : taskName.slice(0, dot);
 }
 
+/** The writable fields of `record` (an {@link ActionWrite} keeps its epoch). */
 function pickWrite(record: ActionRecord): Mutable<ActionWrite> {
-  const {
-    runName,
-    name,
-    parentName,
-    taskName,
-    shortName,
-    group,
-    phase,
-    cacheHit,
-    attempts,
-    startedAt,
-    endedAt,
-    error,
-  } = record;
   const epoch = (record as ActionWrite).epoch;
-  return {
-    runName,
-    name,
-    parentName,
-    taskName,
-    shortName,
-    group,
-    phase,
-    cacheHit,
-    attempts,
-    startedAt,
-    endedAt,
-    error,
-    ...(epoch === undefined ? {} : { epoch }),
-  };
+  return { ...pickActionRecord(record), ...(epoch === undefined ? {} : { epoch }) };
 }
 
 async function withDeadline<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
@@ -1053,8 +1019,3 @@ function checkedMaxSlots(max: number | undefined): number {
   return value;
 }
 
-/** The options of a run that its workers must apply. */
-function recordedOptions(options: RunContextOptions): RunRecord['options'] {
-  const { overwriteCache, disableRunCache, maxActionConcurrency, customContext } = options;
-  return { overwriteCache, disableRunCache, maxActionConcurrency, customContext };
-}

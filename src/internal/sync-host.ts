@@ -5,6 +5,7 @@
  * @module
  */
 import { ModuleLoadError, RuntimeSystemError, fromSerialized, serializeError } from '../errors.js';
+import type { RunningAction } from './action-lifecycle.js';
 import type { StepHandle } from './controller.js';
 import { runInFrame, type Frame } from './frame.js';
 import type { ValueCodec } from './serde.js';
@@ -148,4 +149,24 @@ export function runOnPool(
       closeMaps();
     },
   };
+}
+
+/**
+ * Runs the body of `action` in this process, the placement that the local controller and a worker share: a
+ * sync body of a task whose module is known runs on a pool thread (an interrupt ends that thread, even when the
+ * body spins); any other body runs inline in `frame`.
+ */
+export function startBodyHere(
+  pool: ThreadPool | undefined,
+  codec: ValueCodec,
+  action: RunningAction,
+  frame: Frame,
+): unknown {
+  const { task, args } = action;
+  if (!task.isAsync && task.module !== null && pool !== undefined) {
+    const job = runOnPool(pool, codec, frame, task, args);
+    action.cancelBody = () => job.cancel();
+    return job.result;
+  }
+  return runInFrame(frame, () => task.fn(...(args as never[])));
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO } from './cli.js';
+import { BIN, REPO } from './cli.js';
 
 /** A running worker process and what it printed. */
 export interface WorkerProcess {
@@ -30,16 +30,17 @@ export interface StartWorkerOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Flags for `node` itself, before the script (`--cpu-prof`, ...). */
   readonly nodeArgs?: readonly string[];
+  /** Run the built bin (`dist/cli/main.js`, what `npx flyte worker` runs) instead of the sources under tsx. */
+  readonly fromBin?: boolean;
 }
 
 /** Starts one worker and resolves once it printed its status line (it consumes its queues from then on). */
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerProcess> {
   const args = [
     ...(options.nodeArgs ?? []),
-    '--conditions=flyte-source',
-    '--import',
-    'tsx',
-    join(REPO, 'src', 'cli', 'main.ts'),
+    ...(options.fromBin === true
+      ? [BIN]
+      : ['--conditions=flyte-source', '--import', 'tsx', join(REPO, 'src', 'cli', 'main.ts')]),
     'worker',
     ...options.modules.flatMap((m) => ['--module', m]),
     '--store',
