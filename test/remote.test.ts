@@ -106,6 +106,9 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
       self: 'remote',
       cachedKey: key,
     });
+    // ctx().action.name on the worker is the child's recorded name.
+    const whereAmI = (await remote.actions()).find((a) => a.taskName === 'remote_features.whereAmI');
+    assert.equal((out.child as { action: string }).action, whereAmI?.name);
     const stepsOf = async (run: flyte.Run): Promise<string[]> =>
       (await run.actions())
         .filter((a) => a.taskName.startsWith('trace:') || a.taskName.startsWith('durable:'))
