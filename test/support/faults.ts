@@ -15,11 +15,18 @@ export interface Execution {
   readonly event: 'start' | 'end';
   readonly pid: number;
   readonly key: string;
+  /** When it was written, in ms since the epoch. */
+  readonly at: number;
 }
 
 /** A fresh log file path for one test (pass it to the workers as `FLYTE_FAULT_LOG`). */
 export function executionLogPath(): string {
   return join(tempDir('flyte-faults-'), 'executions.log');
+}
+
+/** The key {@link actionKey} (test/fixtures/faults/executions.ts) logs for `action` of `run`. */
+export function keyOf(action: { readonly runName: string; readonly name: string }): string {
+  return `${action.runName}/${action.name}`;
 }
 
 /** Every event logged so far, in the order written (an absent file: none). */
@@ -29,12 +36,12 @@ export function readExecutions(file: string): Execution[] {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
-      const [event, pid, key] = line.split(' ');
+      const [event, pid, key, at] = line.split(' ');
       assert.ok(
-        (event === 'start' || event === 'end') && pid !== undefined && key !== undefined,
-        `an execution log line is "<start|end> <pid> <key>"; received ${JSON.stringify(line)}`,
+        (event === 'start' || event === 'end') && pid !== undefined && key !== undefined && at !== undefined,
+        `an execution log line is "<start|end> <pid> <key> <ms>"; received ${JSON.stringify(line)}`,
       );
-      return { event, pid: Number(pid), key };
+      return { event, pid: Number(pid), key, at: Number(at) };
     });
 }
 
@@ -61,7 +68,9 @@ export async function untilLogged(
     const executions = readExecutions(file);
     if (predicate(executions)) return executions;
     if (Date.now() > deadline) {
-      throw new Error(`the execution log did not reach the awaited state in ${timeoutMs} ms (${executions.length} lines)`);
+      throw new Error(
+        `the execution log did not reach the awaited state in ${timeoutMs} ms (${executions.length} lines)`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
