@@ -14,7 +14,7 @@
  * `FLYTE_PACKAGE_TEST_FRESH=1` installs everything from scratch (and refreshes what is kept).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pMap from 'p-map';
 import { ensureBuilt, REPO } from './support/cli.js';
+import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
+import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 
 /** The pack and the install (better-sqlite3 may build from source on a slow machine). */
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
@@ -88,13 +90,19 @@ function projectEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs `command ...args` in `cwd` to its end (its exit code is the caller's to check). */
-function run(command: string, args: readonly string[], cwd = project, timeoutMs = COMMAND_TIMEOUT_MS) {
+function run(
+  command: string,
+  args: readonly string[],
+  cwd = project,
+  timeoutMs = COMMAND_TIMEOUT_MS,
+  extraEnv: NodeJS.ProcessEnv = {},
+) {
   const shown = [command, ...args].join(' ');
   return new Promise<CommandResult>((resolve, reject) => {
     execFile(
       command,
       args,
-      { cwd, env: projectEnv(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      { cwd, env: { ...projectEnv(), ...extraEnv }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== 'number') {
           reject(new Error(`${shown}: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
@@ -338,5 +346,79 @@ describe('examples in a project that installed the tarball', () => {
     assert.equal(rerun.phase, 'succeeded');
     assert.deepEqual(rerun.outputs, SYNC_RESULT);
     assert.equal(await recordedModule(rerun.run), path.join(project, SYNC_EXAMPLE));
+  });
+});
+
+const distributedSkip = (await postgresSkip()) || (await redisSkip());
+
+describe('distributed mode in a project that installed the tarball', { skip: distributedSkip }, () => {
+  const schema = freshSchema();
+  const prefix = `flyte_test_package_${process.pid}`;
+  /** What the README's Distributed section exports before `npx flyte worker` and `npx flyte run --remote`. */
+  const services = { FLYTE_STORE: urlWithSchema(schema), FLYTE_ENGINE: urlWithPrefix(prefix) };
+  const workers: { child: ChildProcess; output: () => string; exited: Promise<number | null> }[] = [];
+
+  /**
+   * `flyte worker --module …` in the project, resolved once it printed its status line. It is the bin `npx flyte
+   * worker` runs, started directly: npx does not pass a SIGTERM on to it (Ctrl-C in a terminal signals both).
+   */
+  async function startProjectWorker(): Promise<void> {
+    const child = spawn(
+      path.join(project, 'node_modules', '.bin', 'flyte'),
+      ['worker', '--module', SYNC_EXAMPLE, '--module', ASYNC_EXAMPLE, '--concurrency', '2'],
+      { cwd: project, env: { ...projectEnv(), ...services }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    workers.push({ child, output: () => text, exited });
+    for (const deadline = Date.now() + COMMAND_TIMEOUT_MS; !/flyte worker \S+: environments/.test(text);) {
+      assert.ok(child.exitCode === null, `the worker exited (${child.exitCode}) before its status line:\n${text}`);
+      assert.ok(Date.now() < deadline, `the worker printed no status line:\n${text}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  after(async () => {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await Promise.all(workers.map((w) => w.exited));
+    await dropSchema(schema);
+    await deletePrefix(prefix);
+  });
+
+  it('runs both examples on two `npx flyte worker` processes with `npx flyte run --remote`, then drains them', async () => {
+    await Promise.all([startProjectWorker(), startProjectWorker()]);
+    const [sync, async] = await Promise.all([
+      run(
+        'npx',
+        ['--no-install', 'flyte', 'run', '--remote', '--json', SYNC_EXAMPLE, 'main', '--items', '[1,2,3]'],
+        project,
+        COMMAND_TIMEOUT_MS,
+        services,
+      ),
+      run(
+        'npx',
+        ['--no-install', 'flyte', 'run', '--remote', '--json', ASYNC_EXAMPLE, 'main', '--ids', '[1,10]'],
+        project,
+        COMMAND_TIMEOUT_MS,
+        services,
+      ),
+    ]);
+    assert.deepEqual((JSON.parse(assertOk(sync).stdout) as { outputs: unknown }).outputs, [2, 4, 6]);
+    assert.deepEqual((JSON.parse(assertOk(async).stdout) as { outputs: unknown }).outputs, ASYNC_RESULT.slice(0, 2));
+    const runs = JSON.parse(
+      assertOk(
+        await run('npx', ['--no-install', 'flyte', 'get', 'runs', '-o', 'json'], project, COMMAND_TIMEOUT_MS, services),
+      ).stdout,
+    ) as { mode: string }[];
+    assert.deepEqual(
+      runs.map((r) => r.mode),
+      ['remote', 'remote'],
+    );
+    // SIGTERM drains each worker: exit 0.
+    for (const w of workers) w.child.kill('SIGTERM');
+    const codes = await Promise.all(workers.map((w) => w.exited));
+    assert.deepEqual(codes, [0, 0], workers.map((w) => w.output()).join('\n'));
   });
 });
