@@ -186,6 +186,19 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE attempts ADD COLUMN worker text;
     `,
   },
+  {
+    version: 5,
+    name: 'action_jobs',
+    sql: `
+      -- Distributed mode: the engine job of each action, as JSON (queue, module, custom context, task settings),
+      -- and when it was written (just before the enqueue), so that the sweeper can enqueue again a job that
+      -- vanished from Redis. NULL for local actions, and for what was recorded before. No index: the sweeper
+      -- reads the unfinished actions of the unfinished remote runs (runs_by_phase, then the primary key), and an
+      -- index on phase would make every phase change of every action a non-HOT update.
+      ALTER TABLE actions ADD COLUMN job text;
+      ALTER TABLE actions ADD COLUMN enqueued_at bigint;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

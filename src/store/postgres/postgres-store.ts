@@ -830,9 +830,9 @@ export class PostgresStore implements RunStore {
     await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
   }
 
-  /** The 17 column arrays of the action rows of `batch`, in the order of `$1`–`$17` of {@link CommitStatements.actionsUpsert}. */
+  /** The 19 column arrays of the action rows of `batch`, in the order of `$1`–`$19` of {@link CommitStatements.actionsUpsert}. */
   #actionColumns(batch: WriteBatch): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 17 }, () => []);
+    const cols: unknown[][] = Array.from({ length: 19 }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
@@ -854,6 +854,8 @@ export class PostgresStore implements RunStore {
           a.inputs ?? null,
           a.outputs ?? null,
           a.worker ?? null,
+          a.job ?? null,
+          a.enqueuedAt ?? null,
         ];
         values.forEach((v, i) => cols[i]?.push(v));
       }
@@ -972,8 +974,8 @@ interface CommitStatements {
   /** The upsert of action rows from the column arrays `$1`–`$17`, with its guard. */
   readonly actionsUpsert: string;
   /**
-   * The same in one statement that fences: it locks the runs `$18` (name order), skips the rows of those whose
-   * epoch is no longer the one in `$19`, and returns the locked runs' `name, epoch`.
+   * The same in one statement that fences: it locks the runs `$20` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$21`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
 }
@@ -985,14 +987,15 @@ function commitStatements(t: Tables): CommitStatements {
   // of a newer epoch (a recovery that claimed the run re-runs what had failed).
   const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
          (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs, worker)
+          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
        SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
-         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker
+         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker, u.job,
+         u.enqueued_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
          $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[], $17::text[]) WITH ORDINALITY
+         $16::text[], $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY
          AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, ord)
+           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, ord)
        ${where}
        ORDER BY u.ord
        ON CONFLICT (run_name, name) DO UPDATE SET
@@ -1002,15 +1005,17 @@ function commitStatements(t: Tables): CommitStatements {
          inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
          inputs = coalesce(excluded.inputs, a.inputs),
          outputs = coalesce(excluded.outputs, a.outputs),
-         worker = coalesce(excluded.worker, a.worker)
+         worker = coalesce(excluded.worker, a.worker),
+         job = coalesce(excluded.job, a.job),
+         enqueued_at = coalesce(excluded.enqueued_at, a.enqueued_at)
        WHERE ${actionWriteGuard('a')}`;
   // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
   // locked row before the first row is inserted, so every lock is taken first, in name order.
   const fenced = `WITH locked AS (
-         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($18::text[]) ORDER BY name FOR UPDATE
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($20::text[]) ORDER BY name FOR UPDATE
        ), written AS (
          ${upsert(`WHERE u.run_name NOT IN (
-           SELECT l.name FROM locked l JOIN unnest($18::text[], $19::bigint[]) AS mine(name, epoch)
+           SELECT l.name FROM locked l JOIN unnest($20::text[], $21::bigint[]) AS mine(name, epoch)
              ON mine.name = l.name
            WHERE l.epoch <> mine.epoch)`)}
        )
