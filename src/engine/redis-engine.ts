@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { InitializationError } from '../errors.js';
 import { SLOTS_TTL_MS } from './engine.js';
-import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, Lease, Unwatch } from './engine.js';
+import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, JobRef, Lease, Unwatch } from './engine.js';
 import type { EngineUrl } from './engine-url.js';
 
 /** Options of {@link RedisEngine}. */
@@ -28,6 +28,8 @@ const RENEW_BATCH = 1000;
  * fails the action with a clear error well before this; the engine only fails a job past it.
  */
 const MAX_STALLED_COUNT = 10;
+/** At most this many `EXISTS` per pipeline of {@link RedisEngine.missingJobs}. */
+const EXISTS_BATCH = 500;
 /** Pause after a fetch failed (Redis unreachable), in ms. */
 const FETCH_RETRY_MS = 500;
 
@@ -150,6 +152,26 @@ export class RedisEngine implements Engine {
       if ((await queue.remove(id)) === 1) removed.push(actionName);
     }
     return removed;
+  }
+
+  async missingJobs<T extends JobRef>(jobs: readonly T[]): Promise<T[]> {
+    const client = await this.connection();
+    const missing: T[] = [];
+    for (let i = 0; i < jobs.length; i += EXISTS_BATCH) {
+      const batch = jobs.slice(i, i + EXISTS_BATCH);
+      const pipeline = client.pipeline();
+      for (const job of batch) {
+        const queue = await this.#queue(job.queue);
+        pipeline.exists(queue.toKey(jobId(job.runName, job.actionName)));
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      batch.forEach((job, k) => {
+        const [error, exists] = replies[k] ?? [new Error('no reply'), null];
+        if (error !== null) throw error;
+        if (exists === 0) missing.push(job);
+      });
+    }
+    return missing;
   }
 
   consume(queues: readonly string[], options: ConsumeOptions, onLease: (lease: Lease) => void): Consumer {
