@@ -150,9 +150,11 @@ export class Sweeper {
 
   /** Sweeps once now, unless a sweep of this process is in progress (then: that one's result). */
   sweep(): Promise<SweepResult> {
-    this.#sweeping ??= this.#store.sweep(this.#owner, (session) => this.#sweepPages(session)).finally(() => {
-      this.#sweeping = undefined;
-    });
+    this.#sweeping ??= this.#store
+      .sweep(this.#owner, (session) => this.#sweepPages(session))
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
     return this.#sweeping;
   }
 
