@@ -232,6 +232,9 @@ export class RemoteController implements Controller, Placement {
   /** The sweepers of the workers of this process (see {@link startWorker}). */
   readonly #sweepers = new Set<Sweeper>();
   #reconcile: NodeJS.Timeout | undefined;
+  /** The reconcile pass in progress, and whether another was asked for meanwhile (see #reconcileWaits). */
+  #reconciling: Promise<void> | undefined;
+  #reconcileAgain = false;
   #abortPoll: NodeJS.Timeout | undefined;
   #listening = false;
   readonly leaseMs = leaseMs();
@@ -907,16 +910,34 @@ export class RemoteController implements Controller, Placement {
         this.#reconcile = undefined;
         return;
       }
-      void this.#reconcileWaits();
+      if (this.#reconciling === undefined) void this.#reconcileWaits(); // else: skip a tick, as the pass is late
     }, RECONCILE_MS);
     this.#reconcile.unref();
   }
 
-  async #reconcileWaits(): Promise<void> {
-    for (const [key, waits] of [...this.#waits]) {
-      const [runName, parentName] = key.split('\0') as [string, string];
-      await this.#settle(runName, parentName, [...waits.children.keys()]);
+  /**
+   * Reads which awaited children ended, for every waiting parent of this process. One pass at a time (passes used
+   * to pile up under a slow store, each a query per waiting parent): a tick that comes while a pass runs is
+   * skipped; a reconnect asks for one more pass after it (the one running may have read before the subscriptions
+   * were back).
+   */
+  #reconcileWaits(): Promise<void> {
+    if (this.#reconciling !== undefined) {
+      this.#reconcileAgain = true;
+      return this.#reconciling;
     }
+    this.#reconciling = (async () => {
+      do {
+        this.#reconcileAgain = false;
+        for (const [key, waits] of [...this.#waits]) {
+          const [runName, parentName] = key.split('\0') as [string, string];
+          await this.#settle(runName, parentName, [...waits.children.keys()]);
+        }
+      } while (this.#reconcileAgain);
+    })().finally(() => {
+      this.#reconciling = undefined;
+    });
+    return this.#reconciling;
   }
 
   /**
