@@ -111,44 +111,43 @@ describe(
       await reportGaps(t, 'pub/sub intact', run);
     });
 
-    it('a chain completes right while its subscribers are killed every 10 ms', async (t) => {
-      const tasks = (await import(TASKS)) as typeof PubsubTasks;
-      const n = 15;
+    /**
+     * Runs `task` (a chain or a fan-out of `n` steps of `ms`) while the subscribers are killed, checks it ended
+     * right, nothing lost and nothing run twice, and resolves to the run and the number of kills.
+     */
+    async function runWhileKilling(
+      task: typeof PubsubTasks.chain,
+      key: string,
+      n: number,
+      ms: number,
+    ): Promise<{ run: flyte.Run; killed: number }> {
       const killer = keepKilling(prefix);
       let killed: number;
       let run: flyte.Run;
       try {
-        run = await flyte.run(tasks.chain, 'chain', n, 20);
+        run = await flyte.run(task, key, n, ms);
         assert.deepEqual(
           await run.outputs(),
-          Array.from({ length: n }, (_, i) => `CHAIN-${i}`),
+          Array.from({ length: n }, (_, i) => `${key.toUpperCase()}-${i}`),
         );
       } finally {
         killed = await killer.stop();
       }
       assert.ok(killed > 0, 'subscriber connections were killed');
       await checkRun(run, n + 1);
+      return { run, killed };
+    }
+
+    it('a chain completes right while its subscribers are killed every 10 ms', async (t) => {
+      const tasks = (await import(TASKS)) as typeof PubsubTasks;
+      const { run, killed } = await runWhileKilling(tasks.chain, 'chain', 15, 20);
       t.diagnostic(`${killed} subscriber connections killed during the chain`);
       await reportGaps(t, 'subscribers killed every 10 ms', run);
     });
 
     it('a fan-out completes right while its subscribers are killed every 10 ms', async (t) => {
       const tasks = (await import(TASKS)) as typeof PubsubTasks;
-      const n = 40;
-      const killer = keepKilling(prefix);
-      let killed: number;
-      let run: flyte.Run;
-      try {
-        run = await flyte.run(tasks.fanOut, 'fan', n, 50);
-        assert.deepEqual(
-          await run.outputs(),
-          Array.from({ length: n }, (_, i) => `FAN-${i}`),
-        );
-      } finally {
-        killed = await killer.stop();
-      }
-      assert.ok(killed > 0, 'subscriber connections were killed');
-      await checkRun(run, n + 1);
+      const { run, killed } = await runWhileKilling(tasks.fanOut, 'fan', 40, 50);
       const root = await run.wait();
       const steps = (await run.actions()).filter((a) => a.taskName === 'faults_pubsub.step');
       const lastEnd = Math.max(...steps.map((a) => a.endedAt ?? 0));
