@@ -150,4 +150,31 @@ describe('fault: a job vanishes from Redis; the sweeper brings it back', { skip,
     const executions = readExecutions(log);
     assert.deepEqual(repeated(executions, 'start'), [], 'the parent and the leaf ran once');
   });
+
+  it('leaves alone a child that waits for a slot of its run (maxActionConcurrency) before its job exists', async () => {
+    const tasks = (await import(TASKS)) as typeof SweepTasks;
+    const gate = join(tempDir('flyte-faults-gate-'), 'open');
+    const run = await flyte.withRunContext({ maxActionConcurrency: 1 }).run(tasks.gatedPair, 'slot', gate);
+    const started = await untilLogged(log, (executions) =>
+      executions.some((e) => e.event === 'start' && e.key.startsWith('slot-')),
+    );
+    const running = started.find((e) => e.event === 'start' && e.key.startsWith('slot-'))?.key;
+    const since = (await sweeps.listSweeps(1))[0]?.beganSeq ?? 0;
+    // Ten sweeps (more than the grace) while one leaf holds the run's only slot and the other waits for it.
+    await until(
+      'ten sweeps while the second leaf waits for the slot',
+      async () => (await sweeps.listSweeps()).filter((s) => s.beganSeq > since),
+      (list) => list.length >= 10,
+    );
+    const waiting = (await run.actions()).filter(
+      (a) => a.taskName === 'faults_sweep_items.gated' && a.phase === 'queued',
+    );
+    assert.equal(waiting.length, 1, 'the second leaf is still queued, waiting for the slot (no worker claimed it)');
+    const requeued = (await sweeps.listSweeps()).filter((s) => s.beganSeq > since).flatMap((s) => s.requeued);
+    assert.deepEqual(requeued, [], 'the sweeps enqueued nothing');
+    writeFileSync(gate, '');
+    assert.deepEqual((await run.outputs()).sort(), ['slot-0', 'slot-1']);
+    await auditRun(run);
+    assert.deepEqual(repeated(readExecutions(log), 'start'), [], `each leaf ran once (${running} first)`);
+  });
 });
