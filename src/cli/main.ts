@@ -262,7 +262,12 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
         'on SIGTERM / Ctrl-C, how long running actions get to finish before they are handed back',
         '30000',
       )
-      .addOption(new Option('--lock-ms <ms>', "how long a job's lock holds without renewal").hideHelp()),
+      .addOption(new Option('--lock-ms <ms>', "how long a job's lock holds without renewal").hideHelp())
+      .option(
+        '--sweep-ms <ms>',
+        'how often to look for unfinished actions whose job vanished from Redis, and enqueue them again ' +
+          '(one worker sweeps at a time; Postgres store only; default 15000)',
+      ),
   )
     .addHelpText(
       'after',

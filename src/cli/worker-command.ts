@@ -23,6 +23,8 @@ export interface WorkerCommandOptions extends ConfigFlags {
   readonly grace?: string;
   /** How long a job's lock holds without renewal, in ms (short in tests). */
   readonly lockMs?: string;
+  /** How often the worker tries to sweep for actions whose job vanished, in ms (short in tests). */
+  readonly sweepMs?: string;
 }
 
 /** Default grace of a drain: running actions get this long to finish before they are handed back. */
@@ -37,6 +39,7 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   const concurrency = positiveInt('--concurrency', options.concurrency, os.availableParallelism());
   const graceMs = nonNegativeInt('--grace', options.grace, DEFAULT_GRACE_MS);
   const lockMs = options.lockMs === undefined ? undefined : positiveInt('--lock-ms', options.lockMs, 0);
+  const sweepIntervalMs = options.sweepMs === undefined ? undefined : positiveInt('--sweep-ms', options.sweepMs, 0);
   const config = await initFromFlags(options);
   if (config.engine === undefined) {
     throw new UsageError(
@@ -69,7 +72,7 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   if (environments.length === 0)
     throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
 
-  const worker: WorkerHandle = controller.startWorker({ environments, concurrency, lockMs });
+  const worker: WorkerHandle = controller.startWorker({ environments, concurrency, lockMs, sweepIntervalMs });
   io.print(
     `flyte worker ${OWNER}: environments ${environments.join(', ')}; queues ${worker.queues.join(', ')}; ` +
       `concurrency ${concurrency}; store ${rt.store.description}; engine ${controller.engine.description}`,

@@ -32,6 +32,9 @@ export interface ActionJob {
   readonly task?: Readonly<Record<string, unknown>> | undefined;
 }
 
+/** Which job: its queue, run and action (see {@link Engine.missingJobs}). */
+export type JobRef = Pick<ActionJob, 'queue' | 'runName' | 'actionName'>;
+
 /** Options of {@link Engine.consume}. */
 export interface ConsumeOptions {
   /**
@@ -117,6 +120,13 @@ export interface Engine {
    * actions whose job it removed: those were never taken by any worker.
    */
   dequeue(queue: string, runName: string, actionNames: readonly string[]): Promise<string[]>;
+  /**
+   * Those of `jobs` that have no job in their queue at all: neither waiting nor held (a job removed by hand, lost
+   * with a Redis that restarted without persistence, or never added because the enqueue failed). Checked in
+   * batches, one round trip per batch; a job that ended and was removed is missing too (the caller checks the
+   * action's record). What the sweeper asks before it enqueues a job again.
+   */
+  missingJobs<T extends JobRef>(jobs: readonly T[]): Promise<T[]>;
   /** Starts taking jobs from `queues`; `onLease` is called for each job taken (it must not throw). */
   consume(queues: readonly string[], options: ConsumeOptions, onLease: (lease: Lease) => void): Consumer;
   /** After the child's end is durable: wakes whoever waits on `parentName`'s children. */

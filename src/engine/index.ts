@@ -18,7 +18,7 @@ import type { Engine } from './engine.js';
 import { RedisEngine } from './redis-engine.js';
 import type { RedisEngineOptions } from './redis-engine.js';
 
-export type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, Lease, Unwatch } from './engine.js';
+export type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, JobRef, Lease, Unwatch } from './engine.js';
 export { SLOTS_TTL_MS, queueName } from './engine.js';
 export type { EngineUrl } from './engine-url.js';
 export { DEFAULT_ENGINE_PREFIX, parseEngineUrl } from './engine-url.js';

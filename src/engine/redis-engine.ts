@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { InitializationError } from '../errors.js';
 import { SLOTS_TTL_MS } from './engine.js';
-import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, Lease, Unwatch } from './engine.js';
+import type { AbortNotice, ActionJob, ConsumeOptions, Consumer, Engine, JobRef, Lease, Unwatch } from './engine.js';
 import type { EngineUrl } from './engine-url.js';
 
 /** Options of {@link RedisEngine}. */
@@ -28,6 +28,8 @@ const RENEW_BATCH = 1000;
  * fails the action with a clear error well before this; the engine only fails a job past it.
  */
 const MAX_STALLED_COUNT = 10;
+/** At most this many `EXISTS` per pipeline of {@link RedisEngine.missingJobs}. */
+const EXISTS_BATCH = 500;
 /** Pause after a fetch failed (Redis unreachable), in ms. */
 const FETCH_RETRY_MS = 500;
 
@@ -62,6 +64,9 @@ export function slotsKey(prefix: string, runName: string): string {
 export function slotsChannel(prefix: string, runName: string): string {
   return `${prefix}:slots-free:${runName}`;
 }
+
+/** How often the subscriber connection must answer a PING, and how long it has to, in ms. */
+const SUBSCRIBER_CHECK_MS = 5_000;
 
 /** How often a waiter for a slot tries again without having heard of a release (messages get lost), in ms. */
 const SLOT_POLL_MS = 500;
@@ -150,6 +155,26 @@ export class RedisEngine implements Engine {
       if ((await queue.remove(id)) === 1) removed.push(actionName);
     }
     return removed;
+  }
+
+  async missingJobs<T extends JobRef>(jobs: readonly T[]): Promise<T[]> {
+    const client = await this.connection();
+    const missing: T[] = [];
+    for (let i = 0; i < jobs.length; i += EXISTS_BATCH) {
+      const batch = jobs.slice(i, i + EXISTS_BATCH);
+      const pipeline = client.pipeline();
+      for (const job of batch) {
+        const queue = await this.#queue(job.queue);
+        pipeline.exists(queue.toKey(jobId(job.runName, job.actionName)));
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      batch.forEach((job, k) => {
+        const [error, exists] = replies[k] ?? [new Error('no reply'), null];
+        if (error !== null) throw error;
+        if (exists === 0) missing.push(job);
+      });
+    }
+    return missing;
   }
 
   consume(queues: readonly string[], options: ConsumeOptions, onLease: (lease: Lease) => void): Consumer {
@@ -411,12 +436,25 @@ export class RedisEngine implements Engine {
       const subscriber = client.duplicate({ connectionName: `flyte-${this.prefix}-sub` });
       this.#subscriber = subscriber;
       subscriber.on('message', (channel: string, message: string) => this.#dispatch(channel, message));
-      // Every 'ready' but the first is a reconnect (ioredis has re-subscribed by then).
+      // Every 'ready' but the first is a reconnect. ioredis emits 'ready' *before* it sends the SUBSCRIBE of
+      // the channels it had: a listener that read the store at once could miss an end published before the
+      // subscription is back. So the listeners run once a PING, sent after the SUBSCRIBE (on the next turn),
+      // was answered: replies come in order, so every channel is subscribed again by then.
       let readies = 0;
       subscriber.on('ready', () => {
-        if (++readies > 1) for (const listener of [...this.#reconnectListeners]) callSafely(listener);
+        if (++readies === 1) return;
+        setImmediate(() => {
+          subscriber.ping().then(
+            () => {
+              for (const listener of [...this.#reconnectListeners]) callSafely(listener);
+            },
+            // The connection dropped again: its next 'ready' calls the listeners.
+            () => undefined,
+          );
+        });
       });
       await this.#ready(subscriber);
+      this.#checkSubscriber(subscriber);
       // Errors are followed by ioredis reconnecting, then by 'ready' (and onReconnect) once it is back.
       subscriber.on('error', () => undefined);
       return subscriber;
@@ -426,6 +464,37 @@ export class RedisEngine implements Engine {
       throw e;
     });
     return this.#subscriberReady;
+  }
+
+  /**
+   * A connection can go half-open (a peer that vanished without a FIN): ioredis then waits for ever, and every
+   * message is lost without a reconnect. Every {@link SUBSCRIBER_CHECK_MS}, a PING (valid in subscriber mode) must
+   * be answered within as long; if not, the connection is dropped and ioredis reconnects and resubscribes.
+   */
+  #checkSubscriber(subscriber: Redis): void {
+    let checking = false;
+    const timer = setInterval(() => {
+      if (this.#closing !== undefined) {
+        clearInterval(timer);
+        return;
+      }
+      if (checking || subscriber.status !== 'ready') return;
+      checking = true;
+      let answered = false;
+      const deadline = setTimeout(() => {
+        if (!answered && subscriber.status === 'ready') subscriber.disconnect(true);
+      }, SUBSCRIBER_CHECK_MS);
+      deadline.unref();
+      subscriber
+        .ping()
+        .catch(() => undefined) // a dropped connection: ioredis reconnects by itself
+        .finally(() => {
+          answered = true;
+          checking = false;
+          clearTimeout(deadline);
+        });
+    }, SUBSCRIBER_CHECK_MS);
+    timer.unref();
   }
 
   async #subscribe(channel: string): Promise<void> {

@@ -28,6 +28,7 @@ import type { ActionJob, Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
 import { pickActionRecord, type ActionWrite, type EndedAction } from '../store/run-store.js';
+import { isSweepStore } from '../store/sweep-store.js';
 import { isTerminal, type ActionRecord, type RunRecord } from '../types.js';
 import {
   ActionLifecycle,
@@ -56,6 +57,7 @@ import type { Recorder } from './recorder.js';
 import { RUN_ABORT_WAIT_MS, ACTION_ABORT_WAIT_MS, waitElsewhere } from './runs-elsewhere.js';
 import type { ValueCodec } from './serde.js';
 import { startBodyHere } from './sync-host.js';
+import { DEFAULT_SWEEP_INTERVAL_MS, Sweeper, recordedJob } from './sweeper.js';
 import type { TaskDefinition } from './task-definition.js';
 import { lookupTask } from './task-registry.js';
 import { fromTaskRef, toTaskRef, type TaskRef } from './task-ref.js';
@@ -188,6 +190,12 @@ export interface WorkerOptions {
   readonly lockMs?: number;
   /** How often stalled jobs are looked for, in ms. */
   readonly stalledIntervalMs?: number;
+  /**
+   * How often this worker tries to sweep (see `sweeper.ts`: only one process sweeps at a time), in ms; also the
+   * grace of an action's job before it may be swept. Only on a store that can host the sweeper (Postgres).
+   * @default {@link DEFAULT_SWEEP_INTERVAL_MS}
+   */
+  readonly sweepIntervalMs?: number;
 }
 
 /** A running worker: {@link WorkerHandle.drain} stops it. */
@@ -221,7 +229,12 @@ export class RemoteController implements Controller, Placement {
   readonly #outstanding = new Map<RunningAction, number>();
   /** Actions whose job this worker lost: their children go on without them (never aborted from here). */
   readonly #detached = new Set<RunningAction>();
+  /** The sweepers of the workers of this process (see {@link startWorker}). */
+  readonly #sweepers = new Set<Sweeper>();
   #reconcile: NodeJS.Timeout | undefined;
+  /** The reconcile pass in progress, and whether another was asked for meanwhile (see #reconcileWaits). */
+  #reconciling: Promise<void> | undefined;
+  #reconcileAgain = false;
   #abortPoll: NodeJS.Timeout | undefined;
   #listening = false;
   readonly leaseMs = leaseMs();
@@ -269,12 +282,11 @@ export class RemoteController implements Controller, Placement {
       leaseExpiresAt: null,
       inputs: inputs.text,
     });
-    this.recorder.action(newActionRecord(name, ROOT_ACTION, null, task, null, inputs));
+    const job = { ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}), inputsHash: inputs.hash };
+    // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes.
+    this.recorder.action({ ...newActionRecord(name, ROOT_ACTION, null, task, null, inputs), ...recordedJob(job) });
     await this.recorder.store.flush();
-    await this.engine.enqueue({
-      ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}),
-      inputsHash: inputs.hash,
-    });
+    await this.engine.enqueue(job);
     const submitted: { name: string; phase: DrivenRun['phase']; done: Promise<void> } = {
       name,
       phase: 'running',
@@ -386,6 +398,8 @@ export class RemoteController implements Controller, Placement {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.#sweepers].map((sweeper) => sweeper.stop()));
+    this.#sweepers.clear();
     await this.local.close();
     clearInterval(this.#reconcile);
     clearInterval(this.#abortPoll);
@@ -409,12 +423,25 @@ export class RemoteController implements Controller, Placement {
       },
       (lease) => void this.#serve(lease),
     );
+    const store = this.recorder.store;
+    const sweeper = isSweepStore(store)
+      ? new Sweeper(store, this.engine, {
+          owner: OWNER,
+          intervalMs: options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
+        })
+      : undefined;
+    sweeper?.start();
+    if (sweeper !== undefined) this.#sweepers.add(sweeper);
     return {
       queues,
       get held() {
         return consumer.held;
       },
-      drain: (graceMs) => consumer.drain(graceMs),
+      drain: async (graceMs) => {
+        await sweeper?.stop();
+        if (sweeper !== undefined) this.#sweepers.delete(sweeper);
+        await consumer.drain(graceMs);
+      },
     };
   }
 
@@ -694,6 +721,11 @@ export class RemoteController implements Controller, Placement {
     }
     try {
       const ended = this.#waitFor(child);
+      const job = { ...this.#job(parent.runName, child.name, child.task, frame.customContext), inputsHash: inputs.hash };
+      // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes; in a run
+      // with limited slots, only once the child was admitted (the sweeper must not enqueue a child that waits
+      // for its slot).
+      if (run.maxSlots === 0) Object.assign(record, recordedJob(job));
       await inputs.written; // offloaded inputs are durable before the record that refers to them
       this.recorder.action(record);
       // Subscribed before the job exists, so no end is missed; the subscription and the commit overlap.
@@ -703,10 +735,12 @@ export class RemoteController implements Controller, Placement {
         await this.#recordNeverRan(record, refused);
         await this.#publishEnd(run.name, record);
       } else if (!child.settled) {
-        await this.engine.enqueue({
-          ...this.#job(parent.runName, child.name, child.task, frame.customContext),
-          inputsHash: inputs.hash,
-        });
+        if (run.maxSlots > 0) {
+          // Durable before the enqueue: written later, it would be refused once the child's worker claimed it.
+          this.recorder.action(Object.assign(record, recordedJob(job)));
+          await this.recorder.store.durable();
+        }
+        await this.engine.enqueue(job);
       }
       return await ended.outcome;
     } finally {
@@ -876,16 +910,34 @@ export class RemoteController implements Controller, Placement {
         this.#reconcile = undefined;
         return;
       }
-      void this.#reconcileWaits();
+      if (this.#reconciling === undefined) void this.#reconcileWaits(); // else: skip a tick, as the pass is late
     }, RECONCILE_MS);
     this.#reconcile.unref();
   }
 
-  async #reconcileWaits(): Promise<void> {
-    for (const [key, waits] of [...this.#waits]) {
-      const [runName, parentName] = key.split('\0') as [string, string];
-      await this.#settle(runName, parentName, [...waits.children.keys()]);
+  /**
+   * Reads which awaited children ended, for every waiting parent of this process. One pass at a time (passes used
+   * to pile up under a slow store, each a query per waiting parent): a tick that comes while a pass runs is
+   * skipped; a reconnect asks for one more pass after it (the one running may have read before the subscriptions
+   * were back).
+   */
+  #reconcileWaits(): Promise<void> {
+    if (this.#reconciling !== undefined) {
+      this.#reconcileAgain = true;
+      return this.#reconciling;
     }
+    this.#reconciling = (async () => {
+      do {
+        this.#reconcileAgain = false;
+        for (const [key, waits] of [...this.#waits]) {
+          const [runName, parentName] = key.split('\0') as [string, string];
+          await this.#settle(runName, parentName, [...waits.children.keys()]);
+        }
+      } while (this.#reconcileAgain);
+    })().finally(() => {
+      this.#reconciling = undefined;
+    });
+    return this.#reconciling;
   }
 
   /**

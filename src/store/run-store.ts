@@ -76,6 +76,14 @@ export interface ActionWrite extends ActionRecord {
    * the action record ({@link impliedFirstAttempt}) names as its worker. `undefined` keeps the stored value.
    */
   readonly worker?: string | undefined;
+  /**
+   * Distributed mode: the action's engine job, as JSON (see `src/internal/sweeper.ts`), written just before the
+   * job is enqueued, so that a job that vanished from the engine can be rebuilt and enqueued again by the sweeper.
+   * `undefined` keeps the stored value.
+   */
+  readonly job?: string | undefined;
+  /** When {@link job} was written, in ms since the epoch (the sweeper leaves younger ones alone). */
+  readonly enqueuedAt?: number | undefined;
 }
 
 /** Fields of a run that change after it was created. */

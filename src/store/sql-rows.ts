@@ -206,6 +206,8 @@ export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     outputs: a.outputs,
     epoch: a.epoch,
     worker: a.worker,
+    job: a.job,
+    enqueuedAt: a.enqueuedAt,
   };
 }
 

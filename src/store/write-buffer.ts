@@ -28,7 +28,7 @@ const MAX_RETRY_DELAY_MS = 1_000;
 
 /**
  * One group of pending writes: what one commit writes. A later write to the same action (attempt, run, cache
- * key, map call) replaces the pending one in place, keeping the inputs, their hash, the outputs and the worker
+ * key, map call) replaces the pending one in place, keeping the inputs, their hash, the outputs, the worker and the job
  * that the later write leaves `undefined`. Maps keep insertion order, so actions are written in the order they
  * were first written (creation order).
  *
@@ -92,6 +92,8 @@ export class WriteBatch {
     if (action.inputsHash !== undefined) pending.inputsHash = action.inputsHash;
     if (action.outputs !== undefined) pending.outputs = action.outputs;
     if (action.worker !== undefined) pending.worker = action.worker;
+    if (action.job !== undefined) pending.job = action.job;
+    if (action.enqueuedAt !== undefined) pending.enqueuedAt = action.enqueuedAt;
   }
 
   /** Adds an attempt write, replacing a pending one of the same attempt number. */

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as flyte from '../../src/index.js';
+import type { Redis } from 'ioredis';
 import { tempDir } from './cli.js';
 
 /** One logged execution event. */
@@ -100,4 +101,42 @@ export async function auditRun(run: flyte.Run): Promise<RunAudit> {
     'every action of the run is recorded as ended (none lost)',
   );
   return { actions, phases, succeeded: new Set(actions.filter((a) => a.phase === 'succeeded').map((a) => a.name)) };
+}
+
+/**
+ * `CLIENT KILL TYPE pubsub`, restricted to the subscriber connections of the engines of key prefix `prefix`
+ * (named `flyte-<prefix>-sub`), so that other tests sharing the Redis keep theirs. Resolves to how many it killed.
+ */
+export async function killSubscribers(redis: Redis, prefix: string): Promise<number> {
+  const list = (await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const ids = list
+    .split('\n')
+    .map((line) => Object.fromEntries(line.split(' ').map((field) => field.split('=', 2))) as Record<string, string>)
+    .filter((client) => client['name'] === `flyte-${prefix}-sub` && client['id'] !== undefined)
+    .map((client) => client['id'] as string);
+  let killed = 0;
+  for (const id of ids) killed += Number(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'ID', id));
+  return killed;
+}
+
+/**
+ * How long a parent took to learn of each child's end, from the records of a chain (children awaited one after
+ * another): each child's `endedAt` to the next child's `startedAt`, in creation order. It includes the parent's
+ * next call and the next child's dispatch, so it bounds the wake-up from above.
+ */
+export function chainGaps(children: readonly flyte.ActionRecord[]): number[] {
+  const gaps: number[] = [];
+  for (let i = 1; i < children.length; i++) {
+    const ended = children[i - 1]?.endedAt;
+    const started = children[i]?.startedAt;
+    assert.ok(typeof ended === 'number' && typeof started === 'number', 'every child of the chain has its times');
+    gaps.push(started - ended);
+  }
+  return gaps;
+}
+
+/** The `q`-quantile (0..1) of `values` (nearest rank). */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }

@@ -186,6 +186,38 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE attempts ADD COLUMN worker text;
     `,
   },
+  {
+    version: 5,
+    name: 'action_jobs',
+    sql: `
+      -- Distributed mode: the engine job of each action, as JSON (queue, module, custom context, task settings),
+      -- and when it was written (just before the enqueue), so that the sweeper can enqueue again a job that
+      -- vanished from Redis. NULL for local actions, and for what was recorded before. No index: the sweeper
+      -- reads the unfinished actions of the unfinished remote runs (runs_by_phase, then the primary key), and an
+      -- index on phase would make every phase change of every action a non-HOT update.
+      ALTER TABLE actions ADD COLUMN job text;
+      ALTER TABLE actions ADD COLUMN enqueued_at bigint;
+    `,
+  },
+  {
+    version: 6,
+    name: 'sweeps',
+    sql: `
+      -- The sweeper's log (one row per sweep, the last 1000 kept): who swept, what it read and enqueued again.
+      -- began_seq and ended_seq come from one sequence, taken while the sweeper lock was held: two sweeps overlap
+      -- if and only if one began between the other's two numbers (a proof of the lock that needs no clock).
+      CREATE SEQUENCE sweep_events;
+      CREATE TABLE sweeps (
+        began_seq   bigint PRIMARY KEY,
+        ended_seq   bigint NOT NULL,
+        owner       text NOT NULL,
+        started_at  bigint NOT NULL,
+        ended_at    bigint NOT NULL,
+        candidates  integer NOT NULL,
+        requeued    text NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -59,6 +59,14 @@ import {
   type RunWrite,
 } from '../run-store.js';
 import { checkTail, pageOf } from '../paging.js';
+import {
+  SWEEPS_KEPT,
+  type SweepCandidate,
+  type SweepOutcome,
+  type SweepRecord,
+  type SweepSession,
+  type SweepStore,
+} from '../sweep-store.js';
 import { applyPgMigrations, checkSchemaName, quoteIdent } from './migrations.js';
 import { WriteBuffer, checkPositive, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
@@ -98,6 +106,8 @@ const DEFAULT_POOL_SIZE = 4;
 const DEFAULT_SCHEMA = 'flyte';
 /** The advisory lock under which abort requests are inserted (one per schema). */
 const ABORT_LOCK = 'flyte-ts:abort-requests';
+/** The advisory lock of the sweeper (one per schema): one process sweeps at a time. */
+const SWEEP_LOCK = 'flyte-ts:sweeper';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -142,7 +152,7 @@ function typesOf(driver: typeof pg): pg.CustomTypesConfig {
  * await store.close();
  * ```
  */
-export class PostgresStore implements RunStore {
+export class PostgresStore implements RunStore, SweepStore {
   /** The URL without its password, e.g. `postgres://me:***@db/flyte?schema=team_a`. */
   readonly description: string;
   /** The schema holding the tables. */
@@ -596,6 +606,97 @@ export class PostgresStore implements RunStore {
     if (inserted === 0) throw new RangeError(`requestAbort: no run named ${runName}`);
   }
 
+  /**
+   * The sweeper's lock is a transaction-level advisory lock (`pg_try_advisory_xact_lock`), taken in the one
+   * transaction that the sweep's reads run in: it goes with the transaction's end whatever happens (a sweep that
+   * throws, a process that dies, a session that the server ends after 10 s idle in the transaction). A
+   * session-level lock would belong to one pooled connection: released on another, it would stay held, and a
+   * connection handed back to the pool would carry it to whoever used it next.
+   */
+  async sweep<T extends SweepOutcome>(
+    owner: string,
+    sweep: (session: SweepSession) => Promise<T>,
+  ): Promise<T | undefined> {
+    await this.#usable();
+    const t = this.#t;
+    return this.#transaction(async (exec) => {
+      const locked = await exec('SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2)) AS locked', [
+        SWEEP_LOCK,
+        this.schema,
+      ]);
+      if ((locked.rows[0] as { locked: boolean } | undefined)?.locked !== true) return undefined;
+      // Taken once the lock is held (a statement of its own: the order within one statement is not defined).
+      const began = (await exec(`SELECT nextval('${t.sweepEvents}') AS seq`)).rows[0] as { seq: number };
+      const startedAt = Date.now();
+      const session: SweepSession = {
+        candidates: async ({ enqueuedBefore, after, limit }) => {
+          const res = await exec(
+            `SELECT a.run_name, a.name, a.task_name, a.phase, a.inputs_hash, a.job, a.enqueued_at, a.seq
+             FROM (SELECT name FROM ${t.runs} WHERE phase NOT IN ${TERMINAL_ACTION_PHASES_SQL} AND mode = 'remote') r
+             JOIN ${t.actions} a ON a.run_name = r.name
+             WHERE a.phase IN ('queued', 'running') AND a.job IS NOT NULL AND a.enqueued_at < $1
+               AND (a.run_name, a.seq) > ($2, $3)
+             ORDER BY a.run_name, a.seq LIMIT $4`,
+            [enqueuedBefore, after?.runName ?? '', after?.seq ?? -1, limit],
+          );
+          const rows = res.rows as SweepCandidateRow[];
+          const last = rows[rows.length - 1];
+          return {
+            candidates: rows.map((r) => ({
+              runName: r.run_name,
+              actionName: r.name,
+              taskName: r.task_name,
+              phase: r.phase,
+              inputsHash: r.inputs_hash,
+              job: r.job,
+              enqueuedAt: r.enqueued_at,
+            })),
+            next: last === undefined || rows.length < limit ? null : { runName: last.run_name, seq: last.seq },
+          };
+        },
+        stillUnfinished: async (runName, actionNames) => {
+          const res = await exec(
+            `SELECT name FROM ${t.actions} WHERE run_name = $1 AND name = ANY($2::text[])
+               AND phase IN ('queued', 'running')`,
+            [runName, actionNames],
+          );
+          return new Set((res.rows as { name: string }[]).map((r) => r.name));
+        },
+      };
+      const outcome = await sweep(session);
+      await exec(
+        `INSERT INTO ${t.sweeps} (began_seq, ended_seq, owner, started_at, ended_at, candidates, requeued)
+         VALUES ($1, nextval('${t.sweepEvents}'), $2, $3, $4, $5, $6)`,
+        [began.seq, owner, startedAt, Date.now(), outcome.candidates, JSON.stringify(outcome.requeued)],
+      );
+      await exec(
+        `DELETE FROM ${t.sweeps} WHERE began_seq <= (
+           SELECT began_seq FROM ${t.sweeps} ORDER BY began_seq DESC OFFSET $1 LIMIT 1)`,
+        [SWEEPS_KEPT],
+      );
+      return outcome;
+    });
+  }
+
+  async listSweeps(limit = SWEEPS_KEPT): Promise<SweepRecord[]> {
+    await this.#usable();
+    const t = this.#t;
+    const res = await this.#db.query<SweepRow>(
+      `SELECT * FROM (SELECT began_seq, ended_seq, owner, started_at, ended_at, candidates, requeued
+         FROM ${t.sweeps} ORDER BY began_seq DESC LIMIT $1) s ORDER BY began_seq`,
+      [sqlLimit(limit)],
+    );
+    return res.rows.map((r) => ({
+      owner: r.owner,
+      beganSeq: r.began_seq,
+      endedSeq: r.ended_seq,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      candidates: r.candidates,
+      requeued: JSON.parse(r.requeued) as string[],
+    }));
+  }
+
   async listAbortRequests(runNames: readonly string[], afterSeq = 0): Promise<AbortRequest[]> {
     await this.#usable();
     if (runNames.length === 0) return [];
@@ -830,9 +931,9 @@ export class PostgresStore implements RunStore {
     await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
   }
 
-  /** The 17 column arrays of the action rows of `batch`, in the order of `$1`–`$17` of {@link CommitStatements.actionsUpsert}. */
+  /** The 19 column arrays of the action rows of `batch`, in the order of `$1`–`$19` of {@link CommitStatements.actionsUpsert}. */
   #actionColumns(batch: WriteBatch): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 17 }, () => []);
+    const cols: unknown[][] = Array.from({ length: 19 }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
@@ -854,6 +955,8 @@ export class PostgresStore implements RunStore {
           a.inputs ?? null,
           a.outputs ?? null,
           a.worker ?? null,
+          a.job ?? null,
+          a.enqueuedAt ?? null,
         ];
         values.forEach((v, i) => cols[i]?.push(v));
       }
@@ -944,6 +1047,27 @@ export class PostgresStore implements RunStore {
 
 type Exec = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
 
+interface SweepCandidateRow {
+  run_name: string;
+  name: string;
+  task_name: string;
+  phase: SweepCandidate['phase'];
+  inputs_hash: string | null;
+  job: string;
+  enqueued_at: number;
+  seq: number;
+}
+
+interface SweepRow {
+  began_seq: number;
+  ended_seq: number;
+  owner: string;
+  started_at: number;
+  ended_at: number;
+  candidates: number;
+  requeued: string;
+}
+
 /** The store's tables, qualified with its schema. */
 interface Tables {
   readonly runs: string;
@@ -953,6 +1077,9 @@ interface Tables {
   readonly cacheEntries: string;
   readonly abortRequests: string;
   readonly mapTotals: string;
+  readonly sweeps: string;
+  /** The sequence of the sweeps' `began_seq` and `ended_seq`. */
+  readonly sweepEvents: string;
 }
 
 function tables(schema: string): Tables {
@@ -964,6 +1091,8 @@ function tables(schema: string): Tables {
     cacheEntries: `${schema}.cache_entries`,
     abortRequests: `${schema}.abort_requests`,
     mapTotals: `${schema}.map_totals`,
+    sweeps: `${schema}.sweeps`,
+    sweepEvents: `${schema}.sweep_events`,
   };
 }
 
@@ -972,8 +1101,8 @@ interface CommitStatements {
   /** The upsert of action rows from the column arrays `$1`–`$17`, with its guard. */
   readonly actionsUpsert: string;
   /**
-   * The same in one statement that fences: it locks the runs `$18` (name order), skips the rows of those whose
-   * epoch is no longer the one in `$19`, and returns the locked runs' `name, epoch`.
+   * The same in one statement that fences: it locks the runs `$20` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$21`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
 }
@@ -985,14 +1114,15 @@ function commitStatements(t: Tables): CommitStatements {
   // of a newer epoch (a recovery that claimed the run re-runs what had failed).
   const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
          (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs, worker)
+          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
        SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
-         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker
+         u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker, u.job,
+         u.enqueued_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
          $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[], $17::text[]) WITH ORDINALITY
+         $16::text[], $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY
          AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, ord)
+           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, ord)
        ${where}
        ORDER BY u.ord
        ON CONFLICT (run_name, name) DO UPDATE SET
@@ -1002,15 +1132,17 @@ function commitStatements(t: Tables): CommitStatements {
          inputs_hash = coalesce(excluded.inputs_hash, a.inputs_hash),
          inputs = coalesce(excluded.inputs, a.inputs),
          outputs = coalesce(excluded.outputs, a.outputs),
-         worker = coalesce(excluded.worker, a.worker)
+         worker = coalesce(excluded.worker, a.worker),
+         job = coalesce(excluded.job, a.job),
+         enqueued_at = coalesce(excluded.enqueued_at, a.enqueued_at)
        WHERE ${actionWriteGuard('a')}`;
   // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
   // locked row before the first row is inserted, so every lock is taken first, in name order.
   const fenced = `WITH locked AS (
-         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($18::text[]) ORDER BY name FOR UPDATE
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($20::text[]) ORDER BY name FOR UPDATE
        ), written AS (
          ${upsert(`WHERE u.run_name NOT IN (
-           SELECT l.name FROM locked l JOIN unnest($18::text[], $19::bigint[]) AS mine(name, epoch)
+           SELECT l.name FROM locked l JOIN unnest($20::text[], $21::bigint[]) AS mine(name, epoch)
              ON mine.name = l.name
            WHERE l.epoch <> mine.epoch)`)}
        )

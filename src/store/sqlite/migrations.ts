@@ -240,6 +240,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE attempts ADD COLUMN worker TEXT;
     `,
   },
+  {
+    version: 11,
+    name: 'action_jobs',
+    sql: `
+      -- Distributed mode: the engine job of each action, as JSON, and when it was written (just before the
+      -- enqueue): what the sweeper rebuilds a vanished job from (it runs on the Postgres store; SQLite keeps the
+      -- same record, so that an ActionWrite means the same on every store). NULL for local actions.
+      ALTER TABLE actions ADD COLUMN job TEXT;
+      ALTER TABLE actions ADD COLUMN enqueued_at INTEGER;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -575,6 +575,8 @@ export class SqliteStore implements RunStore {
       a.inputs ?? null,
       a.outputs ?? null,
       a.worker ?? null,
+      a.job ?? null,
+      a.enqueuedAt ?? null,
     );
   }
 
@@ -678,8 +680,8 @@ function prepareStatements(db: Database.Database): Statements {
     // at the same epoch, changes nothing.
     upsertAction: db.prepare(`INSERT INTO actions
       (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-       error, epoch, inputs_hash, inputs, outputs, worker)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, name) DO UPDATE SET
         task_name = excluded.task_name, short_name = excluded.short_name,
         phase = excluded.phase, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
@@ -688,7 +690,9 @@ function prepareStatements(db: Database.Database): Statements {
         inputs_hash = coalesce(excluded.inputs_hash, inputs_hash),
         inputs = coalesce(excluded.inputs, inputs),
         outputs = coalesce(excluded.outputs, outputs),
-        worker = coalesce(excluded.worker, worker)
+        worker = coalesce(excluded.worker, worker),
+        job = coalesce(excluded.job, job),
+        enqueued_at = coalesce(excluded.enqueued_at, enqueued_at)
       WHERE ${actionWriteGuard('actions')}`),
     upsertAttempt: db.prepare(`INSERT INTO attempts
       (run_name, action_name, attempt, phase, started_at, ended_at, error, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
