@@ -733,6 +733,8 @@ class RedisConsumer implements Consumer {
         this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
       },
       complete: () => (held.released ? Promise.resolve() : (held.completing ??= this.#complete(held))),
+      retryLater: (delayMs) =>
+        held.released || held.completing !== undefined ? Promise.resolve() : this.#handBack(held, false, delayMs),
     };
     callSafely(() => this.#onLease(lease));
   }
@@ -781,11 +783,13 @@ class RedisConsumer implements Consumer {
     return build(jobData, id, token);
   }
 
-  async #handBack(held: Held): Promise<void> {
+  /** Gives a held job back to its queue at once (or after `delayMs`); `lost`: its lease's signal fires. */
+  async #handBack(held: Held, lost = true, delayMs = 0): Promise<void> {
     if (held.released) return;
-    this.#release(held, true);
+    this.#release(held, lost);
     try {
-      await held.job.moveToWait(held.token);
+      if (delayMs > 0) await held.job.moveToDelayed(Date.now() + delayMs, held.token);
+      else await held.job.moveToWait(held.token);
     } catch {
       // Lock gone already: the stalled check (or whoever holds it) has it.
     }

@@ -92,3 +92,17 @@ export async function auditRun(run: flyte.Run): Promise<RunAudit> {
   );
   return { actions, phases, succeeded: new Set(actions.filter((a) => a.phase === 'succeeded').map((a) => a.name)) };
 }
+
+/**
+ * The keys that started again after they had logged an end: a body that returned, and then ran again (for a
+ * child whose success was recorded, a re-execution the records should have prevented). With their pids, in order.
+ */
+export function startedAfterEnd(executions: readonly Execution[]): [string, number[]][] {
+  const ended = new Set<string>();
+  const again = new Map<string, number[]>();
+  for (const e of executions) {
+    if (e.event === 'end') ended.add(e.key);
+    else if (ended.has(e.key)) again.set(e.key, [...(again.get(e.key) ?? []), e.pid]);
+  }
+  return [...again];
+}
