@@ -43,11 +43,17 @@ const LOCK_MS = 2_000;
 const ITEMS = 48;
 const LEAF_MS = 150;
 const CHAIN = 6;
-/** What `restartMix(ITEMS, LEAF_MS, CHAIN)` returns. */
-const EXPECTED = [
-  Array.from({ length: ITEMS }, (_, i) => i * 2).reduce((a, b) => a + b, 0),
+/** The fan-out's concurrency: more than the 3 × 4 worker slots, so that jobs wait in the queue at every moment. */
+const FAN_OUT = 24;
+/** The outage-limit case's fan-out: many short leaves, claimed all the time. */
+const FAST_ITEMS = 600;
+const FAST_LEAF_MS = 5;
+/** What `restartMix(items, …, CHAIN)` returns. */
+const expected = (items: number): number[] => [
+  Array.from({ length: items }, (_, i) => i * 2).reduce((a, b) => a + b, 0),
   Array.from({ length: CHAIN }, (_, i) => (1_000 + i) * 2).reduce((a, b) => a + b, 0),
 ];
+const EXPECTED = expected(ITEMS);
 
 const leafEnds = (executions: readonly Execution[]): number =>
   executions.filter((e) => e.event === 'end' && e.key.startsWith('leaf-')).length;
@@ -72,9 +78,9 @@ async function within<T>(what: string, promise: Promise<T>, ms: number): Promise
 }
 
 /** The fault suite's three properties, from the records and the execution log. */
-async function checkRun(run: flyte.Run, log: string): Promise<{ executions: Execution[]; reran: number }> {
+async function checkRun(run: flyte.Run, log: string, items = ITEMS): Promise<{ executions: Execution[]; reran: number }> {
   const audit = await auditRun(run);
-  assert.deepEqual(audit.phases, { succeeded: 3 + ITEMS + CHAIN }, 'every action succeeded, none lost');
+  assert.deepEqual(audit.phases, { succeeded: 3 + items + CHAIN }, 'every action succeeded, none lost');
   const executions = readExecutions(log);
   assert.deepEqual(repeated(executions, 'end'), [], 'no body returned twice (0 duplicated completions)');
   assert.deepEqual(startedAfterEnd(executions), [], 'no body ran again after it had returned (0 re-executions)');
@@ -125,18 +131,19 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     cleanups.push(() => dropSchema(schema));
     const log = executionLogPath();
     await withWorkers(urlWithSchema(schema), redis.url('flyte_restart'), log, async (workers) => {
-      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, CHAIN);
-      const before = await untilLogged(log, midRun);
+      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, FAN_OUT, CHAIN);
+      await untilLogged(log, midRun);
       const stoppedAt = Date.now();
       await redis.restart(LOCK_MS + 1_000);
       const backAt = Date.now();
-      await untilLogged(log, (e) => starts(e) > starts(before) + 1, 60_000);
+      const startedBefore = starts(readExecutions(log));
+      await untilLogged(log, (e) => starts(e) > startedBefore, 60_000);
       const resumedAt = Date.now();
       assert.deepEqual(await within('the run after the Redis restart', run.outputs(), 120_000), EXPECTED);
       const endedAt = Date.now();
       const { reran } = await checkRun(run, log);
       t.diagnostic(
-        `Redis down ${backAt - stoppedAt} ms (lock ${LOCK_MS} ms); leaves started again ${resumedAt - backAt} ms ` +
+        `Redis down ${backAt - stoppedAt} ms (lock ${LOCK_MS} ms); a body started again ${resumedAt - backAt} ms ` +
           `after it was back; run ended ${endedAt - backAt} ms after; ${reran} bodies started again ` +
           `(leaves and parents that had not returned); ${workers.length} workers`,
       );
@@ -150,18 +157,19 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     cleanups.push(() => deletePrefix(prefix));
     const log = executionLogPath();
     await withWorkers(postgres.url('flyte_restart'), urlWithPrefix(prefix), log, async () => {
-      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, CHAIN);
-      const before = await untilLogged(log, midRun);
+      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, FAN_OUT, CHAIN);
+      await untilLogged(log, midRun);
       const stoppedAt = Date.now();
       await postgres.restart(2_000);
       const backAt = Date.now();
-      await untilLogged(log, (e) => starts(e) > starts(before) + 1, 60_000);
+      const startedBefore = starts(readExecutions(log));
+      await untilLogged(log, (e) => starts(e) > startedBefore, 60_000);
       const resumedAt = Date.now();
       assert.deepEqual(await within('the run after the Postgres restart', run.outputs(), 120_000), EXPECTED);
       const endedAt = Date.now();
       const { reran } = await checkRun(run, log);
       t.diagnostic(
-        `Postgres down ${backAt - stoppedAt} ms; leaves started again ${resumedAt - backAt} ms after it was back; ` +
+        `Postgres down ${backAt - stoppedAt} ms; a body started again ${resumedAt - backAt} ms after it was back; ` +
           `run ended ${endedAt - backAt} ms after; ${reran} bodies started again`,
       );
     });
@@ -175,8 +183,10 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     const limitMs = 3_000;
     const store = `${postgres.url('flyte_limit')}&maxOutageMs=${limitMs}`;
     const log = executionLogPath();
-    await withWorkers(store, urlWithPrefix(prefix), log, async () => {
-      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, CHAIN);
+    await withWorkers(store, urlWithPrefix(prefix), log, async (workers) => {
+      // Short leaves: the workers claim all the time, so claims are in flight when the server stops; they give up
+      // past the limit, and their jobs must go back to the queue (not be completed with the action unfinished).
+      const run = await flyte.run(tasks.restartMix, FAST_ITEMS, FAST_LEAF_MS, FAN_OUT, CHAIN);
       const waiting = run.outputs();
       waiting.catch(() => undefined); // awaited below
       await untilLogged(log, midRun);
@@ -195,13 +205,14 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
       await new Promise((resolve) => setTimeout(resolve, limitMs));
       await postgres.startAgain();
       const backAt = Date.now();
-      assert.deepEqual(await within('the run after Postgres came back', run.outputs(), 120_000), EXPECTED);
+      assert.deepEqual(await within('the run after Postgres came back', run.outputs(), 120_000), expected(FAST_ITEMS));
       const endedAt = Date.now();
-      const { reran } = await checkRun(run, log);
+      const { reran } = await checkRun(run, log, FAST_ITEMS);
+      const handedBack = workers.map((w) => w.output().split('its job is handed back').length - 1);
       t.diagnostic(
         `Postgres down ${backAt - stoppedAt} ms (limit ${limitMs} ms); the submitter was told after ` +
           `${toldAt - stoppedAt} ms: "${error.message}"; the run ended ${endedAt - backAt} ms after it was back; ` +
-          `${reran} bodies started again`,
+          `${reran} bodies started again; jobs handed back by the workers: ${handedBack.join(', ')}`,
       );
     });
   });
