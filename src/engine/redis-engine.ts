@@ -584,6 +584,14 @@ class RedisConsumer implements Consumer {
   async drain(graceMs: number): Promise<void> {
     this.#stopping = true;
     this.#wakeAll();
+    // Waiting parents, and jobs fetched that wait for a slot, go back at once: another worker takes them over now,
+    // not after the grace (nor a lock timeout). Busy leases get the grace to finish; one that parks meanwhile (a
+    // child call) goes back then (see `park`).
+    await Promise.allSettled(
+      [...this.#held.values()]
+        .filter((held) => held.parked && held.completing === undefined)
+        .map((held) => this.#handBack(held)),
+    );
     if (this.#held.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -726,6 +734,8 @@ class RedisConsumer implements Consumer {
         if (held.released || held.completing !== undefined || held.parked) return;
         held.parked = true;
         this.#unreserve();
+        // Draining: a parent that starts waiting goes back to its queue (on the next turn, out of its child call).
+        if (this.#stopping) setImmediate(() => void this.#handBack(held));
       },
       unpark: () => {
         if (held.released || held.completing !== undefined || !held.parked) return;
