@@ -17,7 +17,14 @@ import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import * as flyte from '../../src/index.js';
 import { REPO, tempDir } from '../support/cli.js';
-import { auditRun, executionLogPath, readExecutions, repeated, startedAfterEnd, untilLogged } from '../support/faults.js';
+import {
+  auditRun,
+  executionLogPath,
+  readExecutions,
+  repeated,
+  startedAfterEnd,
+  untilLogged,
+} from '../support/faults.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from '../support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from '../support/redis.js';
 import { startWorker } from '../support/workers.js';
@@ -82,7 +89,10 @@ describe('fault suite: drain', { skip, timeout: 120_000 }, () => {
       assert.deepEqual(repeated(executions, 'end'), [], '0 duplicated completions');
       assert.deepEqual(startedAfterEnd(executions), [], '0 re-executions of bodies that had returned');
       const leaf0 = executions.filter((x) => x.key === 'leaf-0');
-      assert.ok(leaf0.every((x) => x.pid === a.pid), `leaf 0 ran on A only (its grace): ${JSON.stringify(leaf0)}`);
+      assert.ok(
+        leaf0.every((x) => x.pid === a.pid),
+        `leaf 0 ran on A only (its grace): ${JSON.stringify(leaf0)}`,
+      );
       t.diagnostic(
         `SIGTERM to the waiting parent taken over on B: ${takenOverAt - termAt} ms ` +
           `(grace and locks 120 000 ms); A exited ${aExitedAt - takenOverAt} ms after its gate opened`,

@@ -78,7 +78,11 @@ async function within<T>(what: string, promise: Promise<T>, ms: number): Promise
 }
 
 /** The fault suite's three properties, from the records and the execution log. */
-async function checkRun(run: flyte.Run, log: string, items = ITEMS): Promise<{ executions: Execution[]; reran: number }> {
+async function checkRun(
+  run: flyte.Run,
+  log: string,
+  items = ITEMS,
+): Promise<{ executions: Execution[]; reran: number }> {
   const audit = await auditRun(run);
   assert.deepEqual(audit.phases, { succeeded: 3 + items + CHAIN }, 'every action succeeded, none lost');
   const executions = readExecutions(log);
@@ -113,7 +117,14 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     await flyte.shutdown(); // the previous case's runtime closes before this one's starts
     tasks ??= (await import(FIXTURE)) as typeof RestartTasks;
     flyte.init({ root: tempDir(), store, engine, echoLogs: false });
-    const options = { modules: [FIXTURE], store, engine, concurrency: 4, lockMs: LOCK_MS, env: { FLYTE_FAULT_LOG: log } };
+    const options = {
+      modules: [FIXTURE],
+      store,
+      engine,
+      concurrency: 4,
+      lockMs: LOCK_MS,
+      env: { FLYTE_FAULT_LOG: log },
+    };
     const workers = await Promise.all([1, 2, 3].map(() => startWorker(options)));
     let check: (() => void) | undefined;
     try {
@@ -192,10 +203,15 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
       await untilLogged(log, midRun);
       const stoppedAt = Date.now();
       postgres.stop();
-      const error = await within('the submitter giving up', waiting.then(
-        (value) => assert.fail(`expected the wait to fail while the store is down; it resolved with ${JSON.stringify(value)}`),
-        (e: unknown) => e,
-      ), 60_000);
+      const error = await within(
+        'the submitter giving up',
+        waiting.then(
+          (value) =>
+            assert.fail(`expected the wait to fail while the store is down; it resolved with ${JSON.stringify(value)}`),
+          (e: unknown) => e,
+        ),
+        60_000,
+      );
       const toldAt = Date.now();
       assert.ok(error instanceof StoreUnavailableError, `a StoreUnavailableError; received ${String(error)}`);
       assert.match(error.message, new RegExp(`outage limit of ${limitMs} ms \\(maxOutageMs\\)`));

@@ -1139,7 +1139,12 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   const shown = new URL(connectionString);
   if (shown.password !== '') shown.password = '***';
   shown.searchParams.set('schema', schema);
-  return { connectionString, schema, description: shown.toString(), ...(maxOutageMs === undefined ? {} : { maxOutageMs }) };
+  return {
+    connectionString,
+    schema,
+    description: shown.toString(),
+    ...(maxOutageMs === undefined ? {} : { maxOutageMs }),
+  };
 }
 
 /** Hides a password in a URL that may not parse. */
