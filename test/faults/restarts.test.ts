@@ -92,9 +92,34 @@ async function checkRun(
   return { executions, reran: starts(executions) - reran };
 }
 
+/**
+ * Runs the mix, and restarts a service once it is under way (some leaves ended, the chain waits); checks the
+ * output and the three properties. The times: how long the service was down, and from its return until a body
+ * started again and until the run ended.
+ */
+async function throughRestart(
+  log: string,
+  service: string,
+  restart: () => Promise<void>,
+): Promise<{ downMs: number; resumedMs: number; endedMs: number; reran: number }> {
+  const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, FAN_OUT, CHAIN);
+  await untilLogged(log, midRun);
+  const stoppedAt = Date.now();
+  await restart();
+  const backAt = Date.now();
+  const startedBefore = starts(readExecutions(log));
+  await untilLogged(log, (e) => starts(e) > startedBefore, 60_000);
+  const resumedAt = Date.now();
+  assert.deepEqual(await within(`the run after the ${service} restart`, run.outputs(), 120_000), EXPECTED);
+  const endedAt = Date.now();
+  const { reran } = await checkRun(run, log);
+  return { downMs: backAt - stoppedAt, resumedMs: resumedAt - backAt, endedMs: endedAt - backAt, reran };
+}
+
+let tasks: typeof RestartTasks;
+
 describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 300_000 }, () => {
   const cleanups: Array<() => unknown> = [];
-  let tasks: typeof RestartTasks;
 
   after(async () => {
     await flyte.shutdown();
@@ -142,20 +167,12 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     cleanups.push(() => dropSchema(schema));
     const log = executionLogPath();
     await withWorkers(urlWithSchema(schema), redis.url('flyte_restart'), log, async (workers) => {
-      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, FAN_OUT, CHAIN);
-      await untilLogged(log, midRun);
-      const stoppedAt = Date.now();
-      await redis.restart(LOCK_MS + 1_000);
-      const backAt = Date.now();
-      const startedBefore = starts(readExecutions(log));
-      await untilLogged(log, (e) => starts(e) > startedBefore, 60_000);
-      const resumedAt = Date.now();
-      assert.deepEqual(await within('the run after the Redis restart', run.outputs(), 120_000), EXPECTED);
-      const endedAt = Date.now();
-      const { reran } = await checkRun(run, log);
+      const { downMs, resumedMs, endedMs, reran } = await throughRestart(log, 'Redis', () =>
+        redis.restart(LOCK_MS + 1_000),
+      );
       t.diagnostic(
-        `Redis down ${backAt - stoppedAt} ms (lock ${LOCK_MS} ms); a body started again ${resumedAt - backAt} ms ` +
-          `after it was back; run ended ${endedAt - backAt} ms after; ${reran} bodies started again ` +
+        `Redis down ${downMs} ms (lock ${LOCK_MS} ms); a body started again ${resumedMs} ms ` +
+          `after it was back; run ended ${endedMs} ms after; ${reran} bodies started again ` +
           `(leaves and parents that had not returned); ${workers.length} workers`,
       );
     });
@@ -168,20 +185,12 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     cleanups.push(() => deletePrefix(prefix));
     const log = executionLogPath();
     await withWorkers(postgres.url('flyte_restart'), urlWithPrefix(prefix), log, async () => {
-      const run = await flyte.run(tasks.restartMix, ITEMS, LEAF_MS, FAN_OUT, CHAIN);
-      await untilLogged(log, midRun);
-      const stoppedAt = Date.now();
-      await postgres.restart(2_000);
-      const backAt = Date.now();
-      const startedBefore = starts(readExecutions(log));
-      await untilLogged(log, (e) => starts(e) > startedBefore, 60_000);
-      const resumedAt = Date.now();
-      assert.deepEqual(await within('the run after the Postgres restart', run.outputs(), 120_000), EXPECTED);
-      const endedAt = Date.now();
-      const { reran } = await checkRun(run, log);
+      const { downMs, resumedMs, endedMs, reran } = await throughRestart(log, 'Postgres', () =>
+        postgres.restart(2_000),
+      );
       t.diagnostic(
-        `Postgres down ${backAt - stoppedAt} ms; a body started again ${resumedAt - backAt} ms after it was back; ` +
-          `run ended ${endedAt - backAt} ms after; ${reran} bodies started again`,
+        `Postgres down ${downMs} ms; a body started again ${resumedMs} ms after it was back; ` +
+          `run ended ${endedMs} ms after; ${reran} bodies started again`,
       );
     });
   });

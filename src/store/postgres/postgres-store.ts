@@ -1130,7 +1130,7 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   const outage = parsed.searchParams.get('maxOutageMs');
   parsed.searchParams.delete('maxOutageMs');
   const maxOutageMs = outage === null ? undefined : Number(outage);
-  if (maxOutageMs !== undefined && !(Number.isInteger(maxOutageMs) && maxOutageMs >= 0)) {
+  if (outage !== null && !/^\d+$/.test(outage)) {
     throw new InitializationError(
       `the Postgres store URL parameter maxOutageMs must be a whole number of ms >= 0; received '${outage}'`,
     );
