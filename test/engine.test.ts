@@ -245,6 +245,40 @@ describe('RedisEngine', { skip }, () => {
     await other.drain(1_000);
   });
 
+  it('drain hands a parked lease back at once, long before its grace', async () => {
+    const { engine, another } = freshEngine();
+    const first: Lease[] = [];
+    const consumer = engine.consume([QUEUE], { concurrency: 1, lockMs: 30_000 }, (lease) => first.push(lease));
+    await engine.enqueue(job('r1', 'a0'));
+    await until('the lease', () => first.length === 1);
+    first[0]!.park(); // a parent waiting on children
+    const second: Lease[] = [];
+    const other = another().consume([QUEUE], { concurrency: 1, lockMs: 30_000 }, (lease) => second.push(lease));
+    const drained = consumer.drain(60_000);
+    // Bounded by the helper's deadline, far below the 60 s grace and the 30 s lock.
+    await until('the parked lease taken by the other consumer', () => second.length === 1, 10_000);
+    assert.equal(first[0]!.lost.aborted, true);
+    await drained;
+    await second[0]!.complete();
+    await other.drain(1_000);
+  });
+
+  it('retryLater gives the job back for later, without firing `lost`; complete() then does nothing', async () => {
+    const { engine } = freshEngine();
+    const leases: Lease[] = [];
+    const consumer = engine.consume([QUEUE], { concurrency: 1, lockMs: 30_000 }, (lease) => leases.push(lease));
+    await engine.enqueue(job('r1', 'a0'));
+    await until('the lease', () => leases.length === 1);
+    await leases[0]!.retryLater(300);
+    assert.equal(leases[0]!.lost.aborted, false);
+    assert.equal(consumer.held, 0);
+    await leases[0]!.complete(); // no-op: the job is no longer this lease's
+    await until('the job delivered again after its delay', () => leases.length === 2, 10_000);
+    assert.equal(leases[1]!.job.actionName, 'a0');
+    await leases[1]!.complete();
+    await consumer.drain(1_000);
+  });
+
   it('drain waits for held leases that complete within the grace', async () => {
     const { engine } = freshEngine();
     const leases: Lease[] = [];

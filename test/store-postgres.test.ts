@@ -164,6 +164,20 @@ describe('Postgres URLs', () => {
     assert.equal(parsePostgresUrl('postgresql://db/flyte').schema, 'flyte');
   });
 
+  it('takes the outage limit from ?maxOutageMs=, and does not pass it to the driver', () => {
+    const parsed = parsePostgresUrl('postgres://db/flyte?schema=a&maxOutageMs=2500');
+    assert.equal(parsed.maxOutageMs, 2500);
+    assert.equal(parsed.connectionString, 'postgres://db/flyte');
+    assert.equal(parsePostgresUrl('postgres://db/flyte').maxOutageMs, undefined);
+    for (const bad of ['-1', '1.5', 'soon', '']) {
+      assert.throws(
+        () => parsePostgresUrl(`postgres://db/flyte?maxOutageMs=${bad}`),
+        (e: unknown) => e instanceof InitializationError && /maxOutageMs must be a whole number/.test(e.message),
+        bad,
+      );
+    }
+  });
+
   it('refuses a bad schema name, saying what it expected', () => {
     for (const schema of ['Team', '1abc', 'a-b', 'x;drop', '']) {
       assert.throws(

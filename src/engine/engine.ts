@@ -79,6 +79,13 @@ export interface Lease {
    * lock (the job is then someone else's); resolves once Redis answered.
    */
   complete(): Promise<void>;
+  /**
+   * The action could not be run or recorded here (the store failed): gives the job back to its queue, to be
+   * taken again, by any worker, after `delayMs`; the lease leaves the gate without firing `lost`, and
+   * `complete()` does nothing afterwards. Never rejects: if Redis refuses, the lock expires and the stalled
+   * check returns the job.
+   */
+  retryLater(delayMs: number): Promise<void>;
 }
 
 /** What {@link Engine.consume} returns: the running consumer. */

@@ -653,6 +653,14 @@ class RedisConsumer implements Consumer {
   async drain(graceMs: number): Promise<void> {
     this.#stopping = true;
     this.#wakeAll();
+    // Waiting parents, and jobs fetched that wait for a slot, go back at once: another worker takes them over now,
+    // not after the grace (nor a lock timeout). Busy leases get the grace to finish; one that parks meanwhile (a
+    // child call) goes back then (see `park`).
+    await Promise.allSettled(
+      [...this.#held.values()]
+        .filter((held) => held.parked && held.completing === undefined)
+        .map((held) => this.#handBack(held)),
+    );
     if (this.#held.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -795,6 +803,8 @@ class RedisConsumer implements Consumer {
         if (held.released || held.completing !== undefined || held.parked) return;
         held.parked = true;
         this.#unreserve();
+        // Draining: a parent that starts waiting goes back to its queue (on the next turn, out of its child call).
+        if (this.#stopping) setImmediate(() => void this.#handBack(held));
       },
       unpark: () => {
         if (held.released || held.completing !== undefined || !held.parked) return;
@@ -802,6 +812,8 @@ class RedisConsumer implements Consumer {
         this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
       },
       complete: () => (held.released ? Promise.resolve() : (held.completing ??= this.#complete(held))),
+      retryLater: (delayMs) =>
+        held.released || held.completing !== undefined ? Promise.resolve() : this.#handBack(held, false, delayMs),
     };
     callSafely(() => this.#onLease(lease));
   }
@@ -850,11 +862,13 @@ class RedisConsumer implements Consumer {
     return build(jobData, id, token);
   }
 
-  async #handBack(held: Held): Promise<void> {
+  /** Gives a held job back to its queue at once (or after `delayMs`); `lost`: its lease's signal fires. */
+  async #handBack(held: Held, lost = true, delayMs = 0): Promise<void> {
     if (held.released) return;
-    this.#release(held, true);
+    this.#release(held, lost);
     try {
-      await held.job.moveToWait(held.token);
+      if (delayMs > 0) await held.job.moveToDelayed(Date.now() + delayMs, held.token);
+      else await held.job.moveToWait(held.token);
     } catch {
       // Lock gone already: the stalled check (or whoever holds it) has it.
     }

@@ -66,6 +66,8 @@ import { setLongTimeout } from './timer.js';
 
 /** How often a process asks the store which awaited children ended (the backstop to wake-ups), in ms. */
 export const RECONCILE_MS = 1_000;
+/** How long a job whose action failed for its store (or engine) waits in its queue before it is taken again, in ms. */
+const RETRY_AFTER_STORE_FAILURE_MS = 1_000;
 /** How often a worker reads the abort requests of the runs it holds actions of (the backstop), in ms. */
 const ABORT_POLL_MS = 500;
 
@@ -521,13 +523,19 @@ export class RemoteController implements Controller, Placement {
       if (lease.lost.aborted) return; // another worker holds the job now: it records the end (and has the slot)
       if (job.actionName === ROOT_ACTION) {
         this.recorder.run(job.runName, endOf(record));
-        await store.flush();
+        await store.durable(); // waits out an outage of the store: a commit that fails is retried until it is back
       }
       await this.#giveSlotBack(run, job.actionName);
       await this.#publishEnd(job.runName, record);
     } catch (err) {
-      // The store or the engine failed: the job is left to its lock; it comes back to some worker.
-      console.error(`flyte worker: ${job.runName}/${job.actionName}: ${(err as Error).message}`);
+      // The store or the engine failed (past the store's outage limit, or for another reason): the job goes back
+      // to its queue, to be taken again a little later, never completed with its action unfinished. What this
+      // worker buffered stays pending and is retried; the next claim of the action fences it.
+      console.error(
+        `flyte worker: ${job.runName}/${job.actionName}: ${(err as Error).message}; ` +
+          `its job is handed back, to be taken again in ${RETRY_AFTER_STORE_FAILURE_MS} ms`,
+      );
+      if (!lease.lost.aborted) await lease.retryLater(RETRY_AFTER_STORE_FAILURE_MS);
       return;
     } finally {
       if (!lease.lost.aborted) await lease.complete().catch(() => undefined);
@@ -827,6 +835,9 @@ export class RemoteController implements Controller, Placement {
     const outcome = new Promise<unknown>((resolve, reject) => {
       waits.children.set(child.name, { child, resolve, reject });
     });
+    // The caller awaits it only once the child's job is enqueued; it may be settled before (the parent's job was
+    // lost while the enqueue waited for Redis to come back), and must not end the process as unhandled meanwhile.
+    outcome.catch(() => undefined);
     return { subscribed: waits.subscribed, outcome };
   }
 

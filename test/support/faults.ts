@@ -140,3 +140,17 @@ export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
+
+/**
+ * The keys that started again after they had logged an end: a body that returned, and then ran again (for a
+ * child whose success was recorded, a re-execution the records should have prevented). With their pids, in order.
+ */
+export function startedAfterEnd(executions: readonly Execution[]): [string, number[]][] {
+  const ended = new Set<string>();
+  const again = new Map<string, number[]>();
+  for (const e of executions) {
+    if (e.event === 'end') ended.add(e.key);
+    else if (ended.has(e.key)) again.set(e.key, [...(again.get(e.key) ?? []), e.pid]);
+  }
+  return [...again];
+}

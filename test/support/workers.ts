@@ -15,6 +15,8 @@ export interface WorkerProcess {
   output(): string;
   /** Sends `signal` and resolves with the exit code once the process exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code once the process exited, sending nothing (after a signal sent by hand). */
+  exited(): Promise<number | null>;
 }
 
 /** Options of {@link startWorker}. */
@@ -82,6 +84,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPr
     child,
     pid: child.pid as number,
     output: () => text,
+    exited: () => exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

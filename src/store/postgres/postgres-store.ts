@@ -39,6 +39,7 @@ import type { ActionCounts, ActionRecord, AttemptRecord, LogLine, RunRecord } fr
 import {
   RunAlreadyExistsError,
   StoreClosedError,
+  StoreUnavailableError,
   impliedFirstAttempt,
   type AbortRequest,
   type ActionClaim,
@@ -94,6 +95,15 @@ export interface PostgresStoreOptions {
    * @default undefined (the failure is only counted in `stats.failedCommits`)
    */
   readonly onBackgroundError?: (error: Error) => void;
+  /**
+   * How long the database may stay unreachable (a restart, a failover) before the operations waiting on it give
+   * up. Until then a query that fails because the connection is refused or was cut is tried again, with a
+   * backoff up to 1 s, and `durable()` waits; past it they reject with a {@link StoreUnavailableError} (and fail
+   * at once while it stays down). Buffered writes are never dropped: they are retried until the database is
+   * back. Also set by the URL parameter `?maxOutageMs=`, which wins over this option.
+   * @default 60000
+   */
+  readonly maxOutageMs?: number;
 }
 
 /** Counters of a {@link PostgresStore}, for tests and diagnostics. */
@@ -103,6 +113,11 @@ export interface PostgresStoreStats extends WriteBufferStats {
 }
 
 const DEFAULT_POOL_SIZE = 4;
+/** The default of {@link PostgresStoreOptions.maxOutageMs}. */
+export const DEFAULT_MAX_OUTAGE_MS = 60_000;
+/** The first and the longest pause between two tries of a query that failed for a lost connection, in ms. */
+const OUTAGE_RETRY_FIRST_MS = 50;
+const OUTAGE_RETRY_MAX_MS = 1_000;
 const DEFAULT_SCHEMA = 'flyte';
 /** The advisory lock under which abort requests are inserted (one per schema). */
 const ABORT_LOCK = 'flyte-ts:abort-requests';
@@ -158,8 +173,11 @@ export class PostgresStore implements RunStore, SweepStore {
   /** The schema holding the tables. */
   readonly schema: string;
 
-  /** Set once connected; every use of it comes after `await this.#ready`. */
+  /** Set once connected; every use of it comes after `await this.#ready`. Its queries ride out outages. */
   #pool: pg.Pool | undefined;
+  readonly #maxOutageMs: number;
+  /** When queries started failing for a lost connection (none succeeded since); `undefined` while it answers. */
+  #downSince: number | undefined;
   readonly #ready: Promise<void>;
   /** Why the store could not be opened, once known: every later operation fails with it. */
   #failure: InitializationError | undefined;
@@ -173,7 +191,9 @@ export class PostgresStore implements RunStore, SweepStore {
 
   private constructor(url: string, options: PostgresStoreOptions) {
     checkPositive('poolSize', options.poolSize, false);
-    const { connectionString, schema, description } = parsePostgresUrl(url);
+    const { connectionString, schema, description, maxOutageMs } = parsePostgresUrl(url);
+    checkPositive('maxOutageMs', options.maxOutageMs, true);
+    this.#maxOutageMs = maxOutageMs ?? options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
     this.description = description;
     this.schema = schema;
     this.#t = tables(quoteIdent(schema));
@@ -265,7 +285,7 @@ export class PostgresStore implements RunStore, SweepStore {
       } finally {
         client.release();
       }
-      this.#pool = pool;
+      this.#pool = this.#ridingOutages(pool);
     } catch (err) {
       await pool?.end().catch(() => undefined);
       const reason = err instanceof Error ? err.message : String(err);
@@ -274,6 +294,47 @@ export class PostgresStore implements RunStore, SweepStore {
           ? err
           : new InitializationError(`cannot open the run store ${this.description}: ${reason}`, { cause: err });
       throw this.#failure;
+    }
+  }
+
+  /**
+   * `pool`, with `query` and `connect` tried again while the database is unreachable (see
+   * {@link PostgresStoreOptions.maxOutageMs}). A query is tried again only when it failed for the connection
+   * (refused, cut, the server shutting down): a statement that reached the server and failed for itself is not.
+   * Retrying a statement whose reply was lost with the connection is harmless here: the store's statements are
+   * reads, guarded upserts and claims (a claim made twice raises the epoch twice, for the same owner).
+   */
+  #ridingOutages(pool: pg.Pool): pg.Pool {
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+    const overrides: Record<string | symbol, unknown> = {
+      query: (...args: unknown[]) => this.#whileUnreachable(() => query(...args)),
+      connect: () => this.#whileUnreachable(connect),
+    };
+    return new Proxy(pool, {
+      get: (target, key) => overrides[key] ?? (Reflect.get(target, key, target) as unknown),
+    });
+  }
+
+  /** Runs `attempt` until it succeeds, fails for itself, or the database has been away past the outage limit. */
+  async #whileUnreachable<T>(attempt: () => Promise<T>): Promise<T> {
+    let pause = OUTAGE_RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        const result = await attempt();
+        this.#downSince = undefined;
+        return result;
+      } catch (err) {
+        if (this.#closed || !isConnectionError(err)) throw err;
+        const now = Date.now();
+        this.#downSince ??= now;
+        const downFor = now - this.#downSince;
+        if (downFor >= this.#maxOutageMs) {
+          throw new StoreUnavailableError(this.description, downFor, this.#maxOutageMs, err);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, this.#maxOutageMs - downFor)));
+        pause = Math.min(pause * 2, OUTAGE_RETRY_MAX_MS);
+      }
     }
   }
 
@@ -1167,6 +1228,8 @@ export interface PostgresUrl {
   readonly connectionString: string;
   readonly schema: string;
   readonly description: string;
+  /** `?maxOutageMs=` (see {@link PostgresStoreOptions.maxOutageMs}), when given. */
+  readonly maxOutageMs?: number;
 }
 
 /**
@@ -1196,11 +1259,24 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   }
   const schema = checkSchemaName(parsed.searchParams.get('schema') ?? DEFAULT_SCHEMA);
   parsed.searchParams.delete('schema');
+  const outage = parsed.searchParams.get('maxOutageMs');
+  parsed.searchParams.delete('maxOutageMs');
+  const maxOutageMs = outage === null ? undefined : Number(outage);
+  if (outage !== null && !/^\d+$/.test(outage)) {
+    throw new InitializationError(
+      `the Postgres store URL parameter maxOutageMs must be a whole number of ms >= 0; received '${outage}'`,
+    );
+  }
   const connectionString = parsed.toString();
   const shown = new URL(connectionString);
   if (shown.password !== '') shown.password = '***';
   shown.searchParams.set('schema', schema);
-  return { connectionString, schema, description: shown.toString() };
+  return {
+    connectionString,
+    schema,
+    description: shown.toString(),
+    ...(maxOutageMs === undefined ? {} : { maxOutageMs }),
+  };
 }
 
 /** Hides a password in a URL that may not parse. */
@@ -1255,4 +1331,25 @@ async function execRows(exec: Exec, sql: string, cols: unknown[][]): Promise<voi
       cols.map((column) => column.slice(at, at + ROWS_PER_STATEMENT)),
     );
   }
+}
+
+/** SQLSTATEs of a server that is going away or not accepting connections yet (a restart, a failover). */
+const SERVER_GOING_AWAY = new Set(['57P01', '57P02', '57P03']);
+/** Socket errors of a connection that could not be made or was cut. */
+const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether `err` says the connection to the database failed (it could not be made, or it was cut), rather than
+ * the statement: the only failures that {@link PostgresStore} tries again while the database is away.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (SERVER_GOING_AWAY.has(code) || SOCKET_ERRORS.has(code) || code.startsWith('08'))) {
+    return true;
+  }
+  // The driver's own words for a connection that ended under a query, or a pool that could not connect in time.
+  return /^Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect/.test(
+    err.message,
+  );
 }
