@@ -28,6 +28,17 @@ const RENEW_BATCH = 1000;
  * fails the action with a clear error well before this; the engine only fails a job past it.
  */
 const MAX_STALLED_COUNT = 10;
+/** At most this many jobs per `addBulk` (one call holds Redis for its whole length). */
+const ADD_BATCH = 1000;
+/** Jobs waiting for an `addBulk` of one queue, and whether one is in flight. */
+interface JobBatch {
+  readonly pending: Array<{
+    readonly data: ActionJob;
+    readonly resolve: () => void;
+    readonly reject: (e: unknown) => void;
+  }>;
+  inFlight: boolean;
+}
 /** Pause after a fetch failed (Redis unreachable), in ms. */
 const FETCH_RETRY_MS = 500;
 
@@ -117,6 +128,10 @@ export class RedisEngine implements Engine {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   }
 
+  /**
+   * Jobs are sent in batches per queue: while an `addBulk` of a queue is in flight, the jobs enqueued meanwhile
+   * wait and go together in the next one (a fan-out enqueues its children in a few round trips, not one each).
+   */
   async enqueue(job: ActionJob): Promise<void> {
     const queue = await this.#queue(job.queue);
     const data: ActionJob = {
@@ -129,13 +144,44 @@ export class RedisEngine implements Engine {
       ...(job.inputsHash === undefined ? {} : { inputsHash: job.inputsHash }),
       ...(job.task === undefined ? {} : { task: job.task }),
     };
-    // A job with this id that exists already (waiting or held) makes `add` a no-op: enqueue is idempotent.
-    await queue.add(job.taskName, data, {
-      jobId: jobId(job.runName, job.actionName),
-      attempts: 1,
-      removeOnComplete: true,
-      removeOnFail: true,
+    let batch = this.#adding.get(job.queue);
+    if (batch === undefined) this.#adding.set(job.queue, (batch = { pending: [], inFlight: false }));
+    const pending = batch;
+    return new Promise((resolve, reject) => {
+      pending.pending.push({ data, resolve, reject });
+      this.#sendJobs(queue, pending);
     });
+  }
+
+  /** Jobs waiting for the next `addBulk` of their queue, by queue (see {@link RedisEngine.enqueue}). */
+  readonly #adding = new Map<string, JobBatch>();
+
+  #sendJobs(queue: ActionQueue, batch: JobBatch): void {
+    if (batch.inFlight || batch.pending.length === 0) return;
+    const jobs = batch.pending.splice(0, ADD_BATCH);
+    batch.inFlight = true;
+    // A job with its id that exists already (waiting or held) makes its add a no-op: enqueue is idempotent.
+    queue
+      .addBulk(
+        jobs.map(({ data }) => ({
+          name: data.taskName,
+          data,
+          opts: {
+            jobId: jobId(data.runName, data.actionName),
+            attempts: 1,
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        })),
+      )
+      .then(
+        () => jobs.forEach((j) => j.resolve()),
+        (e: unknown) => jobs.forEach((j) => j.reject(e)),
+      )
+      .finally(() => {
+        batch.inFlight = false;
+        this.#sendJobs(queue, batch);
+      });
   }
 
   async dequeue(queueName: string, runName: string, actionNames: readonly string[]): Promise<string[]> {
