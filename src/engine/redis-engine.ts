@@ -657,6 +657,8 @@ class RedisConsumer implements Consumer {
   }
 
   async #fetchLoop(worker: ActionWorker, blocking: boolean): Promise<void> {
+    /** The blocking loop's last fetch found nothing: its next one blocks, and a job it finds came alone. */
+    let afterEmpty = true;
     while (!this.#stopping) {
       // The blocking loop waits for room in the gate but takes no slot while it blocks: with more queues than
       // slots, idle queues must not hold the slots that a busy one needs. It takes a slot when a job arrives,
@@ -680,12 +682,17 @@ class RedisConsumer implements Consumer {
       }
       this.#failing = false;
       if (job === undefined) {
+        afterEmpty = true;
         if (!blocking) this.#unreserve();
         // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
         if (!blocking) await this.#waitForJob(worker.name);
         continue;
       }
-      this.#wakeOne(worker.name);
+      // A job that ended a block came to an empty queue: no parked loop is woken for it (in a chain of single
+      // jobs, each would make an empty fetch). The blocking loop's next fetch does not block: if it finds a job
+      // too (a burst), that one wakes a parked loop, and the burst fans out from there.
+      if (!(blocking && afterEmpty)) this.#wakeOne(worker.name);
+      afterEmpty = false;
       if (blocking && !this.#reserve()) {
         // The room went to another loop: the job waits for the next slot, its lock renewed, first come first
         // served with the loops of other queues (so that a queue with a backlog cannot starve this one).
