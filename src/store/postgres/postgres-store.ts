@@ -342,20 +342,20 @@ export class PostgresStore implements RunStore {
     if (this.#claimsInFlight >= CLAIMS_IN_FLIGHT || this.#claims.length === 0) return;
     // An action claimed twice at once (a duplicate delivery) goes in the next batch: its claims stay in order.
     const batch: PendingClaim[] = [];
+    const later: PendingClaim[] = [];
     const keys = new Set<string>();
-    for (let i = 0; i < this.#claims.length && batch.length < ROWS_PER_STATEMENT;) {
-      const c = this.#claims[i]!;
+    for (const c of this.#claims.splice(0)) {
       const key = `${c.runName}\0${c.actionName}`;
-      if (keys.has(key)) {
-        i++;
-        continue;
+      if (keys.has(key) || batch.length >= ROWS_PER_STATEMENT) later.push(c);
+      else {
+        keys.add(key);
+        batch.push(c);
       }
-      keys.add(key);
-      batch.push(c);
-      this.#claims.splice(i, 1);
     }
+    this.#claims.push(...later);
     this.#claimsInFlight++;
-    this.#claimBatch(batch).finally(() => {
+    // #claimBatch never rejects: it settles every claim of the batch itself.
+    void this.#claimBatch(batch).finally(() => {
       this.#claimsInFlight--;
       this.#sendClaims();
     });
