@@ -30,6 +30,17 @@ const RENEW_BATCH = 1000;
 const MAX_STALLED_COUNT = 10;
 /** At most this many `EXISTS` per pipeline of {@link RedisEngine.missingJobs}. */
 const EXISTS_BATCH = 500;
+/** At most this many jobs per `addBulk` (one call holds Redis for its whole length). */
+const ADD_BATCH = 1000;
+/** Jobs waiting for an `addBulk` of one queue, and whether one is in flight. */
+interface JobBatch {
+  readonly pending: Array<{
+    readonly data: ActionJob;
+    readonly resolve: () => void;
+    readonly reject: (e: unknown) => void;
+  }>;
+  inFlight: boolean;
+}
 /** Pause after a fetch failed (Redis unreachable), in ms. */
 const FETCH_RETRY_MS = 500;
 
@@ -122,6 +133,10 @@ export class RedisEngine implements Engine {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   }
 
+  /**
+   * Jobs are sent in batches per queue: while an `addBulk` of a queue is in flight, the jobs enqueued meanwhile
+   * wait and go together in the next one (a fan-out enqueues its children in a few round trips, not one each).
+   */
   async enqueue(job: ActionJob): Promise<void> {
     const queue = await this.#queue(job.queue);
     const data: ActionJob = {
@@ -134,13 +149,44 @@ export class RedisEngine implements Engine {
       ...(job.inputsHash === undefined ? {} : { inputsHash: job.inputsHash }),
       ...(job.task === undefined ? {} : { task: job.task }),
     };
-    // A job with this id that exists already (waiting or held) makes `add` a no-op: enqueue is idempotent.
-    await queue.add(job.taskName, data, {
-      jobId: jobId(job.runName, job.actionName),
-      attempts: 1,
-      removeOnComplete: true,
-      removeOnFail: true,
+    let batch = this.#adding.get(job.queue);
+    if (batch === undefined) this.#adding.set(job.queue, (batch = { pending: [], inFlight: false }));
+    const pending = batch;
+    return new Promise((resolve, reject) => {
+      pending.pending.push({ data, resolve, reject });
+      this.#sendJobs(queue, pending);
     });
+  }
+
+  /** Jobs waiting for the next `addBulk` of their queue, by queue (see {@link RedisEngine.enqueue}). */
+  readonly #adding = new Map<string, JobBatch>();
+
+  #sendJobs(queue: ActionQueue, batch: JobBatch): void {
+    if (batch.inFlight || batch.pending.length === 0) return;
+    const jobs = batch.pending.splice(0, ADD_BATCH);
+    batch.inFlight = true;
+    // A job with its id that exists already (waiting or held) makes its add a no-op: enqueue is idempotent.
+    queue
+      .addBulk(
+        jobs.map(({ data }) => ({
+          name: data.taskName,
+          data,
+          opts: {
+            jobId: jobId(data.runName, data.actionName),
+            attempts: 1,
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        })),
+      )
+      .then(
+        () => jobs.forEach((j) => j.resolve()),
+        (e: unknown) => jobs.forEach((j) => j.reject(e)),
+      )
+      .finally(() => {
+        batch.inFlight = false;
+        this.#sendJobs(queue, batch);
+      });
   }
 
   async dequeue(queueName: string, runName: string, actionNames: readonly string[]): Promise<string[]> {
@@ -688,6 +734,8 @@ class RedisConsumer implements Consumer {
   }
 
   async #fetchLoop(worker: ActionWorker, blocking: boolean): Promise<void> {
+    /** The blocking loop's last fetch found nothing: its next one blocks, and a job it finds came alone. */
+    let afterEmpty = true;
     while (!this.#stopping) {
       // The blocking loop waits for room in the gate but takes no slot while it blocks: with more queues than
       // slots, idle queues must not hold the slots that a busy one needs. It takes a slot when a job arrives,
@@ -711,12 +759,17 @@ class RedisConsumer implements Consumer {
       }
       this.#failing = false;
       if (job === undefined) {
+        afterEmpty = true;
         if (!blocking) this.#unreserve();
         // The blocking loop blocks again at once; the others wait for a fetch that found a job (a burst).
         if (!blocking) await this.#waitForJob(worker.name);
         continue;
       }
-      this.#wakeOne(worker.name);
+      // A job that ended a block came to an empty queue: no parked loop is woken for it (in a chain of single
+      // jobs, each would make an empty fetch). The blocking loop's next fetch does not block: if it finds a job
+      // too (a burst), that one wakes a parked loop, and the burst fans out from there.
+      if (!(blocking && afterEmpty)) this.#wakeOne(worker.name);
+      afterEmpty = false;
       if (blocking && !this.#reserve()) {
         // The room went to another loop: the job waits for the next slot, its lock renewed, first come first
         // served with the loops of other queues (so that a queue with a backlog cannot starve this one).

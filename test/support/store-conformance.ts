@@ -621,6 +621,31 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal((await store.getAction('r1', 'c1'))?.phase, 'failed');
         }));
 
+      it('many claims at once, some of one action: each distinct action is claimed once, repeats in order', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+          for (const name of names) store.putAction(makeAction('r1', name, { inputs: `["${name}"]` }));
+          store.putAction(makeAction('r1', 'done', { phase: 'succeeded', attempts: 1, startedAt: 1, endedAt: 2 }));
+          // Made in one turn: a store that batches claims (Postgres) sends most of them in one statement.
+          const calls = [...names, 'c1', 'done', 'c1', 'c1'].map((name, i) =>
+            store.claimAction('r1', name, { owner: `w:${i}`, leaseMs: 5_000 }),
+          );
+          const claimed = await Promise.all(calls);
+          assert.deepEqual(
+            claimed.slice(1, 6).map((c) => [c?.name, c?.epoch, c?.inputs]),
+            names.slice(1).map((name) => [name, 2, `["${name}"]`]),
+            'each other action claimed once, with its own inputs',
+          );
+          assert.equal(claimed[7], undefined, 'a terminal action among them is not claimed');
+          assert.deepEqual(
+            [claimed[0], claimed[6], claimed[8], claimed[9]].map((c) => c?.epoch).sort(),
+            [2, 3, 4, 5],
+            'every claim of c1 succeeds, each raising the epoch once',
+          );
+          assert.equal((await store.getAction('r1', 'c1'))?.phase, 'running');
+        }));
+
       it("a stale epoch's action write is refused: the newer record stays", () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));

@@ -384,16 +384,75 @@ export class PostgresStore implements RunStore, SweepStore {
     this.#buffer.claims.claimed(run.name, run.epoch ?? 1);
   }
 
+  /**
+   * Claims are **batched**: at most {@link CLAIMS_IN_FLIGHT} claim statements run at once, and the claims made
+   * meanwhile (a worker fetching many jobs at once) wait and go together as one statement, so one round trip and
+   * one commit. Each claim is still atomic on its own row, and a batch never holds the same action twice.
+   */
   async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
     await this.#beforeReadOf(runName, [actionName]);
-    const res = await this.#db.query<ClaimedActionRow>(
-      `UPDATE ${this.#t.actions} SET phase = 'running', owner = $1, lease_expires_at = $2, epoch = epoch + 1
-       WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
-       RETURNING ${CLAIMED_ACTION_COLUMNS}`,
-      [claim.owner, Date.now() + claim.leaseMs, runName, actionName],
-    );
-    const row = res.rows[0];
-    return row === undefined ? undefined : claimedActionFromRow(row);
+    return new Promise((resolve, reject) => {
+      this.#claims.push({
+        runName,
+        actionName,
+        owner: claim.owner,
+        leaseExpiresAt: Date.now() + claim.leaseMs,
+        resolve,
+        reject,
+      });
+      this.#sendClaims();
+    });
+  }
+
+  /** Claims waiting for a statement (see {@link PostgresStore.claimAction}). */
+  readonly #claims: PendingClaim[] = [];
+  #claimsInFlight = 0;
+
+  /** Sends the waiting claims as one statement, unless {@link CLAIMS_IN_FLIGHT} are running already. */
+  #sendClaims(): void {
+    if (this.#claimsInFlight >= CLAIMS_IN_FLIGHT || this.#claims.length === 0) return;
+    // An action claimed twice at once (a duplicate delivery) goes in the next batch: its claims stay in order.
+    const batch: PendingClaim[] = [];
+    const later: PendingClaim[] = [];
+    const keys = new Set<string>();
+    for (const c of this.#claims.splice(0)) {
+      const key = `${c.runName}\0${c.actionName}`;
+      if (keys.has(key) || batch.length >= ROWS_PER_STATEMENT) later.push(c);
+      else {
+        keys.add(key);
+        batch.push(c);
+      }
+    }
+    this.#claims.push(...later);
+    this.#claimsInFlight++;
+    // #claimBatch never rejects: it settles every claim of the batch itself.
+    void this.#claimBatch(batch).finally(() => {
+      this.#claimsInFlight--;
+      this.#sendClaims();
+    });
+  }
+
+  async #claimBatch(batch: readonly PendingClaim[]): Promise<void> {
+    try {
+      const sql = this.#sql.claimActions;
+      const res = await this.#db.query<ClaimedActionRow>({
+        name: preparedName(sql),
+        text: sql,
+        values: [
+          batch.map((c) => c.runName),
+          batch.map((c) => c.actionName),
+          batch.map((c) => c.owner),
+          batch.map((c) => c.leaseExpiresAt),
+        ],
+      });
+      const claimed = new Map(res.rows.map((row) => [`${row.run_name}\0${row.name}`, row]));
+      for (const c of batch) {
+        const row = claimed.get(`${c.runName}\0${c.actionName}`);
+        c.resolve(row === undefined ? undefined : claimedActionFromRow(row));
+      }
+    } catch (err) {
+      for (const c of batch) c.reject(err);
+    }
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -1129,6 +1188,19 @@ interface SweepRow {
   requeued: string;
 }
 
+/** A claim waiting for its batch (see {@link PostgresStore.claimAction}). */
+interface PendingClaim {
+  readonly runName: string;
+  readonly actionName: string;
+  readonly owner: string;
+  readonly leaseExpiresAt: number;
+  readonly resolve: (claimed: ClaimedAction | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Claim statements in flight at once; the claims made meanwhile wait and go as one batch. */
+const CLAIMS_IN_FLIGHT = 2;
+
 /** The store's tables, qualified with its schema. */
 interface Tables {
   readonly runs: string;
@@ -1166,6 +1238,12 @@ interface CommitStatements {
    * epoch is no longer the one in `$21`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
+  /**
+   * Claims of actions `($1[i], $2[i])` for owners `$3` until `$4`: each non-terminal one becomes `running` with
+   * its epoch raised; returns the claimed rows. The rows are locked first, in key order, so that two batches
+   * that share actions (duplicate deliveries) cannot deadlock.
+   */
+  readonly claimActions: string;
 }
 
 function commitStatements(t: Tables): CommitStatements {
@@ -1208,7 +1286,17 @@ function commitStatements(t: Tables): CommitStatements {
            WHERE l.epoch <> mine.epoch)`)}
        )
        SELECT name, epoch FROM locked`;
-  return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced };
+  const claim = `WITH c AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(c_run, c_name, c_owner, c_lease)
+       ), locked AS (
+         SELECT a.run_name FROM ${t.actions} a JOIN c ON a.run_name = c.c_run AND a.name = c.c_name
+         WHERE a.phase NOT IN ${TERMINAL_ACTION_PHASES_SQL} ORDER BY a.run_name, a.name FOR UPDATE OF a
+       )
+       UPDATE ${t.actions} SET phase = 'running', owner = c.c_owner, lease_expires_at = c.c_lease, epoch = epoch + 1
+       FROM c WHERE run_name = c.c_run AND name = c.c_name AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
+         AND (SELECT count(*) FROM locked) >= 0
+       RETURNING ${CLAIMED_ACTION_COLUMNS}`;
+  return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced, claimActions: claim };
 }
 
 /** Whether `batch` holds action rows and nothing else (no run, attempt, log, map total or cache entry). */
