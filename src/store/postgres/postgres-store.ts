@@ -12,6 +12,7 @@ import {
   ACTION_COLUMNS,
   ATTEMPT_COLUMNS,
   CLAIMED_ACTION_COLUMNS,
+  claimActionSet,
   RUN_COLUMNS,
   TERMINAL_ACTION_PHASES_SQL,
   WHOLE_RUN,
@@ -316,13 +317,23 @@ export class PostgresStore implements RunStore {
   async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
     await this.#beforeReadOf(runName, [actionName]);
     const res = await this.#db.query<ClaimedActionRow>(
-      `UPDATE ${this.#t.actions} SET phase = 'running', owner = $1, lease_expires_at = $2, epoch = epoch + 1
+      `UPDATE ${this.#t.actions} SET ${claimActionSet('$1', '$2')}
        WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
        RETURNING ${CLAIMED_ACTION_COLUMNS}`,
       [claim.owner, Date.now() + claim.leaseMs, runName, actionName],
     );
     const row = res.rows[0];
     return row === undefined ? undefined : claimedActionFromRow(row);
+  }
+
+  async releaseAction(runName: string, actionName: string, epoch: number): Promise<boolean> {
+    await this.#beforeReadOf(runName, [actionName]);
+    const res = await this.#db.query(
+      `UPDATE ${this.#t.actions} SET owner = NULL
+       WHERE run_name = $1 AND name = $2 AND epoch = $3 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}`,
+      [runName, actionName, epoch],
+    );
+    return (res.rowCount ?? 0) > 0;
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
