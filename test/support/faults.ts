@@ -15,6 +15,8 @@ export interface Execution {
   readonly event: 'start' | 'end';
   readonly pid: number;
   readonly key: string;
+  /** When it was logged, in ms since the epoch (`undefined` in a line without a time). */
+  readonly at: number | undefined;
 }
 
 /** A fresh log file path for one test (pass it to the workers as `FLYTE_FAULT_LOG`). */
@@ -29,12 +31,12 @@ export function readExecutions(file: string): Execution[] {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
-      const [event, pid, key] = line.split(' ');
+      const [event, pid, key, at] = line.split(' ');
       assert.ok(
         (event === 'start' || event === 'end') && pid !== undefined && key !== undefined,
-        `an execution log line is "<start|end> <pid> <key>"; received ${JSON.stringify(line)}`,
+        `an execution log line is "<start|end> <pid> <key> [<at>]"; received ${JSON.stringify(line)}`,
       );
-      return { event, pid: Number(pid), key };
+      return { event, pid: Number(pid), key, at: at === undefined ? undefined : Number(at) };
     });
 }
 
