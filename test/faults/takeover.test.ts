@@ -85,14 +85,21 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
    * The common checks after a parent's takeover: the leaves each ran once (none run again, finished or not), no
    * completion twice, none lost; the parent ran twice, on two workers, the second after the kill.
    */
-  async function checkParentTakeover(name: string, run: flyte.Run, log: string, victim: number, killedAt: number) {
+  async function checkParentTakeover(
+    name: string,
+    run: flyte.Run,
+    log: string,
+    victim: number,
+    killedAt: number,
+    steps: number,
+  ) {
     const executions = readExecutions(log);
-    const leafStarts = [...countsOf(executions, 'start')].filter(([key]) => key.startsWith('leaf-'));
-    assert.equal(leafStarts.length, 6, `every leaf ran: ${JSON.stringify(leafStarts)}`);
+    const leafStarts = [...countsOf(executions, 'start')].filter(([key]) => /^(leaf|step)-/.test(key));
+    assert.equal(leafStarts.length, 6 + steps, `every leaf (and step) ran: ${JSON.stringify(leafStarts)}`);
     assert.deepEqual(
       leafStarts.filter(([, n]) => n > 1),
       [],
-      'no leaf ran twice: finished ones were collected, running and queued ones re-attached to',
+      'no leaf or traced step ran twice: finished ones were collected, running and queued ones re-attached to',
     );
     assert.deepEqual(repeated(executions, 'end'), [], 'no body completed twice');
     const parents = startsOf(executions, 'parent');
@@ -100,8 +107,8 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
     assert.equal(parents[0]?.pid, victim);
     assert.notEqual(parents[1]?.pid, victim);
     const audit = await auditRun(run);
-    assert.equal(audit.actions.length, 7, 'the parent and its 6 leaves, none recorded twice');
-    assert.deepEqual(audit.phases, { succeeded: 7 });
+    assert.equal(audit.actions.length, 7 + steps, 'the parent, its 6 leaves and its steps, none recorded twice');
+    assert.deepEqual(audit.phases, { succeeded: 7 + steps });
     const rows = await peekPostgres<{ name: string; takeovers: number; lost_owners: string | null }>(
       `SELECT name, takeovers, lost_owners FROM "${schema}".actions WHERE run_name = $1 ORDER BY name`,
       [run.name],
@@ -155,7 +162,7 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
     try {
       const { run, victim, killedAt } = await killParentWorker(log, () => flyte.run(tasks.asyncParent, ITEMS));
       assert.equal(await run.outputs(), 150);
-      await checkParentTakeover('async-parent', run, log, victim, killedAt);
+      await checkParentTakeover('async-parent', run, log, victim, killedAt, 1);
     } finally {
       await stopAll();
     }
@@ -166,7 +173,7 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
     try {
       const { run, victim, killedAt } = await killParentWorker(log, () => flyte.run(tasks.syncParent, ITEMS, 4));
       assert.deepEqual(await run.outputs(), [0, 10, 20, 30, 40, 50]);
-      await checkParentTakeover('sync-parent', run, log, victim, killedAt);
+      await checkParentTakeover('sync-parent', run, log, victim, killedAt, 0);
     } finally {
       await stopAll();
     }
@@ -271,8 +278,9 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
       await Promise.all([worker(log, 'faults_leaf', options), worker(log, 'faults_leaf', options)]);
       const run = await flyte.run(tasks.doomed);
       const died: number[] = [];
+      let giveUp = false;
       const replacing = (async () => {
-        for (;;) {
+        while (!giveUp) {
           if ((await run.record()).phase !== 'running') return;
           for (const w of workers) {
             if (w.child.signalCode === 'SIGKILL' && !died.includes(w.pid)) {
@@ -283,7 +291,17 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       })();
-      const record = await run.wait();
+      // Bounded: without the limit, the action would kill worker after worker for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const record = await Promise.race([
+        run.wait(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            giveUp = true;
+            reject(new Error(`the run did not end within 90 s; ${died.length} workers died`));
+          }, 90_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
       await replacing;
       assert.equal(record.phase, 'failed');
       assert.equal(record.error?.code, 'WorkerLostError');
