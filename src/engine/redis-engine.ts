@@ -717,7 +717,8 @@ class RedisConsumer implements Consumer {
       job: job.data,
       redeliveries: Math.max(0, job.attemptsStarted - 1),
       // BullMQ marks a job that stalled past maxStalledCount, and leaves failing it to whoever fetches it next.
-      deferredFailure: job.deferredFailure === undefined || job.deferredFailure === '' ? undefined : job.deferredFailure,
+      deferredFailure:
+        job.deferredFailure === undefined || job.deferredFailure === '' ? undefined : job.deferredFailure,
       lost: held.lost.signal,
       park: () => {
         if (held.released || held.completing !== undefined || held.parked) return;
@@ -729,7 +730,10 @@ class RedisConsumer implements Consumer {
         held.parked = false;
         this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
       },
-      complete: () => (held.released && held.completing === undefined ? Promise.resolve(false) : (held.completing ??= this.#complete(held))),
+      complete: () =>
+        held.released && held.completing === undefined
+          ? Promise.resolve(false)
+          : (held.completing ??= this.#complete(held)),
     };
     callSafely(() => this.#onLease(lease));
   }

@@ -62,7 +62,11 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
     const alive = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
     const codes = await Promise.all(alive.map((w) => w.stop('SIGTERM')));
     workers = [];
-    assert.deepEqual(codes, alive.map(() => 0), alive.map((w) => w.output()).join('\n'));
+    assert.deepEqual(
+      codes,
+      alive.map(() => 0),
+      alive.map((w) => w.output()).join('\n'),
+    );
   }
 
   before(async () => {
@@ -197,7 +201,9 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
       assert.equal(await paused.stop('SIGTERM'), 0, paused.output());
       const executions = readExecutions(log);
       assert.deepEqual(
-        executions.filter((e) => e.key === 'napper').map((e) => `${e.event} ${e.pid === paused.pid ? 'paused' : 'taker'}`),
+        executions
+          .filter((e) => e.key === 'napper')
+          .map((e) => `${e.event} ${e.pid === paused.pid ? 'paused' : 'taker'}`),
         ['start paused', 'start taker', 'end taker', 'end paused'],
       );
       const after = await run.wait();
@@ -249,10 +255,17 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
         { queue: leafQueue, name: child.name, taskName: 'faults_leaf.once' },
       ];
       for (const { queue, name, taskName } of again) {
-        const data = { queue: queue.name, runName: run.name, actionName: name, taskName, module: null, customContext: {} };
+        const data = {
+          queue: queue.name,
+          runName: run.name,
+          actionName: name,
+          taskName,
+          module: null,
+          customContext: {},
+        };
         await queue.add(taskName, data, { jobId: jobId(run.name, name), removeOnComplete: true, removeOnFail: true });
       }
-      for (const deadline = Date.now() + 30_000; ; ) {
+      for (const deadline = Date.now() + 30_000; ;) {
         const gone = await Promise.all(again.map(({ queue, name }) => queue.getJob(jobId(run.name, name))));
         if (gone.every((job) => job === undefined)) break;
         assert.ok(Date.now() < deadline, 'the jobs delivered again were acknowledged within 30 s');
