@@ -205,7 +205,7 @@ export class InitializationError extends RuntimeSystemError {
  * Thrown (recorded as the action's error) when the workers running an action of a distributed run were lost
  * too many times: after `takeovers` takeovers (a worker died, or lost its job's lock, and another claimed the
  * action) the action fails instead of being taken over again. `workers` names the last workers that lost it,
- * oldest first. The limit is `flyte worker --max-takeovers` (`FLYTE_MAX_TAKEOVERS`), 5 by default.
+ * oldest first. The limit is `flyte worker --max-takeovers N` (`WorkerOptions.maxTakeovers`), 5 by default.
  *
  * @example
  * ```ts
