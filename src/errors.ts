@@ -201,6 +201,38 @@ export class InitializationError extends RuntimeSystemError {
   }
 }
 
+/**
+ * Thrown (recorded as the action's error) when the workers running an action of a distributed run were lost
+ * too many times: after `takeovers` takeovers (a worker died, or lost its job's lock, and another claimed the
+ * action) the action fails instead of being taken over again. `workers` names the last workers that lost it,
+ * oldest first. The limit is `flyte worker --max-takeovers N` (`WorkerOptions.maxTakeovers`), 5 by default.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof flyte.errors.WorkerLostError) console.error(`lost on ${e.workers.join(', ')}`);
+ * ```
+ */
+export class WorkerLostError extends RuntimeSystemError {
+  readonly takeovers: number | undefined;
+  readonly workers: readonly string[];
+  /** `workers`: a list, or the space-separated form it is stored in. */
+  constructor(
+    message: string,
+    options: RuntimeErrorOptions & { takeovers?: number; workers?: readonly string[] | string } = {},
+  ) {
+    super('WorkerLostError', message, options);
+    this.takeovers = options.takeovers;
+    const workers = options.workers ?? [];
+    this.workers = typeof workers === 'string' ? workers.split(' ').filter((w) => w !== '') : [...workers];
+  }
+
+  override toJSON(): SerializedError {
+    const details: Record<string, string | number> = { workers: this.workers.join(' ') };
+    if (this.takeovers !== undefined) details['takeovers'] = this.takeovers;
+    return { ...super.toJSON(), details };
+  }
+}
+
 type Rebuildable = new (message: string, options: RuntimeErrorOptions) => BaseRuntimeError;
 
 const REBUILDABLE: Readonly<Record<string, Rebuildable>> = {
@@ -215,6 +247,7 @@ const REBUILDABLE: Readonly<Record<string, Rebuildable>> = {
   ModuleLoadError,
   RuntimeDataValidationError,
   InitializationError,
+  WorkerLostError,
 };
 
 /** The class name of any thrown value, used as the `code` of a user error (`'TypeError'`, `'Error'`, ...). */

@@ -186,7 +186,7 @@ describe('RedisEngine', { skip }, () => {
       await redis.del(`${prefix}:${QUEUE}:${jobId('r1', 'a0')}:lock`);
       await until('lost', () => leases[0]!.lost.aborted, 2_000);
       assert.equal(consumer.held, 0);
-      await leases[0]!.complete(); // A no-op: the job is not ours any more.
+      assert.equal(await leases[0]!.complete(), false, 'a no-op: the job is not ours any more');
       assert.equal(await redis.exists(`${prefix}:${QUEUE}:${jobId('r1', 'a0')}`), 1);
     } finally {
       redis.disconnect();
@@ -361,7 +361,7 @@ describe('RedisEngine', { skip }, () => {
     assert.deepEqual(notices[0], { runName: 'r1', actionName: null });
   });
 
-  it('fails a job marked deferredFailure (stalled too often) instead of handing it out', async () => {
+  it('hands out a job marked deferredFailure (stalled too often) saying so, for its holder to fail', async () => {
     const { engine, prefix } = freshEngine();
     await engine.enqueue(job('r1', 'doomed'));
     const redis = rawRedis();
@@ -371,10 +371,16 @@ describe('RedisEngine', { skip }, () => {
       await engine.enqueue(job('r1', 'fine'));
       const leases: Lease[] = [];
       const consumer = engine.consume([QUEUE], { concurrency: 1 }, (lease) => leases.push(lease));
-      await until('the second job', () => leases.length === 1);
-      assert.equal(leases[0]!.job.actionName, 'fine');
+      await until('the first job', () => leases.length === 1);
+      assert.deepEqual(
+        [leases[0]!.job.actionName, leases[0]!.deferredFailure],
+        ['doomed', 'job stalled more than allowable limit'],
+      );
+      assert.equal(await leases[0]!.complete(), true, 'its holder completes it');
       assert.equal(await redis.exists(`${prefix}:${QUEUE}:${jobId('r1', 'doomed')}`), 0);
-      await leases[0]!.complete();
+      await until('the second job', () => leases.length === 2);
+      assert.deepEqual([leases[1]!.job.actionName, leases[1]!.deferredFailure], ['fine', undefined]);
+      await leases[1]!.complete();
       await consumer.drain(1_000);
     } finally {
       redis.disconnect();

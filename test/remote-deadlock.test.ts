@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as flyte from '../src/index.js';
 import { REPO, tempDir } from './support/cli.js';
-import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
+import { dropSchema, freshSchema, peekPostgres, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker } from './support/workers.js';
 import type * as DeepTasks from './fixtures/remote/deep.js';
@@ -114,6 +114,12 @@ describe('distributed mode: no deadlock at --concurrency 1, and work spreads', {
         actions.every((a) => a.phase === 'succeeded'),
         actions.map((a) => `${a.name} ${a.phase}`).join('\n'),
       );
+      // A drain gives its claims back: the second worker's claims of what it handed back are no takeovers.
+      const takeovers = await peekPostgres<{ name: string; takeovers: number }>(
+        `SELECT name, takeovers FROM "${schema}".actions WHERE run_name = $1 AND takeovers > 0`,
+        [run.name],
+      );
+      assert.deepEqual(takeovers, [], 'no takeover counted for a hand-back');
     } finally {
       assert.equal(await second.stop('SIGTERM'), 0, second.output());
     }

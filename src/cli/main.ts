@@ -262,11 +262,25 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
         'on SIGTERM / Ctrl-C, how long running actions get to finish before they are handed back',
         '30000',
       )
-      .addOption(new Option('--lock-ms <ms>', "how long a job's lock holds without renewal").hideHelp())
       .option(
         '--sweep-ms <ms>',
         'how often to look for unfinished actions whose job vanished from Redis, and enqueue them again ' +
           '(one worker sweeps at a time; Postgres store only; default 15000)',
+      )
+      .option(
+        '--lock-ms <ms>',
+        "how long a job's lock holds without renewal: a dead worker's actions are taken over after it; an event " +
+          'loop blocked longer than it causes a false takeover',
+        '30000',
+      )
+      .option(
+        '--stalled-interval-ms <ms>',
+        'how often expired locks are looked for (default: half of --lock-ms); takeover takes up to lock + this',
+      )
+      .option(
+        '--max-takeovers <n>',
+        'takeovers of one action (its worker died or lost its lock) after which it fails with WorkerLostError',
+        '5',
       ),
   )
     .addHelpText(

@@ -1,5 +1,6 @@
 /**
- * `flyte worker --module FILE... [--env NAME...] [--concurrency N] [--grace MS]`: runs the actions of remote runs
+ * `flyte worker --module FILE... [--env NAME...] [--concurrency N] [--grace MS] [--lock-ms MS]
+ * [--stalled-interval-ms MS] [--max-takeovers N]`: runs the actions of remote runs
  * whose tasks the modules define, taken from the engine's queues of their environments, until SIGTERM or Ctrl-C
  * drains it.
  * @module
@@ -7,7 +8,7 @@
 import os from 'node:os';
 import { registeredTasks } from '../internal/task-registry.js';
 import { runtime } from '../internal/runtime.js';
-import { RemoteController, type WorkerHandle } from '../internal/remote-controller.js';
+import { DEFAULT_MAX_TAKEOVERS, RemoteController, type WorkerHandle } from '../internal/remote-controller.js';
 import { OWNER } from '../internal/owner.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { initFromFlags } from './init.js';
@@ -21,14 +22,20 @@ export interface WorkerCommandOptions extends ConfigFlags {
   readonly env?: readonly string[];
   readonly concurrency?: string;
   readonly grace?: string;
-  /** How long a job's lock holds without renewal, in ms (short in tests). */
+  /** How long a job's lock holds without renewal, in ms. */
   readonly lockMs?: string;
   /** How often the worker tries to sweep for actions whose job vanished, in ms (short in tests). */
   readonly sweepMs?: string;
+  /** How often expired locks are looked for, in ms. */
+  readonly stalledIntervalMs?: string;
+  /** Takeovers of one action after which it fails. */
+  readonly maxTakeovers?: string;
 }
 
 /** Default grace of a drain: running actions get this long to finish before they are handed back. */
 const DEFAULT_GRACE_MS = 30_000;
+/** Default lock of a job: a dead worker's actions are taken over this long after (plus a stalled check). */
+export const DEFAULT_LOCK_MS = 30_000;
 
 /** Runs the worker until a signal drains it; resolves to the exit code. */
 export async function workerCommand(options: WorkerCommandOptions, io: CliIo): Promise<ExitCodeValue> {
@@ -38,7 +45,9 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   }
   const concurrency = positiveInt('--concurrency', options.concurrency, os.availableParallelism());
   const graceMs = nonNegativeInt('--grace', options.grace, DEFAULT_GRACE_MS);
-  const lockMs = options.lockMs === undefined ? undefined : positiveInt('--lock-ms', options.lockMs, 0);
+  const lockMs = positiveInt('--lock-ms', options.lockMs, DEFAULT_LOCK_MS);
+  const stalledIntervalMs = positiveInt('--stalled-interval-ms', options.stalledIntervalMs, Math.ceil(lockMs / 2));
+  const maxTakeovers = nonNegativeInt('--max-takeovers', options.maxTakeovers, DEFAULT_MAX_TAKEOVERS);
   const sweepIntervalMs = options.sweepMs === undefined ? undefined : positiveInt('--sweep-ms', options.sweepMs, 0);
   const config = await initFromFlags(options);
   if (config.engine === undefined) {
@@ -72,7 +81,14 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   if (environments.length === 0)
     throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
 
-  const worker: WorkerHandle = controller.startWorker({ environments, concurrency, lockMs, sweepIntervalMs });
+  const worker: WorkerHandle = controller.startWorker({
+    environments,
+    concurrency,
+    lockMs,
+    stalledIntervalMs,
+    maxTakeovers,
+    sweepIntervalMs,
+  });
   io.print(
     `flyte worker ${OWNER}: environments ${environments.join(', ')}; queues ${worker.queues.join(', ')}; ` +
       `concurrency ${concurrency}; store ${rt.store.description}; engine ${controller.engine.description}`,

@@ -48,6 +48,16 @@ export interface ConsumeOptions {
   /** How often stalled jobs (locks that expired) are looked for and put back, in ms. @default lockMs / 2 */
   readonly stalledIntervalMs?: number;
   /**
+   * Stalls after which the engine gives up on a job: the next lease of it carries {@link Lease.deferredFailure}.
+   * The worker passes its takeover limit, so that the engine and the store's takeover count agree. @default 10
+   */
+  readonly maxStalledCount?: number;
+  /**
+   * Awaited before a drain hands a leased job back to its queue (its lock is still held then): the holder gives
+   * its claim back, so that the next one is not counted as a takeover. What it throws is ignored.
+   */
+  readonly onHandBack?: (job: ActionJob) => Promise<void>;
+  /**
    * Told when the consumer cannot reach Redis (it cannot start, or a fetch failed); it keeps trying until it
    * is drained. Called once per streak of failures, not for each. @default a process warning
    */
@@ -66,6 +76,11 @@ export interface Lease {
    */
   readonly redeliveries: number;
   /**
+   * Set when the engine gave up on this job (it stalled more than `maxStalledCount` times): the holder must not
+   * run the action, but record it as failed, then complete the job. `undefined` otherwise.
+   */
+  readonly deferredFailure: string | undefined;
+  /**
    * Fires when this process lost the job: a lock renewal was refused (another worker may hold it now), or the
    * consumer handed it back (drain past its grace). The holder stops the action and records nothing more.
    */
@@ -75,10 +90,11 @@ export interface Lease {
   /** The action resumes: takes its slot back without waiting (idempotent). */
   unpark(): void;
   /**
-   * The action ended (whatever its phase) and its record is durable: removes the job. Never rejects for a lost
-   * lock (the job is then someone else's); resolves once Redis answered.
+   * The action ended (whatever its phase) and its record is durable: removes the job. Resolves `true` once Redis
+   * removed it, `false` when this process no longer held it (its lock was lost: the job is someone else's now).
+   * Never rejects for a lost lock.
    */
-  complete(): Promise<void>;
+  complete(): Promise<boolean>;
   /**
    * The action could not be run or recorded here (the store failed): gives the job back to its queue, to be
    * taken again, by any worker, after `delayMs`; the lease leaves the gate without firing `lost`, and

@@ -24,8 +24,8 @@ const FETCH_LOOPS = 4;
 /** At most this many ids per `extendJobLocks` call (one Lua call blocks Redis for its whole length). */
 const RENEW_BATCH = 1000;
 /**
- * Stalls after which BullMQ marks a job `deferredFailure`. Flyte counts takeovers itself (in the store) and
- * fails the action with a clear error well before this; the engine only fails a job past it.
+ * Stalls after which BullMQ marks a job `deferredFailure`, unless `ConsumeOptions.maxStalledCount` says otherwise
+ * (a worker passes its takeover limit). The lease of such a job says so, and its holder fails the action.
  */
 const MAX_STALLED_COUNT = 10;
 /** At most this many `EXISTS` per pipeline of {@link RedisEngine.missingJobs}. */
@@ -467,7 +467,7 @@ export class RedisEngine implements Engine {
       prefix: this.prefix,
       lockDuration: lockMs,
       stalledInterval: options.stalledIntervalMs ?? Math.max(1, Math.floor(lockMs / 2)),
-      maxStalledCount: MAX_STALLED_COUNT,
+      maxStalledCount: options.maxStalledCount ?? MAX_STALLED_COUNT,
       drainDelay: drainDelaySeconds,
       autorun: false,
     });
@@ -583,7 +583,7 @@ interface Held {
   readonly lost: AbortController;
   parked: boolean;
   /** `complete()` was called (its promise, for a second call): a failed renewal now is not a loss. */
-  completing: Promise<void> | undefined;
+  completing: Promise<boolean> | undefined;
   /** No longer held: completed, lost or handed back. */
   released: boolean;
 }
@@ -705,7 +705,7 @@ class RedisConsumer implements Consumer {
     await Promise.allSettled(
       [...this.#held.values()]
         .filter((held) => held.parked && held.completing === undefined)
-        .map((held) => this.#handBack(held)),
+        .map((held) => this.#handBack(held, { before: this.#options.onHandBack })),
     );
     if (this.#held.size > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -715,7 +715,9 @@ class RedisConsumer implements Consumer {
       ]);
       clearTimeout(timer);
     }
-    await Promise.allSettled([...this.#held.values()].map((held) => this.#handBack(held)));
+    await Promise.allSettled(
+      [...this.#held.values()].map((held) => this.#handBack(held, { before: this.#options.onHandBack })),
+    );
     await this.stop();
   }
 
@@ -812,7 +814,8 @@ class RedisConsumer implements Consumer {
 
   /**
    * Registers a fetched job as held (its lock renewed from now on); `waiting`: it does not hold a slot yet.
-   * `undefined` for a job that is not to run: it was handed back (stopping) or failed (`deferredFailure`).
+   * `undefined` for a job that is not to run: it was handed back (stopping). A job that BullMQ gave up on
+   * (`deferredFailure`: it stalled past maxStalledCount) is leased too, saying so: its holder fails the action.
    */
   #hold(worker: ActionWorker, job: ActionBullJob, token: string, waiting: boolean): Held | undefined {
     if (job.id === undefined) {
@@ -823,12 +826,6 @@ class RedisConsumer implements Consumer {
       // Fetched while stopping: hand it straight back.
       if (!waiting) this.#unreserve();
       job.moveToWait(token).catch(() => undefined); // If it fails, the lock expires and the stalled check returns it.
-      return undefined;
-    }
-    if (job.deferredFailure) {
-      // BullMQ marks a job that stalled past maxStalledCount, and leaves failing it to whoever fetches it next.
-      if (!waiting) this.#unreserve();
-      job.moveToFailed(new Error(job.deferredFailure), token, false).catch(() => undefined);
       return undefined;
     }
     const held: Held = {
@@ -851,27 +848,35 @@ class RedisConsumer implements Consumer {
     const lease: Lease = {
       job: job.data,
       redeliveries: Math.max(0, job.attemptsStarted - 1),
+      // BullMQ marks a job that stalled past maxStalledCount, and leaves failing it to whoever fetches it next.
+      deferredFailure:
+        job.deferredFailure === undefined || job.deferredFailure === '' ? undefined : job.deferredFailure,
       lost: held.lost.signal,
       park: () => {
         if (held.released || held.completing !== undefined || held.parked) return;
         held.parked = true;
         this.#unreserve();
         // Draining: a parent that starts waiting goes back to its queue (on the next turn, out of its child call).
-        if (this.#stopping) setImmediate(() => void this.#handBack(held));
+        if (this.#stopping) setImmediate(() => void this.#handBack(held, { before: this.#options.onHandBack }));
       },
       unpark: () => {
         if (held.released || held.completing !== undefined || !held.parked) return;
         held.parked = false;
         this.#slots++; // At once, even past the concurrency: a resuming parent never waits.
       },
-      complete: () => (held.released ? Promise.resolve() : (held.completing ??= this.#complete(held))),
+      complete: () =>
+        held.released && held.completing === undefined
+          ? Promise.resolve(false)
+          : (held.completing ??= this.#complete(held)),
       retryLater: (delayMs) =>
-        held.released || held.completing !== undefined ? Promise.resolve() : this.#handBack(held, false, delayMs),
+        held.released || held.completing !== undefined
+          ? Promise.resolve()
+          : this.#handBack(held, { lost: false, delayMs }),
     };
     callSafely(() => this.#onLease(lease));
   }
 
-  async #complete(held: Held): Promise<void> {
+  async #complete(held: Held): Promise<boolean> {
     // The slot of a busy lease goes to the fetch chained to its completion, if the gate still has room for it.
     // Not while a loop of another queue waits for a slot: a queue with a backlog would keep it for ever.
     const queue = held.worker.name;
@@ -884,22 +889,25 @@ class RedisConsumer implements Consumer {
     if (!reserved && !held.parked) this.#unreserve();
     held.parked = true; // Its slot is accounted for above.
     let next: unknown;
+    let completed = true;
     try {
       // fetchNext is always passed: left out, it defaults to true and locks another job under this token.
       next = await held.job.moveToCompleted(null, held.token, reserved);
     } catch {
       // The lock was lost meanwhile ("Missing lock", "Lock mismatch"): the job is someone else's now.
       next = undefined;
+      completed = false;
     }
     this.#release(held, false);
-    if (!reserved) return;
+    if (!reserved) return completed;
     const job = Array.isArray(next) ? await this.#jobFromData(held.worker, next, held.token) : undefined;
     if (job === undefined) {
       this.#unreserve();
-      return;
+      return completed;
     }
     this.#wakeOne(held.worker.name);
     this.#accept(held.worker, job, held.token);
+    return completed;
   }
 
   /** The job that `moveToCompleted(…, true)` fetched, as the worker builds it. */
@@ -915,8 +923,21 @@ class RedisConsumer implements Consumer {
     return build(jobData, id, token);
   }
 
-  /** Gives a held job back to its queue at once (or after `delayMs`); `lost`: its lease's signal fires. */
-  async #handBack(held: Held, lost = true, delayMs = 0): Promise<void> {
+  /**
+   * Gives a held job back to its queue at once, or after `delayMs`. `lost`: its lease's signal fires. `before` (a
+   * leased job's holder giving its claim back) runs first, the lock still renewed meanwhile, so that no other
+   * worker can take the job before it is handed back.
+   */
+  async #handBack(
+    held: Held,
+    {
+      lost = true,
+      delayMs = 0,
+      before,
+    }: { lost?: boolean; delayMs?: number; before?: (job: ActionJob) => Promise<void> } = {},
+  ): Promise<void> {
+    if (held.released) return;
+    if (before !== undefined) await before(held.job.data).catch(() => undefined);
     if (held.released) return;
     this.#release(held, lost);
     try {

@@ -549,7 +549,11 @@ export class ActionLifecycle {
   }
 
   /** Recovery: loads what this action's children and steps recorded before. */
-  private async loadRecorded(live: RunningAction): Promise<void> {
+  /**
+   * Recovery: reads the children `live` recorded in an earlier process (by name) and the outputs of its finished
+   * steps, so that a body run again collects them instead of running them again.
+   */
+  async loadRecorded(live: RunningAction): Promise<void> {
     const store = this.recorder.store;
     const runName = live.runName;
     const children = await store.listActions(runName, { parentName: live.name });

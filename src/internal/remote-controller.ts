@@ -23,11 +23,18 @@
  * Runs in `local` mode (`withRunContext({ mode: 'local' })`) are handed to the {@link LocalController} it holds.
  * @module
  */
-import { ActionAbortedError, ModuleLoadError, TaskTimeoutError, fromSerialized, serializeError } from '../errors.js';
+import {
+  ActionAbortedError,
+  ModuleLoadError,
+  TaskTimeoutError,
+  WorkerLostError,
+  fromSerialized,
+  serializeError,
+} from '../errors.js';
 import type { ActionJob, Engine, Lease } from '../engine/engine.js';
 import { queueName } from '../engine/engine.js';
 import type { RunContextOptions } from '../options.js';
-import { pickActionRecord, type ActionWrite, type EndedAction } from '../store/run-store.js';
+import { pickActionRecord, type ActionWrite, type ClaimedAction, type EndedAction } from '../store/run-store.js';
 import { isSweepStore } from '../store/sweep-store.js';
 import { isTerminal, type ActionRecord, type RunRecord } from '../types.js';
 import {
@@ -188,9 +195,12 @@ export interface WorkerOptions {
   readonly environments: readonly string[];
   /** At most this many busy actions (a parent waiting on children does not count). */
   readonly concurrency: number;
-  /** How long a job's lock holds without renewal, in ms. */
+  /**
+   * How long a job's lock holds without renewal, in ms: a worker that dies is taken over this long after (plus
+   * up to one stalled check); an event loop blocked longer than this causes a false takeover. @default 30_000
+   */
   readonly lockMs?: number;
-  /** How often stalled jobs are looked for, in ms. */
+  /** How often stalled jobs (expired locks) are looked for and put back, in ms. @default lockMs / 2 */
   readonly stalledIntervalMs?: number;
   /**
    * How often this worker tries to sweep (see `sweeper.ts`: only one process sweeps at a time), in ms; also the
@@ -198,7 +208,15 @@ export interface WorkerOptions {
    * @default {@link DEFAULT_SWEEP_INTERVAL_MS}
    */
   readonly sweepIntervalMs?: number;
+  /**
+   * Takeovers of one action after which it fails with a {@link WorkerLostError} instead of being taken over
+   * again. @default {@link DEFAULT_MAX_TAKEOVERS}
+   */
+  readonly maxTakeovers?: number;
 }
+
+/** Takeovers of one action after which it fails (see {@link WorkerOptions.maxTakeovers}). */
+export const DEFAULT_MAX_TAKEOVERS = 5;
 
 /** A running worker: {@link WorkerHandle.drain} stops it. */
 export interface WorkerHandle {
@@ -239,6 +257,7 @@ export class RemoteController implements Controller, Placement {
   #reconcileAgain = false;
   #abortPoll: NodeJS.Timeout | undefined;
   #listening = false;
+  #maxTakeovers = DEFAULT_MAX_TAKEOVERS;
   readonly leaseMs = leaseMs();
 
   constructor(
@@ -416,12 +435,20 @@ export class RemoteController implements Controller, Placement {
   startWorker(options: WorkerOptions): WorkerHandle {
     this.#listen();
     const queues = options.environments.map((env) => queueName(env));
+    const maxTakeovers = options.maxTakeovers ?? DEFAULT_MAX_TAKEOVERS;
+    if (!Number.isInteger(maxTakeovers) || maxTakeovers < 0) {
+      throw new RangeError(`maxTakeovers: expected a non-negative integer; received ${String(options.maxTakeovers)}`);
+    }
+    this.#maxTakeovers = maxTakeovers;
     const consumer = this.engine.consume(
       queues,
       {
         concurrency: options.concurrency,
         ...(options.lockMs === undefined ? {} : { lockMs: options.lockMs }),
         ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+        // BullMQ gives up on a job at the same count as the store's takeovers: either way the action fails.
+        maxStalledCount: maxTakeovers,
+        onHandBack: (job) => this.#handBack(job),
       },
       (lease) => void this.#serve(lease),
     );
@@ -455,20 +482,12 @@ export class RemoteController implements Controller, Placement {
     try {
       // The claim returns the inputs too: one round trip to start an action.
       const claimed = await store.claimAction(job.runName, job.actionName, { owner: OWNER, leaseMs: this.leaseMs });
-      // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
-      if (claimed === undefined) return;
-      const run = await this.#runScope(job.runName);
-      if (run.aborted !== null) {
-        // The run is being aborted: an action that reaches a worker now ends at once, without running.
-        const record = { ...pickWrite(claimed), epoch: claimed.epoch };
-        await this.#recordNeverRan(record, run.aborted);
-        if (job.actionName === ROOT_ACTION) {
-          this.recorder.run(job.runName, endOf(record));
-          await store.flush();
-        }
-        await this.#publishEnd(job.runName, record);
+      if (claimed === undefined) {
+        // A terminal action (or none): the job was delivered again after its action ended. Nothing runs.
+        await this.#deliveredAgain(job);
         return;
       }
+      const run = await this.#runScope(job.runName);
       const record: Mutable<ActionWrite> = {
         ...pickWrite(claimed),
         phase: 'queued',
@@ -476,12 +495,18 @@ export class RemoteController implements Controller, Placement {
         inputsHash: job.inputsHash,
         epoch: claimed.epoch,
       };
+      // The run is being aborted: an action that reaches a worker now ends at once, without running.
+      const refused = run.aborted ?? this.#workerLost(job, claimed, lease.deferredFailure);
+      if (refused !== null) {
+        await this.#endWithoutRunning(run, record, refused);
+        return;
+      }
       let task: TaskDefinition | undefined;
-      let refused: Error | undefined;
+      let unreadable: Error | undefined;
       try {
         task = this.#taskOf(job);
       } catch (err) {
-        refused = new ModuleLoadError(
+        unreadable = new ModuleLoadError(
           `the settings of task ${job.taskName} in its job cannot be read by this worker (${OWNER}): ` +
             `${(err as Error).message}`,
         );
@@ -489,18 +514,14 @@ export class RemoteController implements Controller, Placement {
       if (task === undefined || record.inputs === undefined) {
         const where = job.module === null ? '' : ` (module ${job.module})`;
         const error =
-          refused ??
+          unreadable ??
           (task === undefined
             ? new ModuleLoadError(
                 `task ${job.taskName}${where} is not defined in this worker (${OWNER}); ` +
                   'start the worker with --module for the module that defines it',
               )
             : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`));
-        await this.#recordNeverRan(record, error);
-        if (job.actionName === ROOT_ACTION) this.recorder.run(job.runName, endOf(record));
-        await store.flush();
-        await this.#giveSlotBack(run, job.actionName);
-        await this.#publishEnd(job.runName, record);
+        await this.#endWithoutRunning(run, record, error);
         return;
       }
       const live = new RunningAction(run, null, task, record, job.customContext);
@@ -514,6 +535,9 @@ export class RemoteController implements Controller, Placement {
         live.abort(lostLeaseError(job.runName, job.actionName));
       };
       lease.lost.addEventListener('abort', onLost, { once: true });
+      // Its body ran before (a takeover, or a drain handed it back): it runs again in recovery mode. The children
+      // it recorded are collected (finished) or re-attached to (queued or running), never submitted again.
+      if (claimed.attempts > 0 || lease.redeliveries > 0) await this.lifecycle.loadRecorded(live);
       if (run.maxSlots > 0 && job.actionName !== ROOT_ACTION) await this.#takeSlot(run, live, lease);
       const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
       await this.lifecycle.execute(live, args, undefined).catch(() => undefined);
@@ -521,12 +545,11 @@ export class RemoteController implements Controller, Placement {
       this.#leases.delete(live);
       this.#detached.delete(live);
       if (lease.lost.aborted) return; // another worker holds the job now: it records the end (and has the slot)
-      if (job.actionName === ROOT_ACTION) {
-        this.recorder.run(job.runName, endOf(record));
-        await store.durable(); // waits out an outage of the store: a commit that fails is retried until it is back
-      }
-      await this.#giveSlotBack(run, job.actionName);
+      if (job.actionName === ROOT_ACTION) await this.#endRun(job.runName);
       await this.#publishEnd(job.runName, record);
+      // The slot is given back only by the holder of the job: one that lost it unawares (paused past its lock)
+      // must not give back the slot that the action's new worker holds.
+      if (await lease.complete()) await this.#giveSlotBack(run, job.actionName);
     } catch (err) {
       // The store or the engine failed (past the store's outage limit, or for another reason): the job goes back
       // to its queue, to be taken again a little later, never completed with its action unfinished. What this
@@ -544,6 +567,74 @@ export class RemoteController implements Controller, Placement {
       else this.#serving.set(job.runName, serving);
       this.#dropRunScope(job.runName);
     }
+  }
+
+  /**
+   * The error that ends a claimed action without running it because its workers were lost too often: past
+   * {@link WorkerOptions.maxTakeovers} takeovers in the store, or when the engine gave up on its job (it stalled
+   * that often). `null` when it may run.
+   */
+  #workerLost(job: ActionJob, claimed: ClaimedAction, deferredFailure: string | undefined): WorkerLostError | null {
+    const max = this.#maxTakeovers;
+    if (claimed.takeovers <= max && deferredFailure === undefined) return null;
+    const last = claimed.lostOwners.slice(-5);
+    const workers = last.length === 0 ? 'unknown' : last.join(', ');
+    const why =
+      claimed.takeovers > max
+        ? `was taken over ${claimed.takeovers} times, more than the limit of ${max}`
+        : `stalled more than ${max} times in the engine (${deferredFailure ?? ''}; ${claimed.takeovers} takeovers recorded)`;
+    return new WorkerLostError(
+      `action ${job.actionName} (${job.taskName}) of run ${job.runName} ${why}: the workers running it were lost ` +
+        `(died, or lost the job's lock); the last ones: ${workers}. ` +
+        'The limit is flyte worker --max-takeovers.',
+      { actionName: job.actionName, takeovers: claimed.takeovers, workers: last },
+    );
+  }
+
+  /**
+   * Ends a claimed action that does not run (its run is being aborted, its task is unknown here, its workers
+   * were lost too often): records it ended with `error`, and the run's end if it is the root; wakes its parent.
+   */
+  async #endWithoutRunning(run: RemoteRun, record: Mutable<ActionWrite>, error: Error): Promise<void> {
+    await this.#recordNeverRan(record, error);
+    if (record.name === ROOT_ACTION) await this.#endRun(run.name);
+    await this.#giveSlotBack(run, record.name);
+    await this.#publishEnd(run.name, record);
+  }
+
+  /**
+   * A job whose action has ended (or is gone) was delivered again: nothing runs, and the job is acknowledged.
+   * The action's end is told again (its parent woken, the run's end recorded for the root, its slot given back):
+   * the worker that ended it may have died between its record and those steps, or its parent was not listening.
+   */
+  async #deliveredAgain(job: ActionJob): Promise<void> {
+    const rec = await this.recorder.store.getAction(job.runName, job.actionName);
+    if (rec === undefined || !isTerminal(rec.phase)) return;
+    if (job.actionName === ROOT_ACTION) await this.#endRun(job.runName, rec);
+    const run = await this.#runScope(job.runName);
+    await this.#giveSlotBack(run, job.actionName);
+    await this.#publishEnd(job.runName, rec);
+  }
+
+  /**
+   * Records the run's end from its root's record as the store has it (a worker that was fenced out of the root
+   * records nothing of its own), once the root ended.
+   */
+  async #endRun(runName: string, root?: ActionRecord): Promise<void> {
+    const store = this.recorder.store;
+    const rec = root ?? (await store.getAction(runName, ROOT_ACTION));
+    if (rec === undefined || !isTerminal(rec.phase)) return;
+    this.recorder.run(runName, endOf(rec));
+    await store.durable(); // waits out an outage of the store: a commit that fails is retried until it is back
+  }
+
+  /** A drain hands `job` back: its claim is given back first, so that the next one is no takeover. */
+  async #handBack(job: ActionJob): Promise<void> {
+    const live = this.#runs.get(job.runName)?.live.get(job.actionName);
+    const epoch = live?.record.epoch;
+    if (epoch === undefined || epoch === 0) return;
+    await this.recorder.store.durable(); // its writes so far land before the next claim
+    await this.recorder.store.releaseAction(job.runName, job.actionName, epoch);
   }
 
   /**
@@ -702,13 +793,31 @@ export class RemoteController implements Controller, Placement {
     // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
     const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
     const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
+    // Recovery (the parent's body runs again after a takeover): a child that ended gives its recorded outcome;
+    // one still queued or running is waited for as it is, never recorded or submitted anew.
+    const earlier = parent.recorded?.get(name);
+    if (earlier !== undefined && isTerminal(earlier.phase)) return this.#recordedOutcome(earlier);
     const record = newActionRecord(parent.runName, name, parent.name, task, frame.group, inputs);
     const child = new RemoteChild(name, parent, task, queueName(task.envName), (c, reason) =>
       this.#abortChild(c, reason),
     );
-    return this.#callChild(frame, parent, child, record, inputs, options?.scope);
+    return this.#callChild(frame, parent, child, record, inputs, options?.scope, earlier !== undefined);
   }
 
+  /** The outcome of a child that ended before its parent's takeover, as recorded: its output, or its error. */
+  async #recordedOutcome(rec: ActionRecord): Promise<unknown> {
+    if (rec.phase !== 'succeeded') {
+      throw fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name));
+    }
+    const io = await this.recorder.store.getActionIO(rec.runName, rec.name);
+    return io?.outputs == null ? undefined : this.codec.load(io.outputs);
+  }
+
+  /**
+   * Records `child`, makes the record durable, then enqueues its job and waits for its end. `attach`: the child
+   * was recorded by an earlier run of the parent's body (a takeover) and has not ended; its record is left as it
+   * is, and its end is read once after subscribing (it may have ended unheard, with no parent listening).
+   */
   async #callChild(
     frame: Frame,
     parent: RunningAction,
@@ -716,6 +825,7 @@ export class RemoteController implements Controller, Placement {
     record: Mutable<ActionWrite>,
     inputs: ReturnType<ValueCodec['encode']>,
     scope: CancelScope | undefined,
+    attach = false,
   ): Promise<unknown> {
     parent.children.add(child);
     scope?.enter(child);
@@ -729,15 +839,26 @@ export class RemoteController implements Controller, Placement {
     }
     try {
       const ended = this.#waitFor(child);
-      const job = { ...this.#job(parent.runName, child.name, child.task, frame.customContext), inputsHash: inputs.hash };
-      // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes; in a run
-      // with limited slots, only once the child was admitted (the sweeper must not enqueue a child that waits
-      // for its slot).
-      if (run.maxSlots === 0) Object.assign(record, recordedJob(job));
-      await inputs.written; // offloaded inputs are durable before the record that refers to them
-      this.recorder.action(record);
-      // Subscribed before the job exists, so no end is missed; the subscription and the commit overlap.
-      await Promise.all([ended.subscribed, this.recorder.store.durable()]);
+      const job = {
+        ...this.#job(parent.runName, child.name, child.task, frame.customContext),
+        inputsHash: inputs.hash,
+      };
+      if (attach) {
+        await ended.subscribed;
+        await this.#settle(run.name, parent.name, [child.name]);
+      } else {
+        // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes; in a run
+        // with limited slots, only once the child was admitted (the sweeper must not enqueue a child that waits
+        // for its slot).
+        if (run.maxSlots === 0) Object.assign(record, recordedJob(job));
+        await inputs.written; // offloaded inputs are durable before the record that refers to them
+        this.recorder.action(record);
+        // Subscribed before the job exists, so no end is missed; the subscription and the commit overlap.
+        await Promise.all([ended.subscribed, this.recorder.store.durable()]);
+      }
+      // A re-attached child is enqueued again too: idempotent while its job exists (waiting or held), and it
+      // brings back a job lost with the parent (recorded, never enqueued). A job for a child that has ended
+      // meanwhile is acknowledged without running.
       const refused = run.maxSlots > 0 && !child.settled ? await this.#admit(run, child) : null;
       if (refused !== null) {
         await this.#recordNeverRan(record, refused);
@@ -1081,4 +1202,3 @@ function checkedMaxSlots(max: number | undefined): number {
   }
   return value;
 }
-

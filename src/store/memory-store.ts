@@ -62,6 +62,9 @@ interface StoredAction {
   /** The last claim's owner and lease, if it was ever claimed. */
   readonly owner: string | null;
   readonly leaseExpiresAt: number | null;
+  /** Claims that found it held by an earlier claim never given back, and those claims' owners (see the SQL stores). */
+  readonly takeovers: number;
+  readonly lostOwners: readonly string[];
   /** The last {@link ActionWrite.worker} written: the worker of the attempt implied by the record. */
   readonly worker: string | null;
 }
@@ -143,6 +146,8 @@ export class MemoryStore implements RunStore {
       epoch,
       owner: prev?.owner ?? null,
       leaseExpiresAt: prev?.leaseExpiresAt ?? null,
+      takeovers: prev?.takeovers ?? 0,
+      lostOwners: prev?.lostOwners ?? [],
       worker: action.worker ?? prev?.worker ?? null,
     });
   }
@@ -195,6 +200,8 @@ export class MemoryStore implements RunStore {
       epoch: prev.epoch + 1,
       owner: claim.owner,
       leaseExpiresAt,
+      takeovers: prev.takeovers + (prev.owner === null ? 0 : 1),
+      lostOwners: prev.owner === null ? prev.lostOwners : [...prev.lostOwners, prev.owner],
     };
     this.#runs.get(runName)?.actions.set(actionName, claimed);
     return {
@@ -203,7 +210,19 @@ export class MemoryStore implements RunStore {
       owner: claim.owner,
       leaseExpiresAt,
       inputs: claimed.inputs,
+      takeovers: claimed.takeovers,
+      lostOwners: claimed.lostOwners,
     };
+  }
+
+  async releaseAction(runName: string, actionName: string, epoch: number): Promise<boolean> {
+    this.#check();
+    const actions = this.#runs.get(runName)?.actions;
+    const prev = actions?.get(actionName);
+    if (actions === undefined || prev === undefined || prev.epoch !== epoch || isTerminal(prev.record.phase))
+      return false;
+    actions.set(actionName, { ...prev, owner: null });
+    return true;
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {

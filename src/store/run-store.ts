@@ -155,6 +155,14 @@ export interface ClaimedAction extends ActionRecord {
   readonly leaseExpiresAt: number;
   /** The action's encoded inputs, as recorded when it was created (`null` when none were recorded). */
   readonly inputs: string | null;
+  /**
+   * How many claims of the action, this one included, found it still held by an earlier claim that was never
+   * given back ({@link RunStore.releaseAction}): the takeovers after a worker died or lost its lock. 0 on a first
+   * claim, and on a claim after a drain handed the action back.
+   */
+  readonly takeovers: number;
+  /** The owners that held the action when it was taken over from them, oldest first (`takeovers` of them). */
+  readonly lostOwners: readonly string[];
 }
 
 /** Options of {@link RunStore.endedAmong}. */
@@ -310,6 +318,13 @@ export interface RunStore {
    * when the database cannot be reached.
    */
   claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined>;
+  /**
+   * Gives back the claim made at `epoch` on an action that is not terminal (a draining worker hands its job
+   * back): the action keeps its record, and the next claim of it is not counted as a takeover
+   * ({@link ClaimedAction.takeovers}). Resolves `false`, changing nothing, when the action has another epoch (a
+   * newer claim holds it), is terminal, or does not exist.
+   */
+  releaseAction(runName: string, actionName: string, epoch: number): Promise<boolean>;
   /**
    * Takes the run over for `claim.owner`, atomically: the claim succeeds only if the run's epoch is still
    * `expectedEpoch` (the epoch the caller read and judged the run by), so that of several processes racing to

@@ -37,7 +37,19 @@ export const WHOLE_RUN = '';
 export const ABORT_REQUEST_COLUMNS = 'seq, run_name, action_name, reason, run_epoch, requested_at';
 
 /** The columns of a claimed action: its record, its epoch and the claim. */
-export const CLAIMED_ACTION_COLUMNS = `${ACTION_COLUMNS}, epoch, owner, lease_expires_at, inputs`;
+export const CLAIMED_ACTION_COLUMNS = `${ACTION_COLUMNS}, epoch, owner, lease_expires_at, inputs, takeovers, lost_owners`;
+
+/**
+ * The SET list of a claim (`RunStore.claimAction`), with the placeholders of the owner and the lease's end. A
+ * claim of an action still held by an earlier claim (`owner` set: never given back) is a takeover: it is
+ * counted, and the earlier owner appended to `lost_owners`. The right-hand sides read the row before the update.
+ */
+export function claimActionSet(owner: string, leaseExpiresAt: string): string {
+  return `phase = 'running', owner = ${owner}, lease_expires_at = ${leaseExpiresAt}, epoch = epoch + 1,
+    takeovers = takeovers + CASE WHEN owner IS NULL THEN 0 ELSE 1 END,
+    lost_owners = CASE WHEN owner IS NULL THEN lost_owners
+      WHEN lost_owners IS NULL THEN owner ELSE lost_owners || ' ' || owner END`;
+}
 
 export interface RunRow {
   name: string;
@@ -78,6 +90,8 @@ export interface ClaimedActionRow extends ActionRow {
   owner: string;
   lease_expires_at: number;
   inputs: string | null;
+  takeovers: number;
+  lost_owners: string | null;
 }
 
 /** An ended action's row with its encoded outputs (see `RunStore.endedAmong`'s `withOutputs`). */
@@ -169,7 +183,15 @@ export function actionFromRow(r: ActionRow): ActionRecord {
 }
 
 export function claimedActionFromRow(r: ClaimedActionRow): ClaimedAction {
-  return { ...actionFromRow(r), epoch: r.epoch, owner: r.owner, leaseExpiresAt: r.lease_expires_at, inputs: r.inputs };
+  return {
+    ...actionFromRow(r),
+    epoch: r.epoch,
+    owner: r.owner,
+    leaseExpiresAt: r.lease_expires_at,
+    inputs: r.inputs,
+    takeovers: Number(r.takeovers),
+    lostOwners: r.lost_owners === null ? [] : r.lost_owners.split(' '),
+  };
 }
 
 export function abortRequestFromRow(r: AbortRequestRow): AbortRequest {

@@ -586,6 +586,8 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
               owner: 'w:1',
               leaseExpiresAt: 0,
               inputs: '[1]',
+              takeovers: 0,
+              lostOwners: [],
             },
             'running, at the epoch after the run epoch of its writer (1), with its inputs',
           );
@@ -594,10 +596,31 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           const again = await store.claimAction('r1', 'c1', { owner: 'w:2', leaseMs: 10_000 });
           assert.equal(again?.epoch, 3, 'a second claim (a takeover) raises it again');
           assert.equal(again?.owner, 'w:2');
+          assert.deepEqual([again?.takeovers, again?.lostOwners], [1, ['w:1']], 'counted as a takeover from w:1');
           assert.equal(await store.claimAction('r1', 'c2', { owner: 'w:1', leaseMs: 1 }), undefined, 'terminal');
           assert.equal(await store.claimAction('r1', 'nope', { owner: 'w:1', leaseMs: 1 }), undefined, 'missing');
           assert.equal(await store.claimAction('nope', 'c1', { owner: 'w:1', leaseMs: 1 }), undefined, 'no run');
           assert.deepEqual(await store.getActionIO('r1', 'c1'), { inputs: '[1]', outputs: null }, 'IO kept');
+        }));
+
+      it('takeovers count the claims of an action that was never given back; releaseAction gives a claim back', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'c1'));
+          store.putAction(makeAction('r1', 'c2', { phase: 'failed', attempts: 1, startedAt: 1, endedAt: 2 }));
+          const claim = (owner: string) => store.claimAction('r1', 'c1', { owner, leaseMs: 5_000 });
+          const first = await claim('w:1');
+          assert.equal(first?.takeovers, 0, 'a first claim');
+          const second = await claim('w:2');
+          assert.deepEqual([second?.takeovers, second?.lostOwners], [1, ['w:1']]);
+          assert.equal(await store.releaseAction('r1', 'c1', first?.epoch ?? 0), false, 'an older epoch is refused');
+          assert.equal(await store.releaseAction('r1', 'c1', second?.epoch ?? 0), true, 'the holder gives it back');
+          const third = await claim('w:3');
+          assert.deepEqual([third?.takeovers, third?.lostOwners], [1, ['w:1']], 'a hand-back is not a takeover');
+          const fourth = await claim('w:4');
+          assert.deepEqual([fourth?.takeovers, fourth?.lostOwners], [2, ['w:1', 'w:3']]);
+          assert.equal(await store.releaseAction('r1', 'c2', 0), false, 'a terminal action is not released');
+          assert.equal(await store.releaseAction('r1', 'nope', 0), false, 'nor a missing one');
         }));
 
       it('two claims of the same action race: exactly one gets each epoch, and only the newest writes land', () =>

@@ -218,6 +218,18 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'action_takeovers',
+    sql: `
+      -- Takeovers of an action (RunStore.claimAction): claims that found it still held by an earlier claim that
+      -- was never given back (its worker died, or lost its lock), and the owners that held it then, oldest
+      -- first, separated by spaces. A drain that hands an action back gives its claim back (owner NULL), so the
+      -- next claim is not a takeover.
+      ALTER TABLE actions ADD COLUMN takeovers integer NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN lost_owners text;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -12,6 +12,7 @@ import {
   ACTION_COLUMNS,
   ATTEMPT_COLUMNS,
   CLAIMED_ACTION_COLUMNS,
+  claimActionSet,
   RUN_COLUMNS,
   TERMINAL_ACTION_PHASES_SQL,
   WHOLE_RUN,
@@ -453,6 +454,16 @@ export class PostgresStore implements RunStore, SweepStore {
     } catch (err) {
       for (const c of batch) c.reject(err);
     }
+  }
+
+  async releaseAction(runName: string, actionName: string, epoch: number): Promise<boolean> {
+    await this.#beforeReadOf(runName, [actionName]);
+    const res = await this.#db.query(
+      `UPDATE ${this.#t.actions} SET owner = NULL
+       WHERE run_name = $1 AND name = $2 AND epoch = $3 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}`,
+      [runName, actionName, epoch],
+    );
+    return (res.rowCount ?? 0) > 0;
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
@@ -1292,7 +1303,7 @@ function commitStatements(t: Tables): CommitStatements {
          SELECT a.run_name FROM ${t.actions} a JOIN c ON a.run_name = c.c_run AND a.name = c.c_name
          WHERE a.phase NOT IN ${TERMINAL_ACTION_PHASES_SQL} ORDER BY a.run_name, a.name FOR UPDATE OF a
        )
-       UPDATE ${t.actions} SET phase = 'running', owner = c.c_owner, lease_expires_at = c.c_lease, epoch = epoch + 1
+       UPDATE ${t.actions} SET ${claimActionSet('c.c_owner', 'c.c_lease')}
        FROM c WHERE run_name = c.c_run AND name = c.c_name AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
          AND (SELECT count(*) FROM locked) >= 0
        RETURNING ${CLAIMED_ACTION_COLUMNS}`;

@@ -251,6 +251,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN enqueued_at INTEGER;
     `,
   },
+  {
+    version: 12,
+    name: 'action_takeovers',
+    sql: `
+      -- Takeovers of an action (RunStore.claimAction): claims that found it still held by an earlier claim that
+      -- was never given back (its worker died, or lost its lock), and the owners that held it then, oldest
+      -- first, separated by spaces. A drain that hands an action back gives its claim back (owner NULL), so the
+      -- next claim is not a takeover.
+      ALTER TABLE actions ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actions ADD COLUMN lost_owners TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

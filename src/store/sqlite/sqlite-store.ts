@@ -34,6 +34,7 @@ import {
   ACTION_COLUMNS,
   ATTEMPT_COLUMNS,
   CLAIMED_ACTION_COLUMNS,
+  claimActionSet,
   RUN_COLUMNS,
   TERMINAL_ACTION_PHASES_SQL,
   WHOLE_RUN,
@@ -234,11 +235,20 @@ export class SqliteStore implements RunStore {
   async claimAction(runName: string, actionName: string, claim: ActionClaim): Promise<ClaimedAction | undefined> {
     this.#beforeRead();
     const row = this.#query(
-      `UPDATE actions SET phase = 'running', owner = ?, lease_expires_at = ?, epoch = epoch + 1
+      `UPDATE actions SET ${claimActionSet('?', '?')}
        WHERE run_name = ? AND name = ? AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
        RETURNING ${CLAIMED_ACTION_COLUMNS}`,
     ).get(claim.owner, Date.now() + claim.leaseMs, runName, actionName) as ClaimedActionRow | undefined;
     return row === undefined ? undefined : claimedActionFromRow(row);
+  }
+
+  async releaseAction(runName: string, actionName: string, epoch: number): Promise<boolean> {
+    this.#beforeRead();
+    const info = this.#query(
+      `UPDATE actions SET owner = NULL
+       WHERE run_name = ? AND name = ? AND epoch = ? AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}`,
+    ).run(runName, actionName, epoch);
+    return info.changes > 0;
   }
 
   async claimRun(name: string, expectedEpoch: number, claim: RunClaim): Promise<RunRecord | undefined> {
