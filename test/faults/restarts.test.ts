@@ -5,6 +5,8 @@
  * - **Redis**, with persistence (append-only, fsync on every write, so the queues survive), down longer than
  *   the workers' locks: the workers, their fetch loops and renewals, the wake-bus subscribers and the submitter
  *   reconnect; locks that expired meanwhile are taken over.
+ * - **Redis without persistence**, back empty: every job is lost, and the workers' sweepers (every second here)
+ *   enqueue the unfinished actions again from Postgres; without the sweeper the run never ends.
  * - **Postgres**, down for a few seconds: buffered writes are retried, reads and claims wait for it.
  * - **Postgres down past the store's outage limit** (`?maxOutageMs=`): the submitter is told so clearly, the
  *   workers keep what they buffered and hand back what they could not claim, and the run completes once it is back.
@@ -40,6 +42,8 @@ const skip = privateServicesSkip() || (await postgresSkip()) || (await redisSkip
 
 /** The workers' lock: the Redis outage outlasts it, so that held jobs are found stalled and taken over. */
 const LOCK_MS = 2_000;
+/** The sweep interval (and grace) of the case whose Redis comes back empty. */
+const SWEEP_MS = 1_000;
 const ITEMS = 48;
 const LEAF_MS = 150;
 const CHAIN = 6;
@@ -118,7 +122,7 @@ async function throughRestart(
 
 let tasks: typeof RestartTasks;
 
-describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 300_000 }, () => {
+describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 480_000 }, () => {
   const cleanups: Array<() => unknown> = [];
 
   after(async () => {
@@ -138,6 +142,7 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
     engine: string,
     log: string,
     body: (workers: WorkerProcess[]) => Promise<void>,
+    extraArgs: readonly string[] = [],
   ): Promise<void> {
     await flyte.shutdown(); // the previous case's runtime closes before this one's starts
     tasks ??= (await import(FIXTURE)) as typeof RestartTasks;
@@ -148,6 +153,7 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
       engine,
       concurrency: 4,
       lockMs: LOCK_MS,
+      extraArgs,
       env: { FLYTE_FAULT_LOG: log },
     };
     const workers = await Promise.all([1, 2, 3].map(() => startWorker(options)));
@@ -176,6 +182,30 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 3
           `(leaves and parents that had not returned); ${workers.length} workers`,
       );
     });
+  });
+
+  it('Redis restarted mid-run without persistence (every job lost): the sweeper enqueues them again from Postgres', async (t: TestContext) => {
+    const redis = await PrivateRedis.start({ persistent: false });
+    cleanups.push(() => redis.destroy());
+    const schema = freshSchema();
+    cleanups.push(() => dropSchema(schema));
+    const log = executionLogPath();
+    await withWorkers(
+      urlWithSchema(schema),
+      redis.url('flyte_restart_empty'),
+      log,
+      async (workers) => {
+        const { downMs, resumedMs, endedMs, reran } = await throughRestart(log, 'Redis (empty)', () =>
+          redis.restart(1_000),
+        );
+        t.diagnostic(
+          `Redis down ${downMs} ms and back empty; a body started again ${resumedMs} ms after it was back; ` +
+            `run ended ${endedMs} ms after (sweeps every ${SWEEP_MS} ms); ${reran} bodies started again; ` +
+            `${workers.length} workers`,
+        );
+      },
+      ['--sweep-ms', String(SWEEP_MS)],
+    );
   });
 
   it('Postgres restarted mid-run: buffered writes are retried, and the run completes, nothing lost or re-run', async (t: TestContext) => {
