@@ -202,6 +202,51 @@ export class InitializationError extends RuntimeSystemError {
 }
 
 /**
+ * Thrown (or rejected with) when a run store is used after its `close()`.
+ *
+ * @example
+ * ```ts
+ * await store.close();
+ * await store.getRun('r1'); // rejects with StoreClosedError
+ * ```
+ */
+export class StoreClosedError extends RuntimeSystemError {
+  constructor(description: string, options: RuntimeErrorOptions = {}) {
+    super('StoreClosedError', `the run store ${description} is closed; open a new store to use it again`, options);
+  }
+}
+
+/**
+ * Thrown (or rejected with) by a store whose database has not answered for longer than its outage limit
+ * (`maxOutageMs` of the Postgres store): an operation that waits on the store gives up with it. Buffered writes
+ * are not dropped: they stay pending and are retried until the database is back.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await run.outputs();
+ * } catch (e) {
+ *   if (e instanceof flyte.errors.StoreUnavailableError) console.error(`${e.message}; the run goes on once the store is back`);
+ * }
+ * ```
+ */
+export class StoreUnavailableError extends RuntimeSystemError {
+  /** How long the store had not answered, in ms, when this was thrown. */
+  readonly downForMs: number;
+  constructor(description: string, downForMs: number, limitMs: number, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'StoreUnavailableError',
+      `the run store ${description} has not answered for ${Math.round(downForMs)} ms: expected it back within ` +
+        `its outage limit of ${limitMs} ms (maxOutageMs); the last error was: ${reason}. Buffered writes are kept ` +
+        'and retried until it answers',
+      { cause },
+    );
+    this.downForMs = downForMs;
+  }
+}
+
+/**
  * Thrown (recorded as the action's error) when the workers running an action of a distributed run were lost
  * too many times: after `takeovers` takeovers (a worker died, or lost its job's lock, and another claimed the
  * action) the action fails instead of being taken over again. `workers` names the last workers that lost it,

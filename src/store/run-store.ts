@@ -55,7 +55,7 @@ import type {
   RunPhase,
   RunRecord,
 } from '../types.js';
-import { RuntimeSystemError, RuntimeUserError, type RuntimeErrorOptions } from '../errors.js';
+import { RuntimeUserError, type RuntimeErrorOptions } from '../errors.js';
 
 /** An action as written: its record plus, when known, its encoded inputs/outputs. */
 export interface ActionWrite extends ActionRecord {
@@ -522,47 +522,4 @@ export class RunAlreadyExistsError extends RuntimeUserError {
   }
 }
 
-/**
- * Thrown (or rejected with) when a {@link RunStore} is used after {@link RunStore.close}.
- *
- * @example
- * ```ts
- * await store.close();
- * await store.getRun('r1'); // rejects with StoreClosedError
- * ```
- */
-export class StoreClosedError extends RuntimeSystemError {
-  constructor(description: string, options: RuntimeErrorOptions = {}) {
-    super('StoreClosedError', `the run store ${description} is closed; open a new store to use it again`, options);
-  }
-}
-
-/**
- * Thrown (or rejected with) by a store whose database has not answered for longer than its outage limit
- * (`maxOutageMs` of the Postgres store): an operation that waits on the store gives up with it. Buffered writes
- * are not dropped: they stay pending and are retried until the database is back.
- *
- * @example
- * ```ts
- * try {
- *   await run.outputs();
- * } catch (e) {
- *   if (e instanceof StoreUnavailableError) console.error(`${e.message}; the run goes on once the store is back`);
- * }
- * ```
- */
-export class StoreUnavailableError extends RuntimeSystemError {
-  /** How long the store had not answered, in ms, when this was thrown. */
-  readonly downForMs: number;
-  constructor(description: string, downForMs: number, limitMs: number, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    super(
-      'StoreUnavailableError',
-      `the run store ${description} has not answered for ${Math.round(downForMs)} ms: expected it back within ` +
-        `its outage limit of ${limitMs} ms (maxOutageMs); the last error was: ${reason}. Buffered writes are kept ` +
-        'and retried until it answers',
-      { cause },
-    );
-    this.downForMs = downForMs;
-  }
-}
+export { StoreClosedError, StoreUnavailableError } from '../errors.js';

@@ -20,7 +20,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import * as flyte from '../../src/index.js';
-import { StoreUnavailableError } from '../../src/store/run-store.js';
 import { REPO, tempDir } from '../support/cli.js';
 import {
   auditRun,
@@ -252,7 +251,10 @@ describe('fault suite: Redis and Postgres restarted mid-run', { skip, timeout: 4
         60_000,
       );
       const toldAt = Date.now();
-      assert.ok(error instanceof StoreUnavailableError, `a StoreUnavailableError; received ${String(error)}`);
+      assert.ok(
+        error instanceof flyte.errors.StoreUnavailableError,
+        `a StoreUnavailableError; received ${String(error)}`,
+      );
       assert.match(error.message, new RegExp(`outage limit of ${limitMs} ms \\(maxOutageMs\\)`));
       assert.match(error.message, /has not answered for \d+ ms/);
       assert.ok(toldAt - stoppedAt >= limitMs, `told after ${toldAt - stoppedAt} ms, not before the limit`);
