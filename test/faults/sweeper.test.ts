@@ -106,9 +106,17 @@ describe('fault: a job vanishes from Redis; the sweeper brings it back', { skip,
       for (const name of lost) {
         const id = jobId(run.name, name);
         const key = `${prefix}:${ITEMS_QUEUE}:${id}`;
-        assert.equal(await redis.exists(key), 1, `the job of ${name} is in Redis before it is deleted`);
-        await redis.del(key);
-        assert.equal(await redis.lrem(`${prefix}:${ITEMS_QUEUE}:wait`, 0, id), 1, `${name} was in the wait list`);
+        // Recorded (durable) before it is enqueued: the job may be a moment behind the record.
+        await until(
+          `the job of ${name} in Redis before it is deleted`,
+          () => redis.exists(key),
+          (exists) => exists === 1,
+        );
+        // Both at once (MULTI), as a lost job would be: a sweep in between could enqueue it again.
+        const [deleted, unlisted] =
+          (await redis.multi().del(key).lrem(`${prefix}:${ITEMS_QUEUE}:wait`, 0, id).exec()) ?? [];
+        assert.equal(deleted?.[1], 1, `the job of ${name} was deleted`);
+        assert.equal(unlisted?.[1], 1, `${name} was in the wait list`);
       }
     } finally {
       redis.disconnect();
