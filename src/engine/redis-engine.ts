@@ -705,7 +705,7 @@ class RedisConsumer implements Consumer {
     await Promise.allSettled(
       [...this.#held.values()]
         .filter((held) => held.parked && held.completing === undefined)
-        .map((held) => this.#handBack(held, { before: this.#options.onHandBack })),
+        .map((held) => this.#giveBack(held)),
     );
     if (this.#held.size > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -715,9 +715,7 @@ class RedisConsumer implements Consumer {
       ]);
       clearTimeout(timer);
     }
-    await Promise.allSettled(
-      [...this.#held.values()].map((held) => this.#handBack(held, { before: this.#options.onHandBack })),
-    );
+    await Promise.allSettled([...this.#held.values()].map((held) => this.#giveBack(held)));
     await this.stop();
   }
 
@@ -857,7 +855,7 @@ class RedisConsumer implements Consumer {
         held.parked = true;
         this.#unreserve();
         // Draining: a parent that starts waiting goes back to its queue (on the next turn, out of its child call).
-        if (this.#stopping) setImmediate(() => void this.#handBack(held, { before: this.#options.onHandBack }));
+        if (this.#stopping) setImmediate(() => void this.#giveBack(held));
       },
       unpark: () => {
         if (held.released || held.completing !== undefined || !held.parked) return;
@@ -921,6 +919,11 @@ class RedisConsumer implements Consumer {
       }
     ).nextJobFromJobData.bind(worker);
     return build(jobData, id, token);
+  }
+
+  /** A drain gives a leased job back: its holder gives its claim back first (`ConsumeOptions.onHandBack`). */
+  #giveBack(held: Held): Promise<void> {
+    return this.#handBack(held, { before: this.#options.onHandBack });
   }
 
   /**

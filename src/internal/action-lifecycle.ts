@@ -548,7 +548,6 @@ export class ActionLifecycle {
     return this.codec.load(outputs);
   }
 
-  /** Recovery: loads what this action's children and steps recorded before. */
   /**
    * Recovery: reads the children `live` recorded in an earlier process (by name) and the outputs of its finished
    * steps, so that a body run again collects them instead of running them again.

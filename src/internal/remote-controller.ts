@@ -806,11 +806,19 @@ export class RemoteController implements Controller, Placement {
 
   /** The outcome of a child that ended before its parent's takeover, as recorded: its output, or its error. */
   async #recordedOutcome(rec: ActionRecord): Promise<unknown> {
+    const outputs =
+      rec.phase === 'succeeded'
+        ? ((await this.recorder.store.getActionIO(rec.runName, rec.name))?.outputs ?? null)
+        : null;
+    return this.#outcomeOf({ ...rec, outputs });
+  }
+
+  /** What an ended child gives its caller: its decoded output, or (rejects) its recorded error. */
+  async #outcomeOf(rec: EndedAction): Promise<unknown> {
     if (rec.phase !== 'succeeded') {
       throw fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name));
     }
-    const io = await this.recorder.store.getActionIO(rec.runName, rec.name);
-    return io?.outputs == null ? undefined : this.codec.load(io.outputs);
+    return rec.outputs == null ? undefined : this.codec.load(rec.outputs);
   }
 
   /**
@@ -1003,17 +1011,7 @@ export class RemoteController implements Controller, Placement {
         if (waiter === undefined) return;
         waits.children.delete(rec.name);
         waiter.child.settled = true;
-        if (rec.phase === 'succeeded') {
-          try {
-            waiter.resolve(rec.outputs == null ? undefined : await this.codec.load(rec.outputs));
-          } catch (err) {
-            waiter.reject(err);
-          }
-        } else {
-          waiter.reject(
-            fromSerialized(rec.error ?? serializeError(new Error(`${rec.name} ended ${rec.phase}`), rec.name)),
-          );
-        }
+        await this.#outcomeOf(rec).then(waiter.resolve, waiter.reject);
       }),
     );
     this.#unwatchIfDone(key, waits);

@@ -182,11 +182,10 @@ export class Sweeper {
       const missing = await this.#engine.missingJobs(jobs);
       for (const [runName, names] of byRun(missing)) {
         const still = await session.stillUnfinished(runName, [...names.keys()]);
-        for (const [name, job] of names) {
-          if (!still.has(name)) continue;
-          await this.#engine.enqueue(job);
-          requeued.push(`${runName}/${name}`);
-        }
+        const again = [...names].filter(([name]) => still.has(name));
+        // Together: the engine sends the jobs of one queue enqueued at once in one addBulk.
+        await Promise.all(again.map(([, job]) => this.#engine.enqueue(job)));
+        for (const [name] of again) requeued.push(`${runName}/${name}`);
       }
       cursor = next;
       if (next === null) break;

@@ -9,7 +9,6 @@
  * interface beside {@link RunStore}, not a part of it: {@link isSweepStore} tells which stores have it.
  * @module
  */
-import type { ActionPhase } from '../types.js';
 import type { RunStore } from './run-store.js';
 
 /** An unfinished action of an unfinished remote run, with the job recorded for it (`ActionWrite.job`). */
@@ -17,12 +16,9 @@ export interface SweepCandidate {
   readonly runName: string;
   readonly actionName: string;
   readonly taskName: string;
-  readonly phase: ActionPhase;
   readonly inputsHash: string | null;
   /** The recorded job, as JSON (`ActionWrite.job`). */
   readonly job: string;
-  /** When the job was recorded, in ms since the epoch. */
-  readonly enqueuedAt: number;
 }
 
 /** Where a page of candidates ended: the next page starts after it. */

@@ -63,7 +63,6 @@ import {
 import { checkTail, pageOf } from '../paging.js';
 import {
   SWEEPS_KEPT,
-  type SweepCandidate,
   type SweepOutcome,
   type SweepRecord,
   type SweepSession,
@@ -762,7 +761,7 @@ export class PostgresStore implements RunStore, SweepStore {
       const session: SweepSession = {
         candidates: async ({ enqueuedBefore, after, limit }) => {
           const res = await exec(
-            `SELECT a.run_name, a.name, a.task_name, a.phase, a.inputs_hash, a.job, a.enqueued_at, a.seq
+            `SELECT a.run_name, a.name, a.task_name, a.inputs_hash, a.job, a.seq
              FROM (SELECT name FROM ${t.runs} WHERE phase NOT IN ${TERMINAL_ACTION_PHASES_SQL} AND mode = 'remote') r
              JOIN ${t.actions} a ON a.run_name = r.name
              WHERE a.phase IN ('queued', 'running') AND a.job IS NOT NULL AND a.enqueued_at < $1
@@ -777,10 +776,8 @@ export class PostgresStore implements RunStore, SweepStore {
               runName: r.run_name,
               actionName: r.name,
               taskName: r.task_name,
-              phase: r.phase,
               inputsHash: r.inputs_hash,
               job: r.job,
-              enqueuedAt: r.enqueued_at,
             })),
             next: last === undefined || rows.length < limit ? null : { runName: last.run_name, seq: last.seq },
           };
@@ -1182,10 +1179,8 @@ interface SweepCandidateRow {
   run_name: string;
   name: string;
   task_name: string;
-  phase: SweepCandidate['phase'];
   inputs_hash: string | null;
   job: string;
-  enqueued_at: number;
   seq: number;
 }
 
