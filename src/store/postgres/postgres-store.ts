@@ -434,17 +434,19 @@ export class PostgresStore implements RunStore, SweepStore {
 
   async #claimBatch(batch: readonly PendingClaim[]): Promise<void> {
     try {
-      const sql = this.#sql.claimActions;
-      const res = await this.#db.query<ClaimedActionRow>({
-        name: preparedName(sql),
-        text: sql,
-        values: [
-          batch.map((c) => c.runName),
-          batch.map((c) => c.actionName),
-          batch.map((c) => c.owner),
-          batch.map((c) => c.leaseExpiresAt),
-        ],
-      });
+      // A lone claim (a chain, a quiet worker) is a plain UPDATE: one row locks itself, with no CTE to pay for.
+      const one = batch.length === 1 ? batch[0] : undefined;
+      const sql = one === undefined ? this.#sql.claimActions : this.#sql.claimAction;
+      const values =
+        one === undefined
+          ? [
+              batch.map((c) => c.runName),
+              batch.map((c) => c.actionName),
+              batch.map((c) => c.owner),
+              batch.map((c) => c.leaseExpiresAt),
+            ]
+          : [one.owner, one.leaseExpiresAt, one.runName, one.actionName];
+      const res = await this.#db.query<ClaimedActionRow>({ name: preparedName(sql), text: sql, values });
       const claimed = new Map(res.rows.map((row) => [`${row.run_name}\0${row.name}`, row]));
       for (const c of batch) {
         const row = claimed.get(`${c.runName}\0${c.actionName}`);
@@ -1250,6 +1252,8 @@ interface CommitStatements {
    * that share actions (duplicate deliveries) cannot deadlock.
    */
   readonly claimActions: string;
+  /** The claim of one action `($3, $4)` for owner `$1` until `$2`: a batch of one, without the batch's locking. */
+  readonly claimAction: string;
 }
 
 function commitStatements(t: Tables): CommitStatements {
@@ -1302,7 +1306,10 @@ function commitStatements(t: Tables): CommitStatements {
        FROM c WHERE run_name = c.c_run AND name = c.c_name AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
          AND (SELECT count(*) FROM locked) >= 0
        RETURNING ${CLAIMED_ACTION_COLUMNS}`;
-  return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced, claimActions: claim };
+  const claimOne = `UPDATE ${t.actions} SET ${claimActionSet('$1', '$2')}
+       WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
+       RETURNING ${CLAIMED_ACTION_COLUMNS}`;
+  return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced, claimActions: claim, claimAction: claimOne };
 }
 
 /** Whether `batch` holds action rows and nothing else (no run, attempt, log, map total or cache entry). */
