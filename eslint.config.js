@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.flyte/', 'bench/results/', 'coverage/', 'test/fixtures/.tmp-*/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.flyte/',
+      'bench/results/',
+      'coverage/',
+      'test/fixtures/.tmp-*/',
+      '.ci/.local/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

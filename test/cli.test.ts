@@ -31,6 +31,9 @@ import { rootEnv, sqliteOnly, storeShown } from './support/test-store.js';
  */
 const PARALLEL = Math.max(2, availableParallelism());
 
+/** Whether this Node has `import.meta.main` (24.2 and later; not in @types/node 20's ImportMeta). */
+const HAS_IMPORT_META_MAIN = typeof (import.meta as { main?: unknown }).main === 'boolean';
+
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 /** Asserts the exit code, showing the output when it is not the expected one. */
@@ -64,6 +67,14 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     assert.match(r.stdout, new RegExp(`^url http://127\\.0\\.0\\.1:8080/runs/${name}$`, 'm'));
     assert.match(r.stdout, new RegExp(`✓ ${name} succeeded in \\d+ms`));
     assert.match(r.stdout, /^outputs: 42$/m);
+    assert.equal(r.stderr, '');
+  });
+
+  it('loads TypeScript that type stripping cannot run (enum, parameter properties, .js names of .ts files), also on pool threads', async () => {
+    // Node 24 strips types by itself; a task file must still load through tsx there, as on Node 20.
+    const r = await cli('run', join(FIXTURES, 'beyond-stripping.ts'), 'weighAll', '--grams', '[250,1500]');
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: \["250 g","1\.5 kg"\]$/m);
     assert.equal(r.stderr, '');
   });
 
@@ -261,6 +272,36 @@ describe('flyte run: a module that starts runs of its own', { concurrency: PARAL
       new RegExp(`^flyte: warning: importing \\S+top-level-run\\.ts started a run of its own \\(${first}\\)`, 'm'),
     );
     assert.match(r.stderr, /if \(import\.meta\.url === pathToFileURL\(process\.argv\[1\]\)\.href\)/);
+    if (HAS_IMPORT_META_MAIN)
+      assert.match(r.stderr, /when it is the entry point: if \(import\.meta\.main\) \{ \.\.\. \}/);
+    else assert.doesNotMatch(r.stderr, /import\.meta\.main/);
+  });
+
+  it('Node 24 has import.meta.main and Node 20 has not (what the guard tests below rely on)', () => {
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major >= 24) assert.equal(HAS_IMPORT_META_MAIN, true, `Node ${process.versions.node}`);
+    if (major === 20) assert.equal(HAS_IMPORT_META_MAIN, false, `Node ${process.versions.node}`);
+  });
+
+  it('a file guarded by import.meta.main runs once under flyte run; as a script, only where Node has it', async () => {
+    const own = tempDir();
+    const file = join(FIXTURES, 'main-guard.ts');
+    const r = await runCli(['run', file, 'triple', '5'], { root: own });
+    exits(r, 0);
+    assert.match(r.stdout, /^outputs: 15$/m);
+    assert.equal(r.stderr, '', 'importing the file started no run');
+    const script = await collect(
+      spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, env: cliEnv(rootEnv(own)) }),
+    );
+    assert.equal(script.code, 0, script.stderr);
+    const runs = parseJson<unknown[]>(await runCli(['get', 'runs', '-o', 'json'], { root: own }));
+    if (HAS_IMPORT_META_MAIN) {
+      assert.match(script.stdout, /^15$/m);
+      assert.equal(runs.length, 2, 'the command ran one, the script another');
+    } else {
+      assert.equal(script.stdout, '', 'import.meta.main is undefined on this Node: the guard is false');
+      assert.equal(runs.length, 1, 'only the command ran one');
+    }
   });
 
   it('the README quickstart, with its entry-point guard, runs once under flyte run and as a script', async () => {

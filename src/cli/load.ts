@@ -99,6 +99,18 @@ function watchRuns(): { stop(): void; started(): string[] } {
 }
 
 /**
+ * The entry-point guard to suggest for a task file, for this Node: `import.meta.main` where Node has it (24.2 and
+ * later), with the guard that also works on Node 20; else only that one.
+ */
+export function entryPointGuard(): string {
+  const portable = 'if (import.meta.url === pathToFileURL(process.argv[1]).href) { ... }';
+  // `main` is not in @types/node 20's ImportMeta (the types of the oldest Node supported).
+  return typeof (import.meta as { main?: unknown }).main === 'boolean'
+    ? `if (import.meta.main) { ... } (or, to run on Node 20 too, ${portable})`
+    : portable;
+}
+
+/**
  * Finds a task of `mod` by export name, function (short) name or fully qualified name (`env.name`).
  *
  * @throws UsageError when no task matches (the message lists the tasks that exist) or several do.

@@ -12,7 +12,7 @@ import { initFromFlags } from './init.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { errorText, formatDuration, jsonText, toJsonValue, userFrames } from './format.js';
 import { whenClosed, type CliIo } from './io.js';
-import { findTask, listTasks, loadTaskModule } from './load.js';
+import { entryPointGuard, findTask, listTasks, loadTaskModule } from './load.js';
 import { bindArgs, signature, taskParams, typedTaskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
 import { StoreFeed } from './store-feed.js';
@@ -60,7 +60,7 @@ export async function runCommand(
     io.error(
       `${io.err.yellow('flyte: warning:')} importing ${file} started ${mod.runsStarted.length === 1 ? 'a run' : 'runs'} ` +
         `of its own (${mod.runsStarted.join(', ')}), before this command's run; start runs in a task file only ` +
-        `when it is the entry point: if (import.meta.url === pathToFileURL(process.argv[1]).href) { ... }`,
+        `when it is the entry point: ${entryPointGuard()}`,
     );
   }
   if (taskName === undefined) throw new UsageError(`missing TASK: which task of ${file} to run? ${listTasks(mod)}`);
