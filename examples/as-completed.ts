@@ -10,9 +10,12 @@ import * as flyte from 'flyte-ts';
 
 const env = new flyte.TaskEnvironment({ name: 'as_completed' });
 
-/** Takes `x * 100` ms, so smaller inputs finish first. */
+/**
+ * Takes `x * 250` ms, so smaller inputs finish first (250 ms apart: more than the children's starts lie apart on
+ * a loaded machine).
+ */
 export const slowSquare = env.task(async function slowSquare(x: number) {
-  await sleep(x * 100, undefined, { signal: flyte.ctx()?.signal });
+  await sleep(x * 250, undefined, { signal: flyte.ctx()?.signal });
   return x * x;
 });
 
