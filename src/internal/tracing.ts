@@ -52,6 +52,8 @@ interface TracerProvider {
   getTracer(name: string, version?: string): Tracer;
   /** Present on the API's `ProxyTracerProvider` (the global provider): the registered provider, or the no-op one. */
   getDelegate?(): TracerProvider;
+  /** Present on the SDK's providers: exports the spans its processors still hold. */
+  forceFlush?(): Promise<void>;
 }
 
 /** The part of `@opentelemetry/api` used here. */
@@ -109,6 +111,33 @@ export function tracer(): Tracer | null {
     cachedTracer = provider === noopProvider ? null : provider.getTracer('flyte-ts', packageVersion());
   }
   return cachedTracer;
+}
+
+/** How long {@link flushSpans} waits for the provider's exporters, in ms. */
+const FLUSH_TIMEOUT_MS = 5_000;
+
+/**
+ * Exports the spans the registered provider still holds (a batch processor's queue), waiting at most
+ * {@link FLUSH_TIMEOUT_MS}: `flyte.shutdown()` calls it, so that a `flyte worker` or `flyte run` that exits once
+ * drained does not lose the spans of its last actions. Nothing when no action of this process asked for a tracer.
+ */
+export async function flushSpans(): Promise<void> {
+  if (api === undefined || api === null || tracer() === null) return;
+  const provider = cachedProvider as TracerProvider;
+  if (typeof provider.forceFlush !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      provider.forceFlush(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, FLUSH_TIMEOUT_MS);
+      }),
+    ]);
+  } catch {
+    // An exporter that fails (its collector is down) reports through the SDK's diagnostics; exiting goes on.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function packageVersion(): string | undefined {
