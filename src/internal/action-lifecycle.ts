@@ -302,8 +302,7 @@ export class ActionLifecycle {
       (value) => {
         this.leave(live, scope);
         // An output recorded by an earlier process (recovery) leaves the record as it was: nothing ran here.
-        if (live.span !== null)
-          endActionSpan(live.span, { ...record, phase: 'succeeded' }, record.attempts === 0 && !record.cacheHit);
+        if (live.span !== null) endActionSpan(live.span, record, record.attempts === 0 && !record.cacheHit);
         return store.durable().then(() => {
           if (run.takenOver) throw takenOverError(run.name);
           return value;

@@ -200,22 +200,24 @@ export interface SpanEnd {
 
 /**
  * Ends the span of an action with its outcome: phase, attempts, cache hit, and for a failure its error code and
- * an `ERROR` status. `recovered`: its output was recorded by an earlier process (recovery), nothing ran.
+ * an `ERROR` status. `recovered`: its output was recorded by an earlier process (recovery), nothing ran; its
+ * record here stays as it was (`queued`), the span says `succeeded`.
  */
 export function endActionSpan(span: ActionSpan, end: SpanEnd, recovered = false): void {
+  const phase = recovered ? 'succeeded' : end.phase;
   const attributes: Attributes = {
-    'flyte.phase': end.phase,
+    'flyte.phase': phase,
     'flyte.attempt': end.attempts,
     'flyte.cache.hit': end.cacheHit,
   };
   if (recovered) attributes['flyte.recovered'] = true;
-  if (end.phase !== 'succeeded' && end.error != null) {
+  if (phase !== 'succeeded' && end.error != null) {
     attributes['flyte.error.code'] = end.error.code;
     attributes['flyte.error.kind'] = end.error.kind;
   }
   span.setAttributes(attributes);
-  if (end.phase !== 'succeeded') {
-    span.setStatus({ code: STATUS_ERROR, message: end.error?.message ?? `ended ${end.phase}` });
+  if (phase !== 'succeeded') {
+    span.setStatus({ code: STATUS_ERROR, message: end.error?.message ?? `ended ${phase}` });
   }
   span.end();
 }
