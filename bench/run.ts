@@ -367,12 +367,32 @@ interface StoreVerdict {
 
 function verdicts(summaries: readonly Summary[], stores: readonly StoreKind[]): StoreVerdict[] {
   return stores.flatMap((store) => {
-    const mine = summaries.filter((s) => s.contender.store === store);
+    // A traced scenario measures the cost of tracing, not of flyte-ts: it has its own line (see tracingCost).
+    const mine = summaries.filter((s) => s.contender.store === store && s.contender.scenario.traced !== true);
     if (mine.length === 0) return [];
     const worst = Math.max(...mine.map((s) => s.addedUsPerAction ?? 0));
     const targetUs = TARGET_ADDED_US[store];
     return [
       { store, worstAddedUsPerAction: worst, targetUs, met: targetUs === undefined ? undefined : worst <= targetUs },
+    ];
+  });
+}
+
+/**
+ * Per store where both ran: what tracing costs, `flyte-map-0-traced` against `flyte-map-0` (no tracer provider
+ * registered) measured in the same rounds.
+ */
+function tracingCost(summaries: readonly Summary[], stores: readonly StoreKind[], n: number): string[] {
+  return stores.flatMap((store) => {
+    const off = summaries.find((s) => s.contender.key === `flyte-map-0@${store}`);
+    const on = summaries.find((s) => s.contender.key === `flyte-map-0-traced@${store}`);
+    if (off === undefined || on === undefined) return [];
+    const spans = medianOf(on.runs, (r) => r.spans);
+    return [
+      `tracing on ${store}: flyte-map-0-traced takes ${(on.ms / off.ms).toFixed(2)}× the wall time of flyte-map-0 ` +
+        `(${(((on.ms - off.ms) * 1000) / n).toFixed(2)} µs more per action) and ${(on.cpuMs / off.cpuMs).toFixed(2)}× ` +
+        `its CPU; peak RSS ${on.maxRssMiB.toFixed(0)} MiB against ${off.maxRssMiB.toFixed(0)} MiB; ` +
+        `${grouped(spans)} spans per run`,
     ];
   });
 }
@@ -447,6 +467,7 @@ async function main(): Promise<void> {
   const worstRss = Math.max(...summaries.map((s) => s.maxRssMiB));
   const allRecorded = flyteRuns.every((s) => s.fullyRecorded === true);
   const notCommitted = flyteRuns.filter((s) => (s.pendingAtEnd ?? 0) > 0);
+  for (const line of tracingCost(summaries, o.stores, o.n)) console.log(line);
   for (const v of perStore) {
     console.log(
       v.targetUs === undefined

@@ -252,6 +252,14 @@ describe('the packed tarball', () => {
     assert.ok(readFileSync(path.join(installed, 'LICENSE'), 'utf8').includes('Apache License'));
   });
 
+  it('leaves out its optional peer @opentelemetry/api: the examples below run without it', () => {
+    const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    assert.equal(pkg.peerDependenciesMeta?.['@opentelemetry/api']?.optional, true);
+    assert.equal(existsSync(path.join(installed, '..', '@opentelemetry', 'api')), false);
+  });
+
   it('has source maps whose sources are all in the package', () => {
     const maps = walk(path.join(installed, 'dist')).filter((f) => f.endsWith('.map'));
     assert.ok(maps.length > 10, `expected the source maps of dist/; found ${maps.length}`);

@@ -70,6 +70,7 @@ import { lookupTask } from './task-registry.js';
 import { fromTaskRef, toTaskRef, type TaskRef } from './task-ref.js';
 import type { ThreadPool } from './thread-pool.js';
 import { setLongTimeout } from './timer.js';
+import { activeTraceFields, jobParent, neverRanSpan, traceFields, type SpanParent } from './tracing.js';
 
 /** How often a process asks the store which awaited children ended (the backstop to wake-ups), in ms. */
 export const RECONCILE_MS = 1_000;
@@ -303,7 +304,12 @@ export class RemoteController implements Controller, Placement {
       leaseExpiresAt: null,
       inputs: inputs.text,
     });
-    const job = { ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}), inputsHash: inputs.hash };
+    // The root's span goes under the caller's active span, if the caller traces (see `tracing.ts`).
+    const job = {
+      ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}),
+      inputsHash: inputs.hash,
+      ...activeTraceFields(),
+    };
     // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes.
     this.recorder.action({ ...newActionRecord(name, ROOT_ACTION, null, task, null, inputs), ...recordedJob(job) });
     await this.recorder.store.flush();
@@ -498,7 +504,7 @@ export class RemoteController implements Controller, Placement {
       // The run is being aborted: an action that reaches a worker now ends at once, without running.
       const refused = run.aborted ?? this.#workerLost(job, claimed, lease.deferredFailure);
       if (refused !== null) {
-        await this.#endWithoutRunning(run, record, refused);
+        await this.#endWithoutRunning(run, record, refused, job);
         return;
       }
       let task: TaskDefinition | undefined;
@@ -521,10 +527,11 @@ export class RemoteController implements Controller, Placement {
                   'start the worker with --module for the module that defines it',
               )
             : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`));
-        await this.#endWithoutRunning(run, record, error);
+        await this.#endWithoutRunning(run, record, error, job);
         return;
       }
       const live = new RunningAction(run, null, task, record, job.customContext);
+      live.spanParent = jobParent(job, job.actionName === ROOT_ACTION);
       this.#leases.set(live, lease);
       const onLost = (): void => {
         // Another worker may hold the job now: this one stops the body and changes nothing any more. Its later
@@ -595,8 +602,8 @@ export class RemoteController implements Controller, Placement {
    * Ends a claimed action that does not run (its run is being aborted, its task is unknown here, its workers
    * were lost too often): records it ended with `error`, and the run's end if it is the root; wakes its parent.
    */
-  async #endWithoutRunning(run: RemoteRun, record: Mutable<ActionWrite>, error: Error): Promise<void> {
-    await this.#recordNeverRan(record, error);
+  async #endWithoutRunning(run: RemoteRun, record: Mutable<ActionWrite>, error: Error, job: ActionJob): Promise<void> {
+    await this.#recordNeverRan(record, error, jobParent(job, record.name === ROOT_ACTION));
     if (record.name === ROOT_ACTION) await this.#endRun(run.name);
     await this.#giveSlotBack(run, record.name);
     await this.#publishEnd(run.name, record);
@@ -680,8 +687,11 @@ export class RemoteController implements Controller, Placement {
     await this.engine.publishEnded(runName, record.parentName ?? RUN_WAITERS, record.name);
   }
 
-  /** Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended. */
-  async #recordNeverRan(record: ActionRecord, error: Error): Promise<void> {
+  /**
+   * Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended; its
+   * span, of no length, goes under `spanParent` (none when `null`).
+   */
+  async #recordNeverRan(record: ActionRecord, error: Error, spanParent: SpanParent | null = null): Promise<void> {
     const now = Date.now();
     const aborted = error instanceof ActionAbortedError;
     const ended: Mutable<ActionWrite> = {
@@ -693,6 +703,7 @@ export class RemoteController implements Controller, Placement {
     };
     Object.assign(record, ended);
     this.recorder.action(ended);
+    if (spanParent !== null) neverRanSpan(ended, spanParent);
     await this.recorder.store.durable();
   }
 
@@ -849,6 +860,7 @@ export class RemoteController implements Controller, Placement {
       const ended = this.#waitFor(child);
       const job = {
         ...this.#job(parent.runName, child.name, child.task, frame.customContext),
+        ...traceFields(parent.span),
         inputsHash: inputs.hash,
       };
       if (attach) {
@@ -869,7 +881,7 @@ export class RemoteController implements Controller, Placement {
       // meanwhile is acknowledged without running.
       const refused = run.maxSlots > 0 && !child.settled ? await this.#admit(run, child) : null;
       if (refused !== null) {
-        await this.#recordNeverRan(record, refused);
+        await this.#recordNeverRan(record, refused, parent.span);
         await this.#publishEnd(run.name, record);
       } else if (!child.settled) {
         if (run.maxSlots > 0) {
@@ -1088,7 +1100,7 @@ export class RemoteController implements Controller, Placement {
       if (removed.length > 0) {
         const rec = await store.getAction(child.runName, child.name);
         if (rec !== undefined && !isTerminal(rec.phase)) {
-          await this.#recordNeverRan(rec, reason);
+          await this.#recordNeverRan(rec, reason, child.parent.span);
           await this.#publishEnd(child.runName, rec);
         }
       }
