@@ -255,6 +255,18 @@ describe('FLYTE_LOG_FORMAT=json: flyte run (local)', () => {
     assert.doesNotMatch(secret.stderr, /hunter2/);
   });
 
+  it('process warnings are JSON lines of level warn, with the run and action of the task that emitted one', async () => {
+    const r = await flyte(['run', join(REPO, 'test', 'fixtures', 'cli', 'warns.ts'), 'warns']);
+    exits(r, 0);
+    const name = jsonLines(r.stdout, 'stdout')[0]?.run;
+    const warning = jsonLines(r.stderr, 'stderr').find((l) => l.code === 'FLYTE_TEST_WARNING');
+    assert.deepEqual(
+      [warning?.level, warning?.message, warning?.run, warning?.action],
+      ['warn', 'something odd', name, 'a0'],
+    );
+    assert.doesNotMatch(r.stderr, /\(node:\d+\)/);
+  });
+
   it('data the user asked for stays as it is: --json documents, -o json', async () => {
     const r = await flyte(['run', '--json', TASKS, 'double', '--x', '4']);
     exits(r, 0);

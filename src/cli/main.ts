@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { shutdown } from '../index.js';
 import { RUN_PHASES } from '../types.js';
+import { currentFrame } from '../internal/frame.js';
 import { logSettingsFromEnv, setLog, type Logger } from '../internal/log.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { processIo, type CliIo } from './io.js';
@@ -363,14 +364,21 @@ export async function main(argv: readonly string[], io?: CliIo): Promise<ExitCod
 }
 
 /**
- * Process warnings (the engine's and the sweeper's, Node's own) as JSON log lines of level warn, instead of
- * Node's `(node:PID) Warning: ...` text: Node prints them through a listener of its own, which is replaced.
+ * Process warnings (the engine's and the sweeper's, Node's own, a task's) as JSON log lines of level warn, with
+ * the run and action of the task that warned, instead of Node's `(node:PID) Warning: ...` text: Node prints them
+ * through a listener of its own, which is replaced.
  */
 function warningsAsLogLines(log: Logger): void {
   for (const listener of process.listeners('warning')) process.off('warning', listener);
-  process.on('warning', (w: Error & { code?: string }) =>
-    log.warn(w.message, { warning: w.name, ...(w.code === undefined ? {} : { code: w.code }) }),
-  );
+  process.on('warning', (w: Error & { code?: string }) => {
+    // Emitted on a later tick of the code that warned: inside a task body, the frame says which action it was.
+    const frame = currentFrame();
+    log.warn(w.message, {
+      ...(frame === undefined ? {} : { run: frame.action.runName, action: frame.action.name }),
+      warning: w.name,
+      ...(w.code === undefined ? {} : { code: w.code }),
+    });
+  });
 }
 
 /** Whether this module is the process's entry point (also through npm's `.bin/flyte` symlink). */
