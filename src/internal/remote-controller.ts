@@ -57,6 +57,7 @@ import type {
   SubmitOptions,
 } from './controller.js';
 import { recordedOptions, type LocalController } from './local-controller.js';
+import { log } from './log.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
 import { OWNER, leaseMs } from './owner.js';
 import { projectRelative } from './project-root.js';
@@ -544,6 +545,15 @@ export class RemoteController implements Controller, Placement {
       lease.lost.addEventListener('abort', onLost, { once: true });
       // Its body ran before (a takeover, or a drain handed it back): it runs again in recovery mode. The children
       // it recorded are collected (finished) or re-attached to (queued or running), never submitted again.
+      if (claimed.takeovers > 0) {
+        const from = claimed.lostOwners[claimed.lostOwners.length - 1] ?? 'an unknown worker';
+        workerLog().info(`${job.runName}/${job.actionName}: taken over from ${from} (takeover ${claimed.takeovers})`, {
+          run: job.runName,
+          action: job.actionName,
+          from,
+          takeovers: claimed.takeovers,
+        });
+      }
       if (claimed.attempts > 0 || lease.redeliveries > 0) await this.lifecycle.loadRecorded(live);
       if (run.maxSlots > 0 && job.actionName !== ROOT_ACTION) await this.#takeSlot(run, live, lease);
       const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
@@ -561,9 +571,10 @@ export class RemoteController implements Controller, Placement {
       // The store or the engine failed (past the store's outage limit, or for another reason): the job goes back
       // to its queue, to be taken again a little later, never completed with its action unfinished. What this
       // worker buffered stays pending and is retried; the next claim of the action fences it.
-      console.error(
-        `flyte worker: ${job.runName}/${job.actionName}: ${(err as Error).message}; ` +
+      workerLog().warn(
+        `${job.runName}/${job.actionName}: ${(err as Error).message}; ` +
           `its job is handed back, to be taken again in ${RETRY_AFTER_STORE_FAILURE_MS} ms`,
+        { run: job.runName, action: job.actionName, error: err, retryInMs: RETRY_AFTER_STORE_FAILURE_MS },
       );
       if (!lease.lost.aborted) await lease.retryLater(RETRY_AFTER_STORE_FAILURE_MS);
       return;
@@ -1211,4 +1222,9 @@ function checkedMaxSlots(max: number | undefined): number {
     );
   }
   return value;
+}
+
+/** The lines of the worker side: `flyte worker: ...` in the process's log format. */
+function workerLog(): ReturnType<typeof log> {
+  return log().child({ name: 'flyte worker', worker: OWNER });
 }
