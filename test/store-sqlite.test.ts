@@ -719,6 +719,32 @@ describe('openStore', () => {
     );
   });
 
+  it(
+    'reads on one driver what the other wrote, and the other way round',
+    { skip: DRIVERS.map(driverSkip).find((reason) => reason !== false) ?? false },
+    async () => {
+      const path = join(tempDir(), 'flyte.db');
+      const first = SqliteStore.open(path, { driver: 'node' });
+      await first.createRun(makeRun('r1'));
+      first.putAction(makeAction('r1', 'a0', { parentName: null, inputs: '[1]' }));
+      await first.close();
+      const second = SqliteStore.open(path, { driver: 'better-sqlite3' });
+      try {
+        assert.deepEqual(await second.getActionIO('r1', 'a0'), { inputs: '[1]', outputs: null });
+        second.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'succeeded', outputs: '2' }));
+      } finally {
+        await second.close();
+      }
+      const third = SqliteStore.open(path, { driver: 'node' });
+      try {
+        assert.deepEqual(await third.getActionIO('r1', 'a0'), { inputs: '[1]', outputs: '2' });
+        assert.equal((await third.getAction('r1', 'a0'))?.phase, 'succeeded');
+      } finally {
+        await third.close();
+      }
+    },
+  );
+
   it('knows which Nodes have node:sqlite (>= 22.13) and picks it there by default', () => {
     assert.equal(nodeSqliteAvailable('20.19.5'), false);
     assert.equal(nodeSqliteAvailable('22.12.0'), false);

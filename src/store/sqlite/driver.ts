@@ -188,7 +188,7 @@ function loadBetter(): BetterDatabaseClass {
             'FLYTE_SQLITE_DRIVER=node), or install it: npm install better-sqlite3@12'
           : `On Node ${process.versions.node} it is the only driver: install it (npm install better-sqlite3@12), ` +
             'or use Node >= 22.13, whose built-in node:sqlite needs nothing installed'),
-      { cause: err },
+      // No cause: the message says it all (and the CLI would show a store error's cause instead of it).
     );
   }
   return betterModule;
@@ -205,8 +205,8 @@ function openBetter(file: string, options: OpenConnectionOptions): SqliteConnect
       throw new InitializationError(
         `the SQLite driver better-sqlite3 was built for another version of Node than this one ` +
           `(${process.versions.node}): rebuild it (npm rebuild better-sqlite3)` +
-          (nodeSqliteAvailable() ? " or use the built-in node:sqlite (driver 'node')" : ''),
-        { cause: err },
+          (nodeSqliteAvailable() ? " or use the built-in node:sqlite (driver 'node')" : '') +
+          `; ${firstLine(err)}`,
       );
     }
     throw err;
@@ -365,6 +365,10 @@ class NodeStatement implements SqliteStatement {
     }
     return this.#pluck ? rows.map(firstColumn) : rows;
   }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }
 
 function firstColumn(row: unknown): unknown {
