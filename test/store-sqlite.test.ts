@@ -731,7 +731,8 @@ describe('openStore', () => {
       const second = SqliteStore.open(path, { driver: 'better-sqlite3' });
       try {
         assert.deepEqual(await second.getActionIO('r1', 'a0'), { inputs: '[1]', outputs: null });
-        second.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'succeeded', outputs: '2' }));
+        // At the run's epoch (1): this instance did not claim the run, and a write of an older epoch never lands.
+        second.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'succeeded', outputs: '2', epoch: 1 }));
       } finally {
         await second.close();
       }
