@@ -8,6 +8,7 @@
  * ```sh
  * npm run bench                                  # every scenario on SQLite, n = 100 000, 3 runs each
  * npm run bench -- --stores sqlite,postgres      # the same on SQLite and on Postgres, side by side
+ * npm run bench -- --stores sqlite-node,sqlite-better-sqlite3 --only flyte  # the two SQLite drivers
  * npm run bench -- --n 10000 --runs 1            # quicker
  * npm run bench -- --only flyte-map              # flyte-map-0 and flyte-map-64, with their baselines
  * npm run bench -- --only flyte-map-0 --cpu-prof # a .cpuprofile per measured fan-out in bench/results/profiles/
@@ -46,7 +47,9 @@ const HELP = `Usage: npm run bench -- [options]
   --runs R           fresh processes per scenario and store; the median is reported (default 3)
   --only LIST        comma-separated scenario names or prefixes (baselines are added); e.g. flyte-map,p-map
   --stores LIST      comma-separated stores the flyte scenarios record into, side by side (default sqlite):
-                     ${STORE_KINDS.join(', ')}. Diagnostics only: memory (no durable record) and
+                     ${STORE_KINDS.join(', ')}. sqlite is the default driver (node:sqlite on
+                     Node >= 22.13, else better-sqlite3); sqlite-node and sqlite-better-sqlite3 choose it.
+                     Diagnostics only: memory (no durable record) and
                      postgres-async (synchronous_commit=off on the store's connections). Postgres is
                      FLYTE_BENCH_PG_URL, else FLYTE_TEST_PG_URL, else postgres://postgres@127.0.0.1:5432/test,
                      a fresh schema bench_<pid>_<run> per process, dropped afterwards
