@@ -67,6 +67,15 @@ export default {
       from: { path: '^src/', pathNot: '^src/engine/' },
       to: { path: '(^|/)node_modules/(bullmq|ioredis)/' },
     },
+    {
+      name: 'only-tracing-touches-opentelemetry',
+      severity: 'error',
+      comment:
+        '@opentelemetry/api is an optional peer dependency, loaded lazily by src/internal/tracing.ts (with ' +
+        'require, when an action asks for a tracer): nothing imports it, so flyte-ts loads without it.',
+      from: { path: '^src/' },
+      to: { path: '(^|/)node_modules/@opentelemetry/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

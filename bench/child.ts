@@ -27,6 +27,7 @@ import {
   type StoreKind,
 } from './stores.js';
 import { expectedSum, fanOutMap, fanOutPromiseAll, rawPMap, rawPromiseAll } from './tasks.js';
+import { traceActions, type SpanCounter } from './tracing.js';
 
 /** What one child reports. Sizes in MiB, times in ms. */
 export interface ChildResult {
@@ -68,6 +69,8 @@ export interface ChildResult {
   };
   /** With `--pg-timing`: the Postgres statements of the measured span, by kind (see `pg-timing.ts`). */
   readonly pgTiming?: readonly StatementTiming[];
+  /** For a traced scenario: the spans ended during the measured span (n + 1 expected: every action's). */
+  readonly spans?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
   const { scenario, n, warmup, store: kind, sample, keep, pgTiming, profile } = parse();
   const timing: PostgresTiming | undefined = pgTiming ? timePostgresQueries() : undefined;
   const store = scenario.kind === 'flyte' ? benchStore(kind, sample) : undefined;
+  const spans: SpanCounter | undefined = scenario.traced === true ? traceActions() : undefined;
   if (store !== undefined) {
     flyte.init({ root: store.root, ...(store.spec === undefined ? {} : { store: store.spec }), echoLogs: false });
   }
@@ -246,6 +250,7 @@ async function main(): Promise<void> {
     const before = runStore === undefined ? undefined : storeCounters(runStore);
     const server0 = await store?.serverCpu();
     timing?.take(); // after the query above: only the measured span's statements
+    const spans0 = spans?.ended ?? 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { value, run } = await fanOut(scenario, n);
@@ -258,6 +263,10 @@ async function main(): Promise<void> {
     if (profiler !== undefined) await stopProfiler(profiler, profile as string);
     const maxRssMiB = (process.resourceUsage().maxRSS * 1024) / MiB;
 
+    const traced = spans === undefined ? undefined : spans.ended - spans0;
+    if (traced !== undefined && traced !== n + 1) {
+      throw new Error(`${scenario.name}: expected ${n + 1} spans, one per action; received ${traced}`);
+    }
     const output = run === undefined ? value : await run.outputs();
     if (output !== expectedSum(n)) {
       throw new Error(`${scenario.name}: expected the sum ${expectedSum(n)}; received ${String(output)}`);
@@ -275,6 +284,7 @@ async function main(): Promise<void> {
       peakHeapTotalMiB: sampler.total / MiB,
       ...(run === undefined || store === undefined ? {} : { run: await readBack(run, store, committed) }),
       ...(statements === undefined ? {} : { pgTiming: statements }),
+      ...(traced === undefined ? {} : { spans: traced }),
     };
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
   } finally {

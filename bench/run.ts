@@ -8,6 +8,7 @@
  * ```sh
  * npm run bench                                  # every scenario on SQLite, n = 100 000, 3 runs each
  * npm run bench -- --stores sqlite,postgres      # the same on SQLite and on Postgres, side by side
+ * npm run bench -- --stores sqlite-node,sqlite-better-sqlite3 --only flyte  # the two SQLite drivers
  * npm run bench -- --n 10000 --runs 1            # quicker
  * npm run bench -- --only flyte-map              # flyte-map-0 and flyte-map-64, with their baselines
  * npm run bench -- --only flyte-map-0 --cpu-prof # a .cpuprofile per measured fan-out in bench/results/profiles/
@@ -46,7 +47,9 @@ const HELP = `Usage: npm run bench -- [options]
   --runs R           fresh processes per scenario and store; the median is reported (default 3)
   --only LIST        comma-separated scenario names or prefixes (baselines are added); e.g. flyte-map,p-map
   --stores LIST      comma-separated stores the flyte scenarios record into, side by side (default sqlite):
-                     ${STORE_KINDS.join(', ')}. Diagnostics only: memory (no durable record) and
+                     ${STORE_KINDS.join(', ')}. sqlite is the default driver (node:sqlite on
+                     Node >= 22.13, else better-sqlite3); sqlite-node and sqlite-better-sqlite3 choose it.
+                     Diagnostics only: memory (no durable record) and
                      postgres-async (synchronous_commit=off on the store's connections). Postgres is
                      FLYTE_BENCH_PG_URL, else FLYTE_TEST_PG_URL, else postgres://postgres@127.0.0.1:5432/test,
                      a fresh schema bench_<pid>_<run> per process, dropped afterwards
@@ -367,12 +370,32 @@ interface StoreVerdict {
 
 function verdicts(summaries: readonly Summary[], stores: readonly StoreKind[]): StoreVerdict[] {
   return stores.flatMap((store) => {
-    const mine = summaries.filter((s) => s.contender.store === store);
+    // A traced scenario measures the cost of tracing, not of flyte-ts: it has its own line (see tracingCost).
+    const mine = summaries.filter((s) => s.contender.store === store && s.contender.scenario.traced !== true);
     if (mine.length === 0) return [];
     const worst = Math.max(...mine.map((s) => s.addedUsPerAction ?? 0));
     const targetUs = TARGET_ADDED_US[store];
     return [
       { store, worstAddedUsPerAction: worst, targetUs, met: targetUs === undefined ? undefined : worst <= targetUs },
+    ];
+  });
+}
+
+/**
+ * Per store where both ran: what tracing costs, `flyte-map-0-traced` against `flyte-map-0` (no tracer provider
+ * registered) measured in the same rounds.
+ */
+function tracingCost(summaries: readonly Summary[], stores: readonly StoreKind[], n: number): string[] {
+  return stores.flatMap((store) => {
+    const off = summaries.find((s) => s.contender.key === `flyte-map-0@${store}`);
+    const on = summaries.find((s) => s.contender.key === `flyte-map-0-traced@${store}`);
+    if (off === undefined || on === undefined) return [];
+    const spans = medianOf(on.runs, (r) => r.spans);
+    return [
+      `tracing on ${store}: flyte-map-0-traced takes ${(on.ms / off.ms).toFixed(2)}× the wall time of flyte-map-0 ` +
+        `(${(((on.ms - off.ms) * 1000) / n).toFixed(2)} µs more per action) and ${(on.cpuMs / off.cpuMs).toFixed(2)}× ` +
+        `its CPU; peak RSS ${on.maxRssMiB.toFixed(0)} MiB against ${off.maxRssMiB.toFixed(0)} MiB; ` +
+        `${grouped(spans)} spans per run`,
     ];
   });
 }
@@ -447,6 +470,7 @@ async function main(): Promise<void> {
   const worstRss = Math.max(...summaries.map((s) => s.maxRssMiB));
   const allRecorded = flyteRuns.every((s) => s.fullyRecorded === true);
   const notCommitted = flyteRuns.filter((s) => (s.pendingAtEnd ?? 0) > 0);
+  for (const line of tracingCost(summaries, o.stores, o.n)) console.log(line);
   for (const v of perStore) {
     console.log(
       v.targetUs === undefined

@@ -16,6 +16,13 @@ export interface Scenario {
   readonly concurrency: number | undefined;
   /** What runs, in one line. */
   readonly description: string;
+  /**
+   * The run is traced: the child process registers an OpenTelemetry tracer provider (the SDK's, with an
+   * AsyncLocalStorage context manager and a span processor that only counts the spans) before it runs.
+   */
+  readonly traced?: true;
+  /** Run only when `--only` names it (or a prefix of it), never by default. */
+  readonly optIn?: true;
 }
 
 /** Every scenario, baselines first, for a map concurrency of `concurrency`. */
@@ -56,6 +63,15 @@ export function scenarios(concurrency: number): Scenario[] {
       concurrency,
       description: `root task: flyte.map(doubleTask, items, { concurrency: ${concurrency} })`,
     },
+    {
+      name: 'flyte-map-0-traced',
+      kind: 'flyte',
+      baseline: 'promise-all',
+      concurrency: 0,
+      description: 'flyte-map-0 with an OpenTelemetry tracer provider registered: a span per action',
+      traced: true,
+      optIn: true,
+    },
   ];
 }
 
@@ -64,7 +80,7 @@ export function scenarios(concurrency: number): Scenario[] {
  * `flyte-map-0` and `flyte-map-64`), plus the baselines they are compared with.
  */
 export function select(all: readonly Scenario[], only: string | undefined): Scenario[] {
-  if (only === undefined || only === '') return [...all];
+  if (only === undefined || only === '') return all.filter((s) => s.optIn !== true);
   const wanted = only
     .split(',')
     .map((s) => s.trim())
@@ -77,6 +93,8 @@ export function select(all: readonly Scenario[], only: string | undefined): Scen
     );
   }
   const chosen = new Set(all.filter(matches).map((s) => s.name));
+  // `--only flyte-map` is every flyte.map scenario run by default; an opt-in one is run when it is named.
+  for (const s of all) if (s.optIn === true && !wanted.some((w) => s.name === w)) chosen.delete(s.name);
   for (const s of all) if (chosen.has(s.name) && s.baseline !== undefined) chosen.add(s.baseline);
   return all.filter((s) => chosen.has(s.name));
 }

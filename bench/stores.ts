@@ -19,12 +19,21 @@ import pg from 'pg';
 import { hideStorePassword, PostgresStore, SqliteStore, type RunStore } from '../src/store/index.js';
 
 /**
- * The stores the bench can measure. `postgres-async` is Postgres with `synchronous_commit=off` for the store's
+ * The stores the bench can measure. `sqlite` is the embedded store on its default driver; `sqlite-node` and
+ * `sqlite-better-sqlite3` choose the driver (`sqlite:PATH?driver=NAME`), to compare the two side by side.
+ * `postgres-async` is Postgres with `synchronous_commit=off` for the store's
  * connections only (`?options=-c synchronous_commit=off`): a commit returns before its WAL reaches the disk, as a
  * SQLite commit does with `synchronous=NORMAL`; a crash of the server (not of the client) may lose the last
  * commits. `memory` keeps no durable record. Both are diagnostics, not contenders for a target.
  */
-export const STORE_KINDS = ['sqlite', 'postgres', 'postgres-async', 'memory'] as const;
+export const STORE_KINDS = [
+  'sqlite',
+  'sqlite-node',
+  'sqlite-better-sqlite3',
+  'postgres',
+  'postgres-async',
+  'memory',
+] as const;
 
 /** One of {@link STORE_KINDS}. */
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -37,7 +46,12 @@ export const PG_BENCH_URL =
   process.env['FLYTE_BENCH_PG_URL'] ?? process.env['FLYTE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** The added µs per action each durable store must stay under (issue 2 for SQLite, issue 10 for Postgres). */
-export const TARGET_ADDED_US: Readonly<Partial<Record<StoreKind, number>>> = { sqlite: 20, postgres: 40 };
+export const TARGET_ADDED_US: Readonly<Partial<Record<StoreKind, number>>> = {
+  sqlite: 20,
+  'sqlite-node': 20,
+  'sqlite-better-sqlite3': 20,
+  postgres: 40,
+};
 
 /**
  * Parses `--stores`: comma-separated store kinds, each once, in the order given.
@@ -124,10 +138,12 @@ export function benchStore(kind: StoreKind, sample: number): BenchStore {
         dispose: async () => removeRoot(),
       };
     case 'sqlite':
+    case 'sqlite-node':
+    case 'sqlite-better-sqlite3':
       return {
         kind,
         root,
-        spec: undefined,
+        spec: kind === 'sqlite' ? undefined : `sqlite:${path.join(root, 'flyte.db')}?driver=${kind.slice(7)}`,
         where: path.join(root, 'flyte.db'),
         size: async () => sqliteMiB(root),
         serverCpu: async () => undefined,

@@ -12,16 +12,22 @@
  * install (never flyte-ts itself) are kept under os.tmpdir(), keyed by package.json's dependencies and the Node
  * version, and a later run starts its fresh project with them before it installs the tarball.
  * `FLYTE_PACKAGE_TEST_FRESH=1` installs everything from scratch (and refreshes what is kept).
+ *
+ * On a Node with `node:sqlite` (>= 22.13: the Node running the tests, else the binary `FLYTE_TEST_NODE24` names),
+ * the tarball is also installed into a second project, from scratch, with no C++ compiler, make or Python on the
+ * PATH (only node, npm, npx and sh): better-sqlite3, an optional dependency, fails to build and is left out, and
+ * a run on the embedded store works on the built-in driver. Elsewhere that case is skipped, saying why.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pMap from 'p-map';
+import { nodeSqliteAvailable } from '../src/store/sqlite/driver.js';
 import { ensureBuilt, REPO } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
@@ -252,6 +258,14 @@ describe('the packed tarball', () => {
     assert.ok(readFileSync(path.join(installed, 'LICENSE'), 'utf8').includes('Apache License'));
   });
 
+  it('leaves out its optional peer @opentelemetry/api: the examples below run without it', () => {
+    const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    assert.equal(pkg.peerDependenciesMeta?.['@opentelemetry/api']?.optional, true);
+    assert.equal(existsSync(path.join(installed, '..', '@opentelemetry', 'api')), false);
+  });
+
   it('has source maps whose sources are all in the package', () => {
     const maps = walk(path.join(installed, 'dist')).filter((f) => f.endsWith('.map'));
     assert.ok(maps.length > 10, `expected the source maps of dist/; found ${maps.length}`);
@@ -348,6 +362,133 @@ describe('examples in a project that installed the tarball', () => {
     assert.equal(await recordedModule(rerun.run), path.join(project, SYNC_EXAMPLE));
   });
 });
+
+/**
+ * The Node binary for the install without a compiler: this one if it has node:sqlite, else `FLYTE_TEST_NODE24`
+ * (checked); otherwise why the case is skipped.
+ */
+function nodeWithSqlite(): { readonly node: string } | { readonly skip: string } {
+  if (nodeSqliteAvailable()) return { node: process.execPath };
+  const other = process.env['FLYTE_TEST_NODE24'];
+  if (other === undefined || other === '') {
+    return {
+      skip:
+        `this Node (${process.versions.node}) has no node:sqlite (Node >= 22.13); set FLYTE_TEST_NODE24 to the ` +
+        'path of a newer node binary to run it',
+    };
+  }
+  return { node: other };
+}
+
+/** The first `name` on the PATH, with its symbolic links resolved. */
+function onPath(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, name);
+    if (dir !== '' && existsSync(file)) return realpathSync(file);
+  }
+  throw new Error(`no ${name} on the PATH`);
+}
+
+const withSqlite = nodeWithSqlite();
+
+describe(
+  'an install on Node >= 22.13 with no C++ compiler',
+  { skip: 'skip' in withSqlite ? withSqlite.skip : false },
+  () => {
+    let bare = '';
+    let bin = '';
+    let install: CommandResult & { readonly seconds: number };
+    /** The environment of the bare project: only `bin` on the PATH, its own state directory. */
+    const bareEnv = (): NodeJS.ProcessEnv => ({ PATH: bin, FLYTE_ROOT: path.join(work, 'bare-state') });
+
+    before(
+      async () => {
+        if (!('node' in withSqlite)) return;
+        bin = path.join(work, 'bare-bin');
+        mkdirSync(bin);
+        // npm runs install scripts with `sh`; node-gyp would need python, make and a compiler: none is here.
+        const tools = { node: withSqlite.node, npm: onPath('npm'), npx: onPath('npx'), sh: realpathSync('/bin/sh') };
+        for (const [name, target] of Object.entries(tools)) symlinkSync(target, path.join(bin, name));
+        bare = path.join(work, 'bare-project');
+        mkdirSync(bare);
+        writeFileSync(
+          path.join(bare, 'package.json'),
+          JSON.stringify({ name: 'flyte-ts-bare-test', private: true, type: 'module' }),
+        );
+        copyFileSync(path.join(REPO, 'examples', SYNC_EXAMPLE), path.join(bare, SYNC_EXAMPLE));
+        const started = Date.now();
+        const result = await run(
+          'npm',
+          ['install', '--no-audit', '--no-fund', path.join(work, packed.filename)],
+          bare,
+          INSTALL_TIMEOUT_MS,
+          bareEnv(),
+        );
+        install = { ...result, seconds: (Date.now() - started) / 1000 };
+      },
+      { timeout: INSTALL_TIMEOUT_MS + 60_000 },
+    );
+
+    it('has no compiler, make or python on the PATH, and the Node it was given', async () => {
+      const probe = await run(
+        'sh',
+        ['-c', 'command -v cc gcc g++ c++ make python3 python'],
+        bare,
+        COMMAND_TIMEOUT_MS,
+        bareEnv(),
+      );
+      assert.notEqual(probe.code, 0, `found a build tool: ${probe.stdout}`);
+      assert.equal(probe.stdout.trim(), '');
+      const version = await run('node', ['-p', 'process.versions.node'], bare, COMMAND_TIMEOUT_MS, bareEnv());
+      assert.ok(
+        nodeSqliteAvailable(assertOk(version).stdout.trim()),
+        `node:sqlite needs Node >= 22.13: ${version.stdout}`,
+      );
+    });
+
+    it('installs the tarball, leaving better-sqlite3 out when it cannot be built', (t) => {
+      assertOk(install);
+      t.diagnostic(`npm install took ${install.seconds.toFixed(1)} s`);
+      const better = existsSync(path.join(bare, 'node_modules', 'better-sqlite3'));
+      // A prebuilt binary may have been downloaded (prebuild-install, where GitHub is reachable): then it stays.
+      t.diagnostic(better ? 'better-sqlite3 was installed from a prebuilt binary' : 'better-sqlite3 was left out');
+      assert.ok(existsSync(path.join(bare, 'node_modules', 'flyte-ts', 'dist', 'index.js')));
+    });
+
+    it('runs an example on the embedded store, on node:sqlite where better-sqlite3 was left out', async () => {
+      assertOk(install);
+      const result = assertOk(
+        await run('npx', ['--no-install', 'tsx', SYNC_EXAMPLE], bare, COMMAND_TIMEOUT_MS, bareEnv()),
+      );
+      assert.equal(line(result, 'result'), JSON.stringify(SYNC_RESULT));
+      const runs = await run('npx', ['--no-install', 'flyte', 'get', 'runs', '-o', 'json'], bare, COMMAND_TIMEOUT_MS, {
+        ...bareEnv(),
+        FLYTE_SQLITE_DRIVER: 'node',
+      });
+      assert.deepEqual(
+        (JSON.parse(assertOk(runs).stdout) as { name: string; phase: string }[]).map((r) => [r.name, r.phase]),
+        [[line(result, 'run'), 'succeeded']],
+        'node:sqlite reads the run back',
+      );
+    });
+
+    it('says what to install when better-sqlite3 is chosen but missing', async (t) => {
+      assertOk(install);
+      if (existsSync(path.join(bare, 'node_modules', 'better-sqlite3'))) {
+        t.skip('better-sqlite3 was installed from a prebuilt binary');
+        return;
+      }
+      const result = await run('npx', ['--no-install', 'flyte', 'get', 'runs'], bare, COMMAND_TIMEOUT_MS, {
+        ...bareEnv(),
+        FLYTE_SQLITE_DRIVER: 'better-sqlite3',
+      });
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /better-sqlite3 is not installed/);
+      assert.match(result.stderr, /npm install better-sqlite3/);
+      assert.match(result.stderr, /driver=node|FLYTE_SQLITE_DRIVER=node/);
+    });
+  },
+);
 
 const distributedSkip = (await postgresSkip()) || (await redisSkip());
 

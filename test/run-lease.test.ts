@@ -11,9 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
 import { openStoreAsync } from '../src/store/index.js';
+import { chooseSqliteDriver, openConnection } from '../src/store/sqlite/driver.js';
 import { ensureBuilt, runCli } from './support/cli.js';
 import { spawnRun, type FixtureRun } from './support/crash.js';
 import { initOptions, rootEnv, storeOfRoot } from './support/test-store.js';
@@ -62,7 +62,7 @@ function stopOutsideWriteTransaction(child: FixtureRun['child'], root: string): 
   for (let tries = 0; ; tries++) {
     child.kill('SIGSTOP');
     if (postgres) return; // the server ends a stuck transaction (idle_in_transaction_session_timeout)
-    const db = new Database(path.join(root, 'flyte.db'), { timeout: 0 });
+    const db = openConnection(path.join(root, 'flyte.db'), chooseSqliteDriver(), { busyTimeoutMs: 0 });
     try {
       db.exec('BEGIN IMMEDIATE; ROLLBACK');
       return;

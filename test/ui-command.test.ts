@@ -8,6 +8,7 @@ import pc from 'picocolors';
 import * as flyte from 'flyte-ts';
 import { UsageError } from '../src/cli/errors.js';
 import type { CliIo } from '../src/cli/io.js';
+import { Logger } from '../src/internal/log.js';
 import { registerUiCommand, uiCommand } from '../src/cli/ui-command.js';
 import { tempRoot } from './support/ui.js';
 import { storeOfRoot, storeShown } from './support/test-store.js';
@@ -28,6 +29,8 @@ function captureIo(): CliIo & { lines: string[]; errors: string[] } {
     err: colors,
     print: (text) => void lines.push(text),
     error: (text) => void errors.push(text),
+    log: new Logger({ write: (text) => void errors.push(text) }),
+    results: new Logger({ write: (text) => void lines.push(text) }),
     lines,
     errors,
   };

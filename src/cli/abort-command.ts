@@ -35,7 +35,10 @@ export async function abortRunCommand(
   const before = await run.record();
   // An orphaned run has not ended: nobody drives it. Aborting it records it as aborted.
   if (!isAbortable(before.phase)) {
-    io.print(`run ${name} already ended (${before.phase}); nothing to abort`);
+    io.results.info(`run ${name} already ended (${before.phase}); nothing to abort`, {
+      run: name,
+      phase: before.phase,
+    });
     return;
   }
   try {
@@ -44,7 +47,10 @@ export async function abortRunCommand(
     throw new CommandError(`could not abort run ${name}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const after = await run.record();
-  io.print(`run ${name} ${after.phase === 'aborted' ? 'aborted' : `ended: ${after.phase}`}`);
+  io.results.info(`run ${name} ${after.phase === 'aborted' ? 'aborted' : `ended: ${after.phase}`}`, {
+    run: name,
+    phase: after.phase,
+  });
 }
 
 /**
@@ -64,7 +70,11 @@ export async function abortActionCommand(
   const before = await action.record();
   if (before === undefined) throw new CommandError(`run ${runName} has no action ${actionName}`);
   if (isTerminal(before.phase)) {
-    io.print(`action ${actionName} of run ${runName} already ended (${before.phase}); nothing to abort`);
+    io.results.info(`action ${actionName} of run ${runName} already ended (${before.phase}); nothing to abort`, {
+      run: runName,
+      action: actionName,
+      phase: before.phase,
+    });
     return;
   }
   try {
@@ -75,5 +85,8 @@ export async function abortActionCommand(
     );
   }
   const after = await action.record();
-  io.print(`action ${actionName} of run ${runName} ${after?.phase === 'aborted' ? 'aborted' : `ended: ${after?.phase}`}`);
+  io.results.info(
+    `action ${actionName} of run ${runName} ${after?.phase === 'aborted' ? 'aborted' : `ended: ${after?.phase}`}`,
+    { run: runName, action: actionName, phase: after?.phase },
+  );
 }

@@ -12,5 +12,8 @@ export async function deleteLocalCacheCommand(options: ConfigFlags, io: CliIo): 
   await initFromFlags(options);
   const store = runtime().store;
   const deleted = await store.clearCache();
-  io.print(`deleted ${deleted} cache entr${deleted === 1 ? 'y' : 'ies'} from ${store.description}`);
+  io.results.info(`deleted ${deleted} cache entr${deleted === 1 ? 'y' : 'ies'} from ${store.description}`, {
+    deleted,
+    store: store.description,
+  });
 }

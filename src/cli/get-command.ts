@@ -296,7 +296,13 @@ export async function getLogsCommand(
     return;
   }
   if (lines.length === 0) {
-    io.error(`no logs for ${actionName === undefined ? `run ${runName}` : `action ${actionName} of run ${runName}`}`);
+    io.log.info(
+      `no logs for ${actionName === undefined ? `run ${runName}` : `action ${actionName} of run ${runName}`}`,
+      {
+        run: runName,
+        ...(actionName === undefined ? {} : { action: actionName }),
+      },
+    );
     return;
   }
   const c = io.out;

@@ -5,7 +5,7 @@
 import { join, resolve } from 'node:path';
 import * as flyte from '../index.js';
 import { runtime } from '../internal/runtime.js';
-import { hideStorePassword } from '../store/index.js';
+import { hideStorePassword, parseSqliteSpec } from '../store/index.js';
 import { resolveCliConfig, toInitOptions, type CliConfig, type ConfigFlags, type ConfigSource } from './config.js';
 import { UsageError } from './errors.js';
 import { readUiAddress } from './ui-address.js';
@@ -46,7 +46,9 @@ export function storeSpec(config: CliConfig): string {
 /** The store's description as the store gives it (`sqlite:` and an absolute path), to compare stores by. */
 function storeDescription(config: CliConfig): string {
   const spec = storeSpec(config);
-  return spec.startsWith('sqlite:') && spec !== 'sqlite::memory:' ? `sqlite:${resolve(spec.slice(7))}` : spec;
+  if (!spec.startsWith('sqlite:')) return spec;
+  const { path } = parseSqliteSpec(spec);
+  return path === ':memory:' ? 'sqlite::memory:' : `sqlite:${resolve(path)}`;
 }
 
 /** Which setting chose the store: `--store`, `FLYTE_STORE`, the config file, or the root it defaults under. */

@@ -6,6 +6,9 @@
  * are guarded: such a stream is marked closed, nothing more is written to it, and whoever asked is told.
  * @module
  */
+import pc from 'picocolors';
+import { Logger, type LogSettings } from '../internal/log.js';
+import type { LogLine } from '../types.js';
 import { colorsFor, type Colors } from './format.js';
 
 /** Where a command writes: results to stdout, diagnostics and errors to stderr. */
@@ -20,19 +23,36 @@ export interface CliIo {
   print(text: string): void;
   /** Writes a line to stderr. */
   error(text: string): void;
+  /** Diagnostics and notices, to stderr, in the format of `FLYTE_LOG_FORMAT` (see `src/internal/log.ts`). */
+  readonly log: Logger;
+  /**
+   * Command results written as log lines (the JSON format's run header, progress and outcome of `flyte run`),
+   * to stdout, never filtered by level.
+   */
+  readonly results: Logger;
 }
 
-/** The process's own streams. */
-export function processIo(): CliIo {
+/** The text format at level info: what the commands print by default. */
+export const DEFAULT_LOG_SETTINGS: LogSettings = { format: 'text', level: 'info' };
+
+/** The process's own streams, with loggers of `settings` (JSON lines are never coloured, nor anything else then). */
+export function processIo(settings: LogSettings = DEFAULT_LOG_SETTINGS): CliIo {
   guard(process.stdout);
   guard(process.stderr);
+  const json = settings.format === 'json';
+  const print = (text: string): void => void (isClosed(process.stdout) || process.stdout.write(`${text}\n`));
+  const error = (text: string): void => void (isClosed(process.stderr) || process.stderr.write(`${text}\n`));
+  const err = json ? pc.createColors(false) : colorsFor(process.stderr);
+  const log = new Logger({ ...settings, write: error, paint: err });
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    out: colorsFor(process.stdout),
-    err: colorsFor(process.stderr),
-    print: (text) => void (isClosed(process.stdout) || process.stdout.write(`${text}\n`)),
-    error: (text) => void (isClosed(process.stderr) || process.stderr.write(`${text}\n`)),
+    out: json ? err : colorsFor(process.stdout),
+    err,
+    print,
+    error,
+    log,
+    results: log.to(print, { allLevels: true }),
   };
 }
 
@@ -79,4 +99,14 @@ function guard(stream: NodeJS.WritableStream): void {
     listeners.delete(stream);
     for (const listener of waiting ?? []) listener();
   });
+}
+
+/**
+ * A line a task body wrote, as a JSON log line of logger `task`, on the stream it was written to: level info for
+ * stdout, warn for stderr (`console.warn` and `console.error` both write there; which one is not recorded).
+ */
+export function printTaskLine(io: CliIo, l: LogLine): void {
+  const fields = { name: 'task', run: l.runName, action: l.actionName, attempt: l.attempt, stream: l.stream };
+  if (l.stream === 'stderr') io.log.child(fields).warn(l.line, { time: l.at });
+  else io.results.child(fields).info(l.line, { time: l.at });
 }

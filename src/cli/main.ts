@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { shutdown } from '../index.js';
 import { RUN_PHASES } from '../types.js';
+import { currentFrame } from '../internal/frame.js';
+import { logSettingsFromEnv, setLog, type Logger } from '../internal/log.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { processIo, type CliIo } from './io.js';
 import { registerUiCommand } from './ui-command.js';
@@ -70,9 +72,12 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      writeErr: (s) => writeErr(io, s),
       // Commander's own errors ("error: unknown option '--x'") read like ours: `flyte: error: ...`.
-      outputError: (s, write) => write(io.err.red(s.replace(/^error: /, 'flyte: error: '))),
+      outputError: (s, write) =>
+        io.log.format === 'json'
+          ? io.log.error(s.replace(/^error: /, '').trimEnd())
+          : write(io.err.red(s.replace(/^error: /, 'flyte: error: '))),
     });
   withConfigOptions(program);
   program.addHelpText(
@@ -300,16 +305,35 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
   return program;
 }
 
+/** What Commander writes to stderr (help after a usage error, its hint): as it is, or as one JSON line. */
+function writeErr(io: CliIo, text: string): void {
+  if (io.log.format === 'json') io.log.info(text.trimEnd());
+  else io.stderr.write(text);
+}
+
 /**
  * Runs the command line `argv` (without `node` and the script) and resolves to the exit code. Errors are
  * printed here: usage errors with a pointer to `--help` (exit 2), command errors as they are (exit 1).
+ * Without `io`, the process's streams in the log format of `FLYTE_LOG_FORMAT` and `FLYTE_LOG_LEVEL`; a value
+ * of theirs that is neither is bad usage.
  */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCodeValue> {
+export async function main(argv: readonly string[], io?: CliIo): Promise<ExitCodeValue> {
+  if (io === undefined) {
+    try {
+      io = processIo(logSettingsFromEnv(process.env));
+    } catch (err) {
+      io = processIo();
+      io.log.error((err as Error).message);
+      return ExitCode.usage;
+    }
+    if (io.log.format === 'json') warningsAsLogLines(io.log);
+  }
+  setLog(io.log);
   const state: { code: ExitCodeValue } = { code: ExitCode.ok };
   const program = createProgram(io, state);
   try {
     if (argv.length === 0) {
-      io.stderr.write(program.helpInformation());
+      writeErr(io, program.helpInformation());
       return ExitCode.usage;
     }
     await program.parseAsync([...argv], { from: 'user' });
@@ -319,22 +343,42 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       // Commander printed its message (or the help / version) already.
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    if (err instanceof UsageError) {
-      io.error(`${io.err.red('flyte: error:')} ${err.message}`);
-      return ExitCode.usage;
+    if (err instanceof UsageError || err instanceof CommandError) {
+      io.log.error(err.message);
+      return err.exitCode;
     }
-    if (err instanceof CommandError) {
-      io.error(`${io.err.red('flyte: error:')} ${err.message}`);
-      return ExitCode.failed;
+    if (io.log.format === 'json') {
+      io.log.error(`unexpected error: ${err instanceof Error ? err.message : String(err)}`, {
+        ...(err instanceof Error ? { stack: err.stack } : {}),
+      });
+    } else {
+      io.error(
+        `${io.err.red('flyte: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
     }
-    io.error(
-      `${io.err.red('flyte: unexpected error:')} ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-    );
     return ExitCode.failed;
   } finally {
     // Commit what the command wrote and release the store; a failure here must not hide the command's result.
-    await shutdown().catch((err: unknown) => io.error(`flyte: closing the run store failed: ${String(err)}`));
+    await shutdown().catch((err: unknown) => io.log.error(`closing the run store failed: ${String(err)}`));
   }
+}
+
+/**
+ * Process warnings (the engine's and the sweeper's, Node's own, a task's) as JSON log lines of level warn, with
+ * the run and action of the task that warned, instead of Node's `(node:PID) Warning: ...` text: Node prints them
+ * through a listener of its own, which is replaced.
+ */
+function warningsAsLogLines(log: Logger): void {
+  for (const listener of process.listeners('warning')) process.off('warning', listener);
+  process.on('warning', (w: Error & { code?: string }) => {
+    // Emitted on a later tick of the code that warned: inside a task body, the frame says which action it was.
+    const frame = currentFrame();
+    log.warn(w.message, {
+      ...(frame === undefined ? {} : { run: frame.action.runName, action: frame.action.name }),
+      warning: w.name,
+      ...(w.code === undefined ? {} : { code: w.code }),
+    });
+  });
 }
 
 /** Whether this module is the process's entry point (also through npm's `.bin/flyte` symlink). */

@@ -10,7 +10,7 @@ import { CommandError, UsageError, type ExitCodeValue } from './errors.js';
 import { initFromFlags } from './init.js';
 import type { CliIo } from './io.js';
 import { registerTypeScript } from './load.js';
-import { startAndFollow } from './run-command.js';
+import { echoesTaskConsole, startAndFollow } from './run-command.js';
 
 /** Options of `flyte rerun`. */
 export interface RerunCommandOptions extends ConfigFlags {
@@ -22,7 +22,7 @@ export interface RerunCommandOptions extends ConfigFlags {
 /** Reruns `name` and follows the new run; resolves to the exit code of the run. */
 export async function rerunCommand(name: string, options: RerunCommandOptions, io: CliIo): Promise<ExitCodeValue> {
   const json = options.json === true;
-  await initFromFlags(options, !json && io.stdout.isTTY !== true);
+  await initFromFlags(options, echoesTaskConsole(io, json));
   // The root task's module is imported again to run it: it may be TypeScript.
   await registerTypeScript();
   return startAndFollow(io, json, async () => {

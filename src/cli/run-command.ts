@@ -11,7 +11,7 @@ import type { ConfigFlags } from './config.js';
 import { initFromFlags } from './init.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { errorText, formatDuration, jsonText, toJsonValue, userFrames } from './format.js';
-import { whenClosed, type CliIo } from './io.js';
+import { printTaskLine, whenClosed, type CliIo } from './io.js';
 import { entryPointGuard, findTask, listTasks, loadTaskModule } from './load.js';
 import { bindArgs, signature, taskParams, typedTaskParams } from './params.js';
 import { LOG_TAIL_LINES, LiveRunView, PlainRunView, type RunView } from './run-view.js';
@@ -43,10 +43,7 @@ export async function runCommand(
     throw new UsageError('--local and --remote exclude each other; choose one');
   }
   const json = options.json === true;
-  const liveView = !json && io.stdout.isTTY === true;
-  // Task logs are always recorded; they reach the console only in plain mode (the live view shows a tail, and
-  // --json keeps stdout for the one JSON document).
-  await initFromFlags(options, !json && !liveView);
+  await initFromFlags(options, echoesTaskConsole(io, json));
   if (options.remote === true && runtime().config.engine === undefined) {
     throw new UsageError(
       '--remote needs a distributed engine, and none is configured: pass --engine redis://HOST:PORT?prefix=NAME ' +
@@ -57,10 +54,11 @@ export async function runCommand(
 
   const mod = await loadTaskModule(file);
   if (mod.runsStarted.length > 0) {
-    io.error(
-      `${io.err.yellow('flyte: warning:')} importing ${file} started ${mod.runsStarted.length === 1 ? 'a run' : 'runs'} ` +
+    io.log.warn(
+      `importing ${file} started ${mod.runsStarted.length === 1 ? 'a run' : 'runs'} ` +
         `of its own (${mod.runsStarted.join(', ')}), before this command's run; start runs in a task file only ` +
         `when it is the entry point: ${entryPointGuard()}`,
+      { file, runs: mod.runsStarted },
     );
   }
   if (taskName === undefined) throw new UsageError(`missing TASK: which task of ${file} to run? ${listTasks(mod)}`);
@@ -71,20 +69,41 @@ export async function runCommand(
   return startAndFollow(io, json, () => startRun(def, task, args, options));
 }
 
+/** Whether `flyte run` shows the redrawn live view: on a terminal, without `--json`, in the text log format. */
+function showsLiveView(io: CliIo, json: boolean): boolean {
+  return !json && io.stdout.isTTY === true && io.log.format === 'text';
+}
+
+/**
+ * Whether task bodies' console lines also reach this process's console as they are written (`flyte.init`'s
+ * `echoLogs`). They are always recorded; they are shown in plain mode only: the live view shows a tail, `--json`
+ * keeps stdout for its one document, and the JSON log format prints them as JSON lines (see
+ * {@link startAndFollow}) instead.
+ */
+export function echoesTaskConsole(io: CliIo, json: boolean): boolean {
+  return !json && !showsLiveView(io, json) && io.log.format === 'text';
+}
+
 /**
  * Starts a run with `start` and follows it to its end: the live view on a terminal, plain lines elsewhere, or one
  * JSON document with `json`; then the outputs or the error. Ctrl-C aborts the run; a second Ctrl-C exits at once.
- * Resolves to the exit code.
+ * In the JSON log format, every line is a JSON log line instead: the run's start, its progress, the task bodies'
+ * console lines (with their run and action) and its end. Resolves to the exit code.
  */
 export async function startAndFollow(
   io: CliIo,
   json: boolean,
   start: () => Promise<flyte.Run>,
 ): Promise<ExitCodeValue> {
-  const liveView = !json && io.stdout.isTTY === true;
+  const liveView = showsLiveView(io, json);
+  const jsonLines = !json && io.log.format === 'json';
   const rt = runtime();
   // Listening before the run starts: its first records are written before `start` resolves.
   const index = new LiveIndex(rt.recorder, LOG_TAIL_LINES);
+  // A local run's first lines may come before `start` resolves: they wait for the line that says it started.
+  let early: LogLine[] | undefined = [];
+  const onTaskLine = (line: LogLine): void => void (early === undefined ? printTaskLine(io, line) : early.push(line));
+  if (jsonLines) rt.recorder.on('log', onTaskLine);
   const restoreStdout = json ? sendStdoutToStderr() : () => undefined;
   let run: flyte.Run;
   // A run this process does not drive (a remote run: workers run it and record it) sends no events here: the
@@ -95,6 +114,7 @@ export async function startAndFollow(
     remote = rt.controller.driven(run.name) === undefined && (await rt.store.getRun(run.name))?.mode === 'remote';
   } catch (err) {
     index.close();
+    rt.recorder.off('log', onTaskLine);
     restoreStdout();
     throw err;
   }
@@ -108,6 +128,8 @@ export async function startAndFollow(
       logLines: LOG_TAIL_LINES,
       ...(echo ? { onLogs: (lines) => echoLogs(io, lines) } : {}),
     });
+    // (No worker writes to this process's recorder: the lines of a remote run come from the store only.)
+    rt.recorder.off('log', onTaskLine);
     fromStore.start();
   }
 
@@ -117,28 +139,39 @@ export async function startAndFollow(
   const onSigint = (signal: NodeJS.Signals): void => {
     interrupts++;
     if (interrupts > 1) {
-      io.error('interrupted twice: exiting at once; the run stays as recorded so far');
+      io.log.warn('interrupted twice: exiting at once; the run stays as recorded so far', { run: run.name, signal });
       process.exit(ExitCode.interrupted);
     }
-    if (view === undefined) io.error('interrupted: aborting the run (press Ctrl-C again to exit at once)');
-    else view.interrupted();
+    if (view === undefined) {
+      io.log.info('interrupted: aborting the run (press Ctrl-C again to exit at once)', { run: run.name, signal });
+    } else view.interrupted();
     const reason = signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (Ctrl-C)';
-    run.abort(reason).catch((err: unknown) => io.error(`could not abort ${run.name}: ${String(err)}`));
+    run
+      .abort(reason)
+      .catch((err: unknown) => io.log.error(`could not abort ${run.name}: ${String(err)}`, { run: run.name }));
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   // A reader that goes away (`| head -2`) does not end the run: it goes on to its end, recorded as usual, and
   // the exit code is the run's; only the printing stops.
   const stopWatching = whenClosed(io.stdout, () =>
-    io.error(
-      `flyte: stdout was closed: ${run.name} goes on to its end without printing more ` +
-        `(then: flyte get run ${run.name}; Ctrl-C aborts it)`,
-    ),
+    io.log
+      .child({ name: 'flyte', run: run.name })
+      .info(
+        `stdout was closed: ${run.name} goes on to its end without printing more ` +
+          `(then: flyte get run ${run.name}; Ctrl-C aborts it)`,
+      ),
   );
   try {
-    if (!json) {
+    if (jsonLines) {
+      io.results.info(`run ${run.name} started`, { run: run.name, url: run.url });
+      for (const line of early ?? []) printTaskLine(io, line);
+      early = undefined;
+    } else if (!json) {
       io.print(`run ${io.out.bold(run.name)}`);
       io.print(`url ${io.out.cyan(run.url)}`);
+    }
+    if (!json) {
       view = liveView ? new LiveRunView(io, run, live) : new PlainRunView(io, run, live);
       view.start();
     }
@@ -157,6 +190,7 @@ export async function startAndFollow(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    rt.recorder.off('log', onTaskLine);
     stopWatching();
     live.close();
     restoreStdout();
@@ -166,7 +200,8 @@ export async function startAndFollow(
 /** Writes task log lines where the task body wrote them, as the console of a local run does. */
 function echoLogs(io: CliIo, lines: readonly LogLine[]): void {
   for (const l of lines) {
-    if (l.stream === 'stderr') io.error(l.line);
+    if (io.log.format === 'json') printTaskLine(io, l);
+    else if (l.stream === 'stderr') io.error(l.line);
     else io.print(l.line);
   }
 }
@@ -254,10 +289,21 @@ async function jsonResult(run: flyte.Run, record: RunRecord, outputs: unknown): 
 }
 
 async function printResult(io: CliIo, run: flyte.Run, record: RunRecord, outputs: unknown): Promise<void> {
-  const took =
-    record.startedAt === null || record.endedAt === null
-      ? ''
-      : ` in ${formatDuration(record.endedAt - record.startedAt)}`;
+  const durationMs = record.startedAt === null || record.endedAt === null ? null : record.endedAt - record.startedAt;
+  const took = durationMs === null ? '' : ` in ${formatDuration(durationMs)}`;
+  if (io.log.format === 'json') {
+    const fields = { run: run.name, phase: record.phase, durationMs };
+    if (record.phase === 'succeeded') {
+      io.results.info(`${run.name} succeeded${took}`, { ...fields, outputs: toJsonValue(outputs) });
+      return;
+    }
+    const failing = record.error === null ? undefined : await failingAction(run, record);
+    io.log.error(`${run.name} ${record.phase.replace('_', ' ')}${took}`, {
+      ...fields,
+      ...(failing === undefined ? {} : { action: failing.name, task: failing.task, error: record.error }),
+    });
+    return;
+  }
   if (record.phase === 'succeeded') {
     io.print(`${io.out.green('✓')} ${run.name} succeeded${took}`);
     io.print(`outputs: ${jsonText(outputs)}`);

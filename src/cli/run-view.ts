@@ -3,7 +3,9 @@
  * - on a terminal, a **live view** redrawn about ten times a second: the run's phase and counts, the action tree
  *   with fan-outs folded into one line each (progress bar; done / running / failed / cached counts; duration;
  *   retries), the last lines the tasks logged, and after Ctrl-C a note that the run is being aborted;
- * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second.
+ * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second;
+ *   in the JSON log format (`FLYTE_LOG_FORMAT=json`, on a terminal too) the same, as JSON lines with the fold's
+ *   `group`, `parent` and `counts`.
  *
  * The live state comes from this process's recorder events (`LiveIndex`) for a run it drives, and from the
  * store, polled (`StoreFeed`), for a remote run that workers run; the final frame is read from the store, so it
@@ -152,7 +154,7 @@ export class PlainRunView implements RunView {
   }
 
   interrupted(): void {
-    this.io.error('interrupted: aborting the run (press Ctrl-C again to exit at once)');
+    this.io.log.info('interrupted: aborting the run (press Ctrl-C again to exit at once)', { run: this.run.name });
   }
 
   async finish(source: TreeSource): Promise<void> {
@@ -173,7 +175,14 @@ export class PlainRunView implements RunView {
         const text = countsText(fold.counts, this.io.out);
         if (this.#last.get(key) === text) continue;
         this.#last.set(key, text);
-        this.io.print(`[${at}] ${fold.label}  ${text}`);
+        if (this.io.log.format === 'json') {
+          this.io.results.info(`${fold.label}  ${text}`, {
+            run: this.run.name,
+            group: fold.label,
+            parent: fold.parentName,
+            counts: fold.counts,
+          });
+        } else this.io.print(`[${at}] ${fold.label}  ${text}`);
       }
     } finally {
       this.#busy = false;

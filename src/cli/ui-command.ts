@@ -10,7 +10,7 @@ import { CommandError, UsageError } from './errors.js';
 import { toInitOptions, type ConfigFlags } from './config.js';
 import { initFromFlags } from './init.js';
 import { writeUiAddress } from './ui-address.js';
-import type { CliIo } from './io.js';
+import { printTaskLine, type CliIo } from './io.js';
 import { registerTypeScript } from './load.js';
 
 /** Flags of `flyte ui`. */
@@ -62,7 +62,9 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   if (!/^\d+$/.test(flags.port ?? '8080') || port > 65535) {
     throw new UsageError(`--port: expected a port number from 0 to 65535; received '${flags.port ?? ''}'`);
   }
-  const config = await initFromFlags(flags);
+  // The runs this server starts (Rerun, Recover) echo their tasks' console lines; as JSON lines in that format.
+  const echo = io.log.format === 'text';
+  const config = await initFromFlags(flags, echo);
   // Rerun and Recover import the run's module again, in this process: it may be TypeScript, as for `flyte rerun`.
   await registerTypeScript();
   // Loaded here: the other commands need not load the server.
@@ -74,7 +76,11 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
       port,
       host: flags.host ?? '127.0.0.1',
       ...(token === undefined ? {} : { token }),
-      log: (line) => io.error(line),
+      // Its lines are errors (`flyte ui: ...`), which the JSON log format gives their level.
+      log: (line) =>
+        io.log.format === 'json'
+          ? io.log.child({ name: 'flyte ui' }).error(line.replace(/^flyte ui: /, ''))
+          : io.error(line),
     });
   } catch (err) {
     if (err instanceof flyte.errors.InitializationError) throw new UsageError(err.message);
@@ -87,14 +93,19 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   // The runs this server starts (Rerun, Recover) link to it, and so do those of every command over this store,
   // unless the user set the UI's address (a proxy in front, say): then that is the address to give.
   const address = config.sources.uiUrl === 'default' ? ui.url : (config.uiUrl ?? ui.url);
-  if (config.sources.uiUrl === 'default') flyte.init(toInitOptions({ ...config, uiUrl: ui.url }, true));
+  if (config.sources.uiUrl === 'default') flyte.init(toInitOptions({ ...config, uiUrl: ui.url }, echo));
+  if (!echo) runtime().recorder.on('log', (line) => printTaskLine(io, line));
   const forget = writeUiAddress(runtime().store.description, address);
-  io.print(`flyte ui: serving ${runtime().store.description}`);
-  io.print(`  ${io.out.bold(token === undefined ? ui.url : `${ui.url}/?token=${encodeURIComponent(token)}`)}`);
-  if (ui.host !== '127.0.0.1' && ui.host !== 'localhost' && ui.host !== '::1') {
-    io.print(`  listening on ${ui.host}:${ui.port}; every request needs the token`);
-  }
-  io.print('  Ctrl-C to stop');
+  if (io.log.format === 'json') {
+    // The token is a secret: a log line gives the address without it, and says that one is needed.
+    io.results.child({ name: 'flyte ui' }).info(`serving ${runtime().store.description} at ${ui.url}`, {
+      store: runtime().store.description,
+      url: ui.url,
+      host: ui.host,
+      port: ui.port,
+      tokenRequired: token !== undefined,
+    });
+  } else printAddress(io, ui, token);
   try {
     await stop;
   } finally {
@@ -105,6 +116,16 @@ export async function uiCommand(flags: UiFlags, io: CliIo, stop: Promise<unknown
   for (const name of runtime().controller.drivenRuns()) {
     await (await flyte.getRun(name)).abort('the flyte ui server stopped');
   }
+}
+
+/** The human lines of a serving `flyte ui`: the store, the address to open (with the token), how to stop. */
+function printAddress(io: CliIo, ui: { url: string; host: string; port: number }, token: string | undefined): void {
+  io.print(`flyte ui: serving ${runtime().store.description}`);
+  io.print(`  ${io.out.bold(token === undefined ? ui.url : `${ui.url}/?token=${encodeURIComponent(token)}`)}`);
+  if (ui.host !== '127.0.0.1' && ui.host !== 'localhost' && ui.host !== '::1') {
+    io.print(`  listening on ${ui.host}:${ui.port}; every request needs the token`);
+  }
+  io.print('  Ctrl-C to stop');
 }
 
 function untilSignal(): Promise<string> {

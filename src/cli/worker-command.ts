@@ -12,9 +12,12 @@ import { DEFAULT_MAX_TAKEOVERS, RemoteController, type WorkerHandle } from '../i
 import { OWNER } from '../internal/owner.js';
 import { CommandError, ExitCode, UsageError, type ExitCodeValue } from './errors.js';
 import { initFromFlags } from './init.js';
-import type { CliIo } from './io.js';
+import { printTaskLine, type CliIo } from './io.js';
 import { loadTaskModule } from './load.js';
 import type { ConfigFlags } from './config.js';
+import type { Logger } from '../internal/log.js';
+import type { Recorder } from '../internal/recorder.js';
+import { isTerminal } from '../types.js';
 
 /** The options of `flyte worker`. */
 export interface WorkerCommandOptions extends ConfigFlags {
@@ -49,7 +52,10 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   const stalledIntervalMs = positiveInt('--stalled-interval-ms', options.stalledIntervalMs, Math.ceil(lockMs / 2));
   const maxTakeovers = nonNegativeInt('--max-takeovers', options.maxTakeovers, DEFAULT_MAX_TAKEOVERS);
   const sweepIntervalMs = options.sweepMs === undefined ? undefined : positiveInt('--sweep-ms', options.sweepMs, 0);
-  const config = await initFromFlags(options);
+  // In the JSON log format the task bodies' console lines are printed from the recorder, as JSON lines with
+  // their run and action, instead of reaching the console as they are.
+  const jsonLines = io.log.format === 'json';
+  const config = await initFromFlags(options, !jsonLines);
   if (config.engine === undefined) {
     throw new UsageError(
       'flyte worker: expected an engine to take actions from: --engine redis://HOST:PORT?prefix=NAME or FLYTE_ENGINE',
@@ -81,6 +87,9 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
   if (environments.length === 0)
     throw new UsageError(`flyte worker: the modules define no tasks (${modules.join(', ')})`);
 
+  const log = io.log.child({ name: 'flyte worker', worker: OWNER });
+  if (jsonLines) rt.recorder.on('log', (line) => printTaskLine(io, line));
+  if (log.enabled('debug')) logActionPhases(rt.recorder, log);
   const worker: WorkerHandle = controller.startWorker({
     environments,
     concurrency,
@@ -89,9 +98,18 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
     maxTakeovers,
     sweepIntervalMs,
   });
-  io.print(
+  // The line that says the worker is up (test helpers wait for it), on stdout.
+  io.results.info(
     `flyte worker ${OWNER}: environments ${environments.join(', ')}; queues ${worker.queues.join(', ')}; ` +
       `concurrency ${concurrency}; store ${rt.store.description}; engine ${controller.engine.description}`,
+    {
+      worker: OWNER,
+      environments,
+      queues: worker.queues,
+      concurrency,
+      store: rt.store.description,
+      engine: controller.engine.description,
+    },
   );
 
   await new Promise<void>((resolve) => {
@@ -99,20 +117,37 @@ export async function workerCommand(options: WorkerCommandOptions, io: CliIo): P
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
-        io.error(`flyte worker: ${signal} again: exiting at once; its jobs come back to the queues after their locks`);
+        log.warn(`${signal} again: exiting at once; its jobs come back to the queues after their locks`, { signal });
         process.exit(ExitCode.interrupted);
       }
-      io.error(`flyte worker: ${signal}: draining (no new jobs; ${worker.held} held, handed back after ${graceMs} ms)`);
+      log.info(`${signal}: draining (no new jobs; ${worker.held} held, handed back after ${graceMs} ms)`, {
+        signal,
+        held: worker.held,
+        graceMs,
+      });
       worker.drain(graceMs).then(resolve, (err: unknown) => {
-        io.error(`flyte worker: drain failed: ${String(err)}`);
+        log.error(`drain failed: ${String(err)}`);
         resolve();
       });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
-  io.error('flyte worker: drained');
+  log.info('drained');
   return ExitCode.ok;
+}
+
+/**
+ * Debug lines (`FLYTE_LOG_LEVEL=debug`) of the actions this worker runs: one when an action starts running, and
+ * one when it ends, with its phase. (The recorder is listened to only then: at other levels this costs nothing.)
+ */
+function logActionPhases(recorder: Recorder, log: Logger): void {
+  recorder.on('action', (a) => {
+    if (a.phase !== 'running' && !isTerminal(a.phase)) return;
+    const fields = { run: a.runName, action: a.name, task: a.taskName, phase: a.phase };
+    if (a.phase === 'running') log.debug(`${a.runName}/${a.name} (${a.taskName}): running`, fields);
+    else log.debug(`${a.runName}/${a.name} (${a.taskName}): ${a.phase}`, { ...fields, error: a.error?.code });
+  });
 }
 
 function positiveInt(flag: string, raw: string | undefined, fallback: number): number {

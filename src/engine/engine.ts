@@ -30,6 +30,12 @@ export interface ActionJob {
    * retries, timeouts, cache...): plain JSON, opaque to the engine. Absent for a task called as defined.
    */
   readonly task?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The W3C trace context (`traceparent`, `tracestate`) of the span the action's span goes under: its parent
+   * action's span, or the submitter's active span for a run's root. Absent when the submitter does not trace.
+   */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** Which job: its queue, run and action (see {@link Engine.missingJobs}). */

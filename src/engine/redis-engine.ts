@@ -148,6 +148,8 @@ export class RedisEngine implements Engine {
       customContext: job.customContext,
       ...(job.inputsHash === undefined ? {} : { inputsHash: job.inputsHash }),
       ...(job.task === undefined ? {} : { task: job.task }),
+      ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
+      ...(job.tracestate === undefined ? {} : { tracestate: job.tracestate }),
     };
     let batch = this.#adding.get(job.queue);
     if (batch === undefined) this.#adding.set(job.queue, (batch = { pending: [], inFlight: false }));

@@ -31,6 +31,14 @@ import type { Recorder } from './recorder.js';
 import { isFlatPrimitiveArray, type StoredValue, type ValueCodec } from './serde.js';
 import type { TaskDefinition } from './task-definition.js';
 import { setLongTimeout, type LongTimer } from './timer.js';
+import {
+  attemptFailedEvent,
+  endActionSpan,
+  startActionSpan,
+  withActiveSpan,
+  type ActionSpan,
+  type SpanParent,
+} from './tracing.js';
 
 /** `T` with its `readonly` fields writable: the lifecycle updates an action's record in place. */
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -111,6 +119,14 @@ export class RunningAction implements LiveAction {
    * own end is recorded after them, so that no reader sees the action ended and one of its steps still running.
    */
   stepWrites: Promise<void>[] | null = null;
+  /** The action's OpenTelemetry span, `null` when tracing is off (see `tracing.ts`). */
+  span: ActionSpan | null = null;
+  /**
+   * Where the span of an action without a parent here goes: under the caller's active context (`undefined`, a
+   * run's root started in this process), under the context its job carried (an action on a worker), or nowhere
+   * (`null`: no span). A child of an action running here goes under its parent's span, if it has one.
+   */
+  spanParent: SpanParent | null = undefined;
   #interrupted: Error | null = null;
   #controller: AbortController | null = null;
   // Created on first use: most actions start no children (a fan-out holds 100 000 of them in flight).
@@ -259,6 +275,8 @@ export class ActionLifecycle {
     parent?.children.add(live);
     run.live.set(live.name, live);
     scope?.enter(live);
+    const spanParent = parent === null ? live.spanParent : parent.span;
+    if (spanParent !== null) live.span = startActionSpan(run.name, live.name, live.taskName, record.group, spanParent);
     let result: Promise<unknown>;
     try {
       // The body gets its own copy of the arguments, as decoded from the record (a copy of primitives is the same).
@@ -283,6 +301,8 @@ export class ActionLifecycle {
     return result.then(
       (value) => {
         this.leave(live, scope);
+        // An output recorded by an earlier process (recovery) leaves the record as it was: nothing ran here.
+        if (live.span !== null) endActionSpan(live.span, record, record.attempts === 0 && !record.cacheHit);
         return store.durable().then(() => {
           if (run.takenOver) throw takenOverError(run.name);
           return value;
@@ -294,6 +314,7 @@ export class ActionLifecycle {
         } finally {
           this.leave(live, scope);
         }
+        if (live.span !== null) endActionSpan(live.span, record);
         const error = fromSerialized(record.error ?? serializeError(err, live.name));
         // Thrown, not a rejected promise returned: that would settle two ticks later than a success does.
         return store.durable().then(() => {
@@ -444,8 +465,11 @@ export class ActionLifecycle {
    */
   private attemptFailed(live: RunningAction, n: number, startedAt: number, err: unknown): Promise<unknown> {
     const { phase, error } = outcome(live, err);
-    this.recordAttempt(live, n, phase, startedAt, Date.now(), serializeError(error, live.name));
-    if (phase !== 'aborted' && n < live.task.retries.count + 1 && isRetryable(error)) return this.retry(live, n, error);
+    const serialized = serializeError(error, live.name);
+    this.recordAttempt(live, n, phase, startedAt, Date.now(), serialized);
+    const retry = phase !== 'aborted' && n < live.task.retries.count + 1 && isRetryable(error);
+    if (live.span !== null) attemptFailedEvent(live.span, n, phase, serialized, retry);
+    if (retry) return this.retry(live, n, error);
     this.recordFinal(live, live.abortReason ?? error);
     throw error;
   }
@@ -512,7 +536,11 @@ export class ActionLifecycle {
       const frame: Frame = { run, action: live, attempt, group: null, customContext, kind: 'task', sync: false };
       let result: unknown;
       try {
-        result = this.placement.startBody(live, frame);
+        const span = live.span;
+        result =
+          span === null
+            ? this.placement.startBody(live, frame)
+            : withActiveSpan(span, () => this.placement.startBody(live, frame));
       } catch (err) {
         settle();
         reject(err);
@@ -622,6 +650,8 @@ export class ActionLifecycle {
       (live.stepWrites ??= []).push(queued);
     };
     write({ ...record }, inputs.written);
+    // A step's span goes under its action's span; its own function's spans nest under the action's span too.
+    const span = live.span === null ? null : startActionSpan(run.name, actionName, taskName, frame.group, live.span);
     const stepFrame: Frame = { ...frame, kind: 'trace' };
     return {
       replayed: false,
@@ -632,12 +662,14 @@ export class ActionLifecycle {
         record.endedAt = Date.now();
         record.outputs = output.text;
         write({ ...record, inputs: undefined, inputsHash: undefined }, output.written);
+        if (span !== null) endActionSpan(span, record);
       },
       fail: (err: unknown) => {
         record.phase = 'failed';
         record.endedAt = Date.now();
         record.error = serializeError(err, actionName);
         write({ ...record, inputs: undefined, inputsHash: undefined }, undefined);
+        if (span !== null) endActionSpan(span, record);
       },
     };
   }

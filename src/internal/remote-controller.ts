@@ -57,6 +57,7 @@ import type {
   SubmitOptions,
 } from './controller.js';
 import { recordedOptions, type LocalController } from './local-controller.js';
+import { log } from './log.js';
 import { ROOT_ACTION, childActionName, newRunName, validateRunName } from './naming.js';
 import { OWNER, leaseMs } from './owner.js';
 import { projectRelative } from './project-root.js';
@@ -70,6 +71,7 @@ import { lookupTask } from './task-registry.js';
 import { fromTaskRef, toTaskRef, type TaskRef } from './task-ref.js';
 import type { ThreadPool } from './thread-pool.js';
 import { setLongTimeout } from './timer.js';
+import { activeTraceFields, jobParent, neverRanSpan, traceFields, type SpanParent } from './tracing.js';
 
 /** How often a process asks the store which awaited children ended (the backstop to wake-ups), in ms. */
 export const RECONCILE_MS = 1_000;
@@ -303,7 +305,12 @@ export class RemoteController implements Controller, Placement {
       leaseExpiresAt: null,
       inputs: inputs.text,
     });
-    const job = { ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}), inputsHash: inputs.hash };
+    // The root's span goes under the caller's active span, if the caller traces (see `tracing.ts`).
+    const job = {
+      ...this.#job(name, ROOT_ACTION, task, options.customContext ?? {}),
+      inputsHash: inputs.hash,
+      ...activeTraceFields(),
+    };
     // The job is recorded with the action, so that the sweeper can enqueue it again if it vanishes.
     this.recorder.action({ ...newActionRecord(name, ROOT_ACTION, null, task, null, inputs), ...recordedJob(job) });
     await this.recorder.store.flush();
@@ -498,7 +505,7 @@ export class RemoteController implements Controller, Placement {
       // The run is being aborted: an action that reaches a worker now ends at once, without running.
       const refused = run.aborted ?? this.#workerLost(job, claimed, lease.deferredFailure);
       if (refused !== null) {
-        await this.#endWithoutRunning(run, record, refused);
+        await this.#endWithoutRunning(run, record, refused, job);
         return;
       }
       let task: TaskDefinition | undefined;
@@ -521,10 +528,11 @@ export class RemoteController implements Controller, Placement {
                   'start the worker with --module for the module that defines it',
               )
             : new ModuleLoadError(`action ${job.actionName} of run ${job.runName} has no recorded inputs`));
-        await this.#endWithoutRunning(run, record, error);
+        await this.#endWithoutRunning(run, record, error, job);
         return;
       }
       const live = new RunningAction(run, null, task, record, job.customContext);
+      live.spanParent = jobParent(job, job.actionName === ROOT_ACTION);
       this.#leases.set(live, lease);
       const onLost = (): void => {
         // Another worker may hold the job now: this one stops the body and changes nothing any more. Its later
@@ -537,6 +545,15 @@ export class RemoteController implements Controller, Placement {
       lease.lost.addEventListener('abort', onLost, { once: true });
       // Its body ran before (a takeover, or a drain handed it back): it runs again in recovery mode. The children
       // it recorded are collected (finished) or re-attached to (queued or running), never submitted again.
+      if (claimed.takeovers > 0) {
+        const from = claimed.lostOwners[claimed.lostOwners.length - 1] ?? 'an unknown worker';
+        workerLog().info(`${job.runName}/${job.actionName}: taken over from ${from} (takeover ${claimed.takeovers})`, {
+          run: job.runName,
+          action: job.actionName,
+          from,
+          takeovers: claimed.takeovers,
+        });
+      }
       if (claimed.attempts > 0 || lease.redeliveries > 0) await this.lifecycle.loadRecorded(live);
       if (run.maxSlots > 0 && job.actionName !== ROOT_ACTION) await this.#takeSlot(run, live, lease);
       const args = this.codec.needsLoad(record.inputs) ? [] : (this.codec.decode(record.inputs) as unknown[]);
@@ -554,9 +571,10 @@ export class RemoteController implements Controller, Placement {
       // The store or the engine failed (past the store's outage limit, or for another reason): the job goes back
       // to its queue, to be taken again a little later, never completed with its action unfinished. What this
       // worker buffered stays pending and is retried; the next claim of the action fences it.
-      console.error(
-        `flyte worker: ${job.runName}/${job.actionName}: ${(err as Error).message}; ` +
+      workerLog().warn(
+        `${job.runName}/${job.actionName}: ${(err as Error).message}; ` +
           `its job is handed back, to be taken again in ${RETRY_AFTER_STORE_FAILURE_MS} ms`,
+        { run: job.runName, action: job.actionName, error: err, retryInMs: RETRY_AFTER_STORE_FAILURE_MS },
       );
       if (!lease.lost.aborted) await lease.retryLater(RETRY_AFTER_STORE_FAILURE_MS);
       return;
@@ -595,8 +613,8 @@ export class RemoteController implements Controller, Placement {
    * Ends a claimed action that does not run (its run is being aborted, its task is unknown here, its workers
    * were lost too often): records it ended with `error`, and the run's end if it is the root; wakes its parent.
    */
-  async #endWithoutRunning(run: RemoteRun, record: Mutable<ActionWrite>, error: Error): Promise<void> {
-    await this.#recordNeverRan(record, error);
+  async #endWithoutRunning(run: RemoteRun, record: Mutable<ActionWrite>, error: Error, job: ActionJob): Promise<void> {
+    await this.#recordNeverRan(record, error, jobParent(job, record.name === ROOT_ACTION));
     if (record.name === ROOT_ACTION) await this.#endRun(run.name);
     await this.#giveSlotBack(run, record.name);
     await this.#publishEnd(run.name, record);
@@ -680,8 +698,11 @@ export class RemoteController implements Controller, Placement {
     await this.engine.publishEnded(runName, record.parentName ?? RUN_WAITERS, record.name);
   }
 
-  /** Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended. */
-  async #recordNeverRan(record: ActionRecord, error: Error): Promise<void> {
+  /**
+   * Records an action that never ran (its task is unknown here, or it was taken out of its queue) as ended; its
+   * span, of no length, goes under `spanParent` (none when `null`).
+   */
+  async #recordNeverRan(record: ActionRecord, error: Error, spanParent: SpanParent | null = null): Promise<void> {
     const now = Date.now();
     const aborted = error instanceof ActionAbortedError;
     const ended: Mutable<ActionWrite> = {
@@ -693,6 +714,7 @@ export class RemoteController implements Controller, Placement {
     };
     Object.assign(record, ended);
     this.recorder.action(ended);
+    if (spanParent !== null) neverRanSpan(ended, spanParent);
     await this.recorder.store.durable();
   }
 
@@ -849,6 +871,7 @@ export class RemoteController implements Controller, Placement {
       const ended = this.#waitFor(child);
       const job = {
         ...this.#job(parent.runName, child.name, child.task, frame.customContext),
+        ...traceFields(parent.span),
         inputsHash: inputs.hash,
       };
       if (attach) {
@@ -869,7 +892,7 @@ export class RemoteController implements Controller, Placement {
       // meanwhile is acknowledged without running.
       const refused = run.maxSlots > 0 && !child.settled ? await this.#admit(run, child) : null;
       if (refused !== null) {
-        await this.#recordNeverRan(record, refused);
+        await this.#recordNeverRan(record, refused, parent.span);
         await this.#publishEnd(run.name, record);
       } else if (!child.settled) {
         if (run.maxSlots > 0) {
@@ -1088,7 +1111,7 @@ export class RemoteController implements Controller, Placement {
       if (removed.length > 0) {
         const rec = await store.getAction(child.runName, child.name);
         if (rec !== undefined && !isTerminal(rec.phase)) {
-          await this.#recordNeverRan(rec, reason);
+          await this.#recordNeverRan(rec, reason, child.parent.span);
           await this.#publishEnd(child.runName, rec);
         }
       }
@@ -1199,4 +1222,9 @@ function checkedMaxSlots(max: number | undefined): number {
     );
   }
   return value;
+}
+
+/** The lines of the worker side: `flyte worker: ...` in the process's log format. */
+function workerLog(): ReturnType<typeof log> {
+  return log().child({ name: 'flyte worker', worker: OWNER });
 }

@@ -18,6 +18,7 @@ import { driverGone } from './owner.js';
 import { Recorder } from './recorder.js';
 import { ThreadPool } from './thread-pool.js';
 import { ValueCodec } from './serde.js';
+import { flushSpans } from './tracing.js';
 
 /** Options of `flyte.init`. */
 export interface InitOptions {
@@ -153,6 +154,7 @@ export class Runtime {
   /** Waits for the runs of this process, then closes the store. */
   async close(): Promise<void> {
     await this.controller.close();
+    await flushSpans();
     process.off('exit', this.#onExit);
     await this.codec.idle();
     await this.blobs?.close();

@@ -33,6 +33,8 @@ interface RecordedJob {
   readonly module: string | null;
   readonly customContext?: Readonly<Record<string, string>>;
   readonly task?: Readonly<Record<string, unknown>>;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
 }
 
 /**
@@ -45,6 +47,8 @@ export function recordedJob(job: ActionJob, now = Date.now()): { job: string; en
     module: job.module,
     ...(Object.keys(job.customContext).length === 0 ? {} : { customContext: job.customContext }),
     ...(job.task === undefined ? {} : { task: job.task }),
+    ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
+    ...(job.tracestate === undefined ? {} : { tracestate: job.tracestate }),
   };
   return { job: JSON.stringify(recorded), enqueuedAt: now };
 }
@@ -74,6 +78,8 @@ export function jobOf(candidate: SweepCandidate): ActionJob {
     customContext: rec.customContext ?? {},
     ...(candidate.inputsHash === null ? {} : { inputsHash: candidate.inputsHash }),
     ...(rec.task === undefined ? {} : { task: rec.task }),
+    ...(typeof rec.traceparent === 'string' ? { traceparent: rec.traceparent } : {}),
+    ...(typeof rec.tracestate === 'string' ? { tracestate: rec.tracestate } : {}),
   };
 }
 

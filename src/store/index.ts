@@ -16,6 +16,7 @@ import { MemoryStore } from './memory-store.js';
 import { PgBlobStore } from './postgres/pg-blob-store.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import type { RunStore } from './run-store.js';
+import { parseSqliteDriver, type SqliteDriverName } from './sqlite/driver.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
 export * from './run-store.js';
@@ -23,6 +24,7 @@ export { MemoryStore } from './memory-store.js';
 export * from './blob-store.js';
 export { PgBlobStore, type PgBlobStoreOptions } from './postgres/pg-blob-store.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.js';
+export { SQLITE_DRIVERS, SqliteError, type SqliteDriverName } from './sqlite/driver.js';
 // The Postgres store's driver (pg) loads only when a postgres:// store connects.
 export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from './postgres/postgres-store.js';
 
@@ -32,12 +34,16 @@ export interface OpenStoreOptions {
   readonly root: string;
 }
 
-const ACCEPTED = `'sqlite:PATH', 'memory:' or 'postgres://...' (or nothing, for sqlite:<root>/flyte.db)`;
+const ACCEPTED =
+  `'sqlite:PATH' (optionally '?driver=node' or '?driver=better-sqlite3'), 'memory:' or 'postgres://...' ` +
+  '(or nothing, for sqlite:<root>/flyte.db)';
 
 /**
  * Opens the store named by `spec`:
  * - `undefined` or `''`: `sqlite:${root}/flyte.db`;
  * - `'sqlite:PATH'`: a {@link SqliteStore} at `PATH` (relative paths are resolved against the current directory);
+ *   `'sqlite:PATH?driver=node'` or `?driver=better-sqlite3` chooses its driver (default: `FLYTE_SQLITE_DRIVER`,
+ *   else `node:sqlite` where this Node has it, else better-sqlite3; see {@link SqliteStoreOptions.driver});
  * - `'memory:'`: a {@link MemoryStore};
  * - `'postgres://...?schema=NAME'` (or `postgresql://`): a {@link PostgresStore}, returned at once while it
  *   connects and migrates in the background. Await its `ready()` to learn whether it could: until then writes
@@ -54,11 +60,11 @@ export function openStore(spec: string | undefined, options: OpenStoreOptions): 
   if (spec === undefined || spec === '') return openSqlite(join(resolve(options.root), 'flyte.db'));
   if (spec === 'memory:') return new MemoryStore();
   if (spec.startsWith('sqlite:')) {
-    const path = spec.slice('sqlite:'.length);
+    const { path, driver } = parseSqliteSpec(spec);
     if (path === '') {
       throw new InitializationError(`store 'sqlite:' needs a path, e.g. 'sqlite:.flyte/flyte.db'; received '${spec}'`);
     }
-    return openSqlite(path);
+    return openSqlite(path, driver);
   }
   if (isPostgres(spec)) return PostgresStore.connect(spec);
   throw new InitializationError(`store must be ${ACCEPTED}; received '${hideStorePassword(spec)}'`);
@@ -92,7 +98,11 @@ export async function openStoreAsync(spec: string | undefined, options: OpenStor
  * const blobs = openBlobStore(spec, { root }, store); // DirBlobStore, PgBlobStore or undefined
  * ```
  */
-export function openBlobStore(spec: string | undefined, options: OpenStoreOptions, store: RunStore): BlobStore | undefined {
+export function openBlobStore(
+  spec: string | undefined,
+  options: OpenStoreOptions,
+  store: RunStore,
+): BlobStore | undefined {
   if (spec === 'memory:') return undefined;
   if (spec !== undefined && isPostgres(spec)) return new PgBlobStore(spec, { ready: () => store.ready() });
   return new DirBlobStore(resolve(options.root));
@@ -102,10 +112,30 @@ function isPostgres(spec: string): boolean {
   return /^postgres(ql)?:\/\//.test(spec);
 }
 
+/**
+ * The path and the driver of a `sqlite:PATH[?driver=NAME]` store setting. A `?` followed by anything but
+ * `driver=` is part of the path.
+ *
+ * @throws {@link InitializationError} when `driver=` names no driver.
+ * @example
+ * ```ts
+ * parseSqliteSpec('sqlite:.flyte/flyte.db?driver=node'); // { path: '.flyte/flyte.db', driver: 'node' }
+ * ```
+ */
+export function parseSqliteSpec(spec: string): { readonly path: string; readonly driver?: SqliteDriverName } {
+  const rest = spec.slice('sqlite:'.length);
+  const query = /\?driver=([^?&]*)$/.exec(rest);
+  if (query === null) return { path: rest };
+  return {
+    path: rest.slice(0, query.index),
+    driver: parseSqliteDriver(query[1] ?? '', `store '${spec}'`),
+  };
+}
+
 /** Opens a SQLite store; a file that is not a database or a path that cannot be created is an InitializationError. */
-function openSqlite(path: string): SqliteStore {
+function openSqlite(path: string, driver?: SqliteDriverName): SqliteStore {
   try {
-    return SqliteStore.open(path);
+    return SqliteStore.open(path, driver === undefined ? {} : { driver });
   } catch (err) {
     if (err instanceof InitializationError) throw err;
     const reason = err instanceof Error ? err.message : String(err);

@@ -223,6 +223,11 @@ describe('fault suite: takeover of a lost worker', { skip }, () => {
       );
       assert.match(row?.worker ?? '', new RegExp(`:${taker.pid}$`), 'the record names the taker as its worker');
       assert.equal(row?.takeovers, 1);
+      assert.match(
+        taker.output(),
+        new RegExp(`^flyte worker: ${run.name}/a0: taken over from \\S+:${paused.pid} \\(takeover 1\\)$`, 'm'),
+        'the taker says so in its log',
+      );
       const queue = new Queue('env.faults_leaf', { connection: { url: REDIS_TEST_URL }, prefix });
       try {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');

@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import Database from 'better-sqlite3';
 import * as flyte from 'flyte-ts';
+import { chooseSqliteDriver, openConnection } from '../../src/store/sqlite/driver.js';
 import { peekPostgres } from './postgres.js';
 import { ON_POSTGRES, dropStoreOfRoot, initOptions, storeOfRoot } from './test-store.js';
 
@@ -64,11 +64,12 @@ export async function storedAttemptRows(root: string, runName: string, actionNam
       [runName, actionName],
     );
   }
-  const db = new Database(join(root, 'flyte.db'), { readonly: true });
+  const db = openConnection(join(root, 'flyte.db'), chooseSqliteDriver(), { busyTimeoutMs: 5_000, readOnly: true });
   try {
     return db
       .prepare('SELECT attempt, phase FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt')
-      .all(runName, actionName);
+      .all(runName, actionName)
+      .map((row) => ({ ...(row as object) })); // plain objects (node:sqlite's rows have no prototype)
   } finally {
     db.close();
   }

@@ -158,6 +158,7 @@ export class PgBlobStore implements BlobStore {
         max: this.#poolSize,
         // As the run store's pool: a process stopped inside a transaction must not hold its locks for long.
         idle_in_transaction_session_timeout: 10_000,
+        allowExitOnIdle: true,
       });
       // An idle connection that breaks emits 'error' on the pool; the next query opens a new one.
       pool.on('error', () => undefined);

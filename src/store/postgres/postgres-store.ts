@@ -275,6 +275,9 @@ export class PostgresStore implements RunStore, SweepStore {
         max,
         types: typesOf(driver),
         idle_in_transaction_session_timeout: 10_000,
+        // Idle connections do not keep the process alive: a script whose run has ended (every outcome durable
+        // before it is visible) exits at once, not after the pool's 10 s idle timeout.
+        allowExitOnIdle: true,
       });
       // An idle connection that breaks emits 'error' on the pool; without a listener it would end the process.
       // The next query opens a new connection (and a commit that fails is retried).

@@ -13,14 +13,22 @@
  * own automatic checkpoint stays on as a backstop, with a much higher threshold.
  * @module
  */
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { driverModuleFor, type SqliteDriverName } from './driver.js';
 
-/** The worker: a CommonJS script (eval'd), so it can `require` the native driver by its resolved path. */
+/**
+ * The worker: a CommonJS script (eval'd), so it can `require` better-sqlite3 by its resolved path, or take
+ * node:sqlite, on the store's own driver.
+ */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file, { timeout: 0 });
+let db;
+if (workerData.driver === 'node') {
+  db = new (require('node:sqlite').DatabaseSync)(workerData.file);
+  db.exec('PRAGMA busy_timeout = 0');
+} else {
+  db = new (require(workerData.driver))(workerData.file, { timeout: 0 });
+}
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let timer;
 let dirty = false;
@@ -57,11 +65,11 @@ export class Checkpointer {
   }
 
   /**
-   * Starts the worker for the database at `file` (which must already be in WAL mode). The worker never keeps the
-   * process alive.
+   * Starts the worker for the database at `file` (which must already be in WAL mode), on `driver`. The worker
+   * never keeps the process alive.
    */
-  static start(file: string, intervalMs = 250): Checkpointer {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  static start(file: string, driverName: SqliteDriverName, intervalMs = 250): Checkpointer {
+    const driver = driverModuleFor(driverName);
     const worker = new Worker(WORKER, { eval: true, workerData: { file, driver, intervalMs } });
     worker.unref();
     // A worker that fails (the file was removed, say) only ends the background checkpoints: commits go on, and

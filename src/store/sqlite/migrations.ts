@@ -9,7 +9,7 @@
  * queries that only read phases and times never touch their overflow pages.
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteConnection } from './driver.js';
 import { InitializationError } from '../../errors.js';
 
 /** One step of the schema. */
@@ -277,12 +277,12 @@ export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.
  *
  * @example
  * ```ts
- * const db = new Database('flyte.db');
+ * const db = openConnection('flyte.db', 'node', { busyTimeoutMs: 5000 });
  * applyMigrations(db, 'flyte.db'); // [1] on a new file, [] afterwards
  * ```
  */
 export function applyMigrations(
-  db: Database.Database,
+  db: SqliteConnection,
   where: string,
   migrations: readonly Migration[] = MIGRATIONS,
 ): number[] {
@@ -291,6 +291,7 @@ export function applyMigrations(
     name        TEXT NOT NULL,
     applied_at  INTEGER NOT NULL
   )`);
+  // An immediate transaction (see SqliteConnection.transaction).
   const migrate = db.transaction((): number[] => {
     const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as {
       version: number;
@@ -324,5 +325,5 @@ export function applyMigrations(
     }
     return ran;
   });
-  return migrate.immediate();
+  return migrate();
 }

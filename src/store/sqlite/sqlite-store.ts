@@ -4,7 +4,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
 import {
   RunAlreadyExistsError,
@@ -59,6 +58,14 @@ import {
   type RunRow,
 } from '../sql-rows.js';
 import { Checkpointer } from './checkpointer.js';
+import {
+  chooseSqliteDriver,
+  openConnection,
+  type SqlValue,
+  type SqliteConnection,
+  type SqliteDriverName,
+  type SqliteStatement,
+} from './driver.js';
 import { applyMigrations } from './migrations.js';
 import { checkPositive, WriteBuffer, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
@@ -89,6 +96,12 @@ export interface SqliteStoreOptions {
    * @default undefined (the failure is only counted in `stats.failedCommits`)
    */
   readonly onBackgroundError?: (error: Error) => void;
+  /**
+   * The SQLite driver: `'node'` (Node's built-in `node:sqlite`, Node >= 22.13) or `'better-sqlite3'` (the
+   * optional dependency). Several connections to one file may use different drivers.
+   * @default process.env.FLYTE_SQLITE_DRIVER, else 'node' where this Node has node:sqlite, else 'better-sqlite3'
+   */
+  readonly driver?: SqliteDriverName;
 }
 
 /** Counters of a {@link SqliteStore}, for tests and diagnostics (see {@link WriteBufferStats}). */
@@ -133,20 +146,23 @@ export class SqliteStore implements RunStore {
   readonly description: string;
   /** Absolute path of the database file (or `:memory:`). */
   readonly path: string;
+  /** The SQLite driver this store runs on. */
+  readonly driver: SqliteDriverName;
 
-  readonly #db: Database.Database;
+  readonly #db: SqliteConnection;
   readonly #buffer: WriteBuffer;
   readonly #s: Statements;
-  readonly #commitPending: Database.Transaction<(batch: WriteBatch) => void>;
-  readonly #runUpdateStatements = new Map<number, Database.Statement<unknown[]>>();
-  readonly #queryStatements = new Map<string, Database.Statement<unknown[]>>();
+  readonly #commitPending: (batch: WriteBatch) => void;
+  readonly #runUpdateStatements = new Map<number, SqliteStatement>();
+  readonly #queryStatements = new Map<string, SqliteStatement>();
   /** Checkpoints the WAL on a worker thread; started by the first commit (a store that only reads needs none). */
   #checkpointer: Checkpointer | undefined;
   #closed = false;
 
-  private constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
+  private constructor(db: SqliteConnection, path: string, options: SqliteStoreOptions) {
     this.#db = db;
     this.path = path;
+    this.driver = db.driver;
     this.description = `sqlite:${path}`;
     this.#s = prepareStatements(db);
     this.#commitPending = db.transaction((batch: WriteBatch) => this.#writePending(batch));
@@ -157,8 +173,8 @@ export class SqliteStore implements RunStore {
       sync: true,
       onBackgroundError: options.onBackgroundError,
       commit: (batch) => {
-        this.#commitPending.immediate(batch);
-        if (this.path !== ':memory:') (this.#checkpointer ??= Checkpointer.start(this.path)).committed();
+        this.#commitPending(batch);
+        if (this.path !== ':memory:') (this.#checkpointer ??= Checkpointer.start(this.path, db.driver)).committed();
       },
     });
   }
@@ -169,7 +185,8 @@ export class SqliteStore implements RunStore {
    * database.
    *
    * @throws RangeError when an option is out of range.
-   * @throws {@link InitializationError} when the file was written by a newer flyte-ts.
+   * @throws {@link InitializationError} when the file was written by a newer flyte-ts, or the driver cannot be
+   * used here (`'node'` before Node 22.13, better-sqlite3 not installed); the message says what to do.
    * @example
    * ```ts
    * const store = SqliteStore.open('/tmp/demo/flyte.db');
@@ -182,13 +199,14 @@ export class SqliteStore implements RunStore {
     const inMemory = path === ':memory:';
     const file = inMemory ? path : resolve(path);
     if (!inMemory) mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+    const driver = chooseSqliteDriver(options.driver);
+    const db = openConnection(file, driver, { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('temp_store = MEMORY');
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      db.exec('PRAGMA temp_store = MEMORY');
       // Checkpoints run on a worker thread (see checkpointer.ts); this one is the backstop if it falls behind.
-      if (!inMemory) db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+      if (!inMemory) db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
       applyMigrations(db, file);
       return new SqliteStore(db, file, options);
     } catch (e) {
@@ -393,7 +411,7 @@ export class SqliteStore implements RunStore {
     const { offset, limit } = pageOf(query, 50);
     this.#beforeRead();
     const where: string[] = [];
-    const params: unknown[] = [];
+    const params: SqlValue[] = [];
     if (query.phase !== undefined) {
       where.push('phase = ?');
       params.push(query.phase);
@@ -417,14 +435,16 @@ export class SqliteStore implements RunStore {
 
   async getActionIO(runName: string, actionName: string): Promise<ActionIO | undefined> {
     this.#beforeRead();
-    return this.#s.getActionIO.get(runName, actionName) as ActionIO | undefined;
+    const row = this.#s.getActionIO.get(runName, actionName) as ActionIO | undefined;
+    // A copy: rows of node:sqlite have no prototype.
+    return row === undefined ? undefined : { inputs: row.inputs, outputs: row.outputs };
   }
 
   async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
     const { offset, limit } = pageOf(query, Infinity);
     this.#beforeRead();
     const where = ['run_name = ?'];
-    const params: unknown[] = [runName];
+    const params: SqlValue[] = [runName];
     if (query.parentName !== undefined) {
       // `IS` matches NULL (the root) as well as a name, and still uses the (run_name, parent_name) index.
       where.push('parent_name IS ?');
@@ -472,7 +492,7 @@ export class SqliteStore implements RunStore {
     const tail = checkTail(query.tail);
     this.#beforeRead();
     const where = actionName === undefined ? 'run_name = ?' : 'run_name = ? AND action_name = ?';
-    const params: unknown[] = actionName === undefined ? [runName] : [runName, actionName];
+    const params: SqlValue[] = actionName === undefined ? [runName] : [runName, actionName];
     const columns = 'id, run_name, action_name, attempt, at, stream, line';
     const sql =
       tail === undefined
@@ -604,7 +624,7 @@ export class SqliteStore implements RunStore {
   }
 
   /** An UPDATE of exactly the fields present in `u` (a field set to `null` is written as NULL). */
-  #runUpdateStatement(u: RunUpdate): Database.Statement<unknown[]> {
+  #runUpdateStatement(u: RunUpdate): SqliteStatement {
     let mask = 0;
     RUN_UPDATE_FIELDS.forEach(([field], i) => {
       if (u[field] !== undefined) mask |= 1 << i;
@@ -620,7 +640,7 @@ export class SqliteStore implements RunStore {
     return stmt;
   }
 
-  #query(sql: string): Database.Statement<unknown[]> {
+  #query(sql: string): SqliteStatement {
     let stmt = this.#queryStatements.get(sql);
     if (stmt === undefined) {
       stmt = this.#db.prepare(sql);
@@ -638,12 +658,12 @@ const RUN_UPDATE_FIELDS: readonly (readonly [keyof RunUpdate, string])[] = [
   ['owner', 'owner'],
 ];
 
-function runUpdateParams(u: RunUpdate): unknown[] {
-  const params: unknown[] = [];
+function runUpdateParams(u: RunUpdate): SqlValue[] {
+  const params: SqlValue[] = [];
   for (const [field] of RUN_UPDATE_FIELDS) {
     const v = u[field];
     if (v === undefined) continue;
-    params.push(field === 'error' ? errorJson(v as ActionError | null) : v);
+    params.push(field === 'error' ? errorJson(v as ActionError | null) : (v as SqlValue));
   }
   return params;
 }
@@ -658,26 +678,26 @@ const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE cache_hit <> 0) AS cached`;
 
 interface Statements {
-  readonly insertRun: Database.Statement<unknown[]>;
-  readonly upsertAction: Database.Statement<unknown[]>;
-  readonly upsertAttempt: Database.Statement<unknown[]>;
-  readonly insertLog: Database.Statement<unknown[]>;
-  readonly upsertCacheEntry: Database.Statement<unknown[]>;
-  readonly upsertMapTotal: Database.Statement<unknown[]>;
-  readonly getRun: Database.Statement<unknown[]>;
-  readonly getRunEpoch: Database.Statement<unknown[]>;
-  readonly getRunInputs: Database.Statement<unknown[]>;
-  readonly getAction: Database.Statement<unknown[]>;
-  readonly getActionIO: Database.Statement<unknown[]>;
-  readonly countActions: Database.Statement<unknown[]>;
-  readonly listGroups: Database.Statement<unknown[]>;
-  readonly listAttempts: Database.Statement<unknown[]>;
-  readonly getActionWorker: Database.Statement<unknown[]>;
-  readonly getCacheEntry: Database.Statement<unknown[]>;
-  readonly clearCache: Database.Statement<unknown[]>;
+  readonly insertRun: SqliteStatement;
+  readonly upsertAction: SqliteStatement;
+  readonly upsertAttempt: SqliteStatement;
+  readonly insertLog: SqliteStatement;
+  readonly upsertCacheEntry: SqliteStatement;
+  readonly upsertMapTotal: SqliteStatement;
+  readonly getRun: SqliteStatement;
+  readonly getRunEpoch: SqliteStatement;
+  readonly getRunInputs: SqliteStatement;
+  readonly getAction: SqliteStatement;
+  readonly getActionIO: SqliteStatement;
+  readonly countActions: SqliteStatement;
+  readonly listGroups: SqliteStatement;
+  readonly listAttempts: SqliteStatement;
+  readonly getActionWorker: SqliteStatement;
+  readonly getCacheEntry: SqliteStatement;
+  readonly clearCache: SqliteStatement;
 }
 
-function prepareStatements(db: Database.Database): Statements {
+function prepareStatements(db: SqliteConnection): Statements {
   return {
     insertRun: db.prepare(`INSERT INTO runs
       (name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner,
@@ -720,8 +740,8 @@ function prepareStatements(db: Database.Database): Statements {
     upsertMapTotal: db.prepare(`INSERT INTO map_totals (run_name, parent_name, grp, seq, total) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (run_name, parent_name, grp, seq) DO UPDATE SET total = excluded.total`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE name = ?`),
-    getRunEpoch: db.prepare('SELECT epoch FROM runs WHERE name = ?').pluck(),
-    getRunInputs: db.prepare('SELECT inputs FROM runs WHERE name = ?').pluck(),
+    getRunEpoch: db.preparePluck('SELECT epoch FROM runs WHERE name = ?'),
+    getRunInputs: db.preparePluck('SELECT inputs FROM runs WHERE name = ?'),
     getAction: db.prepare(`SELECT ${ACTION_COLUMNS} FROM actions WHERE run_name = ? AND name = ?`),
     getActionIO: db.prepare('SELECT inputs, outputs FROM actions WHERE run_name = ? AND name = ?'),
     countActions: db.prepare(`SELECT ${COUNT_COLUMNS} FROM actions WHERE run_name = ?`),
