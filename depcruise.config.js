@@ -21,9 +21,9 @@ export default {
       severity: 'error',
       comment:
         'src/store/ never imports the SDK nor src/internal/: only the plain record types (src/types.ts) and the ' +
-        'error classes (src/errors.ts).',
+        'error classes (src/errors.ts), and the password mask (src/internal/secrets.ts, a leaf).',
       from: { path: '^src/store/' },
-      to: { path: '^src/', pathNot: ['^src/store/', '^src/(types|errors)[.]ts$'] },
+      to: { path: '^src/', pathNot: ['^src/store/', '^src/(types|errors)[.]ts$', '^src/internal/secrets[.]ts$'] },
     },
     {
       name: 'internal-is-below-the-sdk',
@@ -56,9 +56,9 @@ export default {
       severity: 'error',
       comment:
         'src/engine/ never imports the SDK, src/internal/ nor the stores: only the plain record types ' +
-        '(src/types.ts) and the error classes (src/errors.ts).',
+        '(src/types.ts), the error classes (src/errors.ts) and the password mask (src/internal/secrets.ts).',
       from: { path: '^src/engine/' },
-      to: { path: '^src/', pathNot: ['^src/engine/', '^src/(types|errors)[.]ts$'] },
+      to: { path: '^src/', pathNot: ['^src/engine/', '^src/(types|errors)[.]ts$', '^src/internal/secrets[.]ts$'] },
     },
     {
       name: 'only-the-engine-imports-redis',

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Logger, logSettingsFromEnv, maskPasswords } from '../src/internal/log.js';
+import { Logger, logSettingsFromEnv } from '../src/internal/log.js';
+import { hidePasswords } from '../src/internal/secrets.js';
 import { REPO, TASKS, ensureBuilt, runCli, tempDir, type CliResult } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
@@ -134,9 +135,9 @@ describe('the logger', () => {
   });
 
   it('passwords in URLs are masked, in messages and string fields, in both formats', () => {
-    assert.equal(maskPasswords('cannot reach redis://:s3cret@cache:6379/0'), 'cannot reach redis://:***@cache:6379/0');
+    assert.equal(hidePasswords('cannot reach redis://:s3cret@cache:6379/0'), 'cannot reach redis://:***@cache:6379/0');
     assert.equal(
-      maskPasswords('postgres://me:pw@db/x and postgres://me@db/y'),
+      hidePasswords('postgres://me:pw@db/x and postgres://me@db/y'),
       'postgres://me:***@db/x and postgres://me@db/y',
     );
     const text = capture();

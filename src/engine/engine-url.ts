@@ -3,6 +3,7 @@
  * @module
  */
 import { InitializationError } from '../errors.js';
+import { hidePasswords } from '../internal/secrets.js';
 
 /** What {@link parseEngineUrl} finds in an engine URL. */
 export interface EngineUrl {
@@ -37,7 +38,7 @@ const EXPECTED = 'expected redis://[user:password@]host:port[/db][?prefix=NAME] 
  * ```
  */
 export function parseEngineUrl(url: string): EngineUrl {
-  const shown = hidePassword(url);
+  const shown = hidePasswords(url);
   const bad = (what: string): InitializationError =>
     new InitializationError(`Invalid engine URL: ${what}; ${EXPECTED}, received '${shown}'`);
   let parsed: URL;
@@ -77,6 +78,3 @@ export function parseEngineUrl(url: string): EngineUrl {
   };
 }
 
-function hidePassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
-}

@@ -17,6 +17,7 @@
  * CLI's human lines must stay as they were; pino and the like bring transports and workers that it would not use.
  * @module
  */
+import { hidePasswords } from './secrets.js';
 
 /** The levels, least severe first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -146,10 +147,10 @@ export class Logger {
     const word = WORD[level];
     const name = this.#name ?? (word === undefined ? undefined : ROOT_NAME);
     const prefix = [name, word].filter((p) => p !== undefined).join(': ');
-    if (prefix === '') return maskPasswords(message);
+    if (prefix === '') return hidePasswords(message);
     const paint = this.#options.paint ?? PLAIN;
     const colour = level === 'error' ? paint.red : level === 'warn' ? paint.yellow : (s: string) => s;
-    return `${colour(`${prefix}:`)} ${maskPasswords(message)}`;
+    return `${colour(`${prefix}:`)} ${hidePasswords(message)}`;
   }
 
   #json(level: LogLevel, message: string, fields: LogFields | undefined): string {
@@ -159,12 +160,12 @@ export class Logger {
       time: new Date(at).toISOString(),
       level,
       logger: this.#name ?? ROOT_NAME,
-      message: maskPasswords(message),
+      message: hidePasswords(message),
     };
     if (run !== undefined) line.run = run;
     if (action !== undefined) line.action = action;
     for (const [key, value] of Object.entries(rest)) {
-      if (value !== undefined && !(key in line)) line[key] = typeof value === 'string' ? maskPasswords(value) : value;
+      if (value !== undefined && !(key in line)) line[key] = typeof value === 'string' ? hidePasswords(value) : value;
     }
     try {
       return JSON.stringify(line, jsonSafe);
@@ -182,21 +183,9 @@ function jsonSafe(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: maskPasswords(value.message), ...(code === undefined ? {} : { code }) };
+    return { name: value.name, message: hidePasswords(value.message), ...(code === undefined ? {} : { code }) };
   }
   return value;
-}
-
-/**
- * `text` with the password of every URL in it masked: `postgres://me:pw@db/x` reads `postgres://me:***@db/x`.
- *
- * @example
- * ```ts
- * maskPasswords('cannot reach redis://:s3cret@cache:6379'); // 'cannot reach redis://:***@cache:6379'
- * ```
- */
-export function maskPasswords(text: string): string {
-  return text.includes('://') ? text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@') : text;
 }
 
 /**

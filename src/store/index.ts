@@ -11,6 +11,7 @@
  */
 import { join, resolve } from 'node:path';
 import { InitializationError } from '../errors.js';
+import { hidePasswords } from '../internal/secrets.js';
 import { DirBlobStore, type BlobStore } from './blob-store.js';
 import { MemoryStore } from './memory-store.js';
 import { PgBlobStore } from './postgres/pg-blob-store.js';
@@ -152,5 +153,5 @@ function openSqlite(path: string, driver?: SqliteDriverName): SqliteStore {
  * ```
  */
 export function hideStorePassword(spec: string): string {
-  return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return hidePasswords(spec);
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import pg from 'pg';
+import { hidePasswords } from '../../src/internal/secrets.js';
 
 /** The database the Postgres tests use. */
 export const PG_TEST_URL = process.env['FLYTE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -50,7 +51,7 @@ async function probe(): Promise<string | undefined> {
 export async function postgresSkip(): Promise<string | false> {
   const reason = await postgresUnreachable();
   if (reason === undefined) return false;
-  const message = `Postgres is not reachable at ${hidePassword(PG_TEST_URL)} (${reason}); set FLYTE_TEST_PG_URL`;
+  const message = `Postgres is not reachable at ${hidePasswords(PG_TEST_URL)} (${reason}); set FLYTE_TEST_PG_URL`;
   if (process.env['CI'] === 'true') throw new Error(`${message}. Under CI=true the Postgres tests must run.`);
   return `${message} to run these tests`;
 }
@@ -89,8 +90,4 @@ export async function peekPostgres<T extends pg.QueryResultRow>(sql: string, par
   } finally {
     await client.end();
   }
-}
-
-function hidePassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { Redis } from 'ioredis';
+import { hidePasswords } from '../../src/internal/secrets.js';
 
 /** The Redis the engine tests use. */
 export const REDIS_TEST_URL = process.env['FLYTE_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -39,7 +40,7 @@ export function redisUnreachable(): Promise<string | undefined> {
 export async function redisSkip(): Promise<string | false> {
   const reason = await redisUnreachable();
   if (reason === undefined) return false;
-  const message = `Redis is not reachable at ${hidePassword(REDIS_TEST_URL)} (${reason}); set FLYTE_TEST_REDIS_URL`;
+  const message = `Redis is not reachable at ${hidePasswords(REDIS_TEST_URL)} (${reason}); set FLYTE_TEST_REDIS_URL`;
   if (process.env['CI'] === 'true') throw new Error(`${message}. Under CI=true the Redis tests must run.`);
   return `${message} to run these tests`;
 }
@@ -76,8 +77,4 @@ export async function deletePrefix(prefix: string): Promise<void> {
   } finally {
     client.disconnect();
   }
-}
-
-function hidePassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { InitializationError } from '../../errors.js';
+import { hidePasswords } from '../../internal/secrets.js';
 import {
   ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
@@ -1358,7 +1359,7 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new InitializationError(
       `a Postgres store URL must look like 'postgres://USER@HOST:PORT/DATABASE?schema=NAME'; received ` +
-        `'${hidePassword(url)}'`,
+        `'${hidePasswords(url)}'`,
     );
   }
   const schema = checkSchemaName(parsed.searchParams.get('schema') ?? DEFAULT_SCHEMA);
@@ -1383,10 +1384,6 @@ export function parsePostgresUrl(url: string): PostgresUrl {
   };
 }
 
-/** Hides a password in a URL that may not parse. */
-function hidePassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
-}
 
 const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'queued') AS queued,
