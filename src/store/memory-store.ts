@@ -139,7 +139,10 @@ export class MemoryStore implements RunStore {
     const record = copyAction(action);
     run.actions.set(action.name, {
       // As in the SQL stores, an action's place in the tree is fixed by its first write.
-      record: prev === undefined ? record : { ...record, parentName: prev.record.parentName, group: prev.record.group },
+      record:
+        prev === undefined
+          ? record
+          : { ...record, parentName: prev.record.parentName, group: prev.record.group, itemIndex: prev.record.itemIndex },
       inputs: action.inputs ?? prev?.inputs ?? null,
       inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
       outputs: action.outputs ?? prev?.outputs ?? null,

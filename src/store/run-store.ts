@@ -456,6 +456,7 @@ export function pickActionRecord(a: ActionRecord): ActionRecord {
     taskName: a.taskName,
     shortName: a.shortName,
     group: a.group,
+    itemIndex: a.itemIndex ?? null,
     phase: a.phase,
     cacheHit: a.cacheHit,
     attempts: a.attempts,

@@ -472,6 +472,33 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await names({ group: null }), ['a0', 'c0']);
         }));
 
+      it('records itemIndex, fixed by the first write, and reads it back in every query', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running' }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: 0 }));
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 1 }));
+          await store.flush();
+          // A later write (a worker, a retry) does not move an item: its index stays the first one written.
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 7, phase: 'failed', error: ERROR }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: null, phase: 'running' }));
+          assert.equal((await store.getAction('r1', 'a0'))?.itemIndex, null);
+          assert.equal((await store.getAction('r1', 'm0'))?.itemIndex, 0);
+          assert.equal((await store.getAction('r1', 'm1'))?.itemIndex, 1);
+          assert.deepEqual(
+            (await store.listActions('r1', { parentName: 'a0' })).map((a) => [a.name, a.itemIndex]),
+            [
+              ['m0', 0],
+              ['m1', 1],
+            ],
+          );
+          assert.deepEqual(
+            (await store.endedAmong('r1', ['m0', 'm1'], { withOutputs: true })).map((a) => a.itemIndex),
+            [1],
+          );
+          assert.equal((await store.claimAction('r1', 'm0', { owner: 'w', leaseMs: 1000 }))?.itemIndex, 0);
+        }));
+
       it('countActions counts by phase, and cache hits', () =>
         withStore(async (store) => {
           assert.deepEqual(await store.countActions('r1'), emptyCounts());
@@ -1054,6 +1081,7 @@ export function makeAction(runName: string, name: string, overrides: Partial<Act
     taskName: 'env.square',
     shortName: 'square',
     group: null,
+    itemIndex: null,
     phase: 'queued',
     cacheHit: false,
     attempts: 0,

@@ -263,6 +263,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN lost_owners TEXT;
     `,
   },
+  {
+    version: 13,
+    name: 'action_item_index',
+    sql: `
+      -- The 0-based position of a map item in its flyte.map call (ActionRecord.itemIndex), fixed by the action's
+      -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
+      -- Not indexed: a search by index walks the parent's children (actions_by_parent), and every new action
+      -- would pay for an index.
+      ALTER TABLE actions ADD COLUMN item_index INTEGER;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
