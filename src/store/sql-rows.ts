@@ -4,7 +4,7 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
-import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, GroupSummary } from './run-store.js';
+import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, FailureCause, GroupSummary } from './run-store.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -16,6 +16,9 @@ export const ACTION_COLUMNS =
   'ended_at, error';
 /** The columns of an attempt record. */
 export const ATTEMPT_COLUMNS = 'run_name, action_name, attempt, phase, started_at, ended_at, error, worker';
+
+/** The phases of a failure (`ListActionsQuery.failed`), as an SQL list for `phase IN …`. */
+export const FAILED_PHASES_SQL = `('failed', 'timed_out')`;
 
 /** The terminal action phases, as an SQL list for `phase IN …`. */
 export const TERMINAL_ACTION_PHASES_SQL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
@@ -117,6 +120,20 @@ export interface GroupRow extends ActionCounts {
   expected: number | null;
   started_at: number | null;
   ended_at: number | null;
+}
+
+/** A row of a `listCauses` query. */
+export interface CauseRow {
+  code: string;
+  pattern: string;
+  /** A bigint's text on Postgres. */
+  count: number | string;
+  example: string;
+}
+
+/** A cause of failure from its row. */
+export function causeFromRow(r: CauseRow): FailureCause {
+  return { code: r.code, pattern: r.pattern, count: Number(r.count), example: r.example };
 }
 
 export interface AttemptRow {
