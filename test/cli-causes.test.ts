@@ -104,6 +104,23 @@ describe('flyte get run: causes and search', { timeout: 120_000 }, () => {
     assert.match(none.stdout, /no actions matching 'nothing like this' in run crawl-200/);
   });
 
+  it('names a map item as task #i in flyte get action, and lists it after the run it failed', async () => {
+    const strict = await cli('run', '--name', 'crawl-strict', CAUSES, 'crawlStrict', '--n', '5');
+    assert.notEqual(strict.code, 0);
+    const failed = parseJson<{ actions: { name: string; itemIndex: number | null; displayName: string }[] }>(
+      await cli('get', 'run', 'crawl-strict', '--failed', '-o', 'json'),
+    );
+    assert.deepEqual(
+      failed.actions.map((a) => [a.itemIndex, a.displayName]),
+      [
+        [null, 'crawlStrict'],
+        [1, 'fetchItem #1'],
+      ],
+    );
+    const action = await cli('get', 'action', 'crawl-strict', failed.actions[1]?.name ?? '');
+    assert.match(action.stdout, /^item +#1 of its map \(fetchItem #1\)$/m);
+  });
+
   it('refuses bad paging flags, saying what it expected', async () => {
     const bad = await cli('get', 'run', run, '--failed', '--limit', '0');
     assert.notEqual(bad.code, 0);

@@ -205,11 +205,16 @@ export async function getRunCommand(name: string, options: GetRunOptions, io: Cl
     ['actions', `${counts.total}: ${countsText(counts, c, lastSeen !== null)}`],
     ['url', c.cyan(url)],
   ];
-  if (run.error !== null)
-    fields.push([
-      'error',
-      `${errorText(run.error, c)}${run.error.actionName ? ` (action ${run.error.actionName})` : ''}`,
-    ]);
+  if (run.error !== null) {
+    // A map item that raised it by the name a person reads (`fetch #7`), its hash name after.
+    const raiser = run.error.actionName ? await store.getAction(name, run.error.actionName) : undefined;
+    const where = !run.error.actionName
+      ? ''
+      : raiser === undefined || raiser.itemIndex === null
+        ? ` (action ${run.error.actionName})`
+        : ` (action ${displayName(raiser)} ${c.dim(raiser.name)})`;
+    fields.push(['error', `${errorText(run.error, c)}${where}`]);
+  }
   if (Object.keys(run.labels).length > 0) {
     fields.push([
       'labels',
@@ -306,6 +311,7 @@ export async function getActionCommand(
     ['task', `${action.taskName}${action.shortName === action.taskName ? '' : ` (${action.shortName})`}`],
     ['parent', action.parentName ?? '-'],
     ['group', action.group ?? '-'],
+    ...(action.itemIndex === null ? [] : [['item', `#${action.itemIndex} of its map (${displayName(action)})`] as [string, string]]),
     [
       'phase',
       orphanedAt === null
