@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const causes = page.locator('[data-testid=cause-list] [data-testid=cause]');
     await causes.nth(2).waitFor(WAIT);
     await causes.filter({ hasText: 'HTTP 503' }).click();
-    await page.locator('[data-testid=group-range]').filter({ hasText: '1–100 HTTP 503' }).waitFor(WAIT);
+    await page.locator('[data-testid=group-range]').filter({ hasText: '1–100 of 500' }).waitFor(WAIT);
     await page.locator('.row-action', { hasText: '#21' }).first().click();
     await page.locator('[data-testid=action-panel] [data-testid=error]').waitFor(WAIT);
     await page.mouse.move(0, 0);

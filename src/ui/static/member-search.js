@@ -12,7 +12,10 @@ import { html } from './html.js';
 /** At most this many causes are listed under a fan-out, the largest; the rest in one line. */
 const MAX_CAUSES = 8;
 
-/** No filter: every member. */
+/**
+ * A members' filter is one of `{ cause: { code, pattern }, count }` (a cause picked, with how many members it has),
+ * `{ item }` (an index) or `{ text }`. No filter: every member.
+ */
 export const NO_FILTER = Object.freeze({});
 
 /** Whether two filters ask for the same cause. */
@@ -76,7 +79,7 @@ export function CauseList({ run, group, filter, onPick, depth }) {
             title=${`${c.code}: ${c.pattern} (e.g. ${c.example}); click to show only these members`}
             onClick=${(e) => {
               e.stopPropagation();
-              onPick(active ? NO_FILTER : { cause: { code: c.code, pattern: c.pattern } });
+              onPick(active ? NO_FILTER : { cause: { code: c.code, pattern: c.pattern }, count: c.count });
             }}
           >
             <span class="cause-count">${count(c.count)} ×</span>

@@ -337,8 +337,15 @@ function GroupMembers({ group, depth, filter, onFilter }) {
     })}`,
   );
   const { data, error, loading } = useData(url);
-  // The group's counts say how many members are in a phase; a search's size is known only page by page.
-  const total = filtered ? null : phase === '' ? group.counts.total : group.counts[phase];
+  // The group's counts say how many members are in a phase, a cause's count how many failed of it; a search's
+  // size is known only page by page.
+  const total = filtered
+    ? phase === ''
+      ? (filter.count ?? null)
+      : null
+    : phase === ''
+      ? group.counts.total
+      : group.counts[phase];
   const pick = (p) => {
     setPhase(p);
     setOffset(0);
