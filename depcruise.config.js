@@ -21,9 +21,13 @@ export default {
       severity: 'error',
       comment:
         'src/store/ never imports the SDK nor src/internal/: only the plain record types (src/types.ts) and the ' +
-        'error classes (src/errors.ts), and the password mask (src/internal/secrets.ts, a leaf).',
+        'error classes (src/errors.ts), the password mask (src/internal/secrets.ts, a leaf) and the failure causes ' +
+        '(src/internal/error-cause.ts, a leaf: the stores compute an action\'s cause as they write it).',
       from: { path: '^src/store/' },
-      to: { path: '^src/', pathNot: ['^src/store/', '^src/(types|errors)[.]ts$', '^src/internal/secrets[.]ts$'] },
+      to: {
+        path: '^src/',
+        pathNot: ['^src/store/', '^src/(types|errors)[.]ts$', '^src/internal/(secrets|error-cause)[.]ts$'],
+      },
     },
     {
       name: 'internal-is-below-the-sdk',

@@ -5,7 +5,8 @@
  *
  * - `docs/screenshots/runs.png`: the run list;
  * - `docs/screenshots/run.png`: a run page, the map open and a failed member selected;
- * - `docs/screenshots/run-live.png`: a run page while the run goes on.
+ * - `docs/screenshots/run-live.png`: a run page while the run goes on;
+ * - `docs/screenshots/causes.png`: a 10 000-item map's causes of failure, one picked: its members, `task #i`.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import { startUiServer } from '../src/ui/server.js';
 import { browserMissing, launchBrowser, tempRoot } from '../test/support/ui.js';
-import { TEXTS, gated, hostile, pipeline, score, square, uiGates } from '../test/support/ui-seed.js';
+import { TEXTS, flaky, gated, hostile, pipeline, score, square, uiGates } from '../test/support/ui-seed.js';
 
 const OUT = resolve(fileURLToPath(new URL('../docs/screenshots/', import.meta.url)));
 const WAIT = { timeout: 15_000 };
@@ -68,7 +69,19 @@ async function main(): Promise<void> {
 
     uiGates.openAll();
     await live.wait();
-    console.log(`screenshots written to ${OUT}: runs.png, run.png, run-live.png`);
+
+    const crawl = await flyte.withRunContext({ name: 'crawl-catalog-0412' }).run(flaky, 10_000);
+    await crawl.wait();
+    await page.goto(crawl.url);
+    const causes = page.locator('[data-testid=cause-list] [data-testid=cause]');
+    await causes.nth(2).waitFor(WAIT);
+    await causes.filter({ hasText: 'HTTP 503' }).click();
+    await page.locator('[data-testid=group-range]').filter({ hasText: '1–100 of 500' }).waitFor(WAIT);
+    await page.locator('.row-action', { hasText: '#21' }).first().click();
+    await page.locator('[data-testid=action-panel] [data-testid=error]').waitFor(WAIT);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(OUT, 'causes.png'), animations: 'disabled' });
+    console.log(`screenshots written to ${OUT}: runs.png, run.png, run-live.png, causes.png`);
   } finally {
     uiGates.openAll();
     await browser.close();

@@ -399,6 +399,49 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
         }
       });
 
+      it('13 adds item_index: actions recorded before read back as no map item, new ones record it', async () => {
+        const path = join(tempDir(), 'flyte.db');
+        const db = connect(path);
+        applyMigrations(db, path, MIGRATIONS.slice(0, 12));
+        db.prepare(
+          `INSERT INTO actions (run_name, name, parent_name, task_name, short_name, phase)
+         VALUES ('r1', 'old', 'a0', 'env.sq', 'sq', 'succeeded')`,
+        ).run();
+        db.close();
+        const store = open(path);
+        try {
+          assert.equal((await store.getAction('r1', 'old'))?.itemIndex, null);
+          store.putAction(makeAction('r1', 'new', { group: 'map', itemIndex: 3 }));
+          assert.equal((await store.getAction('r1', 'new'))?.itemIndex, 3);
+        } finally {
+          await store.close();
+        }
+      });
+
+      it('14 adds the cause columns, filled for the actions that failed before', async () => {
+        const path = join(tempDir(), 'flyte.db');
+        const db = connect(path);
+        applyMigrations(db, path, MIGRATIONS.slice(0, 13));
+        const insert = db.prepare(
+          `INSERT INTO actions (run_name, name, parent_name, task_name, short_name, grp, phase, error)
+         VALUES ('r1', ?, 'a0', 'env.sq', 'sq', 'map', ?, ?)`,
+        );
+        const error = (message: string): string => JSON.stringify({ code: 'Error', kind: 'user', message });
+        insert.run('m0', 'failed', error('HTTP 503 for item 0'));
+        insert.run('m1', 'timed_out', error('HTTP 503 for item 1'));
+        insert.run('m2', 'aborted', error('aborted'));
+        insert.run('m3', 'succeeded', null);
+        db.close();
+        const store = open(path);
+        try {
+          assert.deepEqual(await store.listCauses('r1', { parentName: 'a0', group: 'map' }), [
+            { code: 'Error', pattern: 'HTTP 503 for item <n>', count: 2, example: 'm0' },
+          ]);
+        } finally {
+          await store.close();
+        }
+      });
+
       it('leave one index on actions, which lists the children of a parent in creation order without sorting', () => {
         const db = connect(':memory:');
         try {
@@ -408,7 +451,8 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
               "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'actions' AND sql IS NOT NULL",
             )
             .all();
-          assert.deepEqual(indexes, ['actions_by_parent']);
+          // And one partial index of the failed rows only (those with a cause), which new actions do not pay for.
+          assert.deepEqual(indexes, ['actions_by_parent', 'actions_by_cause']);
           const plan = (sql: string): string =>
             (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
           const byParent = plan(
@@ -416,6 +460,14 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
           );
           assert.match(byParent, /USING INDEX actions_by_parent \(run_name=\? AND parent_name=\?\)/);
           assert.doesNotMatch(byParent, /TEMP B-TREE/);
+          assert.match(
+            plan(
+              `SELECT cause_code, cause_pattern, count(*), min(seq) FROM actions
+               WHERE run_name = 'r' AND parent_name = 'a0' AND grp = 'g' AND cause_code IS NOT NULL
+               GROUP BY cause_code, cause_pattern`,
+            ),
+            /USING COVERING INDEX actions_by_cause/,
+          );
           // By group alone: no index of its own, but the run's actions, not the whole table.
           assert.match(
             plan("SELECT * FROM actions WHERE run_name = 'r' AND grp = 'g' ORDER BY seq LIMIT 50"),

@@ -153,6 +153,56 @@ describe('UI server API', () => {
     assert.equal((await call(ui.url, `/api/runs/${seed}/actions/nope`)).status, 404);
   });
 
+  it('answers the causes of a fan-out, and filters its members by failure, text, item index and cause', async () => {
+    const fanOut = `parent=a0&group=ui_demo.score_map`;
+    const causes = await call(ui.url, `/api/runs/${seed}/causes?${fanOut}`);
+    assert.equal(causes.status, 200);
+    const [cause, ...others] = causes.json<{ code: string; pattern: string; count: number; example: string }[]>();
+    assert.deepEqual(others, []);
+    assert.deepEqual([cause?.code, cause?.pattern, cause?.count], [
+      'RangeError',
+      'item <n> has no score: text too short',
+      3,
+    ]);
+    type Page = { actions: { name: string; itemIndex: number; phase: string }[]; hasMore: boolean };
+    const members = async (filters: string): Promise<Page> => {
+      const reply = await call(ui.url, `/api/runs/${seed}/actions?${fanOut}&${filters}`);
+      assert.equal(reply.status, 200, reply.text);
+      return reply.json<Page>();
+    };
+    const byCause = await members(
+      `code=${encodeURIComponent(cause?.code ?? '')}&pattern=${encodeURIComponent(cause?.pattern ?? '')}`,
+    );
+    assert.deepEqual(
+      byCause.actions.map((a) => a.itemIndex),
+      [13, 110, 207],
+    );
+    assert.equal(byCause.actions[0]?.name, cause?.example);
+    assert.deepEqual(
+      (await members('failed=1&limit=2')).actions.map((a) => a.itemIndex),
+      [13, 110],
+    );
+    assert.equal((await members('failed=1&limit=2')).hasMore, true);
+    assert.deepEqual(
+      (await members('item=42')).actions.map((a) => [a.itemIndex, a.phase]),
+      [[42, 'succeeded']],
+    );
+    assert.deepEqual(
+      (await members('text=ITEM%20207')).actions.map((a) => a.itemIndex),
+      [207],
+    );
+    const bad = async (path: string, message: RegExp): Promise<void> => {
+      const reply = await call(ui.url, path);
+      assert.equal(reply.status, 400, reply.text);
+      assert.match(reply.text, message);
+    };
+    await bad(`/api/runs/${seed}/causes?parent=a0`, /expected \?parent=ACTION&group=GROUP/);
+    await bad(`/api/runs/${seed}/actions?${fanOut}&code=Error`, /a cause needs both code and pattern/);
+    await bad(`/api/runs/${seed}/actions?${fanOut}&item=-1`, /item: expected an integer from 0/);
+    await bad(`/api/runs/${seed}/actions?${fanOut}&failed=yes`, /failed: expected 1 or 0/);
+    assert.equal((await call(ui.url, `/api/runs/no-such-run/causes?${fanOut}`)).status, 404);
+  });
+
   it('serves a 10 000-item map without reading its members: each request well under a second', async () => {
     const paths = [
       `/api/runs/${wideRun}`,

@@ -9,14 +9,37 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { browserMissing, launchBrowser, tempRoot, type TestBrowser } from './support/ui.js';
 import { initOptions } from './support/test-store.js';
-import { TEXTS, gated, gatedTolerant, hostile, pipeline, square, uiGates, wide } from './support/ui-seed.js';
+import {
+  FLAKY_CAUSES,
+  TEXTS,
+  flaky,
+  gated,
+  gatedTolerant,
+  hostile,
+  pipeline,
+  square,
+  uiGates,
+  wide,
+} from './support/ui-seed.js';
 
 const missing = browserMissing();
 const WAIT = { timeout: 10_000 };
+
+/** Waits until `row`'s text matches `pattern` (a page of rows is replaced once its new data arrives). */
+async function rowText(row: Locator, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + WAIT.timeout;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await row.innerText();
+    if (pattern.test(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.match(text, pattern);
+}
 
 describe('web UI in Chromium', { skip: missing }, () => {
   const root = tempRoot();
@@ -203,6 +226,53 @@ describe('web UI in Chromium', { skip: missing }, () => {
     }
     assert.equal(await page.locator('.row-action').count(), 1 + 100);
     assert.match(await page.locator('.row-action').nth(1).innerText(), /square\s*#300/);
+  });
+
+  it('lists the causes of a 10 000-item map within a second; a cause, an index or a text filters its members', async () => {
+    const big = await flyte.withRunContext({ name: 'flaky-10k' }).run(flaky, 10_000);
+    assert.equal(await big.outputs(), 800);
+    const started = performance.now();
+    await page.goto(big.url);
+    const causes = page.locator('[data-testid=cause-list] [data-testid=cause]');
+    await causes.nth(FLAKY_CAUSES.length - 1).waitFor(WAIT);
+    const elapsed = performance.now() - started;
+    console.log(`cause list of a 10 000-item map with 3 causes visible ${elapsed.toFixed(0)} ms after opening the page`);
+    assert.ok(elapsed < 1000, `the cause list took ${elapsed.toFixed(0)} ms to show`);
+    assert.deepEqual(
+      (await causes.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim()),
+      FLAKY_CAUSES.map((c) => `${c.count} × ${c.pattern} ${c.code}`),
+    );
+
+    // A cause: the fan-out opens on its members, paged, shown as `task #i`.
+    await causes.filter({ hasText: 'HTTP 404' }).click();
+    const range = page.locator('[data-testid=group-range]');
+    await range.filter({ hasText: '1–100 of 200' }).waitFor(WAIT);
+    const members = page.locator('.row-action');
+    assert.equal(await members.count(), 1 + 100);
+    assert.match(await members.nth(1).innerText(), /fetchItem #2\b/);
+    assert.match(await members.nth(2).innerText(), /fetchItem #52\b/);
+    assert.equal(await members.nth(1).locator('.label').getAttribute('title'), await members.nth(1).getAttribute('data-action'));
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await range.filter({ hasText: '101–200 of 200' }).waitFor(WAIT);
+    await rowText(members.nth(1), /fetchItem #5002\b/);
+    assert.equal(await page.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+
+    // The search box: an item index, then text in the inputs or the error message.
+    const search = page.locator('[data-testid=member-search]');
+    await search.fill('#4242');
+    await search.press('Enter');
+    await range.filter({ hasText: '1–1 #4242' }).waitFor(WAIT);
+    await rowText(members.nth(1), /fetchItem #4242\b/);
+    assert.equal(await members.count(), 1 + 1);
+    assert.equal(await causes.filter({ hasText: 'HTTP 404' }).getAttribute('aria-pressed'), 'false');
+    await search.fill('/data/IN/703.csv');
+    await search.press('Enter');
+    await rowText(members.nth(1), /fetchItem #703\b/);
+    await range.filter({ hasText: '1–1 “/data/IN/703.csv”' }).waitFor(WAIT);
+    assert.equal(await members.count(), 1 + 1);
+    await page.locator('[data-testid=clear-filter]').click();
+    await range.filter({ hasText: '1–100 of 10,000' }).waitFor(WAIT);
+    assert.equal(await search.inputValue(), '');
   });
 
   it('opens a run at run.url', async () => {

@@ -5,6 +5,7 @@
  */
 import * as flyte from '../index.js';
 import type { ActionRecord, LogLine, RunPhase, RunRecord } from '../index.js';
+import { displayName } from '../internal/display-name.js';
 import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
 import { RUN_PHASES } from '../types.js';
@@ -120,24 +121,62 @@ export async function getRuns(
   io.print(table(['NAME', 'TASK', 'PHASE', 'STARTED', 'DURATION', 'ACTIONS'], rows, c));
 }
 
-/** The folded tree as JSON: actions with children, folds with counts. */
+/** The folded tree as JSON: actions with children (and their `displayName`), folds with counts and causes. */
 function treeJson(node: TreeNode): unknown {
-  if (node.kind === 'action') return { ...node, children: node.children.map(treeJson) };
+  if (node.kind === 'action') {
+    return { ...node, displayName: displayName(node.action), children: node.children.map(treeJson) };
+  }
+  if (node.kind === 'fold') {
+    return { ...node, causes: node.causes.map(({ code, pattern, count, example }) => ({ code, pattern, count, example })) };
+  }
   return node;
 }
 
-/** `flyte get run NAME`: the run's record and its action tree with fan-outs folded. */
-export async function getRunCommand(
-  name: string,
-  options: GetOptions & { maxNodes?: string },
-  io: CliIo,
-): Promise<void> {
+/** Options of `flyte get run`. */
+export interface GetRunOptions extends GetOptions {
+  readonly maxNodes?: string;
+  /** List the actions that failed or timed out instead of the tree. */
+  readonly failed?: boolean;
+  /** List the actions whose inputs or error message contain this text (ignoring case) instead of the tree. */
+  readonly grep?: string;
+  /** The page of a listing: at most this many actions (default 50), after skipping `offset` (default 0). */
+  readonly limit?: string;
+  readonly offset?: string;
+}
+
+/** A non-negative (or, with `min` 1, positive) integer flag. */
+function integerFlag(flag: string, value: string | undefined, fallback: number, min: 0 | 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || value.trim() === '') {
+    throw new UsageError(`${flag}: expected a ${min === 1 ? 'positive' : 'non-negative'} integer; received '${value}'`);
+  }
+  return n;
+}
+
+/**
+ * `flyte get run NAME`: the run's record and its action tree with fan-outs folded, each fan-out's causes of
+ * failure under it. With `--failed` and/or `--grep TEXT`: the matching actions of the run instead, a page at a
+ * time (`--limit`, `--offset`).
+ */
+export async function getRunCommand(name: string, options: GetRunOptions, io: CliIo): Promise<void> {
   const format = outputFormat(options.output);
-  const maxNodes = options.maxNodes === undefined ? 200 : Number(options.maxNodes);
-  if (!Number.isInteger(maxNodes) || maxNodes < 1) {
-    throw new UsageError(`--max-nodes: expected a positive integer; received '${options.maxNodes}'`);
+  const maxNodes = integerFlag('--max-nodes', options.maxNodes, 200, 1);
+  if (options.grep !== undefined && options.grep === '') {
+    throw new UsageError("--grep: expected some text to look for; received ''");
+  }
+  const searching = options.failed === true || options.grep !== undefined;
+  const limit = integerFlag('--limit', options.limit, 50, 1);
+  const offset = integerFlag('--offset', options.offset, 0, 0);
+  if (!searching && (options.limit !== undefined || options.offset !== undefined)) {
+    throw new UsageError('--limit and --offset page the actions listed by --failed or --grep; add one of them');
   }
   await initFromFlags(options);
+  if (searching) {
+    await requireRun(name);
+    await listMatching(name, { failed: options.failed === true, text: options.grep, limit, offset }, format, io);
+    return;
+  }
   const run = await requireRun(name);
   const store = runtime().store;
   const source = new StoreTreeSource(store, name);
@@ -166,11 +205,16 @@ export async function getRunCommand(
     ['actions', `${counts.total}: ${countsText(counts, c, lastSeen !== null)}`],
     ['url', c.cyan(url)],
   ];
-  if (run.error !== null)
-    fields.push([
-      'error',
-      `${errorText(run.error, c)}${run.error.actionName ? ` (action ${run.error.actionName})` : ''}`,
-    ]);
+  if (run.error !== null) {
+    // A map item that raised it by the name a person reads (`fetch #7`), its hash name after.
+    const raiser = run.error.actionName ? await store.getAction(name, run.error.actionName) : undefined;
+    const where = !run.error.actionName
+      ? ''
+      : raiser === undefined || raiser.itemIndex === null
+        ? ` (action ${run.error.actionName})`
+        : ` (action ${displayName(raiser)} ${c.dim(raiser.name)})`;
+    fields.push(['error', `${errorText(run.error, c)}${where}`]);
+  }
   if (Object.keys(run.labels).length > 0) {
     fields.push([
       'labels',
@@ -185,6 +229,53 @@ export async function getRunCommand(
     const width = io.stdout.isTTY ? io.stdout.columns : undefined;
     io.print(renderTree(tree, { colors: c, width, lastSeenAt: lastSeen }).join('\n'));
   }
+}
+
+/** The matching actions of `flyte get run NAME --failed / --grep TEXT`, one page. */
+async function listMatching(
+  runName: string,
+  query: { failed: boolean; text: string | undefined; limit: number; offset: number },
+  format: OutputFormat,
+  io: CliIo,
+): Promise<void> {
+  const { limit, offset } = query;
+  // One more than the page, to tell whether there is a next one.
+  const found = await runtime().store.listActions(runName, {
+    ...(query.failed ? { failed: true } : {}),
+    ...(query.text === undefined ? {} : { text: query.text }),
+    offset,
+    limit: limit + 1,
+  });
+  const actions = found.slice(0, limit);
+  const more = found.length > limit;
+  if (format === 'json') {
+    printJson(io, {
+      run: runName,
+      offset,
+      limit,
+      more,
+      actions: actions.map((a) => ({ ...a, displayName: displayName(a) })),
+    });
+    return;
+  }
+  const what = [query.failed ? 'failed' : '', query.text === undefined ? '' : `matching '${query.text}'`]
+    .filter((s) => s !== '')
+    .join(' and ');
+  const c = io.out;
+  if (actions.length === 0) {
+    io.print(offset === 0 ? `no actions ${what} in run ${runName}` : `no actions ${what} past ${offset}`);
+    return;
+  }
+  const rows = actions.map((a) => [
+    displayName(a),
+    c.dim(a.name),
+    phaseText(a.phase, c),
+    elapsed(a.startedAt, a.endedAt),
+    a.error === null ? '' : errorText(a.error, c),
+  ]);
+  io.print(table(['ACTION', 'NAME', 'PHASE', 'DURATION', 'ERROR'], rows, c));
+  const range = `${offset + 1}–${offset + actions.length}`;
+  io.print(c.dim(more ? `actions ${range} ${what}; next page: --offset ${offset + limit}` : `actions ${range} ${what}`));
 }
 
 function fieldList(fields: readonly (readonly [string, string])[], c: Colors): string {
@@ -220,6 +311,7 @@ export async function getActionCommand(
     ['task', `${action.taskName}${action.shortName === action.taskName ? '' : ` (${action.shortName})`}`],
     ['parent', action.parentName ?? '-'],
     ['group', action.group ?? '-'],
+    ...(action.itemIndex === null ? [] : [['item', `#${action.itemIndex} of its map (${displayName(action)})`] as [string, string]]),
     [
       'phase',
       orphanedAt === null

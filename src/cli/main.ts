@@ -150,9 +150,21 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
       .description("a run's record and its action tree, with fan-outs and groups folded into one line each")
       .argument('<name>', 'the run name')
       .option('--max-nodes <n>', 'show at most this many tree lines', '200')
+      .option('--failed', 'list the actions that failed or timed out (paged) instead of the tree')
+      .option('--grep <text>', 'list the actions whose inputs or error message contain TEXT, ignoring case (paged)')
+      .option('--limit <n>', 'with --failed or --grep: at most this many actions (default 50)')
+      .option('--offset <n>', 'with --failed or --grep: skip this many matching actions first (default 0)')
       .addOption(OUTPUT()),
   )
-    .addHelpText('after', examples('flyte get run brisk-otter-3f9a2c', 'flyte get run brisk-otter-3f9a2c -o json'))
+    .addHelpText(
+      'after',
+      examples(
+        'flyte get run brisk-otter-3f9a2c',
+        'flyte get run brisk-otter-3f9a2c -o json',
+        'flyte get run brisk-otter-3f9a2c --failed --limit 20',
+        "flyte get run brisk-otter-3f9a2c --grep 'HTTP 503' --offset 50",
+      ),
+    )
     .action(async (name: string, _opts, cmd: Command) =>
       (await getCommands()).getRunCommand(name, cmd.optsWithGlobals(), io),
     );

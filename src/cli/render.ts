@@ -11,6 +11,7 @@
  * @module
  */
 import type { ActionRecord, RunPhase } from '../index.js';
+import { displayName } from '../internal/display-name.js';
 import { countsText, elapsed, errorText, phaseIcon, progressBar, type Colors } from './format.js';
 import type { ActionNode, FoldNode, TreeNode } from './tree.js';
 
@@ -25,6 +26,8 @@ export interface RenderOptions {
   readonly width?: number;
   /** Width of fold progress bars. @default 20 */
   readonly barWidth?: number;
+  /** At most this many causes of failure under each fold, the largest. @default 5 */
+  readonly maxCauses?: number;
   /**
    * The run is orphaned and its driver was last seen then: its running and queued actions and folds are drawn
    * orphaned (`?`, never a spinner), their durations ending at this time. @default not orphaned
@@ -97,15 +100,17 @@ export function renderTree(root: ActionNode, options: RenderOptions): string[] {
   const rows: Row[] = [];
   const visit = (node: TreeNode, prefix: string, guide: string): void => {
     rows.push(row(node, prefix + guide, options));
-    if (node.kind !== 'action') return;
     const childPrefix = prefix + (guide === '' ? '' : guide.startsWith('└') ? '   ' : '│  ');
+    if (node.kind === 'fold') rows.push(...causeRows(node, childPrefix, options));
+    if (node.kind !== 'action') return;
     node.children.forEach((child, i) => {
       visit(child, childPrefix, i === node.children.length - 1 ? '└─ ' : '├─ ');
     });
   };
   visit(root, '', '');
   // Align the right-hand columns, but do not let one long name push everything off screen.
-  const leftWidth = Math.min(Math.max(...rows.map((r) => visibleLength(r.left))), 48);
+  // Lines with nothing on the right (causes, `… more`) do not count.
+  const leftWidth = Math.min(Math.max(0, ...rows.filter((r) => r.right !== '').map((r) => visibleLength(r.left))), 48);
   return rows.map((r) => {
     const line = r.right === '' ? r.left : `${pad(r.left, leftWidth)}  ${r.right}`;
     return options.width === undefined ? line : truncate(line, options.width);
@@ -126,7 +131,8 @@ function row(node: TreeNode, guide: string, o: RenderOptions): Row {
       elapsed(f.startedAt, f.endedAt ?? seenUntil(f.startedAt, o.lastSeenAt), now),
     ];
     if (f.retried > 0) parts.push(c.yellow(`${f.retried} retried`));
-    if (f.firstFailure !== null) {
+    // With causes listed under the fold, the first failure is one of their examples.
+    if (f.firstFailure !== null && f.causes.length === 0) {
       parts.push(`first failure ${c.dim(f.firstFailure.name)} ${errorText(f.firstFailure.error, c)}`);
     }
     return {
@@ -135,6 +141,25 @@ function row(node: TreeNode, guide: string, o: RenderOptions): Row {
     };
   }
   return actionRow(node.action, dimGuide, o, now);
+}
+
+/**
+ * The lines under a fold that list its causes of failure, largest first: `212 × HTTP 503 for item <n>  Error  e.g.
+ * fetch #7 a1-3f9c…`, then `… 2 more causes` past `maxCauses`.
+ */
+function causeRows(f: FoldNode, prefix: string, o: RenderOptions): Row[] {
+  const c = o.colors;
+  const max = o.maxCauses ?? 5;
+  const guide = c.dim(`${prefix}   `);
+  const rows: Row[] = f.causes.slice(0, max).map((cause) => ({
+    left:
+      `${guide}${c.red(`${cause.count} ×`)} ${cause.pattern === '' ? cause.code : cause.pattern}  ` +
+      `${c.dim(cause.code)}  ${c.dim('e.g.')} ${cause.exampleLabel} ${c.dim(cause.example)}`,
+    right: '',
+  }));
+  const hidden = f.causes.length - max;
+  if (hidden > 0) rows.push({ left: `${guide}${c.dim(`… ${hidden} more cause${hidden === 1 ? '' : 's'}`)}`, right: '' });
+  return rows;
 }
 
 /**
@@ -149,7 +174,7 @@ export function seenUntil(startedAt: number | null, lastSeenAt: number | null | 
 function actionRow(a: ActionRecord, guide: string, o: RenderOptions, now: number): Row {
   const c = o.colors;
   const orphaned = o.lastSeenAt != null && (a.phase === 'running' || a.phase === 'queued');
-  const left = `${guide}${phaseIcon(orphaned ? 'orphaned' : a.phase, c, o.tick)} ${a.shortName} ${c.dim(a.name)}`;
+  const left = `${guide}${phaseIcon(orphaned ? 'orphaned' : a.phase, c, o.tick)} ${displayName(a)} ${c.dim(a.name)}`;
   const parts = [
     a.phase === 'queued'
       ? c.dim(orphaned ? 'queued, orphaned' : 'queued')

@@ -8,11 +8,14 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, LogLine } from '../index.js';
+import { displayName } from '../internal/display-name.js';
+import { causeOf } from '../internal/error-cause.js';
 import type { Recorder } from '../internal/recorder.js';
 import {
   countsOfItems,
   emptyCounts,
   pickActionRecord,
+  type FailureCause,
   type GroupSummary,
   type MapTotal,
   type RunStore,
@@ -62,6 +65,17 @@ export interface FoldNode {
   readonly retried: number;
   /** The first member that failed, for a hint. */
   readonly firstFailure: { readonly name: string; readonly error: ActionError } | null;
+  /**
+   * The failed and timed-out members grouped by cause (error code and masked message), largest first, as the
+   * store's `listCauses` gives them; `[]` when none failed.
+   */
+  readonly causes: readonly FoldCause[];
+}
+
+/** A cause of failure of a fold's members, with the name a person reads of its example (`task #i`). */
+export interface FoldCause extends FailureCause {
+  /** {@link displayName} of the example member. */
+  readonly exampleLabel: string;
 }
 
 /** Siblings left out because the tree reached its size limit. */
@@ -158,6 +172,8 @@ class FoldBuilder {
   allEnded = true;
   retried = 0;
   firstFailure: FoldNode['firstFailure'] = null;
+  /** Causes by `code\0pattern`, in the order their first member came (a `Map` keeps insertion order). */
+  readonly causes = new Map<string, { -readonly [K in keyof FoldCause]: FoldCause[K] }>();
 
   constructor(
     readonly parentName: string,
@@ -176,6 +192,13 @@ class FoldBuilder {
     if (this.firstFailure === null && a.error !== null && (a.phase === 'failed' || a.phase === 'timed_out')) {
       this.firstFailure = { name: a.name, error: a.error };
     }
+    const cause = a.error === null ? null : causeOf(a);
+    if (cause !== null) {
+      const key = `${cause.code}\0${cause.pattern}`;
+      const seen = this.causes.get(key);
+      if (seen !== undefined) seen.count++;
+      else this.causes.set(key, { ...cause, count: 1, example: a.name, exampleLabel: displayName(a) });
+    }
   }
 
   build(expected: number | undefined): FoldNode {
@@ -190,6 +213,8 @@ class FoldBuilder {
       endedAt: this.allEnded ? this.endedAt : null,
       retried: this.retried,
       firstFailure: this.firstFailure,
+      // A stable sort: equal counts stay in the order of their first member, as the stores order them.
+      causes: [...this.causes.values()].sort((x, y) => y.count - x.count),
     };
   }
 }

@@ -26,8 +26,10 @@ import {
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
+  type FailureCause,
   type GroupSummary,
   type ListActionsQuery,
+  type ListCausesQuery,
   type ListLogsQuery,
   type ListRunsQuery,
   type MapTotal,
@@ -36,7 +38,8 @@ import {
   type RunUpdate,
   type RunWrite,
 } from './run-store.js';
-import { checkTail, pageOf } from './paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from './paging.js';
+import { causeOf, type ErrorCause } from '../internal/error-cause.js';
 
 interface StoredRun {
   record: RunRecord;
@@ -67,6 +70,8 @@ interface StoredAction {
   readonly lostOwners: readonly string[];
   /** The last {@link ActionWrite.worker} written: the worker of the attempt implied by the record. */
   readonly worker: string | null;
+  /** Its cause of failure, as the SQL stores keep it: computed with each write, `null` unless it failed. */
+  readonly cause: ErrorCause | null;
 }
 
 /**
@@ -139,7 +144,10 @@ export class MemoryStore implements RunStore {
     const record = copyAction(action);
     run.actions.set(action.name, {
       // As in the SQL stores, an action's place in the tree is fixed by its first write.
-      record: prev === undefined ? record : { ...record, parentName: prev.record.parentName, group: prev.record.group },
+      record:
+        prev === undefined
+          ? record
+          : { ...record, parentName: prev.record.parentName, group: prev.record.group, itemIndex: prev.record.itemIndex },
       inputs: action.inputs ?? prev?.inputs ?? null,
       inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
       outputs: action.outputs ?? prev?.outputs ?? null,
@@ -149,6 +157,7 @@ export class MemoryStore implements RunStore {
       takeovers: prev?.takeovers ?? 0,
       lostOwners: prev?.lostOwners ?? [],
       worker: action.worker ?? prev?.worker ?? null,
+      cause: causeOf(action),
     });
   }
 
@@ -341,15 +350,22 @@ export class MemoryStore implements RunStore {
   async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
     this.#check();
     const { offset, limit } = pageOf(query, Infinity);
+    checkActionFilters(query);
     const run = this.#runs.get(runName);
     if (run === undefined) return [];
     const end = offset + limit;
     const out: ActionRecord[] = [];
     let matched = 0;
-    for (const { record: a } of run.actions.values()) {
+    const text = query.text?.toLowerCase();
+    for (const stored of run.actions.values()) {
+      const a = stored.record;
       if (query.parentName !== undefined && a.parentName !== query.parentName) continue;
       if (query.group !== undefined && a.group !== query.group) continue;
       if (query.phase !== undefined && a.phase !== query.phase) continue;
+      if (query.failed === true && a.phase !== 'failed' && a.phase !== 'timed_out') continue;
+      if (query.itemIndex !== undefined && a.itemIndex !== query.itemIndex) continue;
+      if (query.cause !== undefined && !sameCause(stored.cause, query.cause)) continue;
+      if (text !== undefined && !containsText(stored, text)) continue;
       if (matched >= end) break;
       if (matched >= offset) out.push(copyAction(a));
       matched++;
@@ -393,6 +409,21 @@ export class MemoryStore implements RunStore {
       if (a.endedAt !== null && (g.endedAt === null || a.endedAt > g.endedAt)) g.endedAt = a.endedAt;
     }
     return [...groups.values()];
+  }
+
+  async listCauses(runName: string, query: ListCausesQuery): Promise<FailureCause[]> {
+    this.#check();
+    checkCausesQuery(query);
+    const causes = new Map<string, { code: string; pattern: string; count: number; example: string }>();
+    for (const { record: a, cause } of this.#runs.get(runName)?.actions.values() ?? []) {
+      if (cause === null || a.parentName !== query.parentName || a.group !== query.group) continue;
+      const key = `${cause.code}\0${cause.pattern}`;
+      const seen = causes.get(key);
+      if (seen === undefined) causes.set(key, { ...cause, count: 1, example: a.name });
+      else seen.count++;
+    }
+    // A stable sort: equal counts stay in the order their first member was created.
+    return [...causes.values()].sort((x, y) => y.count - x.count);
   }
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
@@ -544,6 +575,18 @@ function copyRun(r: RunRecord): RunRecord {
     heartbeatAt: r.heartbeatAt,
     leaseExpiresAt: r.leaseExpiresAt,
   };
+}
+
+function sameCause(a: ErrorCause | null, b: ErrorCause): boolean {
+  return a !== null && a.code === b.code && a.pattern === b.pattern;
+}
+
+/** Whether the action's encoded inputs or error message contain `lower` (lower-cased), ignoring case. */
+function containsText(a: StoredAction, lower: string): boolean {
+  return (
+    (a.inputs?.toLowerCase().includes(lower) ?? false) ||
+    (a.record.error?.message.toLowerCase().includes(lower) ?? false)
+  );
 }
 
 function copyAction(a: ActionRecord): ActionRecord {

@@ -1,5 +1,5 @@
 /**
- * Checks the `offset`/`limit` of a list query the same way in every store.
+ * Checks the `offset`/`limit` of a list query, and the filters of an action query, the same way in every store.
  * @module
  */
 
@@ -41,4 +41,52 @@ export function checkTail(tail: number | undefined): number | undefined {
     throw new RangeError(`tail must be a non-negative integer, received ${String(tail)}`);
   }
   return tail;
+}
+
+/** The search filters of an action query, as {@link checkActionFilters} reads them. */
+export interface ActionFilters {
+  readonly failed?: boolean;
+  readonly text?: string;
+  readonly itemIndex?: number;
+  readonly cause?: { readonly code: string; readonly pattern: string };
+}
+
+/**
+ * Checks the search filters of `RunStore.listActions` (`failed`, `text`, `itemIndex`, `cause`), so that every
+ * store refuses the same bad queries with the same words.
+ *
+ * @throws TypeError or RangeError saying what was expected and what was received.
+ * @example
+ * ```ts
+ * checkActionFilters({ itemIndex: 3, text: 'timeout' }); // passes
+ * checkActionFilters({ itemIndex: -1 });                 // RangeError
+ * ```
+ */
+export function checkActionFilters(query: ActionFilters): void {
+  if (query.failed !== undefined && typeof query.failed !== 'boolean') {
+    throw new TypeError(`failed must be a boolean, received ${JSON.stringify(query.failed)}`);
+  }
+  if (query.text !== undefined && (typeof query.text !== 'string' || query.text === '')) {
+    throw new TypeError(`text must be a non-empty string, received ${JSON.stringify(query.text)}`);
+  }
+  if (query.itemIndex !== undefined && (!Number.isSafeInteger(query.itemIndex) || query.itemIndex < 0)) {
+    throw new RangeError(`itemIndex must be a non-negative integer, received ${String(query.itemIndex)}`);
+  }
+  const cause = query.cause;
+  if (cause !== undefined && (typeof cause?.code !== 'string' || typeof cause.pattern !== 'string')) {
+    throw new TypeError(`cause must be { code: string, pattern: string }, received ${JSON.stringify(cause)}`);
+  }
+}
+
+/**
+ * Checks the fan-out of a `RunStore.listCauses` query.
+ *
+ * @throws TypeError when `parentName` or `group` is not a string.
+ */
+export function checkCausesQuery(query: { readonly parentName: string; readonly group: string }): void {
+  if (typeof query?.parentName !== 'string' || typeof query.group !== 'string') {
+    throw new TypeError(
+      `listCauses needs { parentName: string, group: string }, received ${JSON.stringify(query ?? null)}`,
+    );
+  }
 }

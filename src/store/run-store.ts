@@ -124,15 +124,49 @@ export interface ListRunsQuery {
   readonly taskName?: string;
 }
 
-/** Filter for {@link RunStore.listActions}. In creation order. */
+/**
+ * Filter for {@link RunStore.listActions}. In creation order; every filter given must match (they combine with
+ * AND). The search filters (`failed`, `text`, `itemIndex`, `cause`) are meant with a `parentName` and a `group`
+ * (the members of one fan-out): the SQL stores then walk that parent's children only, a page at a time.
+ */
 export interface ListActionsQuery {
   /** Only direct children of this action (`null`: only the root). */
   readonly parentName?: string | null;
   /** Only actions created in this group (`null`: only actions in no group). */
   readonly group?: string | null;
   readonly phase?: ActionPhase;
+  /** `true`: only actions that `failed` or `timed_out`; `false` or absent: no filter. */
+  readonly failed?: boolean;
+  /**
+   * Only actions whose encoded inputs or error message contain this text, ignoring case (ASCII letters on
+   * SQLite, whose `lower()` folds only those). A non-empty string.
+   */
+  readonly text?: string;
+  /** Only the map item of this 0-based index ({@link ActionRecord.itemIndex}). */
+  readonly itemIndex?: number;
+  /** Only actions that failed of this cause (see {@link RunStore.listCauses}). */
+  readonly cause?: { readonly code: string; readonly pattern: string };
   readonly offset?: number;
   readonly limit?: number;
+}
+
+/**
+ * One cause of failure among the members of a fan-out (see {@link RunStore.listCauses}): the error code and the
+ * masked message (`maskMessage` in `src/internal/error-cause.ts`) that `count` failed members share.
+ */
+export interface FailureCause {
+  readonly code: string;
+  /** The masked message, e.g. `HTTP 503 for item <n>`. */
+  readonly pattern: string;
+  readonly count: number;
+  /** One real action name of this cause: the first such member in creation order. */
+  readonly example: string;
+}
+
+/** Which fan-out {@link RunStore.listCauses} reads: the children of `parentName` created in `group`. */
+export interface ListCausesQuery {
+  readonly parentName: string;
+  readonly group: string;
 }
 
 /** A worker's claim on one action (see {@link RunStore.claimAction}). */
@@ -368,6 +402,15 @@ export interface RunStore {
   /** Per (parent, group) counts and expected totals: the folded nodes of a run's tree. */
   listGroups(runName: string): Promise<GroupSummary[]>;
   /**
+   * The causes of failure of one fan-out's members (the children of `query.parentName` in `query.group`) that
+   * `failed` or `timed_out`: grouped by (error code, masked message), largest first (then in the order the
+   * first member of each failed). The stores keep each action's cause in columns of its own, written with the
+   * action, so this is one indexed query that reads the failed members only, however large the fan-out.
+   *
+   * Thrown (as a rejection) with a `TypeError` when `parentName` or `group` is not a string.
+   */
+  listCauses(runName: string, query: ListCausesQuery): Promise<FailureCause[]>;
+  /**
    * The attempts of an action, by attempt number: the attempt records written for it or, when there are none,
    * the first attempt implied by the action record ({@link impliedFirstAttempt}), or `[]`.
    */
@@ -456,6 +499,7 @@ export function pickActionRecord(a: ActionRecord): ActionRecord {
     taskName: a.taskName,
     shortName: a.shortName,
     group: a.group,
+    itemIndex: a.itemIndex ?? null,
     phase: a.phase,
     cacheHit: a.cacheHit,
     attempts: a.attempts,

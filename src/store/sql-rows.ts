@@ -4,7 +4,7 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
-import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, GroupSummary } from './run-store.js';
+import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, FailureCause, GroupSummary } from './run-store.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -12,9 +12,13 @@ export const RUN_COLUMNS =
   'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
   'epoch, heartbeat_at, lease_expires_at';
 export const ACTION_COLUMNS =
-  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+  'run_name, name, parent_name, task_name, short_name, grp, item_index, phase, cache_hit, attempts, started_at, ' +
+  'ended_at, error';
 /** The columns of an attempt record. */
 export const ATTEMPT_COLUMNS = 'run_name, action_name, attempt, phase, started_at, ended_at, error, worker';
+
+/** The phases of a failure (`ListActionsQuery.failed`), as an SQL list for `phase IN …`. */
+export const FAILED_PHASES_SQL = `('failed', 'timed_out')`;
 
 /** The terminal action phases, as an SQL list for `phase IN …`. */
 export const TERMINAL_ACTION_PHASES_SQL = `('succeeded', 'failed', 'aborted', 'timed_out')`;
@@ -76,6 +80,8 @@ export interface ActionRow {
   task_name: string;
   short_name: string;
   grp: string | null;
+  /** `null` for actions that are not map items (and for every action recorded before the column existed). */
+  item_index: number | null;
   phase: ActionRecord['phase'];
   /** SQLite stores 0 / 1, Postgres a boolean. */
   cache_hit: number | boolean;
@@ -114,6 +120,20 @@ export interface GroupRow extends ActionCounts {
   expected: number | null;
   started_at: number | null;
   ended_at: number | null;
+}
+
+/** A row of a `listCauses` query. */
+export interface CauseRow {
+  code: string;
+  pattern: string;
+  /** A bigint's text on Postgres. */
+  count: number | string;
+  example: string;
+}
+
+/** A cause of failure from its row. */
+export function causeFromRow(r: CauseRow): FailureCause {
+  return { code: r.code, pattern: r.pattern, count: Number(r.count), example: r.example };
 }
 
 export interface AttemptRow {
@@ -173,6 +193,7 @@ export function actionFromRow(r: ActionRow): ActionRecord {
     taskName: r.task_name,
     shortName: r.short_name,
     group: r.grp,
+    itemIndex: r.item_index === null ? null : Number(r.item_index),
     phase: r.phase,
     cacheHit: r.cache_hit === true || r.cache_hit === 1,
     attempts: r.attempts,
@@ -217,6 +238,7 @@ export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     taskName: a.taskName,
     shortName: a.shortName,
     group: a.group,
+    itemIndex: a.itemIndex ?? null,
     phase: a.phase,
     cacheHit: a.cacheHit,
     attempts: a.attempts,

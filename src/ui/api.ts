@@ -9,7 +9,7 @@
 import * as flyte from '../index.js';
 import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
-import { countsOfItems, type GroupSummary, type RunStore } from '../store/run-store.js';
+import { countsOfItems, type FailureCause, type GroupSummary, type RunStore } from '../store/run-store.js';
 import {
   isAbortable,
   isTerminal,
@@ -267,10 +267,19 @@ async function ungroupedChildren(
   return { actions: actions.slice(0, limit), hasMore: actions.length > limit };
 }
 
-/** One page of a run's actions, by parent, group and phase, in creation order. */
+/** The search filters of a fan-out's members (see `ListActionsQuery`): all given must match. */
+export interface MemberFilters {
+  readonly failed?: boolean;
+  /** In the encoded inputs or the error message, ignoring case. */
+  readonly text?: string;
+  readonly itemIndex?: number;
+  readonly cause?: { readonly code: string; readonly pattern: string };
+}
+
+/** One page of a run's actions, by parent, group and phase, and the member filters, in creation order. */
 export async function actionsPage(
   name: string,
-  query: {
+  query: MemberFilters & {
     parent?: string | undefined;
     group?: string | undefined;
     phase?: ActionPhase | undefined;
@@ -285,6 +294,10 @@ export async function actionsPage(
     ...(query.parent === undefined ? {} : { parentName: query.parent }),
     ...(query.group === undefined ? {} : { group: query.group }),
     ...(query.phase === undefined ? {} : { phase: query.phase }),
+    ...(query.failed === true ? { failed: true } : {}),
+    ...(query.text === undefined ? {} : { text: query.text }),
+    ...(query.itemIndex === undefined ? {} : { itemIndex: query.itemIndex }),
+    ...(query.cause === undefined ? {} : { cause: query.cause }),
   });
   return {
     actions: await withChildFlags(name, rows.slice(0, query.limit)),
@@ -293,6 +306,15 @@ export async function actionsPage(
     hasMore: rows.length > query.limit,
     now: Date.now(),
   };
+}
+
+/**
+ * The causes of failure of one fan-out (the children of `parent` in `group`), largest first: one indexed query
+ * of the store (`RunStore.listCauses`), however many members the fan-out has.
+ */
+export async function runCauses(name: string, parent: string, group: string): Promise<FailureCause[]> {
+  await requireRun(name);
+  return store().listCauses(name, { parentName: parent, group });
 }
 
 /** One action with its decoded inputs and outputs, attempts and (the end of) its logs. */

@@ -28,6 +28,8 @@ import {
   abortRun,
   actionDetail,
   actionsPage,
+  runCauses,
+  type MemberFilters,
   listRunsPage,
   rerunRun,
   runDetail,
@@ -257,8 +259,20 @@ function buildRoutes(assets: Assets, hub: LiveHub, log: (line: string) => void):
         parent: url.searchParams.get('parent') || undefined,
         group: url.searchParams.get('group') || undefined,
         phase: phaseParam(url, ACTION_PHASES) as ActionPhase | undefined,
+        ...memberFilters(url),
       }),
     );
+  });
+  get('/api/runs/:name/causes', async ({ res, url, params }) => {
+    const parent = url.searchParams.get('parent');
+    const group = url.searchParams.get('group');
+    if (!parent || !group) {
+      throw new HttpError(
+        400,
+        `causes: expected ?parent=ACTION&group=GROUP (the fan-out); received ${JSON.stringify(url.search)}`,
+      );
+    }
+    sendJson(res, 200, await runCauses(params.name as string, parent, group));
   });
   get('/api/runs/:name/actions/:action', async ({ res, params }) =>
     sendJson(res, 200, await actionDetail(params.name as string, params.action as string)),
@@ -327,6 +341,31 @@ function pageParams(url: URL, defaultLimit: number): { offset: number; limit: nu
   return {
     offset: intParam(url, 'offset', 0, Number.MAX_SAFE_INTEGER),
     limit: intParam(url, 'limit', defaultLimit, MAX_PAGE),
+  };
+}
+
+/**
+ * The member filters of `/api/runs/:name/actions`: `failed=1`, `text=…`, `item=N` and `code=…&pattern=…` (a
+ * cause, both or neither).
+ */
+function memberFilters(url: URL): MemberFilters {
+  const q = url.searchParams;
+  const failed = q.get('failed');
+  if (failed !== null && failed !== '' && failed !== '1' && failed !== '0') {
+    throw new HttpError(400, `failed: expected 1 or 0; received ${JSON.stringify(failed)}`);
+  }
+  const code = q.get('code');
+  const pattern = q.get('pattern');
+  if ((code === null) !== (pattern === null)) {
+    throw new HttpError(400, 'a cause needs both code and pattern (as listed by /api/runs/:name/causes)');
+  }
+  const text = q.get('text');
+  const item = q.get('item');
+  return {
+    ...(failed === '1' ? { failed: true } : {}),
+    ...(text === null || text === '' ? {} : { text }),
+    ...(item === null || item === '' ? {} : { itemIndex: intParam(url, 'item', 0, Number.MAX_SAFE_INTEGER) }),
+    ...(code === null || pattern === null ? {} : { cause: { code, pattern } }),
   };
 }
 

@@ -472,6 +472,138 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await names({ group: null }), ['a0', 'c0']);
         }));
 
+      it('records itemIndex, fixed by the first write, and reads it back in every query', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running' }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: 0 }));
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 1 }));
+          await store.flush();
+          // A later write (a worker, a retry) does not move an item: its index stays the first one written.
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 7, phase: 'failed', error: ERROR }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: null, phase: 'running' }));
+          assert.equal((await store.getAction('r1', 'a0'))?.itemIndex, null);
+          assert.equal((await store.getAction('r1', 'm0'))?.itemIndex, 0);
+          assert.equal((await store.getAction('r1', 'm1'))?.itemIndex, 1);
+          assert.deepEqual(
+            (await store.listActions('r1', { parentName: 'a0' })).map((a) => [a.name, a.itemIndex]),
+            [
+              ['m0', 0],
+              ['m1', 1],
+            ],
+          );
+          assert.deepEqual(
+            (await store.endedAmong('r1', ['m0', 'm1'], { withOutputs: true })).map((a) => a.itemIndex),
+            [1],
+          );
+          assert.equal((await store.claimAction('r1', 'm0', { owner: 'w', leaseMs: 1000 }))?.itemIndex, 0);
+        }));
+
+      it('listCauses groups the failed members of one fan-out by code and masked message, largest first', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const fail = (i: number, phase: 'failed' | 'timed_out', code: string, message: string, group = 'map') =>
+            store.putAction(
+              makeAction('r1', `m${i}`, {
+                group,
+                itemIndex: i,
+                phase,
+                endedAt: 10 + i,
+                error: { code, kind: 'user', message },
+              }),
+            );
+          fail(0, 'failed', 'Error', 'HTTP 404 for item 0');
+          fail(1, 'failed', 'Error', 'HTTP 503 for item 1');
+          fail(2, 'timed_out', 'TaskTimeoutError', 'timed out after 50 ms');
+          fail(3, 'failed', 'Error', 'HTTP 503 for item 3');
+          fail(4, 'failed', 'Error', 'HTTP 503 for item 4');
+          fail(5, 'timed_out', 'TaskTimeoutError', 'timed out after 50 ms');
+          store.putAction(makeAction('r1', 'm6', { group: 'map', itemIndex: 6, phase: 'succeeded' }));
+          // Aborted members have an error but no cause; other groups, parents and runs are not counted.
+          store.putAction(
+            makeAction('r1', 'm7', {
+              group: 'map',
+              phase: 'aborted',
+              error: { code: 'ActionAbortedError', kind: 'system', message: 'aborted' },
+            }),
+          );
+          fail(8, 'failed', 'Error', 'HTTP 503 for item 8', 'other');
+          store.putAction(
+            makeAction('r1', 'c0', { parentName: 'm0', group: 'map', phase: 'failed', error: ERROR }),
+          );
+          store.putAction(makeAction('r2', 'm0', { group: 'map', phase: 'failed', error: ERROR }));
+          assert.deepEqual(await store.listCauses('r1', { parentName: 'a0', group: 'map' }), [
+            { code: 'Error', pattern: 'HTTP 503 for item <n>', count: 3, example: 'm1' },
+            { code: 'TaskTimeoutError', pattern: 'timed out after <n> ms', count: 2, example: 'm2' },
+            { code: 'Error', pattern: 'HTTP 404 for item <n>', count: 1, example: 'm0' },
+          ]);
+          assert.deepEqual(await store.listCauses('r1', { parentName: 'a0', group: 'none' }), []);
+          assert.deepEqual(await store.listCauses('nope', { parentName: 'a0', group: 'map' }), []);
+          // A member retried (recovered) is no longer a failure: its cause goes with its error.
+          store.putAction(makeAction('r1', 'm1', { group: 'map', phase: 'running', epoch: 5 }));
+          assert.deepEqual(
+            (await store.listCauses('r1', { parentName: 'a0', group: 'map' })).map((c) => [c.count, c.example]),
+            [
+              [2, 'm2'],
+              [2, 'm3'],
+              [1, 'm0'],
+            ],
+            'equal counts: in the order of their first member',
+          );
+          await assert.rejects(
+            store.listCauses('r1', { parentName: null, group: 'map' } as never),
+            (e: Error) => e instanceof TypeError && /parentName: string, group: string/.test(e.message),
+          );
+        }));
+
+      it('listActions searches: failed, text in inputs or error message, item index, cause; paged', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          const error = (message: string) => ({ code: 'Error', kind: 'user' as const, message });
+          for (let i = 0; i < 8; i++) {
+            const failed = i % 2 === 1;
+            store.putAction(
+              makeAction('r1', `m${i}`, {
+                group: 'map',
+                itemIndex: i,
+                inputs: `[{"url":"https://Example.com/item/${i}"}]`,
+                phase: failed ? (i === 7 ? 'timed_out' : 'failed') : 'succeeded',
+                error: failed ? error(i === 5 ? 'Quota Exceeded for user 5' : `HTTP 503 for item ${i}`) : null,
+              }),
+            );
+          }
+          store.putAction(makeAction('r1', 'x0', { group: 'other', itemIndex: 3, phase: 'failed', error: error('x') }));
+          const names = async (q: Parameters<RunStore['listActions']>[1]) =>
+            (await store.listActions('r1', { parentName: 'a0', group: 'map', ...q })).map((a) => a.name);
+          assert.deepEqual(await names({ failed: true }), ['m1', 'm3', 'm5', 'm7']);
+          assert.deepEqual(await names({ failed: false }), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+          assert.deepEqual(await names({ failed: true, offset: 1, limit: 2 }), ['m3', 'm5']);
+          assert.deepEqual(await names({ itemIndex: 3 }), ['m3']);
+          assert.deepEqual(await names({ itemIndex: 99 }), []);
+          // Text: case-insensitive, in the encoded inputs or in the error message (not its code).
+          assert.deepEqual(await names({ text: 'example.COM/item/6' }), ['m6']);
+          assert.deepEqual(await names({ text: 'quota exceeded' }), ['m5']);
+          assert.deepEqual(await names({ text: 'http 503' }), ['m1', 'm3', 'm7']);
+          assert.deepEqual(await names({ text: 'Error' }), []);
+          assert.deepEqual(await names({ text: '%' }), [], 'no LIKE wildcards');
+          assert.deepEqual(await names({ text: 'item', failed: true, limit: 2 }), ['m1', 'm3']);
+          const cause = { code: 'Error', pattern: 'HTTP 503 for item <n>' };
+          assert.deepEqual(await names({ cause }), ['m1', 'm3', 'm7']);
+          assert.deepEqual(await names({ cause, offset: 2 }), ['m7']);
+          assert.deepEqual(await names({ cause: { ...cause, code: 'TypeError' } }), []);
+          assert.deepEqual(
+            (await store.listActions('r1', { itemIndex: 3 })).map((a) => a.name),
+            ['m3', 'x0'],
+            'without a fan-out: the whole run',
+          );
+          await assert.rejects(store.listActions('r1', { itemIndex: -1 }), /itemIndex must be a non-negative integer/);
+          await assert.rejects(store.listActions('r1', { text: '' }), /text must be a non-empty string/);
+          await assert.rejects(
+            store.listActions('r1', { cause: { code: 'Error' } as never }),
+            /cause must be \{ code: string, pattern: string \}/,
+          );
+        }));
+
       it('countActions counts by phase, and cache hits', () =>
         withStore(async (store) => {
           assert.deepEqual(await store.countActions('r1'), emptyCounts());
@@ -1054,6 +1186,7 @@ export function makeAction(runName: string, name: string, overrides: Partial<Act
     taskName: 'env.square',
     shortName: 'square',
     group: null,
+    itemIndex: null,
     phase: 'queued',
     cacheHit: false,
     attempts: 0,

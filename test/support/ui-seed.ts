@@ -125,3 +125,28 @@ export const TEXTS = ['  Alpha', 'BETA ', ' Gamma ', 'delta'];
 export const big = env.task({ maxInlineIoBytes: 1024 }, async function big(n: number) {
   return 'x'.repeat(n);
 });
+
+/** The failures of {@link flaky}: 500 × HTTP 503, 200 × HTTP 404, 100 × a missing file, of 10 000 items. */
+export const FLAKY_CAUSES = [
+  { code: 'Error', pattern: 'HTTP 503 for item <n>', count: 500 },
+  { code: 'Error', pattern: 'HTTP 404 for item <n>', count: 200 },
+  { code: 'TypeError', pattern: 'no such file <path>', count: 100 },
+] as const;
+
+/** Fetches item `i`: fails with one of three causes for some items (see {@link FLAKY_CAUSES}). */
+export const fetchItem = env.task(async function fetchItem(i: number) {
+  if (i % 20 === 1) throw new Error(`HTTP 503 for item ${i}`);
+  if (i % 50 === 2) throw new Error(`HTTP 404 for item ${i}`);
+  if (i % 100 === 3) throw new TypeError(`no such file /data/in/${i}.csv`);
+  return i;
+});
+
+/** A map of `n` items of which some fail, of three causes; ends `succeeded` (the failures are in place). */
+export const flaky = env.task(async function flaky(n: number) {
+  const out = await flyte.map(
+    fetchItem,
+    Array.from({ length: n }, (_, i) => i),
+    { concurrency: 256 },
+  );
+  return out.filter((r) => r instanceof Error).length;
+});

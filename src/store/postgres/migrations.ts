@@ -230,7 +230,36 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE actions ADD COLUMN lost_owners text;
     `,
   },
+  {
+    version: 8,
+    name: 'action_item_index',
+    sql: `
+      -- The 0-based position of a map item in its flyte.map call (ActionRecord.itemIndex), fixed by the action's
+      -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
+      -- Not indexed: a search by index walks the parent's children, and every new action would pay for an index.
+      ALTER TABLE actions ADD COLUMN item_index integer;
+    `,
+  },
+  {
+    version: 9,
+    name: 'action_causes',
+    sql: `
+      -- The cause of a failed or timed-out action (src/internal/error-cause.ts causeOf): its error code and masked
+      -- message, computed with every write of the action (NULL for every other phase), so that a fan-out's
+      -- causes are one GROUP BY over an index instead of a read of every member's error. The index is partial:
+      -- only failed rows are in it, so the actions that succeed pay nothing for it. It ends with seq, the first
+      -- member of each cause. The actions that failed before get their cause when the store opens after this
+      -- migration (the masking is code, not SQL: see PostgresStore).
+      ALTER TABLE actions ADD COLUMN cause_code text;
+      ALTER TABLE actions ADD COLUMN cause_pattern text;
+      CREATE INDEX actions_by_cause ON actions (run_name, parent_name, grp, cause_code, cause_pattern, seq)
+        WHERE cause_code IS NOT NULL;
+    `,
+  },
 ];
+
+/** The migration that added the cause columns: the store fills them for older failed actions once it ran. */
+export const PG_CAUSES_MIGRATION = 9;
 
 /** The newest schema version this build knows. */
 export const PG_LATEST_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;

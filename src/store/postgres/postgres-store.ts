@@ -15,9 +15,13 @@ import {
   CLAIMED_ACTION_COLUMNS,
   claimActionSet,
   RUN_COLUMNS,
+  FAILED_PHASES_SQL,
   TERMINAL_ACTION_PHASES_SQL,
   WHOLE_RUN,
   abortRequestFromRow,
+  causeFromRow,
+  errorFromJson,
+  type CauseRow,
   actionWriteGuard,
   claimedActionFromRow,
   type AbortRequestRow,
@@ -51,8 +55,10 @@ import {
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
+  type FailureCause,
   type GroupSummary,
   type ListActionsQuery,
+  type ListCausesQuery,
   type ListLogsQuery,
   type ListRunsQuery,
   type MapTotal,
@@ -61,7 +67,7 @@ import {
   type RunUpdate,
   type RunWrite,
 } from '../run-store.js';
-import { checkTail, pageOf } from '../paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from '../paging.js';
 import {
   SWEEPS_KEPT,
   type SweepOutcome,
@@ -69,7 +75,8 @@ import {
   type SweepSession,
   type SweepStore,
 } from '../sweep-store.js';
-import { applyPgMigrations, checkSchemaName, quoteIdent } from './migrations.js';
+import { PG_CAUSES_MIGRATION, applyPgMigrations, checkSchemaName, quoteIdent } from './migrations.js';
+import { causeOf } from '../../internal/error-cause.js';
 import { WriteBuffer, checkPositive, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
 /** Options of {@link PostgresStore.open}. */
@@ -285,7 +292,8 @@ export class PostgresStore implements RunStore, SweepStore {
       pool.on('error', () => undefined);
       const client = await pool.connect();
       try {
-        await applyPgMigrations(client, this.schema, this.description);
+        const ran = await applyPgMigrations(client, this.schema, this.description);
+        if (ran.includes(PG_CAUSES_MIGRATION)) await fillCauses(client, this.#t);
       } finally {
         client.release();
       }
@@ -614,6 +622,7 @@ export class PostgresStore implements RunStore, SweepStore {
 
   async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
     const { offset, limit } = pageOf(query, Infinity);
+    checkActionFilters(query);
     await this.#beforeRead();
     const params: unknown[] = [runName];
     const where = ['run_name = $1'];
@@ -630,6 +639,21 @@ export class PostgresStore implements RunStore, SweepStore {
     if (query.phase !== undefined) {
       params.push(query.phase);
       where.push(`phase = $${params.length}`);
+    }
+    if (query.failed === true) where.push(`phase IN ${FAILED_PHASES_SQL}`);
+    if (query.itemIndex !== undefined) {
+      params.push(query.itemIndex);
+      where.push(`item_index = $${params.length}`);
+    }
+    if (query.cause !== undefined) {
+      params.push(query.cause.code, query.cause.pattern);
+      where.push(`cause_code = $${params.length - 1} AND cause_pattern = $${params.length}`);
+    }
+    if (query.text !== undefined) {
+      // strpos of lower-cased texts: a substring test with no LIKE wildcards to escape. The error is JSON text.
+      params.push(query.text.toLowerCase());
+      const p = `$${params.length}`;
+      where.push(`(strpos(lower(inputs), ${p}) > 0 OR strpos(lower(error::json ->> 'message'), ${p}) > 0)`);
     }
     params.push(sqlLimit(limit), offset);
     const res = await this.#db.query<ActionRow>(
@@ -661,6 +685,23 @@ export class PostgresStore implements RunStore, SweepStore {
       [runName],
     );
     return res.rows.map(groupFromRow);
+  }
+
+  async listCauses(runName: string, query: ListCausesQuery): Promise<FailureCause[]> {
+    checkCausesQuery(query);
+    await this.#beforeRead();
+    // Over actions_by_cause (the failed rows of the fan-out only); the example is the first member of each cause.
+    const res = await this.#db.query<CauseRow>(
+      `SELECT c.code, c.pattern, c.count, a.name AS example
+       FROM (SELECT cause_code AS code, cause_pattern AS pattern, count(*) AS count, min(seq) AS first
+         FROM ${this.#t.actions}
+         WHERE run_name = $1 AND parent_name = $2 AND grp = $3 AND cause_code IS NOT NULL
+         GROUP BY cause_code, cause_pattern) c
+       JOIN ${this.#t.actions} a ON a.run_name = $1 AND a.seq = c.first
+       ORDER BY c.count DESC, c.first`,
+      [runName, query.parentName, query.group],
+    );
+    return res.rows.map(causeFromRow);
   }
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
@@ -1065,12 +1106,17 @@ export class PostgresStore implements RunStore, SweepStore {
     await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
   }
 
-  /** The 19 column arrays of the action rows of `batch`, in the order of `$1`–`$19` of {@link CommitStatements.actionsUpsert}. */
+  /**
+   * The {@link ACTION_UPSERT_COLUMNS} column arrays of the action rows of `batch`, in the order of `$1`–`$22` of
+   * {@link CommitStatements.actionsUpsert}.
+   */
   #actionColumns(batch: WriteBatch): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 19 }, () => []);
+    const cols: unknown[][] = Array.from({ length: ACTION_UPSERT_COLUMNS }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
+        // Nearly every write is of an action without an error: its cause is two NULLs.
+        const cause = a.error === null ? null : causeOf(a);
         const values = [
           a.runName,
           a.name,
@@ -1091,6 +1137,9 @@ export class PostgresStore implements RunStore, SweepStore {
           a.worker ?? null,
           a.job ?? null,
           a.enqueuedAt ?? null,
+          a.itemIndex ?? null,
+          cause?.code ?? null,
+          cause?.pattern ?? null,
         ];
         values.forEach((v, i) => cols[i]?.push(v));
       }
@@ -1243,11 +1292,11 @@ function tables(schema: string): Tables {
 
 /** The texts of the statements of the hot commit path, built once per store (they name its schema). */
 interface CommitStatements {
-  /** The upsert of action rows from the column arrays `$1`–`$17`, with its guard. */
+  /** The upsert of action rows from the column arrays `$1`–`$22` ({@link ACTION_UPSERT_COLUMNS}), with its guard. */
   readonly actionsUpsert: string;
   /**
-   * The same in one statement that fences: it locks the runs `$20` (name order), skips the rows of those whose
-   * epoch is no longer the one in `$21`, and returns the locked runs' `name, epoch`.
+   * The same in one statement that fences: it locks the runs `$23` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$24`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
   /**
@@ -1260,22 +1309,27 @@ interface CommitStatements {
   readonly claimAction: string;
 }
 
+/** How many column arrays the action upsert takes (`$1`–`$22`); the fenced form's two arrays follow them. */
+const ACTION_UPSERT_COLUMNS = 22;
+
 function commitStatements(t: Tables): CommitStatements {
   // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
-  // parent_name and grp are not updated: an action's place in the tree is fixed by its first write.
+  // parent_name, grp and item_index are not updated: an action's place in the tree is fixed by its first write.
   // The guard: never a write of an older epoch, and a terminal row becomes unfinished again only for a writer
   // of a newer epoch (a recovery that claimed the run re-runs what had failed).
   const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
          (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
+          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, item_index, cause_code, cause_pattern)
        SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
          u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker, u.job,
-         u.enqueued_at
+         u.enqueued_at, u.item_index, u.cause_code, u.cause_pattern
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
          $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[], $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY
+         $16::text[], $17::text[], $18::text[], $19::bigint[], $20::integer[], $21::text[], $22::text[])
+         WITH ORDINALITY
          AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, ord)
+           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, item_index, cause_code,
+           cause_pattern, ord)
        ${where}
        ORDER BY u.ord
        ON CONFLICT (run_name, name) DO UPDATE SET
@@ -1287,15 +1341,16 @@ function commitStatements(t: Tables): CommitStatements {
          outputs = coalesce(excluded.outputs, a.outputs),
          worker = coalesce(excluded.worker, a.worker),
          job = coalesce(excluded.job, a.job),
-         enqueued_at = coalesce(excluded.enqueued_at, a.enqueued_at)
+         enqueued_at = coalesce(excluded.enqueued_at, a.enqueued_at),
+         cause_code = excluded.cause_code, cause_pattern = excluded.cause_pattern
        WHERE ${actionWriteGuard('a')}`;
   // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
   // locked row before the first row is inserted, so every lock is taken first, in name order.
   const fenced = `WITH locked AS (
-         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($20::text[]) ORDER BY name FOR UPDATE
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($23::text[]) ORDER BY name FOR UPDATE
        ), written AS (
          ${upsert(`WHERE u.run_name NOT IN (
-           SELECT l.name FROM locked l JOIN unnest($20::text[], $21::bigint[]) AS mine(name, epoch)
+           SELECT l.name FROM locked l JOIN unnest($23::text[], $24::bigint[]) AS mine(name, epoch)
              ON mine.name = l.name
            WHERE l.epoch <> mine.epoch)`)}
        )
@@ -1314,6 +1369,31 @@ function commitStatements(t: Tables): CommitStatements {
        WHERE run_name = $3 AND name = $4 AND phase NOT IN ${TERMINAL_ACTION_PHASES_SQL}
        RETURNING ${CLAIMED_ACTION_COLUMNS}`;
   return { actionsUpsert: upsert(''), fencedActionsUpsert: fenced, claimActions: claim, claimAction: claimOne };
+}
+
+/**
+ * Fills the cause columns of the actions that failed before they existed (once, after the migration that added
+ * them), in one statement.
+ */
+async function fillCauses(client: pg.PoolClient, t: Tables): Promise<void> {
+  const res = await client.query<{ seq: string; phase: ActionRecord['phase']; error: string }>(
+    `SELECT seq, phase, error FROM ${t.actions}
+     WHERE phase IN ${FAILED_PHASES_SQL} AND error IS NOT NULL AND cause_code IS NULL`,
+  );
+  const cols: [string[], string[], string[]] = [[], [], []];
+  for (const r of res.rows) {
+    const cause = causeOf({ phase: r.phase, error: errorFromJson(r.error) });
+    if (cause === null) continue;
+    cols[0].push(r.seq);
+    cols[1].push(cause.code);
+    cols[2].push(cause.pattern);
+  }
+  if (cols[0].length === 0) return;
+  await client.query(
+    `UPDATE ${t.actions} AS a SET cause_code = u.code, cause_pattern = u.pattern
+     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(seq, code, pattern) WHERE a.seq = u.seq`,
+    cols,
+  );
 }
 
 /** Whether `batch` holds action rows and nothing else (no run, attempt, log, map total or cache entry). */

@@ -263,7 +263,38 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN lost_owners TEXT;
     `,
   },
+  {
+    version: 13,
+    name: 'action_item_index',
+    sql: `
+      -- The 0-based position of a map item in its flyte.map call (ActionRecord.itemIndex), fixed by the action's
+      -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
+      -- Not indexed: a search by index walks the parent's children (actions_by_parent), and every new action
+      -- would pay for an index.
+      ALTER TABLE actions ADD COLUMN item_index INTEGER;
+    `,
+  },
+  {
+    version: 14,
+    name: 'action_causes',
+    sql: `
+      -- The cause of a failed or timed-out action (src/internal/error-cause.ts causeOf): its error code and masked
+      -- message, computed with every write of the action (NULL for every other phase), so that a fan-out's
+      -- causes are one GROUP BY over an index instead of a read of every member's error.
+      -- The index is partial: only failed rows are in it, so the actions that succeed (nearly all of a fan-out)
+      -- pay nothing for it. Its rows end with seq (the rowid), the first member of each cause.
+      -- The actions that failed before get their cause when the store opens after this migration (the masking
+      -- is code, not SQL: see SqliteStore.open).
+      ALTER TABLE actions ADD COLUMN cause_code TEXT;
+      ALTER TABLE actions ADD COLUMN cause_pattern TEXT;
+      CREATE INDEX actions_by_cause ON actions (run_name, parent_name, grp, cause_code, cause_pattern)
+        WHERE cause_code IS NOT NULL;
+    `,
+  },
 ];
+
+/** The migration that added the cause columns: the store fills them for older failed actions once it ran. */
+export const CAUSES_MIGRATION = 14;
 
 /** The newest schema version this build knows. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

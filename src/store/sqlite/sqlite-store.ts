@@ -17,8 +17,10 @@ import {
   type ActionIO,
   type ActionWrite,
   type CacheEntry,
+  type FailureCause,
   type GroupSummary,
   type ListActionsQuery,
+  type ListCausesQuery,
   type ListLogsQuery,
   type ListRunsQuery,
   type MapTotal,
@@ -27,7 +29,7 @@ import {
   type RunUpdate,
   type RunWrite,
 } from '../run-store.js';
-import { checkTail, pageOf } from '../paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from '../paging.js';
 import {
   ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
@@ -35,8 +37,12 @@ import {
   CLAIMED_ACTION_COLUMNS,
   claimActionSet,
   RUN_COLUMNS,
+  FAILED_PHASES_SQL,
   TERMINAL_ACTION_PHASES_SQL,
   WHOLE_RUN,
+  causeFromRow,
+  errorFromJson,
+  type CauseRow,
   abortRequestFromRow,
   actionWriteGuard,
   claimedActionFromRow,
@@ -66,7 +72,8 @@ import {
   type SqliteDriverName,
   type SqliteStatement,
 } from './driver.js';
-import { applyMigrations } from './migrations.js';
+import { CAUSES_MIGRATION, applyMigrations } from './migrations.js';
+import { causeOf } from '../../internal/error-cause.js';
 import { checkPositive, WriteBuffer, type WriteBatch, type WriteBufferStats } from '../write-buffer.js';
 
 /** Options of {@link SqliteStore.open}. */
@@ -207,7 +214,8 @@ export class SqliteStore implements RunStore {
       db.exec('PRAGMA temp_store = MEMORY');
       // Checkpoints run on a worker thread (see checkpointer.ts); this one is the backstop if it falls behind.
       if (!inMemory) db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-      applyMigrations(db, file);
+      const ran = applyMigrations(db, file);
+      if (ran.includes(CAUSES_MIGRATION)) fillCauses(db);
       return new SqliteStore(db, file, options);
     } catch (e) {
       db.close();
@@ -442,6 +450,7 @@ export class SqliteStore implements RunStore {
 
   async listActions(runName: string, query: ListActionsQuery = {}): Promise<ActionRecord[]> {
     const { offset, limit } = pageOf(query, Infinity);
+    checkActionFilters(query);
     this.#beforeRead();
     const where = ['run_name = ?'];
     const params: SqlValue[] = [runName];
@@ -459,6 +468,21 @@ export class SqliteStore implements RunStore {
       where.push('phase = ?');
       params.push(query.phase);
     }
+    if (query.failed === true) where.push(`phase IN ${FAILED_PHASES_SQL}`);
+    if (query.itemIndex !== undefined) {
+      where.push('item_index = ?');
+      params.push(query.itemIndex);
+    }
+    if (query.cause !== undefined) {
+      where.push('cause_code = ? AND cause_pattern = ?');
+      params.push(query.cause.code, query.cause.pattern);
+    }
+    if (query.text !== undefined) {
+      // instr of lower-cased texts: a substring test with no LIKE wildcards to escape.
+      where.push(`(instr(lower(inputs), ?) > 0 OR instr(lower(json_extract(error, '$.message')), ?) > 0)`);
+      const text = query.text.toLowerCase();
+      params.push(text, text);
+    }
     const sql = `SELECT ${ACTION_COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ? OFFSET ?`;
     const rows = this.#query(sql).all(...params, sqlLimit(limit), offset) as ActionRow[];
     return rows.map(actionFromRow);
@@ -474,6 +498,13 @@ export class SqliteStore implements RunStore {
     this.#beforeRead();
     const rows = this.#s.listGroups.all(runName, runName) as GroupRow[];
     return rows.map(groupFromRow);
+  }
+
+  async listCauses(runName: string, query: ListCausesQuery): Promise<FailureCause[]> {
+    checkCausesQuery(query);
+    this.#beforeRead();
+    const rows = this.#s.listCauses.all(runName, query.parentName, query.group) as CauseRow[];
+    return rows.map(causeFromRow);
   }
 
   async listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]> {
@@ -587,6 +618,8 @@ export class SqliteStore implements RunStore {
 
   /** Upserts one action; `epoch` is the write's epoch when it names none (this instance's claim on the run). */
   #writeAction(a: ActionWrite, epoch: number): void {
+    // Nearly every write is of an action without an error: its cause is two NULLs.
+    const cause = a.error === null ? null : causeOf(a);
     this.#s.upsertAction.run(
       a.runName,
       a.name,
@@ -594,6 +627,7 @@ export class SqliteStore implements RunStore {
       a.taskName,
       a.shortName,
       a.group,
+      a.itemIndex ?? null,
       a.phase,
       a.cacheHit ? 1 : 0,
       a.attempts,
@@ -607,6 +641,8 @@ export class SqliteStore implements RunStore {
       a.worker ?? null,
       a.job ?? null,
       a.enqueuedAt ?? null,
+      cause?.code ?? null,
+      cause?.pattern ?? null,
     );
   }
 
@@ -691,6 +727,7 @@ interface Statements {
   readonly getActionIO: SqliteStatement;
   readonly countActions: SqliteStatement;
   readonly listGroups: SqliteStatement;
+  readonly listCauses: SqliteStatement;
   readonly listAttempts: SqliteStatement;
   readonly getActionWorker: SqliteStatement;
   readonly getCacheEntry: SqliteStatement;
@@ -704,14 +741,14 @@ function prepareStatements(db: SqliteConnection): Statements {
        epoch, heartbeat_at, lease_expires_at, inputs)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
     // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
-    // parent_name and grp are not updated: an action's place in the tree is fixed by its first write (its name
-    // derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
+    // parent_name, grp and item_index are not updated: an action's place in the tree is fixed by its first write
+    // (its name derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
     // The guard (see RunStore.putAction): a write of an older epoch, or one that would reopen a terminal action
     // at the same epoch, changes nothing.
     upsertAction: db.prepare(`INSERT INTO actions
-      (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-       error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (run_name, name, parent_name, task_name, short_name, grp, item_index, phase, cache_hit, attempts, started_at,
+       ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, cause_code, cause_pattern)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, name) DO UPDATE SET
         task_name = excluded.task_name, short_name = excluded.short_name,
         phase = excluded.phase, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
@@ -722,7 +759,8 @@ function prepareStatements(db: SqliteConnection): Statements {
         outputs = coalesce(excluded.outputs, outputs),
         worker = coalesce(excluded.worker, worker),
         job = coalesce(excluded.job, job),
-        enqueued_at = coalesce(excluded.enqueued_at, enqueued_at)
+        enqueued_at = coalesce(excluded.enqueued_at, enqueued_at),
+        cause_code = excluded.cause_code, cause_pattern = excluded.cause_pattern
       WHERE ${actionWriteGuard('actions')}`),
     upsertAttempt: db.prepare(`INSERT INTO attempts
       (run_name, action_name, attempt, phase, started_at, ended_at, error, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -751,6 +789,13 @@ function prepareStatements(db: SqliteConnection): Statements {
           min(started_at) AS started_at, max(ended_at) AS ended_at, min(seq) AS first
         FROM actions WHERE run_name = ? AND grp IS NOT NULL AND parent_name IS NOT NULL
         GROUP BY parent_name, grp) g ORDER BY g.first`),
+    // Over actions_by_cause (the failed rows of the fan-out only); the example is the first member of each cause.
+    listCauses: db.prepare(`SELECT c.code, c.pattern, c.count, a.name AS example
+      FROM (SELECT cause_code AS code, cause_pattern AS pattern, count(*) AS count, min(seq) AS first
+        FROM actions WHERE run_name = ? AND parent_name = ? AND grp = ? AND cause_code IS NOT NULL
+        GROUP BY cause_code, cause_pattern) c
+      JOIN actions a ON a.seq = c.first
+      ORDER BY c.count DESC, c.first`),
     listAttempts: db.prepare(`SELECT ${ATTEMPT_COLUMNS}
       FROM attempts WHERE run_name = ? AND action_name = ? ORDER BY attempt`),
     getActionWorker: db.prepare(`SELECT ${ACTION_COLUMNS}, worker FROM actions WHERE run_name = ? AND name = ?`),
@@ -759,6 +804,27 @@ function prepareStatements(db: SqliteConnection): Statements {
     ),
     clearCache: db.prepare('DELETE FROM cache_entries'),
   };
+}
+
+/**
+ * Fills the cause columns of the actions that failed before they existed (once, after the migration that added
+ * them), in one transaction.
+ */
+function fillCauses(db: SqliteConnection): void {
+  const rows = db
+    .prepare(
+      `SELECT seq, phase, error FROM actions
+       WHERE phase IN ('failed', 'timed_out') AND error IS NOT NULL AND cause_code IS NULL`,
+    )
+    .all() as { seq: number; phase: ActionRecord['phase']; error: string }[];
+  if (rows.length === 0) return;
+  const update = db.prepare('UPDATE actions SET cause_code = ?, cause_pattern = ? WHERE seq = ?');
+  db.transaction(() => {
+    for (const r of rows) {
+      const cause = causeOf({ phase: r.phase, error: errorFromJson(r.error) });
+      if (cause !== null) update.run(cause.code, cause.pattern, r.seq);
+    }
+  })();
 }
 
 /** SQLite reads a negative LIMIT as "no limit". */

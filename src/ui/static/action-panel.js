@@ -49,7 +49,7 @@ export function ActionPanel({ run, name, onSelect }) {
   return html`<div class="panel" data-testid="action-panel" data-action=${a.name}>
     <div class="panel-head">
       <div class="panel-title">
-        <h2>${short}</h2>
+        <h2 title=${a.name}>${a.itemIndex == null ? short : `${short} #${a.itemIndex}`}</h2>
         <${PhaseBadge} phase=${phase} />
         ${kind !== 'task' && html`<${Tag} kind=${kind}>${kind}</${Tag}>`}
         ${a.cacheHit && html`<${Tag} kind="cached">cache hit</${Tag}>`}

@@ -129,3 +129,13 @@ export function splitTaskName(taskName) {
   const dot = taskName.lastIndexOf('.');
   return dot < 0 ? ['', taskName] : [taskName.slice(0, dot), taskName.slice(dot + 1)];
 }
+
+/**
+ * The name a person reads for an action: `task #i` for item `i` of a `flyte.map`, the task's short name
+ * otherwise (a copy of `displayName` in src/internal/display-name.ts; the hash name stays in a tooltip).
+ */
+export function displayName(action) {
+  return action.itemIndex === null || action.itemIndex === undefined
+    ? action.shortName
+    : `${action.shortName} #${action.itemIndex}`;
+}

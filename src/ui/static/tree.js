@@ -14,6 +14,7 @@ import {
   PHASE_LABELS,
   actionKind,
   count,
+  displayName,
   done,
   duration,
   fullTime,
@@ -23,6 +24,7 @@ import {
   splitTaskName,
 } from './format.js';
 import { html } from './html.js';
+import { CauseList, MemberSearch, NO_FILTER, filterLabel, filterParams } from './member-search.js';
 
 /**
  * What the rows share: the run, the time scale of the timeline, which nodes are open and which is selected.
@@ -134,8 +136,12 @@ export function ActionNode({ action, depth, index }) {
         <${Twisty} open=${open} label=${name} disabled=${!action.hasChildren} onToggle=${() => tree.toggle(key)} />
         <${PhaseDot} phase=${phase} />
         ${kind !== 'task' && html`<${Tag} kind=${kind}>${kind}</${Tag}>`}
-        <span class="label" title=${action.name}>${name}</span>
-        ${index !== undefined && html`<span class="index mono" title="position in the group">#${index}</span>`}
+        <span class="label" title=${action.name}>${action.itemIndex == null ? name : displayName(action)}</span>
+        ${
+          action.itemIndex == null &&
+          index !== undefined &&
+          html`<span class="index mono" title="position in the group">#${index}</span>`
+        }
         ${kind === 'task' && env && (depth === 0 || env !== tree.rootEnv) && html`<span class="env">${env}</span>`}
         ${action.cacheHit && html`<${Tag} kind="cached" title="output reused from the cache">cached</${Tag}>`}
         ${action.attempts > 1 && html`<${Tag} kind="retry" title="attempts">×${action.attempts}</${Tag}>`}
@@ -273,11 +279,19 @@ function FoldRow({ label, sub, counts, start, end, depth, open, onToggle, select
   </div>`;
 }
 
-/** A group (a map, a `flyte.group`) folded into one node; open, a page of its members. */
+/**
+ * A group (a map, a `flyte.group`) folded into one node, its causes of failure listed under it; open, a page of
+ * its members, filtered by a cause picked in the list or by the search box.
+ */
 function GroupNode({ group, depth }) {
   const tree = useContext(TreeContext);
   const key = groupKey(group.parentName, group.group);
   const open = tree.expanded.has(key);
+  const [filter, setFilter] = useState(NO_FILTER);
+  const pickCause = (f) => {
+    setFilter(f);
+    if (!open && f !== NO_FILTER) tree.toggle(key);
+  };
   const selected =
     tree.selected?.kind === 'group' && tree.selected.parent === group.parentName && tree.selected.group === group.group;
   return html`<${Fragment}>
@@ -294,21 +308,44 @@ function GroupNode({ group, depth }) {
       onToggle=${() => tree.toggle(key)}
       onSelect=${() => tree.select({ kind: 'group', parent: group.parentName, group: group.group })}
     />
-    ${open && html`<${GroupMembers} group=${group} depth=${depth + 1} />`}
+    <${CauseList} run=${tree.run} group=${group} filter=${filter} onPick=${pickCause} depth=${depth + 1} />
+    ${open && html`<${GroupMembers} group=${group} depth=${depth + 1} filter=${filter} onFilter=${setFilter} />`}
   </${Fragment}>`;
 }
 
-/** One page of a group's members, with a phase filter and a pager. */
-function GroupMembers({ group, depth }) {
+/** One page of a group's members, with a phase filter, the search box (`filter`, see member-search.js) and a pager. */
+function GroupMembers({ group, depth, filter, onFilter }) {
   const tree = useContext(TreeContext);
   const [phase, setPhase] = useState('');
   const [offset, setOffset] = useState(0);
+  const [shownFilter, setShownFilter] = useState(filter);
+  // A new filter (a cause picked, a search) starts from the first page.
+  if (shownFilter !== filter) {
+    setShownFilter(filter);
+    setOffset(0);
+  }
+  const filtered = filter !== NO_FILTER;
   const url = runPath(
     tree.run,
-    `/actions${query({ parent: group.parentName, group: group.group, phase, offset, limit: GROUP_PAGE })}`,
+    `/actions${query({
+      parent: group.parentName,
+      group: group.group,
+      phase,
+      ...filterParams(filter),
+      offset,
+      limit: GROUP_PAGE,
+    })}`,
   );
   const { data, error, loading } = useData(url);
-  const total = phase === '' ? group.counts.total : group.counts[phase];
+  // The group's counts say how many members are in a phase, a cause's count how many failed of it; a search's
+  // size is known only page by page.
+  const total = filtered
+    ? phase === ''
+      ? (filter.count ?? null)
+      : null
+    : phase === ''
+      ? group.counts.total
+      : group.counts[phase];
   const pick = (p) => {
     setPhase(p);
     setOffset(0);
@@ -328,17 +365,25 @@ function GroupMembers({ group, depth }) {
             </button>`,
         )}
       </div>
+      <${MemberSearch} key=${filtered ? 'filtered' : 'all'} filter=${filter} onSearch=${onFilter} />
       <div class="pager-inline">
         <span class="muted" data-testid="group-range">
-          ${total === 0 ? 'none' : `${count(offset + 1)}–${count(offset + shown.length)} of ${count(total)}`}
+          ${
+            total === 0 || (total === null && shown.length === 0 && data !== undefined)
+              ? 'none'
+              : total === null
+                ? `${count(offset + 1)}–${count(offset + shown.length)} ${filterLabel(filter)}`
+                : `${count(offset + 1)}–${count(offset + shown.length)} of ${count(total)}`
+          }
         </span>
+        ${filtered && html`<button class="btn btn-small" data-testid="clear-filter" onClick=${() => onFilter(NO_FILTER)}>Clear</button>`}
         <button class="btn btn-small" aria-label="Previous page" disabled=${offset === 0} onClick=${() => setOffset(Math.max(0, offset - GROUP_PAGE))}>‹</button>
         <button class="btn btn-small" aria-label="Next page" disabled=${!data?.hasMore} onClick=${() => setOffset(offset + GROUP_PAGE)}>›</button>
       </div>
     </div>
     ${error && html`<div class="row row-note" style=${{ '--depth': depth }}>${error.message}</div>`}
     ${loading && data === undefined && html`<div class="row row-note" style=${{ '--depth': depth }}>Loading…</div>`}
-    ${shown.map((a, i) => html`<${ActionNode} key=${a.name} action=${a} depth=${depth} index=${phase === '' ? offset + i : undefined} />`)}
+    ${shown.map((a, i) => html`<${ActionNode} key=${a.name} action=${a} depth=${depth} index=${phase === '' && !filtered ? offset + i : undefined} />`)}
   </${Fragment}>`;
 }
 
