@@ -32,11 +32,13 @@ import {
   type ListRunsQuery,
   type MapTotal,
   type RunClaim,
+  type RunLogLine,
+  type RunLogsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from './run-store.js';
-import { checkTail, pageOf } from './paging.js';
+import { checkTail, pageOf, runLogsPage } from './paging.js';
 
 interface StoredRun {
   record: RunRecord;
@@ -47,10 +49,13 @@ interface StoredRun {
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
   readonly attempts: Map<string, AttemptRecord>;
-  readonly logs: LogLine[];
+  /** In the order written, each with its `seq` (rising across the store). */
+  readonly logs: SeqLogLine[];
   /** Map totals by `parent\0group\0seq`. */
   readonly mapTotals: Map<string, MapTotal>;
 }
+
+type SeqLogLine = LogLine & { readonly seq: number };
 
 interface StoredAction {
   readonly record: ActionRecord;
@@ -91,6 +96,8 @@ export class MemoryStore implements RunStore {
   readonly #cache = new Map<string, CacheEntry>();
   /** The sequence number of the last abort request. */
   #abortSeq = 0;
+  /** The seq of the last log line appended (see listRunLogs). */
+  #logSeq = 0;
   #closed = false;
 
   async createRun(run: RunWrite): Promise<void> {
@@ -160,7 +167,7 @@ export class MemoryStore implements RunStore {
 
   appendLogs(lines: readonly LogLine[]): void {
     this.#check();
-    for (const line of lines) this.#runOrNew(line.runName).logs.push(copyLog(line));
+    for (const line of lines) this.#runOrNew(line.runName).logs.push({ ...copyLog(line), seq: ++this.#logSeq });
   }
 
   putCacheEntry(entry: CacheEntry): void {
@@ -416,6 +423,26 @@ export class MemoryStore implements RunStore {
     const logs = this.#runs.get(runName)?.logs ?? [];
     const mine = logs.filter((l) => actionName === undefined || l.actionName === actionName);
     return (tail === undefined ? mine : tail === 0 ? [] : mine.slice(-tail)).map(copyLog);
+  }
+
+  async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
+    const { afterSeq, limit } = runLogsPage(query);
+    this.#check();
+    const run = this.#runs.get(runName);
+    if (run === undefined) return [];
+    // The lines are in seq order: find the first after the cursor by bisection.
+    let lo = 0;
+    let hi = run.logs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((run.logs[mid]?.seq ?? Infinity) <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return run.logs.slice(lo, lo + limit).map((l) => ({
+      ...copyLog(l),
+      seq: l.seq,
+      shortName: run.actions.get(l.actionName)?.record.shortName ?? null,
+    }));
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {

@@ -230,6 +230,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE actions ADD COLUMN lost_owners text;
     `,
   },
+  {
+    version: 8,
+    name: 'logs_by_run',
+    sql: `
+      -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.
+      CREATE INDEX logs_by_run ON logs (run_name, id);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

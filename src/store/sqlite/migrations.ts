@@ -263,6 +263,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN lost_owners TEXT;
     `,
   },
+  {
+    version: 13,
+    name: 'logs_by_run',
+    sql: `
+      -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.
+      CREATE INDEX logs_by_run ON logs (run_name, id);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
