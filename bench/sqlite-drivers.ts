@@ -35,6 +35,7 @@ function action(i: number, phase: ActionWrite['phase']): ActionWrite {
     taskName: 'bench.child',
     shortName: 'child',
     group: null,
+    itemIndex: null,
     phase,
     cacheHit: false,
     attempts: 1,

@@ -53,6 +53,11 @@ export interface ActionRecord {
   readonly shortName: string;
   /** Innermost `flyte.group` (or map group) the action was created in. */
   readonly group: string | null;
+  /**
+   * The 0-based position of the action's item in its `flyte.map` call (`items[i]` gives `i`); `null` for an
+   * action that is not a map item. Shown as `task #i` (see `displayName`).
+   */
+  readonly itemIndex: number | null;
   readonly phase: ActionPhase;
   readonly cacheHit: boolean;
   /** Number of attempts started so far. */

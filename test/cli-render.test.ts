@@ -26,6 +26,7 @@ function action(name: string, parentName: string | null, over: Partial<ActionRec
     taskName: 'env.task',
     shortName: 'task',
     group: null,
+    itemIndex: null,
     phase: 'succeeded',
     cacheHit: false,
     attempts: 1,

@@ -50,6 +50,12 @@ export const instant = env.task(async function instant(x: number): Promise<numbe
   return x * 2;
 });
 
+/** Doubles `x` after a delay that makes later items finish first. */
+export const gatedInstantly = env.task(async function gatedInstantly(x: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, (20 - x) * 2));
+  return x * 2;
+});
+
 export const add = env.task(async function add(a: number, b: number) {
   return a + b;
 });
@@ -383,6 +389,34 @@ describe('flyte.map', { timeout: SUITE_TIMEOUT_MS }, () => {
       [2, 'maptest.instant_map'],
       [3, 'maptest.instant_batch'],
       [4, 'maptest.instant_map'],
+    ]);
+  });
+
+  it('records each item\'s position in its map as itemIndex; other calls have none', async () => {
+    const run = await runScenario(async () => {
+      await instant(100);
+      // Out-of-order completion and a concurrency limit do not change an item's index.
+      await flyte.map(gatedInstantly, [10, 11, 12, 13], { concurrency: 2 });
+      await flyte.map(flyte.partial(scale, 3), [20, 21]);
+      await flyte.map(add, [30, 31, 32], [1, 1]);
+      for await (const _ of flyte.map(instant, [40, 41]).asCompleted()) void _;
+    });
+    const indexes: [string, number | null][] = [];
+    for (const c of childrenOf(await run.actions())) {
+      indexes.push([JSON.stringify(await run.action(c.name).inputs()), c.itemIndex]);
+    }
+    assert.deepEqual(indexes, [
+      ['[100]', null],
+      ['[10]', 0],
+      ['[11]', 1],
+      ['[12]', 2],
+      ['[13]', 3],
+      ['[3,20]', 0],
+      ['[3,21]', 1],
+      ['[30,1]', 0],
+      ['[31,1]', 1],
+      ['[40]', 0],
+      ['[41]', 1],
     ]);
   });
 

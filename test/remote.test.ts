@@ -45,10 +45,15 @@ function orderless(file: string, outputs: unknown): unknown {
   return { inputOrder, fromPromises: sorted(fromPromises), fromMap: sorted(fromMap) };
 }
 
-/** What must be the same in a local and a remote run: each action's name, task, group, phase and attempts. */
+/**
+ * What must be the same in a local and a remote run: each action's name, task, group, item index, phase and
+ * attempts.
+ */
 async function shape(run: flyte.Run): Promise<string[]> {
   const actions = await run.actions();
-  return actions.map((a) => `${a.name} ${a.taskName} ${a.group ?? '-'} ${a.phase} ${a.attempts}`).sort();
+  return actions
+    .map((a) => `${a.name} ${a.taskName} ${a.group ?? '-'} #${a.itemIndex ?? '-'} ${a.phase} ${a.attempts}`)
+    .sort();
 }
 
 describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () => {
@@ -86,6 +91,10 @@ describe('distributed mode: flyte worker on Redis and Postgres', { skip }, () =>
       // machine two runs may differ in it. Compare what was yielded, in order of value.
       assert.deepEqual(orderless(file, remoteOut), orderless(file, localOut));
       assert.deepEqual(await shape(remote), await shape(local));
+      if (file === 'map-concurrency.ts' || file === 'sync-map.ts') {
+        const items = (await remote.actions()).filter((a) => a.itemIndex !== null).map((a) => a.itemIndex);
+        assert.ok(items.includes(0) && items.includes(5), `map items record their index remotely: ${String(items)}`);
+      }
     });
   }
 

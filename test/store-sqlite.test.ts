@@ -399,6 +399,25 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
         }
       });
 
+      it('13 adds item_index: actions recorded before read back as no map item, new ones record it', async () => {
+        const path = join(tempDir(), 'flyte.db');
+        const db = connect(path);
+        applyMigrations(db, path, MIGRATIONS.slice(0, 12));
+        db.prepare(
+          `INSERT INTO actions (run_name, name, parent_name, task_name, short_name, phase)
+         VALUES ('r1', 'old', 'a0', 'env.sq', 'sq', 'succeeded')`,
+        ).run();
+        db.close();
+        const store = open(path);
+        try {
+          assert.equal((await store.getAction('r1', 'old'))?.itemIndex, null);
+          store.putAction(makeAction('r1', 'new', { group: 'map', itemIndex: 3 }));
+          assert.equal((await store.getAction('r1', 'new'))?.itemIndex, 3);
+        } finally {
+          await store.close();
+        }
+      });
+
       it('leave one index on actions, which lists the children of a parent in creation order without sorting', () => {
         const db = connect(':memory:');
         try {

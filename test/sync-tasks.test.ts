@@ -72,6 +72,11 @@ describe('sync tasks on worker threads', () => {
     const children = (await run.actions()).filter((a) => a.parentName === 'a0');
     assert.equal(children.length, items.length);
     assert.ok(children.every((a) => a.group === 'synctest.square_map'));
+    // Each item records its position in the map's input.
+    for (const c of children) {
+      const [x] = (await run.action(c.name).inputs()) ?? [];
+      assert.equal(c.itemIndex, items.indexOf(x as number), `itemIndex of ${c.name} (item ${String(x)})`);
+    }
   });
 
   it('keeps override() of a child called from a sync body: its cache hits on the second run', async () => {

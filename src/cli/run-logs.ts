@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunLogLine, RunStore } from '../store/run-store.js';
+import { displayName } from '../internal/display-name.js';
 import { isTerminal } from '../types.js';
 import { formatTime, type Colors } from './format.js';
 
@@ -82,8 +83,8 @@ export function shownLine(l: RunLogLine): ShownLogLine {
     seq: l.seq,
     runName: l.runName,
     actionName: l.actionName,
-    displayName: l.shortName ?? l.actionName,
-    itemIndex: null,
+    displayName: l.shortName === null ? l.actionName : displayName({ shortName: l.shortName, itemIndex: l.itemIndex }),
+    itemIndex: l.itemIndex,
     attempt: l.attempt,
     at: l.at,
     stream: l.stream,

@@ -221,6 +221,7 @@ export function newActionRecord(
   task: TaskDefinition,
   group: string | null,
   inputs: { text: string; hash: string },
+  itemIndex: number | null = null,
 ): Mutable<ActionWrite> {
   return {
     runName,
@@ -229,6 +230,7 @@ export function newActionRecord(
     taskName: task.name,
     shortName: task.shortName,
     group,
+    itemIndex,
     phase: 'queued',
     cacheHit: false,
     attempts: 0,
@@ -620,6 +622,7 @@ export class ActionLifecycle {
       taskName,
       shortName: name,
       group: frame.group,
+      itemIndex: null,
       phase: 'running',
       cacheHit: false,
       attempts: 1,

@@ -87,6 +87,8 @@ export class CancelScope {
 export interface SubmitOptions {
   /** The child joins this scope while it runs. */
   readonly scope?: CancelScope | undefined;
+  /** The child is item `itemIndex` (0-based) of a `flyte.map`: recorded as its `ActionRecord.itemIndex`. */
+  readonly itemIndex?: number | undefined;
 }
 
 /** A step (trace, durable time) whose outcome was recorded before: its decoded output. */

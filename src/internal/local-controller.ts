@@ -275,7 +275,7 @@ export class LocalController implements Controller, Placement {
       parent.holdsSlot = false;
       run.slots?.release();
     }
-    const record = newActionRecord(run.name, name, parent.name, task, frame.group, inputs);
+    const record = newActionRecord(run.name, name, parent.name, task, frame.group, inputs, options?.itemIndex ?? null);
     return this.lifecycle.execute(
       new RunningAction(run, parent, task, record, frame.customContext),
       args,

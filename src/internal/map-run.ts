@@ -337,7 +337,10 @@ export class SyncMapRun {
   }
 }
 
-/** Calls `task` for one item of a map: a child action of `frame`'s action in `group`, a member of `scope`. */
+/**
+ * Calls `task` for one item of a map: a child action of `frame`'s action in `group`, a member of `scope`, whose
+ * `itemIndex` is the number of calls made before it.
+ */
 function childCall(
   frame: Frame,
   task: TaskDefinition,
@@ -347,13 +350,14 @@ function childCall(
   total: number | undefined,
 ): (args: unknown[]) => Promise<unknown> {
   const groupFrame: Frame = { ...frame, group };
-  const options = { scope };
   const controller = frame.run.controller;
   // The map's progress is of its items when their number is known.
   if (total !== undefined) controller.beginMap?.(groupFrame, total);
+  // Both map runs start their items in input order, one call each: the call count is the item's index.
+  let next = 0;
   return bound.length === 0
-    ? (args) => controller.submit(groupFrame, task, args, options)
-    : (args) => controller.submit(groupFrame, task, [...bound, ...args], options);
+    ? (args) => controller.submit(groupFrame, task, args, { scope, itemIndex: next++ })
+    : (args) => controller.submit(groupFrame, task, [...bound, ...args], { scope, itemIndex: next++ });
 }
 
 /** The options of a `flyte.map` call, checked. */

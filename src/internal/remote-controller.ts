@@ -819,7 +819,8 @@ export class RemoteController implements Controller, Placement {
     // one still queued or running is waited for as it is, never recorded or submitted anew.
     const earlier = parent.recorded?.get(name);
     if (earlier !== undefined && isTerminal(earlier.phase)) return this.#recordedOutcome(earlier);
-    const record = newActionRecord(parent.runName, name, parent.name, task, frame.group, inputs);
+    const itemIndex = options?.itemIndex ?? null;
+    const record = newActionRecord(parent.runName, name, parent.name, task, frame.group, inputs, itemIndex);
     const child = new RemoteChild(name, parent, task, queueName(task.envName), (c, reason) =>
       this.#abortChild(c, reason),
     );

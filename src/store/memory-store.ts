@@ -146,7 +146,15 @@ export class MemoryStore implements RunStore {
     const record = copyAction(action);
     run.actions.set(action.name, {
       // As in the SQL stores, an action's place in the tree is fixed by its first write.
-      record: prev === undefined ? record : { ...record, parentName: prev.record.parentName, group: prev.record.group },
+      record:
+        prev === undefined
+          ? record
+          : {
+              ...record,
+              parentName: prev.record.parentName,
+              group: prev.record.group,
+              itemIndex: prev.record.itemIndex,
+            },
       inputs: action.inputs ?? prev?.inputs ?? null,
       inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
       outputs: action.outputs ?? prev?.outputs ?? null,
@@ -438,11 +446,10 @@ export class MemoryStore implements RunStore {
       if ((run.logs[mid]?.seq ?? Infinity) <= afterSeq) lo = mid + 1;
       else hi = mid;
     }
-    return run.logs.slice(lo, lo + limit).map((l) => ({
-      ...copyLog(l),
-      seq: l.seq,
-      shortName: run.actions.get(l.actionName)?.record.shortName ?? null,
-    }));
+    return run.logs.slice(lo, lo + limit).map((l) => {
+      const action = run.actions.get(l.actionName)?.record;
+      return { ...copyLog(l), seq: l.seq, shortName: action?.shortName ?? null, itemIndex: action?.itemIndex ?? null };
+    });
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {

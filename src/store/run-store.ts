@@ -227,6 +227,8 @@ export interface RunLogLine extends LogLine {
   readonly seq: number;
   /** The short task name of the action that wrote the line, `null` when that action is not recorded. */
   readonly shortName: string | null;
+  /** That action's {@link ActionRecord.itemIndex}: its position in its `flyte.map` call, else `null`. */
+  readonly itemIndex: number | null;
 }
 
 /**
@@ -398,7 +400,7 @@ export interface RunStore {
   listLogs(runName: string, actionName?: string, query?: ListLogsQuery): Promise<LogLine[]>;
   /**
    * One page of a run's log lines, every action's, after the cursor `query.afterSeq`, in write order (by
-   * {@link RunLogLine.seq}), each with its action's short name: what a reader of run-wide logs pages through and
+   * {@link RunLogLine.seq}), each with its action's short name and item index: what a reader of run-wide logs pages through and
    * polls, never reading a line twice. Write order is time order for the lines of one process; lines of several
    * processes (distributed workers) interleave in the order their commits landed.
    *
@@ -495,6 +497,7 @@ export function pickActionRecord(a: ActionRecord): ActionRecord {
     taskName: a.taskName,
     shortName: a.shortName,
     group: a.group,
+    itemIndex: a.itemIndex ?? null,
     phase: a.phase,
     cacheHit: a.cacheHit,
     attempts: a.attempts,

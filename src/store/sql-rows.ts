@@ -12,7 +12,8 @@ export const RUN_COLUMNS =
   'name, task_name, phase, mode, created_at, started_at, ended_at, error, labels, options, module, owner, ' +
   'epoch, heartbeat_at, lease_expires_at';
 export const ACTION_COLUMNS =
-  'run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at, error';
+  'run_name, name, parent_name, task_name, short_name, grp, item_index, phase, cache_hit, attempts, started_at, ' +
+  'ended_at, error';
 /** The columns of an attempt record. */
 export const ATTEMPT_COLUMNS = 'run_name, action_name, attempt, phase, started_at, ended_at, error, worker';
 
@@ -76,6 +77,8 @@ export interface ActionRow {
   task_name: string;
   short_name: string;
   grp: string | null;
+  /** `null` for actions that are not map items (and for every action recorded before the column existed). */
+  item_index: number | null;
   phase: ActionRecord['phase'];
   /** SQLite stores 0 / 1, Postgres a boolean. */
   cache_hit: number | boolean;
@@ -173,6 +176,7 @@ export function actionFromRow(r: ActionRow): ActionRecord {
     taskName: r.task_name,
     shortName: r.short_name,
     group: r.grp,
+    itemIndex: r.item_index === null ? null : Number(r.item_index),
     phase: r.phase,
     cacheHit: r.cache_hit === true || r.cache_hit === 1,
     attempts: r.attempts,
@@ -217,6 +221,7 @@ export function copyActionWrite(a: ActionWrite): Mutable<ActionWrite> {
     taskName: a.taskName,
     shortName: a.shortName,
     group: a.group,
+    itemIndex: a.itemIndex ?? null,
     phase: a.phase,
     cacheHit: a.cacheHit,
     attempts: a.attempts,
@@ -285,15 +290,16 @@ export function logFromRow(r: LogRow): LogLine {
   };
 }
 
-/** A row of a run-wide log page: the line, its id, and its action's short name (`NULL` when not recorded). */
+/** A row of a run-wide log page: the line, its id, its action's short name and item index (`NULL` when not recorded). */
 export interface RunLogRow extends LogRow {
   id: number | string;
   short_name: string | null;
+  item_index: number | null;
 }
 
 /** A {@link RunLogRow} as a {@link RunLogLine} (Postgres returns the bigserial id as a string). */
 export function runLogFromRow(r: RunLogRow): RunLogLine {
-  return { ...logFromRow(r), seq: Number(r.id), shortName: r.short_name };
+  return { ...logFromRow(r), seq: Number(r.id), shortName: r.short_name, itemIndex: r.item_index };
 }
 
 export function cacheEntryFromRow(r: CacheRow): CacheEntry {

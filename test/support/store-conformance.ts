@@ -472,6 +472,33 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await names({ group: null }), ['a0', 'c0']);
         }));
 
+      it('records itemIndex, fixed by the first write, and reads it back in every query', () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'a0', { parentName: null, phase: 'running' }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: 0 }));
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 1 }));
+          await store.flush();
+          // A later write (a worker, a retry) does not move an item: its index stays the first one written.
+          store.putAction(makeAction('r1', 'm1', { group: 'map', itemIndex: 7, phase: 'failed', error: ERROR }));
+          store.putAction(makeAction('r1', 'm0', { group: 'map', itemIndex: null, phase: 'running' }));
+          assert.equal((await store.getAction('r1', 'a0'))?.itemIndex, null);
+          assert.equal((await store.getAction('r1', 'm0'))?.itemIndex, 0);
+          assert.equal((await store.getAction('r1', 'm1'))?.itemIndex, 1);
+          assert.deepEqual(
+            (await store.listActions('r1', { parentName: 'a0' })).map((a) => [a.name, a.itemIndex]),
+            [
+              ['m0', 0],
+              ['m1', 1],
+            ],
+          );
+          assert.deepEqual(
+            (await store.endedAmong('r1', ['m0', 'm1'], { withOutputs: true })).map((a) => a.itemIndex),
+            [1],
+          );
+          assert.equal((await store.claimAction('r1', 'm0', { owner: 'w', leaseMs: 1000 }))?.itemIndex, 0);
+        }));
+
       it('countActions counts by phase, and cache hits', () =>
         withStore(async (store) => {
           assert.deepEqual(await store.countActions('r1'), emptyCounts());
@@ -940,10 +967,10 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal(await store.countLogs('none'), 0);
         }));
 
-      it('listRunLogs pages a run after a cursor, in write order, with each action\'s short name', () =>
+      it("listRunLogs pages a run after a cursor, in write order, with each action's short name and item index", () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));
-          store.putAction(makeAction('r1', 'a1', { shortName: 'fetch' }));
+          store.putAction(makeAction('r1', 'a1', { shortName: 'fetch', itemIndex: 4 }));
           const line = (runName: string, actionName: string, n: number): LogLine => ({
             runName,
             actionName,
@@ -959,14 +986,17 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(
             all.map(({ seq: _seq, ...rest }) => rest),
             [
-              { ...line('r1', 'a1', 1), shortName: 'fetch' },
-              { ...line('r1', 'gone', 3), shortName: null }, // an action not recorded
-              { ...line('r1', 'a1', 4), shortName: 'fetch' },
-              { ...line('r1', 'a1', 6), shortName: 'fetch' },
+              { ...line('r1', 'a1', 1), shortName: 'fetch', itemIndex: 4 },
+              { ...line('r1', 'gone', 3), shortName: null, itemIndex: null }, // an action not recorded
+              { ...line('r1', 'a1', 4), shortName: 'fetch', itemIndex: 4 },
+              { ...line('r1', 'a1', 6), shortName: 'fetch', itemIndex: 4 },
             ],
           );
           const seqs = all.map((l) => l.seq);
-          assert.ok(seqs.every((q, i) => Number.isSafeInteger(q) && q > (seqs[i - 1] ?? 0)), `rising: ${seqs.join()}`);
+          assert.ok(
+            seqs.every((q, i) => Number.isSafeInteger(q) && q > (seqs[i - 1] ?? 0)),
+            `rising: ${seqs.join()}`,
+          );
           // Pages: after each cursor, never a line twice, none left out.
           const first = await store.listRunLogs('r1', { limit: 2 });
           assert.deepEqual(first, all.slice(0, 2));
@@ -1132,6 +1162,7 @@ export function makeAction(runName: string, name: string, overrides: Partial<Act
     taskName: 'env.square',
     shortName: 'square',
     group: null,
+    itemIndex: null,
     phase: 'queued',
     cacheHit: false,
     attempts: 0,

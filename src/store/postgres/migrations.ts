@@ -153,8 +153,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE abort_requests_v2 RENAME TO abort_requests;
       CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
       `,
-    },
-    {
+  },
+  {
     version: 3,
     name: 'blobs',
     sql: `
@@ -232,6 +232,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 8,
+    name: 'action_item_index',
+    sql: `
+      -- The 0-based position of a map item in its flyte.map call (ActionRecord.itemIndex), fixed by the action's
+      -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
+      -- Not indexed: a search by index walks the parent's children, and every new action would pay for an index.
+      ALTER TABLE actions ADD COLUMN item_index integer;
+      `,
+  },
+  {
+    version: 9,
     name: 'logs_by_run',
     sql: `
       -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.

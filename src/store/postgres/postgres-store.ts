@@ -709,7 +709,7 @@ export class PostgresStore implements RunStore, SweepStore {
     await this.#beforeRead();
     // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
     const res = await this.#db.query<RunLogRow>(
-      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name
+      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
        FROM ${this.#t.logs} l LEFT JOIN ${this.#t.actions} a ON a.run_name = l.run_name AND a.name = l.action_name
        WHERE l.run_name = $1 AND l.id > $2 ORDER BY l.id LIMIT $3`,
       [runName, afterSeq, limit],
@@ -1084,9 +1084,12 @@ export class PostgresStore implements RunStore, SweepStore {
     await execRows(exec, this.#sql.actionsUpsert, this.#actionColumns(batch));
   }
 
-  /** The 19 column arrays of the action rows of `batch`, in the order of `$1`–`$19` of {@link CommitStatements.actionsUpsert}. */
+  /**
+   * The {@link ACTION_UPSERT_COLUMNS} column arrays of the action rows of `batch`, in the order of `$1`–`$20` of
+   * {@link CommitStatements.actionsUpsert}.
+   */
   #actionColumns(batch: WriteBatch): unknown[][] {
-    const cols: unknown[][] = Array.from({ length: 19 }, () => []);
+    const cols: unknown[][] = Array.from({ length: ACTION_UPSERT_COLUMNS }, () => []);
     for (const [runName, run] of batch.actions) {
       const runEpoch = this.#buffer.claims.epochOf(runName) ?? 0;
       for (const a of run.values()) {
@@ -1110,6 +1113,7 @@ export class PostgresStore implements RunStore, SweepStore {
           a.worker ?? null,
           a.job ?? null,
           a.enqueuedAt ?? null,
+          a.itemIndex ?? null,
         ];
         values.forEach((v, i) => cols[i]?.push(v));
       }
@@ -1152,10 +1156,10 @@ export class PostgresStore implements RunStore, SweepStore {
     // after the last id it saw never skips a line committed later with a lower id. The logs are the last
     // statement but two of the commit, so the lock is held for little more than its COMMIT.
     const runs = [...new Set(batch.logs.map((l) => l.runName))].sort();
-    await exec(
-      'SELECT pg_advisory_xact_lock(hashtext($1), hashtext(r)) FROM unnest($2::text[]) AS r',
-      [`${LOGS_LOCK}:${this.schema}`, runs],
-    );
+    await exec('SELECT pg_advisory_xact_lock(hashtext($1), hashtext(r)) FROM unnest($2::text[]) AS r', [
+      `${LOGS_LOCK}:${this.schema}`,
+      runs,
+    ]);
     const cols: unknown[][] = Array.from({ length: 6 }, () => []);
     for (const l of batch.logs) {
       const values = [l.runName, l.actionName, l.attempt, l.at, l.stream, l.line];
@@ -1271,11 +1275,11 @@ function tables(schema: string): Tables {
 
 /** The texts of the statements of the hot commit path, built once per store (they name its schema). */
 interface CommitStatements {
-  /** The upsert of action rows from the column arrays `$1`–`$17`, with its guard. */
+  /** The upsert of action rows from the column arrays `$1`–`$20` ({@link ACTION_UPSERT_COLUMNS}), with its guard. */
   readonly actionsUpsert: string;
   /**
-   * The same in one statement that fences: it locks the runs `$20` (name order), skips the rows of those whose
-   * epoch is no longer the one in `$21`, and returns the locked runs' `name, epoch`.
+   * The same in one statement that fences: it locks the runs `$21` (name order), skips the rows of those whose
+   * epoch is no longer the one in `$22`, and returns the locked runs' `name, epoch`.
    */
   readonly fencedActionsUpsert: string;
   /**
@@ -1288,22 +1292,25 @@ interface CommitStatements {
   readonly claimAction: string;
 }
 
+/** How many column arrays the action upsert takes (`$1`–`$20`); the fenced form's two arrays follow them. */
+const ACTION_UPSERT_COLUMNS = 20;
+
 function commitStatements(t: Tables): CommitStatements {
   // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
-  // parent_name and grp are not updated: an action's place in the tree is fixed by its first write.
+  // parent_name, grp and item_index are not updated: an action's place in the tree is fixed by its first write.
   // The guard: never a write of an older epoch, and a terminal row becomes unfinished again only for a writer
   // of a newer epoch (a recovery that claimed the run re-runs what had failed).
   const upsert = (where: string): string => `INSERT INTO ${t.actions} AS a
          (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
+          error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, item_index)
        SELECT u.run_name, u.name, u.parent_name, u.task_name, u.short_name, u.grp, u.phase, u.cache_hit, u.attempts,
          u.started_at, u.ended_at, u.error, u.epoch, u.inputs_hash, u.inputs, u.outputs, u.worker, u.job,
-         u.enqueued_at
+         u.enqueued_at, u.item_index
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
          $9::integer[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[],
-         $16::text[], $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY
+         $16::text[], $17::text[], $18::text[], $19::bigint[], $20::integer[]) WITH ORDINALITY
          AS u(run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at,
-           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, ord)
+           ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at, item_index, ord)
        ${where}
        ORDER BY u.ord
        ON CONFLICT (run_name, name) DO UPDATE SET
@@ -1320,10 +1327,10 @@ function commitStatements(t: Tables): CommitStatements {
   // A data-modifying WITH runs to completion whether or not the outer query reads it. The NOT IN reads every
   // locked row before the first row is inserted, so every lock is taken first, in name order.
   const fenced = `WITH locked AS (
-         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($20::text[]) ORDER BY name FOR UPDATE
+         SELECT name, epoch FROM ${t.runs} WHERE name = ANY($21::text[]) ORDER BY name FOR UPDATE
        ), written AS (
          ${upsert(`WHERE u.run_name NOT IN (
-           SELECT l.name FROM locked l JOIN unnest($20::text[], $21::bigint[]) AS mine(name, epoch)
+           SELECT l.name FROM locked l JOIN unnest($21::text[], $22::bigint[]) AS mine(name, epoch)
              ON mine.name = l.name
            WHERE l.epoch <> mine.epoch)`)}
        )
@@ -1411,7 +1418,6 @@ export function parsePostgresUrl(url: string): PostgresUrl {
     ...(maxOutageMs === undefined ? {} : { maxOutageMs }),
   };
 }
-
 
 const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'queued') AS queued,

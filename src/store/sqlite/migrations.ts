@@ -265,6 +265,17 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 13,
+    name: 'action_item_index',
+    sql: `
+      -- The 0-based position of a map item in its flyte.map call (ActionRecord.itemIndex), fixed by the action's
+      -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
+      -- Not indexed: a search by index walks the parent's children (actions_by_parent), and every new action
+      -- would pay for an index.
+      ALTER TABLE actions ADD COLUMN item_index INTEGER;
+      `,
+  },
+  {
+    version: 14,
     name: 'logs_by_run',
     sql: `
       -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.

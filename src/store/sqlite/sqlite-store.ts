@@ -511,7 +511,7 @@ export class SqliteStore implements RunStore {
     this.#beforeRead();
     // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
     const rows = this.#query(
-      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name
+      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
        FROM logs l LEFT JOIN actions a ON a.run_name = l.run_name AND a.name = l.action_name
        WHERE l.run_name = ? AND l.id > ? ORDER BY l.id LIMIT ?`,
     ).all(runName, afterSeq, limit) as RunLogRow[];
@@ -610,6 +610,7 @@ export class SqliteStore implements RunStore {
       a.taskName,
       a.shortName,
       a.group,
+      a.itemIndex ?? null,
       a.phase,
       a.cacheHit ? 1 : 0,
       a.attempts,
@@ -720,14 +721,14 @@ function prepareStatements(db: SqliteConnection): Statements {
        epoch, heartbeat_at, lease_expires_at, inputs)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
     // Inputs, their hash and outputs are written once; a later write without them keeps the stored value.
-    // parent_name and grp are not updated: an action's place in the tree is fixed by its first write (its name
-    // derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
+    // parent_name, grp and item_index are not updated: an action's place in the tree is fixed by its first write
+    // (its name derives from it), and leaving the indexed columns alone makes an update about 30% cheaper.
     // The guard (see RunStore.putAction): a write of an older epoch, or one that would reopen a terminal action
     // at the same epoch, changes nothing.
     upsertAction: db.prepare(`INSERT INTO actions
-      (run_name, name, parent_name, task_name, short_name, grp, phase, cache_hit, attempts, started_at, ended_at,
-       error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (run_name, name, parent_name, task_name, short_name, grp, item_index, phase, cache_hit, attempts, started_at,
+       ended_at, error, epoch, inputs_hash, inputs, outputs, worker, job, enqueued_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_name, name) DO UPDATE SET
         task_name = excluded.task_name, short_name = excluded.short_name,
         phase = excluded.phase, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
