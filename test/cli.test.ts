@@ -205,7 +205,7 @@ describe('flyte run', { concurrency: PARALLEL }, () => {
     assert.match(r.stderr, /^and one on stderr$/m);
     const logs = await cli('get', 'logs', runName(r));
     exits(logs, 0);
-    assert.match(logs.stdout, /\d\d:\d\d:\d\d\.\d{3} a0 #1 line 1 of 2/);
+    assert.match(logs.stdout, /\d\d:\d\d:\d\d\.\d{3} chatty a0 #1 line 1 of 2/);
     assert.match(logs.stdout, /a0 #1 and one on stderr/);
   });
 

@@ -1,5 +1,5 @@
 /**
- * `flyte get runs | run NAME | action RUN ACTION | io RUN [ACTION] | logs RUN [ACTION]`, each with
+ * `flyte get runs | run NAME | action RUN ACTION | io RUN [ACTION] | logs RUN [ACTION] [--all] [--follow]`, each with
  * `--output table|json` (default `table`). Reads the store only; works for runs of any process.
  * @module
  */
@@ -26,6 +26,7 @@ import {
 import { initFromFlags } from './init.js';
 import type { CliIo } from './io.js';
 import { renderTree, seenUntil } from './render.js';
+import { clockMs, LogColumns, readRunLogs, type ShownLogLine } from './run-logs.js';
 import { buildTree, StoreTreeSource, type TreeNode } from './tree.js';
 
 /** `--output` of the get commands. */
@@ -371,30 +372,53 @@ export async function getIoCommand(
   else io.print(`${c.dim('outputs')}  ${c.dim(`(none yet: ${action.phase})`)}`);
 }
 
-/** `flyte get logs RUN [ACTION]`: what task bodies wrote through `console`, in order. */
+/** Options of `flyte get logs`. */
+export interface GetLogsOptions extends GetOptions {
+  /** Every action's lines (what RUN alone shows too). */
+  readonly all?: boolean;
+  /** Keep printing new lines until the run ends. */
+  readonly follow?: boolean;
+}
+
+/**
+ * `flyte get logs RUN [ACTION] [--all] [--follow]`: what task bodies wrote through `console`, in order.
+ *
+ * With ACTION, that action's lines. Without it (and with `--all`, its explicit spelling), every action's lines of
+ * the run, merged in the order written (time order within a process), read a page at a time and prefixed with
+ * each action's display name (`task #i` for a map item) before its hash name: the same lines and columns as
+ * before run-wide logs existed, so `flyte get logs RUN` keeps working as it did. `--follow` (run-wide only) polls
+ * for new lines until the run ends; with `--output json` it prints one JSON object per line (JSON Lines) as they
+ * come, where the other forms print one JSON array.
+ */
 export async function getLogsCommand(
   runName: string,
   actionName: string | undefined,
-  options: GetOptions,
+  options: GetLogsOptions,
   io: CliIo,
 ): Promise<void> {
   const format = outputFormat(options.output);
+  if (actionName !== undefined && options.all === true) {
+    throw new UsageError(`--all: shows every action of the run, so takes no ACTION; received '${actionName}'`);
+  }
+  if (actionName !== undefined && options.follow === true) {
+    throw new UsageError(
+      `--follow: follows the whole run (flyte get logs ${runName} --follow); received an ACTION too ('${actionName}')`,
+    );
+  }
   await initFromFlags(options);
-  if (actionName === undefined) await requireRun(runName);
-  else await requireAction(runName, actionName);
+  if (actionName === undefined) {
+    await requireRun(runName);
+    await printRunLogs(runName, format, options.follow === true, io);
+    return;
+  }
+  await requireAction(runName, actionName);
   const lines = await runtime().store.listLogs(runName, actionName);
   if (format === 'json') {
     printJson(io, lines);
     return;
   }
   if (lines.length === 0) {
-    io.log.info(
-      `no logs for ${actionName === undefined ? `run ${runName}` : `action ${actionName} of run ${runName}`}`,
-      {
-        run: runName,
-        ...(actionName === undefined ? {} : { action: actionName }),
-      },
-    );
+    io.log.info(`no logs for action ${actionName} of run ${runName}`, { run: runName, action: actionName });
     return;
   }
   const c = io.out;
@@ -402,9 +426,28 @@ export async function getLogsCommand(
   for (const line of lines) io.print(logLine(line, width, c));
 }
 
+/** Every action's lines of a run, page by page; until the run ends with `follow`. */
+async function printRunLogs(runName: string, format: OutputFormat, follow: boolean, io: CliIo): Promise<void> {
+  const rt = runtime();
+  const columns = new LogColumns();
+  const json: ShownLogLine[] = [];
+  const count = await readRunLogs(rt.store, runName, {
+    follow,
+    beforePoll: () => rt.reconcileOrphans(),
+    onPage: (lines) => {
+      if (format === 'json' && !follow) json.push(...lines);
+      else if (format === 'json') for (const l of lines) io.print(JSON.stringify(l));
+      else {
+        columns.fit(lines);
+        for (const l of lines) io.print(columns.format(l, io.out));
+      }
+    },
+  });
+  if (format === 'json' && !follow) printJson(io, json);
+  else if (count === 0 && format === 'table') io.log.info(`no logs for run ${runName}`, { run: runName });
+}
+
 function logLine(l: LogLine, width: number, c: Colors): string {
-  const d = new Date(l.at);
-  const time = `${formatTime(l.at).slice(11)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
   const text = l.stream === 'stderr' ? c.red(l.line) : l.line;
-  return `${c.dim(time)} ${c.cyan(l.actionName.padEnd(width))} ${c.dim(`#${l.attempt}`)} ${text}`;
+  return `${c.dim(clockMs(l.at))} ${c.cyan(l.actionName.padEnd(width))} ${c.dim(`#${l.attempt}`)} ${text}`;
 }

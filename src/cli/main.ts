@@ -198,12 +198,21 @@ export function createProgram(io: CliIo, state: { code: ExitCodeValue }): Comman
   withConfigOptions(
     get
       .command('logs')
-      .description('what task bodies wrote through console, for a run or one action')
+      .description('what task bodies wrote through console, for a run (every action, merged) or one action')
       .argument('<run>', 'the run name')
       .argument('[action]', 'only this action')
+      .option('--all', "every action's lines, prefixed with its name ('task #i' for map items): what RUN alone shows")
+      .option('-f, --follow', 'keep printing new lines until the run ends (run-wide; JSON Lines with -o json)')
       .addOption(OUTPUT()),
   )
-    .addHelpText('after', examples('flyte get logs brisk-otter-3f9a2c', 'flyte get logs brisk-otter-3f9a2c a0 -o json'))
+    .addHelpText(
+      'after',
+      examples(
+        'flyte get logs brisk-otter-3f9a2c --all',
+        'flyte get logs brisk-otter-3f9a2c --follow',
+        'flyte get logs brisk-otter-3f9a2c a0 -o json',
+      ),
+    )
     .action(async (run: string, action: string | undefined, _opts, cmd: Command) =>
       (await getCommands()).getLogsCommand(run, action, cmd.optsWithGlobals(), io),
     );

@@ -77,7 +77,9 @@ export class BlobCorruptError extends Error {
   readonly key: string;
 
   constructor(key: string, actual: string, where: string) {
-    super(`blob ${key} in ${where} is corrupt: expected bytes with SHA-256 ${key}; received bytes with SHA-256 ${actual}`);
+    super(
+      `blob ${key} in ${where} is corrupt: expected bytes with SHA-256 ${key}; received bytes with SHA-256 ${actual}`,
+    );
     this.name = 'BlobCorruptError';
     this.key = key;
   }
@@ -103,7 +105,9 @@ export function sha256OfBytes(bytes: Uint8Array): string {
 
 /** `data` as bytes: a string as its UTF-8 encoding, a typed array as a Buffer over the same memory. */
 export function blobBytes(data: Uint8Array | string): Buffer {
-  return typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return typeof data === 'string'
+    ? Buffer.from(data, 'utf8')
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**

@@ -34,11 +34,13 @@ import {
   type ListRunsQuery,
   type MapTotal,
   type RunClaim,
+  type RunLogLine,
+  type RunLogsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from './run-store.js';
-import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from './paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf, runLogsPage } from './paging.js';
 import { causeOf, type ErrorCause } from '../internal/error-cause.js';
 
 interface StoredRun {
@@ -50,10 +52,13 @@ interface StoredRun {
   readonly actions: Map<string, StoredAction>;
   /** Attempts by `action\0attempt`. */
   readonly attempts: Map<string, AttemptRecord>;
-  readonly logs: LogLine[];
+  /** In the order written, each with its `seq` (rising across the store). */
+  readonly logs: SeqLogLine[];
   /** Map totals by `parent\0group\0seq`. */
   readonly mapTotals: Map<string, MapTotal>;
 }
+
+type SeqLogLine = LogLine & { readonly seq: number };
 
 interface StoredAction {
   readonly record: ActionRecord;
@@ -96,6 +101,8 @@ export class MemoryStore implements RunStore {
   readonly #cache = new Map<string, CacheEntry>();
   /** The sequence number of the last abort request. */
   #abortSeq = 0;
+  /** The seq of the last log line appended (see listRunLogs). */
+  #logSeq = 0;
   #closed = false;
 
   async createRun(run: RunWrite): Promise<void> {
@@ -147,7 +154,12 @@ export class MemoryStore implements RunStore {
       record:
         prev === undefined
           ? record
-          : { ...record, parentName: prev.record.parentName, group: prev.record.group, itemIndex: prev.record.itemIndex },
+          : {
+              ...record,
+              parentName: prev.record.parentName,
+              group: prev.record.group,
+              itemIndex: prev.record.itemIndex,
+            },
       inputs: action.inputs ?? prev?.inputs ?? null,
       inputsHash: action.inputsHash ?? prev?.inputsHash ?? null,
       outputs: action.outputs ?? prev?.outputs ?? null,
@@ -169,7 +181,7 @@ export class MemoryStore implements RunStore {
 
   appendLogs(lines: readonly LogLine[]): void {
     this.#check();
-    for (const line of lines) this.#runOrNew(line.runName).logs.push(copyLog(line));
+    for (const line of lines) this.#runOrNew(line.runName).logs.push({ ...copyLog(line), seq: ++this.#logSeq });
   }
 
   putCacheEntry(entry: CacheEntry): void {
@@ -447,6 +459,25 @@ export class MemoryStore implements RunStore {
     const logs = this.#runs.get(runName)?.logs ?? [];
     const mine = logs.filter((l) => actionName === undefined || l.actionName === actionName);
     return (tail === undefined ? mine : tail === 0 ? [] : mine.slice(-tail)).map(copyLog);
+  }
+
+  async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
+    const { afterSeq, limit } = runLogsPage(query);
+    this.#check();
+    const run = this.#runs.get(runName);
+    if (run === undefined) return [];
+    // The lines are in seq order: find the first after the cursor by bisection.
+    let lo = 0;
+    let hi = run.logs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((run.logs[mid]?.seq ?? Infinity) <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return run.logs.slice(lo, lo + limit).map((l) => {
+      const action = run.actions.get(l.actionName)?.record;
+      return { ...copyLog(l), seq: l.seq, shortName: action?.shortName ?? null, itemIndex: action?.itemIndex ?? null };
+    });
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {

@@ -2,6 +2,7 @@
  * Checks the `offset`/`limit` of a list query, and the filters of an action query, the same way in every store.
  * @module
  */
+import { MAX_RUN_LOGS_PAGE, type RunLogsQuery } from './run-store.js';
 
 /** A checked page: `limit` is `Infinity` when the query has none and no default applies. */
 export interface Page {
@@ -89,4 +90,26 @@ export function checkCausesQuery(query: { readonly parentName: string; readonly 
       `listCauses needs { parentName: string, group: string }, received ${JSON.stringify(query ?? null)}`,
     );
   }
+}
+
+/**
+ * Reads and checks a {@link RunLogsQuery}: `afterSeq` a non-negative integer (default 0), `limit` an integer from
+ * 1 to {@link MAX_RUN_LOGS_PAGE} (default 1000).
+ *
+ * @throws RangeError saying what was expected and what was received.
+ * @example
+ * ```ts
+ * runLogsPage({ afterSeq: 41 }); // { afterSeq: 41, limit: 1000 }
+ * ```
+ */
+export function runLogsPage(query: RunLogsQuery): { readonly afterSeq: number; readonly limit: number } {
+  const afterSeq = query.afterSeq ?? 0;
+  const limit = query.limit ?? 1000;
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+    throw new RangeError(`afterSeq must be a non-negative integer, received ${String(query.afterSeq)}`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RUN_LOGS_PAGE) {
+    throw new RangeError(`limit must be an integer from 1 to ${MAX_RUN_LOGS_PAGE}, received ${String(query.limit)}`);
+  }
+  return { afterSeq, limit };
 }

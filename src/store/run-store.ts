@@ -241,6 +241,30 @@ export interface ListLogsQuery {
   readonly tail?: number;
 }
 
+/** Options of {@link RunStore.listRunLogs}: one page of a run's log lines after a cursor. */
+export interface RunLogsQuery {
+  /** Only lines after this cursor: the {@link RunLogLine.seq} of the last line read. @default 0 (from the start) */
+  readonly afterSeq?: number;
+  /** At most this many lines, 1 to {@link MAX_RUN_LOGS_PAGE}. @default 1000 */
+  readonly limit?: number;
+}
+
+/** The largest page {@link RunStore.listRunLogs} returns. */
+export const MAX_RUN_LOGS_PAGE = 10_000;
+
+/** A log line as {@link RunStore.listRunLogs} reads it: with its cursor and the name of the action that wrote it. */
+export interface RunLogLine extends LogLine {
+  /**
+   * The line's position in the store's write order, unique in the store and rising with every line committed
+   * (not contiguous: lines of other runs share the sequence). The cursor of the next page.
+   */
+  readonly seq: number;
+  /** The short task name of the action that wrote the line, `null` when that action is not recorded. */
+  readonly shortName: string | null;
+  /** That action's {@link ActionRecord.itemIndex}: its position in its `flyte.map` call, else `null`. */
+  readonly itemIndex: number | null;
+}
+
 /**
  * How many items a `flyte.map` call will run, recorded when the map starts and its input has a known size (an
  * array, a `Set`, a `Map`...): the denominator of its progress. `seq` numbers the map calls in one group under one
@@ -417,6 +441,23 @@ export interface RunStore {
   listAttempts(runName: string, actionName: string): Promise<AttemptRecord[]>;
   /** Log lines in the order written; all of the run when `actionName` is omitted. */
   listLogs(runName: string, actionName?: string, query?: ListLogsQuery): Promise<LogLine[]>;
+  /**
+   * One page of a run's log lines, every action's, after the cursor `query.afterSeq`, in write order (by
+   * {@link RunLogLine.seq}), each with its action's short name and item index: what a reader of run-wide logs pages through and
+   * polls, never reading a line twice. Write order is time order for the lines of one process; lines of several
+   * processes (distributed workers) interleave in the order their commits landed.
+   *
+   * **No line is skipped by a poller.** A line becomes readable only after every line of the same run with a
+   * lower `seq` (SQLite commits one at a time; the Postgres store takes a per-run advisory lock before it inserts
+   * a run's lines, held until its commit), so a reader that asks again after the last `seq` it saw gets every
+   * line committed since. An index on (run, seq) keeps each page one index range, however large the run or the
+   * store.
+   *
+   * Resolves to at most `limit` lines (`[]` past the end, or for no such run). Thrown (as a rejection) with a
+   * `RangeError` when `afterSeq` is not a non-negative integer or `limit` not an integer from 1 to
+   * {@link MAX_RUN_LOGS_PAGE}, and with {@link StoreClosedError} when the store is closed.
+   */
+  listRunLogs(runName: string, query?: RunLogsQuery): Promise<RunLogLine[]>;
   /** How many log lines the run (or one of its actions) has. */
   countLogs(runName: string, actionName?: string): Promise<number>;
   getCacheEntry(key: string): Promise<CacheEntry | undefined>;

@@ -4,7 +4,15 @@
  * @module
  */
 import type { ActionCounts, ActionError, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../types.js';
-import type { AbortRequest, ActionWrite, CacheEntry, ClaimedAction, FailureCause, GroupSummary } from './run-store.js';
+import type {
+  AbortRequest,
+  ActionWrite,
+  CacheEntry,
+  ClaimedAction,
+  FailureCause,
+  GroupSummary,
+  RunLogLine,
+} from './run-store.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -305,6 +313,18 @@ export function logFromRow(r: LogRow): LogLine {
     stream: r.stream,
     line: r.line,
   };
+}
+
+/** A row of a run-wide log page: the line, its id, its action's short name and item index (`NULL` when not recorded). */
+export interface RunLogRow extends LogRow {
+  id: number | string;
+  short_name: string | null;
+  item_index: number | null;
+}
+
+/** A {@link RunLogRow} as a {@link RunLogLine} (Postgres returns the bigserial id as a string). */
+export function runLogFromRow(r: RunLogRow): RunLogLine {
+  return { ...logFromRow(r), seq: Number(r.id), shortName: r.short_name, itemIndex: r.item_index };
 }
 
 export function cacheEntryFromRow(r: CacheRow): CacheEntry {

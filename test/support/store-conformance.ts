@@ -1071,6 +1071,87 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.equal(await store.countLogs('r1', 'a2'), 2);
           assert.equal(await store.countLogs('none'), 0);
         }));
+
+      it("listRunLogs pages a run after a cursor, in write order, with each action's short name and item index", () =>
+        withStore(async (store) => {
+          await store.createRun(makeRun('r1'));
+          store.putAction(makeAction('r1', 'a1', { shortName: 'fetch', itemIndex: 4 }));
+          const line = (runName: string, actionName: string, n: number): LogLine => ({
+            runName,
+            actionName,
+            attempt: 1,
+            at: 1_000 - n, // out of time order on purpose: the order written wins
+            stream: n % 2 === 0 ? 'stderr' : 'stdout',
+            line: `${actionName} line ${n}`,
+          });
+          store.appendLogs([line('r1', 'a1', 1), line('r2', 'a1', 2), line('r1', 'gone', 3)]);
+          await store.flush();
+          store.appendLogs([line('r1', 'a1', 4), line('r2', 'a1', 5), line('r1', 'a1', 6)]);
+          const all = await store.listRunLogs('r1');
+          assert.deepEqual(
+            all.map(({ seq: _seq, ...rest }) => rest),
+            [
+              { ...line('r1', 'a1', 1), shortName: 'fetch', itemIndex: 4 },
+              { ...line('r1', 'gone', 3), shortName: null, itemIndex: null }, // an action not recorded
+              { ...line('r1', 'a1', 4), shortName: 'fetch', itemIndex: 4 },
+              { ...line('r1', 'a1', 6), shortName: 'fetch', itemIndex: 4 },
+            ],
+          );
+          const seqs = all.map((l) => l.seq);
+          assert.ok(
+            seqs.every((q, i) => Number.isSafeInteger(q) && q > (seqs[i - 1] ?? 0)),
+            `rising: ${seqs.join()}`,
+          );
+          // Pages: after each cursor, never a line twice, none left out.
+          const first = await store.listRunLogs('r1', { limit: 2 });
+          assert.deepEqual(first, all.slice(0, 2));
+          const second = await store.listRunLogs('r1', { afterSeq: first[1]?.seq ?? -1, limit: 2 });
+          assert.deepEqual(second, all.slice(2));
+          assert.deepEqual(await store.listRunLogs('r1', { afterSeq: all[3]?.seq ?? -1 }), []);
+          // A line written after the last page comes next.
+          store.appendLogs([line('r1', 'a1', 7)]);
+          const next = await store.listRunLogs('r1', { afterSeq: all[3]?.seq ?? -1 });
+          assert.deepEqual(
+            next.map((l) => l.line),
+            ['a1 line 7'],
+          );
+          assert.equal((await store.listRunLogs('r2')).length, 2);
+          assert.deepEqual(await store.listRunLogs('none'), []);
+          await assert.rejects(store.listRunLogs('r1', { afterSeq: -1 }), /afterSeq must be a non-negative integer/);
+          await assert.rejects(store.listRunLogs('r1', { limit: 0 }), /limit must be an integer from 1 to 10000/);
+          await assert.rejects(store.listRunLogs('r1', { limit: 10_001 }), RangeError);
+        }));
+
+      it('listRunLogs: a poller of two writers misses no line', () =>
+        withTwoStores(async (a, b) => {
+          await a.createRun(makeRun('r1'));
+          const seen: string[] = [];
+          let cursor = 0;
+          const poll = async (): Promise<void> => {
+            for (;;) {
+              const page = await b.listRunLogs('r1', { afterSeq: cursor, limit: 7 });
+              if (page.length === 0) return;
+              seen.push(...page.map((l) => l.line));
+              cursor = page[page.length - 1]?.seq ?? cursor;
+            }
+          };
+          const lineOf = (actionName: string, n: number): LogLine => ({
+            runName: 'r1',
+            actionName,
+            attempt: 1,
+            at: n,
+            stream: 'stdout',
+            line: `${actionName} ${n}`,
+          });
+          for (let round = 0; round < 10; round++) {
+            a.appendLogs([lineOf('x', round * 2), lineOf('x', round * 2 + 1)]);
+            b.appendLogs([lineOf('y', round)]);
+            await Promise.all([a.flush(), b.flush(), poll()]);
+          }
+          await poll();
+          assert.equal(seen.length, 30);
+          assert.equal(new Set(seen).size, 30);
+        }));
     });
 
     describe('cache', () => {

@@ -153,8 +153,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE abort_requests_v2 RENAME TO abort_requests;
       CREATE INDEX abort_requests_by_run ON abort_requests (run_name, seq);
       `,
-    },
-    {
+  },
+  {
     version: 3,
     name: 'blobs',
     sql: `
@@ -238,7 +238,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       -- first write like parent_name; NULL for actions that are not map items, and for those recorded before.
       -- Not indexed: a search by index walks the parent's children, and every new action would pay for an index.
       ALTER TABLE actions ADD COLUMN item_index integer;
-    `,
+      `,
   },
   {
     version: 9,
@@ -254,6 +254,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE actions ADD COLUMN cause_pattern text;
       CREATE INDEX actions_by_cause ON actions (run_name, parent_name, grp, cause_code, cause_pattern, seq)
         WHERE cause_code IS NOT NULL;
+    `,
+  },
+  {
+    version: 10,
+    name: 'logs_by_run',
+    sql: `
+      -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.
+      CREATE INDEX logs_by_run ON logs (run_name, id);
     `,
   },
 ];

@@ -9,7 +9,14 @@
  * @module
  */
 import type pg from 'pg';
-import { BlobNotFoundError, blobBytes, checkBlobKey, sha256OfBytes, verifiedBlob, type BlobStore } from '../blob-store.js';
+import {
+  BlobNotFoundError,
+  blobBytes,
+  checkBlobKey,
+  sha256OfBytes,
+  verifiedBlob,
+  type BlobStore,
+} from '../blob-store.js';
 import { quoteIdent } from './migrations.js';
 import { parsePostgresUrl } from './postgres-store.js';
 

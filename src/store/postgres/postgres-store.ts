@@ -40,6 +40,8 @@ import {
   type GroupRow,
   type LogRow,
   type RunRow,
+  runLogFromRow,
+  type RunLogRow,
 } from '../sql-rows.js';
 import type { ActionCounts, ActionRecord, AttemptRecord, LogLine, RunRecord } from '../../types.js';
 import {
@@ -63,11 +65,13 @@ import {
   type ListRunsQuery,
   type MapTotal,
   type RunClaim,
+  type RunLogLine,
+  type RunLogsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from '../run-store.js';
-import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from '../paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf, runLogsPage } from '../paging.js';
 import {
   SWEEPS_KEPT,
   type SweepOutcome,
@@ -129,6 +133,8 @@ const OUTAGE_RETRY_MAX_MS = 1_000;
 const DEFAULT_SCHEMA = 'flyte';
 /** The advisory lock under which abort requests are inserted (one per schema). */
 const ABORT_LOCK = 'flyte-ts:abort-requests';
+/** The advisory lock under which a run's log lines are inserted (one per schema and run; see listRunLogs). */
+const LOGS_LOCK = 'flyte-ts:logs';
 /** The advisory lock of the sweeper (one per schema): one process sweeps at a time. */
 const SWEEP_LOCK = 'flyte-ts:sweeper';
 
@@ -739,6 +745,19 @@ export class PostgresStore implements RunStore, SweepStore {
     return res.rows.map(logFromRow);
   }
 
+  async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
+    const { afterSeq, limit } = runLogsPage(query);
+    await this.#beforeRead();
+    // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
+    const res = await this.#db.query<RunLogRow>(
+      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
+       FROM ${this.#t.logs} l LEFT JOIN ${this.#t.actions} a ON a.run_name = l.run_name AND a.name = l.action_name
+       WHERE l.run_name = $1 AND l.id > $2 ORDER BY l.id LIMIT $3`,
+      [runName, afterSeq, limit],
+    );
+    return res.rows.map(runLogFromRow);
+  }
+
   async countLogs(runName: string, actionName?: string): Promise<number> {
     await this.#beforeRead();
     const res =
@@ -1177,6 +1196,15 @@ export class PostgresStore implements RunStore, SweepStore {
 
   async #writeLogs(exec: Exec, batch: WriteBatch): Promise<void> {
     if (batch.logs.length === 0) return;
+    // Lock each run whose lines this commit inserts (in name order, so two commits cannot deadlock) before the ids
+    // are drawn, until the commit: a run's lines become visible in id order, and a reader polling listRunLogs
+    // after the last id it saw never skips a line committed later with a lower id. The logs are the last
+    // statement but two of the commit, so the lock is held for little more than its COMMIT.
+    const runs = [...new Set(batch.logs.map((l) => l.runName))].sort();
+    await exec('SELECT pg_advisory_xact_lock(hashtext($1), hashtext(r)) FROM unnest($2::text[]) AS r', [
+      `${LOGS_LOCK}:${this.schema}`,
+      runs,
+    ]);
     const cols: unknown[][] = Array.from({ length: 6 }, () => []);
     for (const l of batch.logs) {
       const values = [l.runName, l.actionName, l.attempt, l.at, l.stream, l.line];
@@ -1463,7 +1491,6 @@ export function parsePostgresUrl(url: string): PostgresUrl {
     ...(maxOutageMs === undefined ? {} : { maxOutageMs }),
   };
 }
-
 
 const COUNT_COLUMNS = `count(*) AS total,
   count(*) FILTER (WHERE phase = 'queued') AS queued,

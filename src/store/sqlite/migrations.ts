@@ -272,7 +272,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Not indexed: a search by index walks the parent's children (actions_by_parent), and every new action
       -- would pay for an index.
       ALTER TABLE actions ADD COLUMN item_index INTEGER;
-    `,
+      `,
   },
   {
     version: 14,
@@ -289,6 +289,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN cause_pattern TEXT;
       CREATE INDEX actions_by_cause ON actions (run_name, parent_name, grp, cause_code, cause_pattern)
         WHERE cause_code IS NOT NULL;
+    `,
+  },
+  {
+    version: 15,
+    name: 'logs_by_run',
+    sql: `
+      -- Run-wide logs, paged after a cursor (RunStore.listRunLogs): one index range per page.
+      CREATE INDEX logs_by_run ON logs (run_name, id);
     `,
   },
 ];

@@ -25,11 +25,13 @@ import {
   type ListRunsQuery,
   type MapTotal,
   type RunClaim,
+  type RunLogLine,
+  type RunLogsQuery,
   type RunStore,
   type RunUpdate,
   type RunWrite,
 } from '../run-store.js';
-import { checkActionFilters, checkCausesQuery, checkTail, pageOf } from '../paging.js';
+import { checkActionFilters, checkCausesQuery, checkTail, pageOf, runLogsPage } from '../paging.js';
 import {
   ABORT_REQUEST_COLUMNS,
   ACTION_COLUMNS,
@@ -62,6 +64,8 @@ import {
   type GroupRow,
   type LogRow,
   type RunRow,
+  runLogFromRow,
+  type RunLogRow,
 } from '../sql-rows.js';
 import { Checkpointer } from './checkpointer.js';
 import {
@@ -531,6 +535,18 @@ export class SqliteStore implements RunStore {
         : `SELECT * FROM (SELECT ${columns} FROM logs WHERE ${where} ORDER BY id DESC LIMIT ?) ORDER BY id`;
     const rows = this.#query(sql).all(...params, ...(tail === undefined ? [] : [tail])) as LogRow[];
     return rows.map(logFromRow);
+  }
+
+  async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
+    const { afterSeq, limit } = runLogsPage(query);
+    this.#beforeRead();
+    // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
+    const rows = this.#query(
+      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
+       FROM logs l LEFT JOIN actions a ON a.run_name = l.run_name AND a.name = l.action_name
+       WHERE l.run_name = ? AND l.id > ? ORDER BY l.id LIMIT ?`,
+    ).all(runName, afterSeq, limit) as RunLogRow[];
+    return rows.map(runLogFromRow);
   }
 
   async countLogs(runName: string, actionName?: string): Promise<number> {
