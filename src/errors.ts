@@ -289,25 +289,6 @@ export interface MapItemFailure {
   readonly actionName?: string | undefined;
 }
 
-/** The counts a {@link MapFailureBudgetExceeded} carries, taken at the moment the budget broke. */
-export interface MapFailureBudgetCounts {
-  /** The map's number of items, or `null` when its input has no known size and was not exhausted yet. */
-  readonly total: number | null;
-  readonly succeeded: number;
-  /** Items that failed (the one that broke the budget included). */
-  readonly failed: number;
-  /** Items running when the budget broke: they were aborted. */
-  readonly cancelled: number;
-  /** Items that never started, or `null` when `total` is unknown. */
-  readonly notStarted: number | null;
-  /** How many failures the budget allowed (it broke at the next one). */
-  readonly allowedFailures: number;
-  /** The map's `minSuccessRatio`, or `null`. */
-  readonly minSuccessRatio: number | null;
-  /** The map's `maxFailures`, or `null`. */
-  readonly maxFailures: number | null;
-}
-
 /** How many failed items a {@link MapFailureBudgetExceeded} lists in `firstErrors`. */
 export const MAP_FAILURES_LISTED = 5;
 
@@ -328,14 +309,21 @@ export const MAP_FAILURES_LISTED = 5;
  * }
  * ```
  */
-export class MapFailureBudgetExceeded extends RuntimeUserError implements MapFailureBudgetCounts {
+export class MapFailureBudgetExceeded extends RuntimeUserError {
+  /** The map's number of items, or `null` when its input has no known size and was not exhausted yet. */
   readonly total: number | null;
   readonly succeeded: number;
+  /** Items that failed (the one that broke the budget included). */
   readonly failed: number;
+  /** Items running when the budget broke: they were aborted. */
   readonly cancelled: number;
+  /** Items that never started, or `null` when `total` is unknown. */
   readonly notStarted: number | null;
+  /** How many failures the budget allowed (it broke at the next one). */
   readonly allowedFailures: number;
+  /** The map's `minSuccessRatio`, or `null`. */
   readonly minSuccessRatio: number | null;
+  /** The map's `maxFailures`, or `null`. */
   readonly maxFailures: number | null;
   /** The first failed items, in the order they failed. */
   readonly firstErrors: readonly MapItemFailure[];
@@ -376,6 +364,12 @@ export class MapFailureBudgetExceeded extends RuntimeUserError implements MapFai
     return { ...super.toJSON(), details };
   }
 }
+
+/** The counts a {@link MapFailureBudgetExceeded} carries, taken at the moment the budget broke. */
+export type MapFailureBudgetCounts = Pick<
+  MapFailureBudgetExceeded,
+  'total' | 'succeeded' | 'failed' | 'cancelled' | 'notStarted' | 'allowedFailures' | 'minSuccessRatio' | 'maxFailures'
+>;
 
 /** The stored form of `firstErrors`, read back; what is not a list of failures is left out. */
 function parseFailures(text: string): MapItemFailure[] {
