@@ -94,7 +94,9 @@ function counts(e: InstanceType<typeof MapFailureBudgetExceeded>): unknown {
 /** The map's children by their input (`gated`'s id), from the run's records. */
 async function childrenByInput(run: flyte.Run): Promise<Map<string, flyte.ActionRecord>> {
   const kids = (await run.actions()).filter((a) => a.parentName === 'a0');
-  const pairs = await Promise.all(kids.map(async (a) => [((await run.action(a.name).inputs()) as [string])[0], a] as const));
+  const pairs = await Promise.all(
+    kids.map(async (a) => [((await run.action(a.name).inputs()) as [string])[0], a] as const),
+  );
   return new Map(pairs);
 }
 
@@ -112,7 +114,11 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     const out = await outcome(async () => {
       const byCount = await flyte.map(instant, [1, -2, 3, -4], { maxFailures: 2 });
       const byRatio = await flyte.map(instant, [1, -2, 3, 4], { minSuccessRatio: 0.75 });
-      const both = await flyte.map(instant, [-1, 2, 3, 4], { minSuccessRatio: 0.5, maxFailures: 1, returnExceptions: true });
+      const both = await flyte.map(instant, [-1, 2, 3, 4], {
+        minSuccessRatio: 0.5,
+        maxFailures: 1,
+        returnExceptions: true,
+      });
       const show = (rs: unknown[]): unknown[] => rs.map((r) => (r instanceof RuntimeUserError ? `error:${r.code}` : r));
       return [show(byCount), show(byRatio), show(both)];
     });
@@ -143,7 +149,14 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.ok(error instanceof MapFailureBudgetExceeded, String(error));
     assert.equal(error.name, 'MapFailureBudgetExceeded');
     assert.equal(error.code, 'MapFailureBudgetExceeded');
-    assert.deepEqual(counts(error), { total: 8, succeeded: 1, failed: 2, cancelled: 3, notStarted: 2, allowedFailures: 1 });
+    assert.deepEqual(counts(error), {
+      total: 8,
+      succeeded: 1,
+      failed: 2,
+      cancelled: 3,
+      notStarted: 2,
+      allowedFailures: 1,
+    });
     assert.equal(error.minSuccessRatio, 0.8);
     assert.equal(error.maxFailures, null);
     assert.deepEqual(
@@ -198,7 +211,9 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.equal(both.error.failed, 2);
     assert.equal(both.error.notStarted, 4);
     // floor(10 × (1 − 0.9)) is 1, not 0: float noise costs no failure.
-    const tenth = await outcome(async () => (await flyte.map(instant, [-1, 1, 2, 3, 4, 5, 6, 7, 8, 9], { minSuccessRatio: 0.9 })).length);
+    const tenth = await outcome(
+      async () => (await flyte.map(instant, [-1, 1, 2, 3, 4, 5, 6, 7, 8, 9], { minSuccessRatio: 0.9 })).length,
+    );
     assert.deepEqual(tenth, { value: 10 });
   });
 
@@ -208,22 +223,35 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     const sized = (await outcome(() => flyte.map(instant, items, { minSuccessRatio: 0.5, concurrency: 1 }))) as {
       error: tasks.BudgetSummary;
     };
-    assert.deepEqual([sized.error.total, sized.error.failed, sized.error.succeeded, sized.error.notStarted], [4, 3, 0, 1]);
+    assert.deepEqual(
+      [sized.error.total, sized.error.failed, sized.error.succeeded, sized.error.notStarted],
+      [4, 3, 0, 1],
+    );
     // A generator: three failures go by (more items could make up for them); at its end the total is 4.
-    const unsized = (await outcome(() => flyte.map(instant, generate(items), { minSuccessRatio: 0.5, concurrency: 1 }))) as {
+    const unsized = (await outcome(() =>
+      flyte.map(instant, generate(items), { minSuccessRatio: 0.5, concurrency: 1 }),
+    )) as {
       error: tasks.BudgetSummary;
     };
     assert.deepEqual(
-      [unsized.error.total, unsized.error.failed, unsized.error.succeeded, unsized.error.notStarted, unsized.error.allowedFailures],
+      [
+        unsized.error.total,
+        unsized.error.failed,
+        unsized.error.succeeded,
+        unsized.error.notStarted,
+        unsized.error.allowedFailures,
+      ],
       [4, 3, 1, 0, 2],
     );
     // Enough successes after the failures: it holds.
-    const holds = await outcome(async () =>
-      (await flyte.map(instant, generate([-1, -2, 3, 4]), { minSuccessRatio: 0.5, concurrency: 1 })).length,
+    const holds = await outcome(
+      async () => (await flyte.map(instant, generate([-1, -2, 3, 4]), { minSuccessRatio: 0.5, concurrency: 1 })).length,
     );
     assert.deepEqual(holds, { value: 4 });
     // maxFailures breaks before the end of the input: the total is not known.
-    const early = (await outcome(() => flyte.map(instant, generate([-1, -2, 3, 4]), { maxFailures: 1, concurrency: 1 }))) as {
+    const early = (await outcome(() =>
+      flyte.map(instant, generate([-1, -2, 3, 4]), { maxFailures: 1, concurrency: 1 }),
+    )) as {
       error: tasks.BudgetSummary;
     };
     assert.deepEqual([early.error.total, early.error.notStarted, early.error.failed], [null, null, 2]);
@@ -250,7 +278,14 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     await run.outputs();
     assert.deepEqual(received.sort(), ['error:TypeError', 's0']);
     assert.ok(thrown instanceof MapFailureBudgetExceeded, String(thrown));
-    assert.deepEqual(counts(thrown), { total: 4, succeeded: 1, failed: 2, cancelled: 1, notStarted: 0, allowedFailures: 1 });
+    assert.deepEqual(counts(thrown), {
+      total: 4,
+      succeeded: 1,
+      failed: 2,
+      cancelled: 1,
+      notStarted: 0,
+      allowedFailures: 1,
+    });
     assert.deepEqual(Object.fromEntries(stopped), { s3: 1 });
   });
 
@@ -269,7 +304,14 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     await run.outputs();
     assert.deepEqual(received, []);
     assert.ok(thrown instanceof MapFailureBudgetExceeded);
-    assert.deepEqual(counts(thrown), { total: 3, succeeded: 0, failed: 1, cancelled: 2, notStarted: 0, allowedFailures: 0 });
+    assert.deepEqual(counts(thrown), {
+      total: 3,
+      succeeded: 0,
+      failed: 1,
+      cancelled: 2,
+      notStarted: 0,
+      allowedFailures: 0,
+    });
     assert.deepEqual(Object.fromEntries(stopped), { s0: 1, s2: 1 });
   });
 
@@ -285,10 +327,22 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
         return true;
       });
     for (const bad of [1.5, -0.1, Number.NaN, '0.5']) {
-      throwsWith(() => flyte.map(instant, [1], { minSuccessRatio: bad as number }), RangeError, 'minSuccessRatio', 'from 0 to 1', 'received');
+      throwsWith(
+        () => flyte.map(instant, [1], { minSuccessRatio: bad as number }),
+        RangeError,
+        'minSuccessRatio',
+        'from 0 to 1',
+        'received',
+      );
     }
     for (const bad of [-1, 1.5, Infinity, '2']) {
-      throwsWith(() => flyte.map(instant, [1], { maxFailures: bad as number }), RangeError, 'maxFailures', 'non-negative integer', 'received');
+      throwsWith(
+        () => flyte.map(instant, [1], { maxFailures: bad as number }),
+        RangeError,
+        'maxFailures',
+        'non-negative integer',
+        'received',
+      );
     }
     throwsWith(
       () => flyte.map(instant, [1], { maxFailures: 1, returnExceptions: false } as flyte.MapOptions),
@@ -307,7 +361,9 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     const holds = await (await flyte.run(tasks.syncMap, [0, -1, 0, 0], { maxFailures: 1 }, false)).outputs();
     assert.deepEqual(holds, { results: [0, 'error:ValueError', 0, 0] });
     // 3 items at 0.5 allow 1 failure: the second breaks it, the third never starts.
-    const sized = await (await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, false)).outputs();
+    const sized = await (
+      await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, false)
+    ).outputs();
     assert.deepEqual(sized, {
       budget: {
         name: 'MapFailureBudgetExceeded',
@@ -325,10 +381,17 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
       },
     });
     // A generator: checked once the body's thread finds the input exhausted, after every result was consumed.
-    const unsized = await (await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)).outputs();
+    const unsized = await (
+      await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)
+    ).outputs();
     assert.ok('budget' in unsized);
-    assert.deepEqual([unsized.budget.total, unsized.budget.failed, unsized.budget.succeeded, unsized.budget.notStarted], [3, 2, 1, 0]);
-    const unsizedHolds = await (await flyte.run(tasks.syncMap, [-1, 0, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)).outputs();
+    assert.deepEqual(
+      [unsized.budget.total, unsized.budget.failed, unsized.budget.succeeded, unsized.budget.notStarted],
+      [3, 2, 1, 0],
+    );
+    const unsizedHolds = await (
+      await flyte.run(tasks.syncMap, [-1, 0, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)
+    ).outputs();
     assert.deepEqual(unsizedHolds, { results: ['error:ValueError', 0, 0] });
   });
 
@@ -369,7 +432,9 @@ describe('flyte.map failure budget on flyte worker processes', { skip: remoteSki
     await flyte.shutdown(); // the local suite's runtime: this one is distributed
     flyte.init({ root: mkdtempSync(join(tmpdir(), 'flyte-budget-remote-')), store, engine, echoLogs: false });
     workers = await Promise.all(
-      [1, 2].map(() => startWorker({ modules: [FIXTURE], store, engine, concurrency: 4, env: { FLYTE_TEST_MARKERS: markers } })),
+      [1, 2].map(() =>
+        startWorker({ modules: [FIXTURE], store, engine, concurrency: 4, env: { FLYTE_TEST_MARKERS: markers } }),
+      ),
     );
   });
 
@@ -387,21 +452,32 @@ describe('flyte.map failure budget on flyte worker processes', { skip: remoteSki
     // (It comes late on purpose: an abort that reaches a child between its record and its enqueue can be lost
     // on the remote controller, with returnExceptions: false as well; see the report of issue 14.)
     const items = [60_000, 60_001, -1_000, 60_002, 0, 0, 0];
-    const run = await flyte.run(tasks.asyncMap, items, process.env.STRICT ? { returnExceptions: false, concurrency: 4 } : { maxFailures: 0, concurrency: 4 });
+    const run = await flyte.run(
+      tasks.asyncMap,
+      items,
+      process.env.STRICT ? { returnExceptions: false, concurrency: 4 } : { maxFailures: 0, concurrency: 4 },
+    );
     const error = await run.outputs().then(
       () => assert.fail('the run should fail'),
       (e: unknown) => e,
     );
     assert.ok(error instanceof MapFailureBudgetExceeded, String(error));
     assert.equal((await run.record()).mode, 'remote');
-    assert.deepEqual(counts(error), { total: 7, succeeded: 0, failed: 1, cancelled: 3, notStarted: 3, allowedFailures: 0 });
+    assert.deepEqual(counts(error), {
+      total: 7,
+      succeeded: 0,
+      failed: 1,
+      cancelled: 3,
+      notStarted: 3,
+      allowedFailures: 0,
+    });
     assert.deepEqual(
       error.firstErrors.map((f) => [f.index, f.code, f.message]),
       [[2, 'ValueError', 'item -1000 failed']],
     );
     // The aborts reach the other workers after the parent failed: wait (with a deadline) for every action to end.
     let actions = await run.actions();
-    for (const deadline = Date.now() + 15_000; actions.some((a) => a.phase === 'running' || a.phase === 'queued'); ) {
+    for (const deadline = Date.now() + 15_000; actions.some((a) => a.phase === 'running' || a.phase === 'queued');) {
       assert.ok(Date.now() < deadline, `actions still open: ${actions.map((a) => `${a.name} ${a.phase}`).join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
       actions = await run.actions();
@@ -411,16 +487,27 @@ describe('flyte.map failure budget on flyte worker processes', { skip: remoteSki
     assert.deepEqual(kids.map((a) => a.phase).sort(), ['aborted', 'aborted', 'aborted', 'failed']);
     // Each long item that got to start on a worker stopped on its signal; none did its work.
     const lines = readFileSync(join(markers, 'markers.txt'), 'utf8').trim().split('\n');
-    const started = lines.filter((l) => l.startsWith('started ')).map((l) => l.slice(8)).sort();
-    const stoppedOnes = lines.filter((l) => l.startsWith('stopped ')).map((l) => l.slice(8)).sort();
+    const started = lines
+      .filter((l) => l.startsWith('started '))
+      .map((l) => l.slice(8))
+      .sort();
+    const stoppedOnes = lines
+      .filter((l) => l.startsWith('stopped '))
+      .map((l) => l.slice(8))
+      .sort();
     assert.ok(started.length >= 1, lines.join('\n'));
     assert.deepEqual(stoppedOnes, started);
     assert.ok(!lines.some((l) => l.startsWith('done ')), lines.join('\n'));
   });
 
   it('a sync map breaks on the workers as locally', async () => {
-    const out = await (await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)).outputs();
+    const out = await (
+      await flyte.run(tasks.syncMap, [-1, -2, 0], { minSuccessRatio: 0.5, concurrency: 1 }, true)
+    ).outputs();
     assert.ok('budget' in out, JSON.stringify(out));
-    assert.deepEqual([out.budget.code, out.budget.total, out.budget.failed, out.budget.succeeded], ['MapFailureBudgetExceeded', 3, 2, 1]);
+    assert.deepEqual(
+      [out.budget.code, out.budget.total, out.budget.failed, out.budget.succeeded],
+      ['MapFailureBudgetExceeded', 3, 2, 1],
+    );
   });
 });

@@ -109,7 +109,14 @@ export class FailureBudget {
     return this.#broken;
   }
 
-  #message(c: { total: number | null; succeeded: number; failed: number; cancelled: number; notStarted: number | null; allowedFailures: number }): string {
+  #message(c: {
+    total: number | null;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+    notStarted: number | null;
+    allowedFailures: number;
+  }): string {
     const { minSuccessRatio, maxFailures } = this.#options;
     const limits = [
       minSuccessRatio === null ? undefined : `minSuccessRatio ${minSuccessRatio}`,
