@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
 import * as tasks from './fixtures/budget-tasks.js';
-import { REPO } from './support/cli.js';
+import { REPO, ensureBuilt, parseJson, runCli } from './support/cli.js';
 import { useFlyteRoot } from './support/flyte-root.js';
 import { Gates, Tracker, settle } from './support/gates.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
@@ -31,6 +31,9 @@ let stopped = new Map<string, number>();
 /** Items whose body went past its gate (did its work). */
 let worked = new Map<string, number>();
 let scenario: () => PromiseLike<unknown> = () => Promise.resolve();
+
+/** The run of the test whose budget broke, for the CLI check after it. */
+let brokenRun: string | undefined;
 
 const bump = (counts: Map<string, number>, id: string): void => void counts.set(id, (counts.get(id) ?? 0) + 1);
 
@@ -101,7 +104,7 @@ async function childrenByInput(run: flyte.Run): Promise<Map<string, flyte.Action
 }
 
 describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
-  useFlyteRoot('flyte-budget-', { threads: 2 });
+  const flyteRoot = useFlyteRoot('flyte-budget-', { threads: 2 });
 
   beforeEach(() => {
     gates = new Gates();
@@ -186,6 +189,18 @@ describe('flyte.map failure budget', { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.deepEqual(Object.fromEntries(stopped), { s3: 1, n4: 1, n5: 1 });
     assert.deepEqual(Object.fromEntries(worked), { fail0: 1, s1: 1, fail2: 1 });
     assert.deepEqual(tracker.started.sort(), ['fail0', 'fail2', 'n4', 'n5', 's1', 's3']);
+    brokenRun = run.name;
+  });
+
+  it('flyte get run shows the failed run with the code', async () => {
+    assert.ok(brokenRun !== undefined, 'the test before left a run');
+    ensureBuilt();
+    const got = parseJson<{ run: { phase: string; error: { code: string; message: string } | null } }>(
+      await runCli(['get', 'run', brokenRun, '-o', 'json'], { root: flyteRoot() }),
+    );
+    assert.equal(got.run.phase, 'failed');
+    assert.equal(got.run.error?.code, 'MapFailureBudgetExceeded');
+    assert.match(got.run.error?.message ?? '', /2 of 8 items failed/);
   });
 
   it('maxFailures counts failures; combined with a ratio, the first limit to break wins', async () => {
