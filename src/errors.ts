@@ -278,6 +278,115 @@ export class WorkerLostError extends RuntimeSystemError {
   }
 }
 
+/** One failed item of a `flyte.map`, as {@link MapFailureBudgetExceeded} reports it. */
+export interface MapItemFailure {
+  /** The item's 0-based position in the map's input. */
+  readonly index: number;
+  /** The error's `code` (the original error's class name for a user error). */
+  readonly code: string;
+  readonly message: string;
+  /** The item's action, when known. */
+  readonly actionName?: string | undefined;
+}
+
+/** How many failed items a {@link MapFailureBudgetExceeded} lists in `firstErrors`. */
+export const MAP_FAILURES_LISTED = 5;
+
+/**
+ * Thrown (rejected with) by a `flyte.map` with a failure budget (`minSuccessRatio`, `maxFailures`) the moment the
+ * budget can no longer hold: the map's items still running are aborted and those not started never start. It
+ * carries the counts at that moment and the first failed items (at most {@link MAP_FAILURES_LISTED}, in the
+ * order they failed). A task that lets it escape fails with `code` `'MapFailureBudgetExceeded'`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await flyte.map(fetchPage, urls, { minSuccessRatio: 0.95 });
+ * } catch (e) {
+ *   if (e instanceof flyte.errors.MapFailureBudgetExceeded) {
+ *     console.error(`${e.failed} of ${e.total} failed; first: #${e.firstErrors[0]?.index} ${e.firstErrors[0]?.message}`);
+ *   }
+ * }
+ * ```
+ */
+export class MapFailureBudgetExceeded extends RuntimeUserError {
+  /** The map's number of items, or `null` when its input has no known size and was not exhausted yet. */
+  readonly total: number | null;
+  readonly succeeded: number;
+  /** Items that failed (the one that broke the budget included). */
+  readonly failed: number;
+  /** Items running when the budget broke: they were aborted. */
+  readonly cancelled: number;
+  /** Items that never started, or `null` when `total` is unknown. */
+  readonly notStarted: number | null;
+  /** How many failures the budget allowed (it broke at the next one). */
+  readonly allowedFailures: number;
+  /** The map's `minSuccessRatio`, or `null`. */
+  readonly minSuccessRatio: number | null;
+  /** The map's `maxFailures`, or `null`. */
+  readonly maxFailures: number | null;
+  /** The first failed items, in the order they failed. */
+  readonly firstErrors: readonly MapItemFailure[];
+
+  /**
+   * `options` holds the counts (absent ones are `0`, or `null` where allowed) and `firstErrors`: a list, or the
+   * JSON text it is stored as.
+   */
+  constructor(
+    message: string,
+    options: RuntimeErrorOptions &
+      Partial<MapFailureBudgetCounts> & { readonly firstErrors?: readonly MapItemFailure[] | string } = {},
+  ) {
+    super('MapFailureBudgetExceeded', message, options);
+    this.total = options.total ?? null;
+    this.succeeded = options.succeeded ?? 0;
+    this.failed = options.failed ?? 0;
+    this.cancelled = options.cancelled ?? 0;
+    this.notStarted = options.notStarted ?? null;
+    this.allowedFailures = options.allowedFailures ?? 0;
+    this.minSuccessRatio = options.minSuccessRatio ?? null;
+    this.maxFailures = options.maxFailures ?? null;
+    const first = options.firstErrors ?? [];
+    this.firstErrors = typeof first === 'string' ? parseFailures(first) : [...first];
+  }
+
+  override toJSON(): SerializedError {
+    const details: Record<string, string | number> = {
+      succeeded: this.succeeded,
+      failed: this.failed,
+      cancelled: this.cancelled,
+      allowedFailures: this.allowedFailures,
+      firstErrors: JSON.stringify(this.firstErrors),
+    };
+    // Unknown counts and unset options are left out: they come back as null.
+    const nullable = { total: this.total, notStarted: this.notStarted, minSuccessRatio: this.minSuccessRatio, maxFailures: this.maxFailures };
+    for (const [key, value] of Object.entries(nullable)) if (value !== null) details[key] = value;
+    return { ...super.toJSON(), details };
+  }
+}
+
+/** The counts a {@link MapFailureBudgetExceeded} carries, taken at the moment the budget broke. */
+export type MapFailureBudgetCounts = Pick<
+  MapFailureBudgetExceeded,
+  'total' | 'succeeded' | 'failed' | 'cancelled' | 'notStarted' | 'allowedFailures' | 'minSuccessRatio' | 'maxFailures'
+>;
+
+/** The stored form of `firstErrors`, read back; what is not a list of failures is left out. */
+function parseFailures(text: string): MapItemFailure[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return []; // a damaged record loses its list, not the error
+  }
+  if (!Array.isArray(parsed)) return [];
+  return parsed.flatMap((f: unknown): MapItemFailure[] => {
+    const { index, code, message, actionName } = (f ?? {}) as Record<string, unknown>;
+    if (typeof index !== 'number' || typeof code !== 'string' || typeof message !== 'string') return [];
+    return [{ index, code, message, actionName: typeof actionName === 'string' ? actionName : undefined }];
+  });
+}
+
 type Rebuildable = new (message: string, options: RuntimeErrorOptions) => BaseRuntimeError;
 
 const REBUILDABLE: Readonly<Record<string, Rebuildable>> = {
@@ -293,6 +402,7 @@ const REBUILDABLE: Readonly<Record<string, Rebuildable>> = {
   RuntimeDataValidationError,
   InitializationError,
   WorkerLostError,
+  MapFailureBudgetExceeded,
 };
 
 /** The class name of any thrown value, used as the `code` of a user error (`'TypeError'`, `'Error'`, ...). */

@@ -6,6 +6,7 @@ import type { RuntimeUserError } from './errors.js';
 import { syncController } from './internal/controller.js';
 import { describe } from './internal/duration.js';
 import { currentFrame } from './internal/frame.js';
+import type { BudgetOptions } from './internal/failure-budget.js';
 import { MapRun, sizeOf, zip, type ResolvedMap } from './internal/map-run.js';
 import type { TaskDefinition } from './internal/task-definition.js';
 import { taskDefinition, type Task } from './task.js';
@@ -20,6 +21,28 @@ export interface MapOptions {
    * @default true
    */
   readonly returnExceptions?: boolean;
+  /**
+   * A failure budget: the share of the items (0 to 1) that must succeed. At most
+   * `floor(total × (1 − minSuccessRatio))` items may fail; while they do not exceed that, the map goes on and
+   * failed items are errors in place (as with `returnExceptions: true`). The moment one more fails, the items
+   * still running are aborted, those not started never start, and the map rejects (an iterator throws at its next
+   * step) with `flyte.errors.MapFailureBudgetExceeded`, which carries the counts and the first errors.
+   *
+   * `total` is the input's size when it is known (an array, a `Set`, anything with an integer `length` or
+   * `size`). For an input of unknown size (a generator) the ratio is applied once the input is exhausted, over
+   * the number of items it gave; until then only `maxFailures` can break the budget.
+   *
+   * May be combined with {@link maxFailures}: the budget breaks when either limit does. Cannot be combined with
+   * `returnExceptions: false` (a TypeError). `1` allows no failure, `0` any number.
+   * @default undefined (no budget)
+   */
+  readonly minSuccessRatio?: number;
+  /**
+   * A failure budget as a count: at most this many items may fail (a non-negative integer; `0` stops at the
+   * first failure, with `flyte.errors.MapFailureBudgetExceeded`). Otherwise as {@link minSuccessRatio}.
+   * @default undefined (no budget)
+   */
+  readonly maxFailures?: number;
   /** Group of the map's actions is `${task.name}_${groupName}`. @default group `${task.name}_map` */
   readonly groupName?: string;
   /** Aborts the items still running and stops starting new ones. */
@@ -70,6 +93,25 @@ function isIterable(value: unknown): value is Iterable<unknown> {
   return value != null && typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
 }
 
+function resolveBudget(options: MapOptions): BudgetOptions | null {
+  const { minSuccessRatio, maxFailures, returnExceptions } = options;
+  if (minSuccessRatio !== undefined && (typeof minSuccessRatio !== 'number' || !(minSuccessRatio >= 0 && minSuccessRatio <= 1))) {
+    throw new RangeError(`map: minSuccessRatio: expected a number from 0 to 1; received ${describe(minSuccessRatio)}`);
+  }
+  if (maxFailures !== undefined && (!Number.isInteger(maxFailures) || maxFailures < 0)) {
+    throw new RangeError(`map: maxFailures: expected a non-negative integer; received ${describe(maxFailures)}`);
+  }
+  if (minSuccessRatio === undefined && maxFailures === undefined) return null;
+  if (returnExceptions === false) {
+    const given = minSuccessRatio === undefined ? 'maxFailures' : 'minSuccessRatio';
+    throw new TypeError(
+      `map: ${given}: expected returnExceptions to be true or left out (a failure budget returns failed items as errors ` +
+        `while it holds); received returnExceptions: false, which fails at the first error: use maxFailures: 0 for that`,
+    );
+  }
+  return { minSuccessRatio: minSuccessRatio ?? null, maxFailures: maxFailures ?? null };
+}
+
 function resolveOptions(task: TaskDefinition, options: MapOptions): ResolvedMap {
   const { concurrency = 0, returnExceptions = true, groupName, signal } = options;
   if (!Number.isInteger(concurrency) || concurrency < 0) {
@@ -85,8 +127,15 @@ function resolveOptions(task: TaskDefinition, options: MapOptions): ResolvedMap 
     throw new TypeError(`map: signal: expected an AbortSignal; received ${describe(signal)}`);
   }
   const group = groupName === undefined ? `${task.name}_map` : `${task.name}_${groupName}`;
-  return { concurrency, returnExceptions, group, signal };
+  return { concurrency, returnExceptions, group, signal, budget: resolveBudget(options) };
 }
+
+/** Options that fail the map at its first error: the element type has no error in it. */
+type StrictMapOptions = MapOptions & {
+  readonly returnExceptions: false;
+  readonly minSuccessRatio?: undefined;
+  readonly maxFailures?: undefined;
+};
 
 type MapTask<Args extends unknown[], R> = Task<Args, R> | PartialTask<Args, R>;
 
@@ -98,6 +147,8 @@ type MapTask<Args extends unknown[], R> = Task<Args, R> | PartialTask<Args, R>;
  * ```ts
  * const doubled = await flyte.map(double, [1, 2, 3], { concurrency: 2 });       // (number | RuntimeUserError)[]
  * const strict = await flyte.map(double, items, { returnExceptions: false });   // number[]; first failure rejects
+ * const most = await flyte.map(double, items, { minSuccessRatio: 0.9 });        // errors in place; rejects with
+ *                                                  // MapFailureBudgetExceeded once more than 10% failed
  * for await (const r of flyte.map(double, items).asCompleted()) console.log(r); // completion order
  * const sums = await flyte.map(add, [1, 2], [10, 20]);                          // add(1, 10), add(2, 20)
  * ```
@@ -105,14 +156,14 @@ type MapTask<Args extends unknown[], R> = Task<Args, R> | PartialTask<Args, R>;
 export function map<A, R>(
   task: MapTask<[A], R>,
   items: Iterable<A>,
-  options: MapOptions & { readonly returnExceptions: false },
+  options: StrictMapOptions,
 ): MapResult<Awaited<R>>;
 export function map<A, R>(task: MapTask<[A], R>, items: Iterable<A>, options?: MapOptions): MapResult<Awaited<R> | RuntimeUserError>;
 export function map<A, B, R>(
   task: MapTask<[A, B], R>,
   a: Iterable<A>,
   b: Iterable<B>,
-  options: MapOptions & { readonly returnExceptions: false },
+  options: StrictMapOptions,
 ): MapResult<Awaited<R>>;
 export function map<A, B, R>(
   task: MapTask<[A, B], R>,
@@ -183,9 +234,9 @@ export function map(task: unknown, ...rest: unknown[]): MapResult<unknown> {
       const controller = frame === undefined ? undefined : syncController(frame);
       if (frame !== undefined && controller !== undefined) {
         consume('iterated synchronously');
-        const { concurrency, returnExceptions, group } = resolved;
+        const { concurrency, returnExceptions, group, budget } = resolved;
         const total = sizeOf(iterables) ?? null;
-        return controller.mapSync(frame, def, bound, zip(iterables), { concurrency, returnExceptions, group, total });
+        return controller.mapSync(frame, def, bound, zip(iterables), { concurrency, returnExceptions, group, total, budget });
       }
       throw new TypeError(
         'map: a map is iterable synchronously (Array.from, for...of) only inside a sync task; here use `await flyte.map(...)` or `for await`',

@@ -69,6 +69,7 @@ const EXAMPLES = [
   'as-completed.ts',
   'async-chain.ts',
   'error-handling.ts',
+  'failure-budget.ts',
   'gather.ts',
   'groups.ts',
   'map-concurrency.ts',
@@ -234,6 +235,37 @@ describe('examples', () => {
           assert.equal(a.attempts, 1);
         }
         assert.equal(byGroup(kids, 'error_handling.checkItem_map').length, 6);
+        assert.equal(run.phase, 'succeeded');
+      },
+    ));
+
+  it('failure-budget: a budget that holds keeps errors in place; one that breaks stops the map', () =>
+    expectExample(
+      'failure-budget.ts',
+      {
+        kept: [10, 20, 'error:ValueError', 40, 50, 'error:ValueError', 70, 80, 'error:ValueError', 100],
+        budget: {
+          code: 'MapFailureBudgetExceeded',
+          total: 10,
+          succeeded: 4,
+          failed: 2,
+          cancelled: 0,
+          notStarted: 4,
+          firstErrors: [2, 5],
+        },
+      },
+      (run, actions) => {
+        assert.equal(root(actions).phase, 'succeeded');
+        const kept = byGroup(children(actions), 'failure_budget.score_map');
+        assert.equal(kept.length, 10);
+        assert.equal(kept.filter((a) => a.phase === 'failed').length, 3);
+        // The strict map stopped at its second failure: items 7 to 10 have no action.
+        const strict = byGroup(children(actions), 'failure_budget.score_strict');
+        assert.equal(strict.length, 6);
+        assert.deepEqual(
+          strict.map((a) => a.phase).sort(),
+          ['failed', 'failed', 'succeeded', 'succeeded', 'succeeded', 'succeeded'],
+        );
         assert.equal(run.phase, 'succeeded');
       },
     ));

@@ -92,6 +92,10 @@ export async function checks(): Promise<void> {
   expectType<(number | flyte.errors.RuntimeUserError)[]>()(await flyte.map(double, [1, 2]));
   expectType<(number | flyte.errors.RuntimeUserError)[]>()(await flyte.map(double, [1, 2], { concurrency: 2 }));
   expectType<number[]>()(await flyte.map(double, [1, 2], { returnExceptions: false }));
+  // A failure budget returns failed items as errors while it holds.
+  expectType<(number | flyte.errors.RuntimeUserError)[]>()(await flyte.map(double, [1, 2], { minSuccessRatio: 0.9 }));
+  expectType<(number | flyte.errors.RuntimeUserError)[]>()(await flyte.map(double, [1, 2], { maxFailures: 3, concurrency: 2 }));
+  expectType<number | null>()(new flyte.errors.MapFailureBudgetExceeded('m').total);
   expectType<string[]>()(await flyte.map(greet, ['a'], [2], { returnExceptions: false }));
   expectType<{ n: number; label: string }[]>()(
     await flyte.map(labelled, [1, 2], ['a', 'b'], { returnExceptions: false, concurrency: 1 }),

@@ -9,6 +9,7 @@
  */
 import type { RunContextOptions } from '../options.js';
 import type { RunPhase, RunRecord } from '../types.js';
+import type { BudgetOptions } from './failure-budget.js';
 import type { TaskDefinition } from './task-definition.js';
 
 /**
@@ -113,6 +114,8 @@ export interface SyncMapOptions {
   readonly group: string;
   /** How many items the map will run, when its input has a known size (its progress denominator). */
   readonly total: number | null;
+  /** The map's failure budget, or `null` for none (see `failure-budget.ts`). */
+  readonly budget: BudgetOptions | null;
 }
 
 /** The action side: runs child actions and steps on behalf of the action running in `frame`. */

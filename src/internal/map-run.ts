@@ -5,7 +5,8 @@
  * @module
  */
 import { ActionAbortedError, BaseRuntimeError, RuntimeUserError, errorCode } from '../errors.js';
-import { CancelScope, type Frame } from './controller.js';
+import { CancelScope, type Frame, type SyncMapOptions } from './controller.js';
+import { FailureBudget, type BudgetOptions } from './failure-budget.js';
 import { Fifo } from './fifo.js';
 import type { TaskDefinition } from './task-definition.js';
 
@@ -18,9 +19,18 @@ function asUserError(error: unknown): BaseRuntimeError {
   return new RuntimeUserError(errorCode(error), message, { cause: error });
 }
 
+/** Why the items still running are aborted when the map's failure budget broke. */
+function budgetAbort(): ActionAbortedError {
+  return new ActionAbortedError("aborted: the map's failure budget was exceeded (see MapFailureBudgetExceeded)");
+}
+
 /**
  * Runs one map: pulls items lazily, calls the task in the map's group, keeps at most `limit` running. Outside a
  * task (no `frame`) the items are plain calls of the task's function.
+ *
+ * With a failure budget, the moment it breaks the map's scope is cancelled (no item starts any more, those
+ * running are aborted) and the caller gets the budget's error: `collect` rejects with it, the iterators throw it
+ * at their next step (results not yielded yet are dropped; the error counts them).
  */
 export class MapRun {
   readonly #call: (args: unknown[]) => Promise<unknown>;
@@ -29,6 +39,12 @@ export class MapRun {
   readonly #returnExceptions: boolean;
   readonly #scope = new CancelScope();
   readonly #signal: AbortSignal | undefined;
+  readonly #budget: FailureBudget | undefined;
+  /** Items pulled from the input so far (the next one's index). */
+  #pulled = 0;
+  /** Settles when the budget breaks: wakes an iterator waiting on an item. */
+  readonly #broke: Promise<void>;
+  #wakeOnBreak!: () => void;
   #onSignal: (() => void) | undefined;
 
   constructor(
@@ -42,10 +58,13 @@ export class MapRun {
     this.#returnExceptions = options.returnExceptions;
     this.#items = zip(iterables);
     this.#signal = options.signal;
+    this.#broke = new Promise<void>((resolve) => (this.#wakeOnBreak = resolve));
+    const total = sizeOf(iterables) ?? null;
+    if (options.budget !== null) this.#budget = new FailureBudget(task.name, options.budget, total);
     if (frame === undefined) {
       this.#call = (args) => Promise.resolve().then(() => task.fn(...([...bound, ...args] as never[])));
     } else {
-      this.#call = childCall(frame, task, bound, options.group, this.#scope, sizeOf(iterables));
+      this.#call = childCall(frame, task, bound, options.group, this.#scope, total ?? undefined);
     }
     if (this.#signal !== undefined) {
       const signal = this.#signal;
@@ -70,8 +89,35 @@ export class MapRun {
       return undefined;
     }
     const next = this.#items.next();
-    if (next.done === true) return undefined;
-    return this.#call(next.value);
+    if (next.done === true) {
+      this.#budgetReport(this.#budget?.exhausted(this.#pulled));
+      return undefined;
+    }
+    const index = this.#pulled++;
+    const started = this.#call(next.value);
+    const budget = this.#budget;
+    if (budget !== undefined) {
+      budget.start();
+      // Counted before any consumer hears of the outcome: it registers its reactions after this one.
+      void started.then(
+        () => this.#budgetReport(budget.settle(index, true)),
+        (error: unknown) => this.#budgetReport(budget.settle(index, false, error)),
+      );
+    }
+    return started;
+  }
+
+  /** The budget broke (when `broken` is set): stop the map, wake its iterator. */
+  #budgetReport(broken: Error | undefined): void {
+    if (broken === undefined) return;
+    this.#cancel(budgetAbort());
+    this.#wakeOnBreak();
+  }
+
+  /** Throws the budget's error, once it broke. */
+  #throwIfBroken(): void {
+    const broken = this.#budget?.broken;
+    if (broken !== undefined) throw broken;
   }
 
   #result(s: Settled): unknown {
@@ -90,9 +136,18 @@ export class MapRun {
       let failed = false;
       const finish = (): void => {
         this.#detach();
-        const stopped = this.#scope.reason;
+        const stopped = this.#budget?.broken ?? this.#scope.reason;
         if (stopped !== null && !failed) reject(stopped);
         else resolve(results);
+      };
+      /** Rejects at once when the budget broke (what still runs was aborted). */
+      const budgetBroke = (): boolean => {
+        const broken = this.#budget?.broken;
+        if (broken === undefined || failed) return failed;
+        failed = true;
+        this.#detach();
+        reject(broken);
+        return true;
       };
       const launch = (): void => {
         while (!exhausted && !failed && active < this.#limit) {
@@ -106,10 +161,13 @@ export class MapRun {
           started.then(
             (value) => {
               results[i] = value;
+              budgetBroke();
               settle();
             },
             (error: unknown) => {
-              if (this.#returnExceptions) results[i] = asUserError(error);
+              if (budgetBroke()) {
+                // the map rejected with the budget's error: this outcome is not wanted
+              } else if (this.#returnExceptions) results[i] = asUserError(error);
               else if (!failed) {
                 failed = true;
                 this.#detach();
@@ -120,6 +178,7 @@ export class MapRun {
             },
           );
         }
+        if (budgetBroke()) return;
         if (exhausted && active === 0 && !failed) finish();
       };
       const settle = (): void => {
@@ -144,10 +203,14 @@ export class MapRun {
     try {
       fill();
       while (window.length > 0) {
-        const next = await (window.shift() as Promise<Settled>);
+        this.#throwIfBroken();
+        const head = window.shift() as Promise<Settled>;
+        const next = this.#budget === undefined ? await head : await Promise.race([head, this.#broke.then(() => undefined)]);
+        this.#throwIfBroken();
         fill();
-        yield this.#result(next);
+        yield this.#result(next as Settled);
       }
+      this.#throwIfBroken();
       if (this.#scope.reason !== null) throw this.#scope.reason;
       complete = true;
     } finally {
@@ -183,11 +246,14 @@ export class MapRun {
     try {
       launch();
       while (ready.length > 0 || active > 0) {
+        this.#throwIfBroken();
         if (ready.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        this.#throwIfBroken();
         const next = ready.shift() as Settled;
         launch();
         yield this.#result(next);
       }
+      this.#throwIfBroken();
       if (this.#scope.reason !== null) throw this.#scope.reason;
       complete = true;
     } finally {
@@ -257,7 +323,8 @@ export function* zip(iterables: Iterable<unknown>[]): Iterator<unknown[]> {
  *
  * Failed items are errors in place with `returnExceptions`; without it, the first failure aborts the items
  * still running and is thrown by the next {@link take} (after the results that settled before it in input
- * order).
+ * order). With a failure budget, the moment it breaks the items still running are aborted, those fed but not
+ * started never start, and the next {@link take} throws the budget's error.
  */
 export class SyncMapRun {
   readonly #call: (args: unknown[]) => Promise<unknown>;
@@ -271,32 +338,40 @@ export class SyncMapRun {
   #active = 0;
   #failure: { readonly error: unknown } | undefined;
   #wake: (() => void) | undefined;
+  readonly #budget: FailureBudget | undefined;
+  /** Items fed so far. */
+  #fed = 0;
+  /** Items started so far (the next one's index). */
+  #launched = 0;
+  /** The body said its input ended. */
+  #ended = false;
 
-  constructor(
-    frame: Frame,
-    task: TaskDefinition,
-    bound: readonly unknown[],
-    options: {
-      readonly concurrency: number;
-      readonly returnExceptions: boolean;
-      readonly group: string;
-      readonly total: number | null;
-    },
-  ) {
+  constructor(frame: Frame, task: TaskDefinition, bound: readonly unknown[], options: SyncMapOptions) {
     this.#limit = options.concurrency === 0 ? Infinity : options.concurrency;
     this.#returnExceptions = options.returnExceptions;
+    if (options.budget !== null) this.#budget = new FailureBudget(task.name, options.budget, options.total);
     this.#call = childCall(frame, task, bound, options.group, this.#scope, options.total ?? undefined);
   }
 
-  /** Queues argument lists; they start (in order) as slots free up. */
-  feed(argLists: readonly unknown[][]): void {
+  /** Queues argument lists; they start (in order) as slots free up. `last`: the input ended with them. */
+  feed(argLists: readonly unknown[][], last = false): void {
     for (const args of argLists) this.#waiting.push(args);
+    this.#fed += argLists.length;
+    if (last && !this.#ended) {
+      this.#ended = true;
+      this.#budgetReport(this.#budget?.exhausted(this.#fed));
+    }
     this.#launch();
   }
 
-  /** The next results in input order, at least one, as soon as the first of them settled. */
+  /**
+   * The next results in input order, at least one, as soon as the first of them settled; none once the input
+   * ended and every result was taken (the body's last word, so that a budget checked at the end is heard).
+   */
   async take(): Promise<unknown[]> {
     for (;;) {
+      const broken = this.#budget?.broken;
+      if (broken !== undefined) throw broken;
       const ready: unknown[] = [];
       for (let head = this.#started.peek(); head?.settled !== undefined; head = this.#started.peek()) {
         const s = head.settled;
@@ -306,7 +381,10 @@ export class SyncMapRun {
       }
       if (ready.length > 0) return ready;
       if (this.#failure !== undefined) throw this.#failure.error;
-      if (this.#started.length === 0) throw new RangeError('map: results were asked for beyond the items fed');
+      if (this.#started.length === 0) {
+        if (this.#ended && this.#waiting.length === 0) return ready;
+        throw new RangeError('map: results were asked for beyond the items fed');
+      }
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
   }
@@ -321,19 +399,33 @@ export class SyncMapRun {
       const slot: { settled: Settled | undefined } = { settled: undefined };
       this.#started.push(slot);
       this.#active++;
+      const index = this.#launched++;
+      this.#budget?.start();
       void settled(this.#call(this.#waiting.shift() as unknown[])).then((s) => {
         slot.settled = s;
         this.#active--;
+        this.#budgetReport(this.#budget?.settle(index, s.ok, s.ok ? undefined : s.error));
         if (!s.ok && !this.#returnExceptions && this.#failure === undefined) {
           this.#failure = { error: s.error };
           this.#scope.cancel(new ActionAbortedError('aborted: another item of the map failed (returnExceptions: false)'));
         }
         this.#launch();
-        const wake = this.#wake;
-        this.#wake = undefined;
-        wake?.();
+        this.#wakeTaker();
       });
     }
+  }
+
+  #wakeTaker(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** The budget broke (when `broken` is set): stop the map, wake the taker to throw. */
+  #budgetReport(broken: Error | undefined): void {
+    if (broken === undefined) return;
+    this.#scope.cancel(budgetAbort());
+    this.#wakeTaker();
   }
 }
 
@@ -366,4 +458,6 @@ export interface ResolvedMap {
   readonly returnExceptions: boolean;
   readonly group: string;
   readonly signal: AbortSignal | undefined;
+  /** The failure budget, or `null` for none. */
+  readonly budget: BudgetOptions | null;
 }

@@ -79,10 +79,10 @@ export function runOnPool(
         const bound = codec.decode(settings.bound) as unknown[];
         const map = new SyncMapRun(inFrame(settings.group, settings.customContext), def, bound, settings);
         maps.set(message.mapId, map);
-        return mapResults(map, message.items);
+        return mapResults(map, message.items, message.last === true);
       }
       case 'map-next':
-        return mapResults(mapOf(message.mapId), message.items);
+        return mapResults(mapOf(message.mapId), message.items, message.last === true);
     }
   };
 
@@ -94,8 +94,8 @@ export function runOnPool(
     return map;
   };
   // Failed items are errors in place: the codec carries them as flyte errors.
-  const mapResults = async (map: SyncMapRun, items: string | null): Promise<Reply> => {
-    if (items !== null) map.feed(codec.decode(items) as unknown[][]);
+  const mapResults = async (map: SyncMapRun, items: string | null, last: boolean): Promise<Reply> => {
+    map.feed(items === null ? [] : (codec.decode(items) as unknown[][]), last);
     return { type: 'map-results', results: encode(await map.take()) };
   };
   const closeMaps = (): void => {
@@ -107,7 +107,7 @@ export function runOnPool(
     switch (message.type) {
       case 'map-feed':
         // Only a map closed by the end of the body is missing here: its items are not wanted any more.
-        maps.get(message.mapId)?.feed(codec.decode(message.items) as unknown[][]);
+        maps.get(message.mapId)?.feed(codec.decode(message.items) as unknown[][], message.last === true);
         return;
       case 'map-close':
         maps.get(message.mapId)?.close();

@@ -12,6 +12,7 @@
  * @module
  */
 import type { SerializedError } from '../errors.js';
+import type { BudgetOptions } from './failure-budget.js';
 import type { TaskRef } from './task-ref.js';
 
 /** A sync body to run: where its task is defined, its encoded arguments, and what `flyte.ctx()` shows. */
@@ -63,6 +64,8 @@ export interface MapSettings {
   readonly group: string;
   /** How many items the map will run, when known. */
   readonly total: number | null;
+  /** The map's failure budget, or `null`. */
+  readonly budget: BudgetOptions | null;
   readonly customContext: Readonly<Record<string, string>>;
 }
 
@@ -70,7 +73,8 @@ export interface MapSettings {
  * A sync map streams: the thread pulls items from the body's iterables as the body consumes results, and feeds
  * them in batches (`items`: argument lists, encoded), keeping a bounded number fed but not yet consumed. It
  * starts the map with its first items, asks for results when it has none left, and closes the map when the body
- * stops iterating (the main thread then aborts what still runs).
+ * stops iterating (the main thread then aborts what still runs). The message that carries the input's last
+ * items (or none) says `last`: a failure budget with a ratio over an input of unknown size is checked then.
  *
  * The start of sync map `mapId` (an id chosen by the thread), with its first items. Answered with a
  * {@link MapResultsReply}.
@@ -80,6 +84,7 @@ export interface MapStartRequest {
   readonly mapId: number;
   readonly settings: MapSettings;
   readonly items: string;
+  readonly last?: true;
 }
 
 /** More items (or none, `null`), and the next results of map `mapId`. Answered with a {@link MapResultsReply}. */
@@ -87,6 +92,7 @@ export interface MapNextRequest {
   readonly type: 'map-next';
   readonly mapId: number;
   readonly items: string | null;
+  readonly last?: true;
 }
 
 /** More items of map `mapId`, fed while the body still has results to consume. */
@@ -94,6 +100,7 @@ export interface MapFeedNotice {
   readonly type: 'map-feed';
   readonly mapId: number;
   readonly items: string;
+  readonly last?: true;
 }
 
 /** The body stopped iterating map `mapId` (it ended, broke off or threw): what still runs is aborted. */
@@ -154,7 +161,8 @@ export interface StepReplayedReply {
 
 /**
  * The next results of a sync map, in input order, encoded: at least one (failed items as flyte errors in place
- * with `returnExceptions`; without it, the first failure is an {@link ErrorReply}).
+ * with `returnExceptions`; without it, the first failure is an {@link ErrorReply}, as is a broken failure
+ * budget), or none to a `last` request once every result was taken.
  */
 export interface MapResultsReply {
   readonly type: 'map-results';

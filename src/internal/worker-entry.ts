@@ -88,9 +88,9 @@ const UNBOUNDED_MAP_WINDOW = 256;
 let nextMapId = 0;
 
 function mapSettings(frame: Frame, task: TaskDefinition, bound: readonly unknown[], options: SyncMapOptions): MapSettings {
-  const { concurrency, returnExceptions, group, total } = options;
+  const { concurrency, returnExceptions, group, total, budget } = options;
   const customContext = frame.customContext;
-  return { task: toTaskRef(task), bound: encodeArgs(bound), concurrency, returnExceptions, group, total, customContext };
+  return { task: toTaskRef(task), bound: encodeArgs(bound), concurrency, returnExceptions, group, total, budget, customContext };
 }
 
 /** The controller of frames on a pool thread: every action is run by the main thread's controller. */
@@ -115,6 +115,9 @@ class ThreadController implements SyncActionController {
   /**
    * Streams the map (see `MapStartRequest`): before each result it hands the body, it pulls items until `window`
    * are fed but not consumed, and feeds the new ones; when it has no result left, it blocks for the next ones.
+   * The message after which the input is exhausted says `last`; when every result was consumed before the main
+   * thread heard it, and a failure budget's ratio waits for it (an input of unknown size), one more request
+   * tells it, and throws if the budget broke.
    */
   *mapSync(
     frame: Frame,
@@ -130,6 +133,9 @@ class ThreadController implements SyncActionController {
     let consumed = 0;
     let exhausted = false;
     let started = false;
+    /** The main thread heard that the input is exhausted. */
+    let told = false;
+    const endMatters = options.budget?.minSuccessRatio != null && options.total === null;
     try {
       for (;;) {
         const batch: unknown[][] = [];
@@ -140,18 +146,24 @@ class ThreadController implements SyncActionController {
         }
         fed += batch.length;
         const encoded = batch.length === 0 ? null : encodeArgs(batch);
+        const last: true | undefined = exhausted && !told ? true : undefined;
         if (results.length === 0) {
-          if (exhausted && fed === consumed) return;
+          if (exhausted && fed === consumed) {
+            if (started && last === true && endMatters) request({ type: 'map-next', mapId, items: null, last });
+            return;
+          }
           let reply: MapResultsReply;
-          if (started) reply = request({ type: 'map-next', mapId, items: encoded });
+          if (started) reply = request({ type: 'map-next', mapId, items: encoded, last });
           else {
             started = true; // before the request: a map that failed at once is closed too
             const settings = mapSettings(frame, task, bound, options);
-            reply = request({ type: 'map-start', mapId, settings, items: encoded ?? encodeArgs([]) });
+            reply = request({ type: 'map-start', mapId, settings, items: encoded ?? encodeArgs([]), last });
           }
+          told ||= last === true;
           for (const result of codec.decode(reply.results) as unknown[]) results.push(result);
-        } else if (encoded !== null) {
-          post({ type: 'map-feed', mapId, items: encoded });
+        } else if (encoded !== null || last === true) {
+          post({ type: 'map-feed', mapId, items: encoded ?? encodeArgs([]), last });
+          told ||= last === true;
         }
         consumed++;
         yield results.shift();
