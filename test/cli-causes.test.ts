@@ -6,13 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { FIXTURES, ensureBuilt, parseJson, runCli, tempDir, type CliResult } from './support/cli.js';
+import { ensureBuilt, exits, FIXTURES, parseJson, runCli, tempDir, type CliResult } from './support/cli.js';
 
 const CAUSES = join(FIXTURES, 'causes.ts');
-
-function exits(result: CliResult, code: number): void {
-  assert.equal(result.code, code, `exit ${String(result.code)}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-}
 
 describe('flyte get run: causes and search', { timeout: 120_000 }, () => {
   let root: string;
@@ -96,7 +92,10 @@ describe('flyte get run: causes and search', { timeout: 120_000 }, () => {
     const both = await cli('get', 'run', run, '--failed', '--grep', 'no such file');
     exits(both, 0);
     assert.deepEqual(
-      both.stdout.split('\n').filter((l) => l.startsWith('fetchItem #')).map((l) => l.split(/\s{2,}/)[0]),
+      both.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('fetchItem #'))
+        .map((l) => l.split(/\s{2,}/)[0]),
       ['fetchItem #3', 'fetchItem #53', 'fetchItem #103', 'fetchItem #153'],
     );
     const none = await cli('get', 'run', run, '--grep', 'nothing like this');

@@ -8,9 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
-  FIXTURES,
   collect,
   ensureBuilt,
+  exits,
+  FIXTURES,
   parseJson,
   runCli,
   spawnCli,
@@ -31,10 +32,6 @@ interface JsonLine {
   at: number;
   stream: 'stdout' | 'stderr';
   line: string;
-}
-
-function exits(result: CliResult, code: number): void {
-  assert.equal(result.code, code, `exit ${String(result.code)}, expected ${code}\n${result.stdout}\n${result.stderr}`);
 }
 
 let root: string;

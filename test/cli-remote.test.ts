@@ -10,11 +10,12 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  REPO,
   cliEnv,
   collect,
   ensureBuilt,
+  exits,
   parseJson,
+  REPO,
   runCli,
   spawnCli,
   tempDir,
@@ -36,10 +37,6 @@ interface RunJson {
   outputs?: unknown;
   error?: { message: string; actionName: string } | null;
   counts: { total: number; succeeded: number };
-}
-
-function exits(r: CliResult, code: number): void {
-  assert.equal(r.code, code, `exit ${r.code} (expected ${code})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
 describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }, () => {

@@ -10,15 +10,16 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
-  FIXTURES,
-  REPO,
-  TASKS,
   cliEnv,
   collect,
   ensureBuilt,
+  exits,
+  FIXTURES,
   parseJson,
+  REPO,
   runCli,
   spawnCli,
+  TASKS,
   tempDir,
   waitForOutput,
   type CliResult,
@@ -37,13 +38,6 @@ const HAS_IMPORT_META_MAIN = typeof (import.meta as { main?: unknown }).main ===
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 /** Asserts the exit code, showing the output when it is not the expected one. */
-function exits(result: CliResult, code: number): void {
-  assert.equal(
-    result.code,
-    code,
-    `exit code ${String(result.code)}, expected ${code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
-  );
-}
 
 /** The run name a `flyte run` printed. */
 function runName(result: CliResult): string {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Logger, logSettingsFromEnv } from '../src/internal/log.js';
 import { hidePasswords } from '../src/internal/secrets.js';
-import { REPO, TASKS, ensureBuilt, runCli, tempDir, type CliResult } from './support/cli.js';
+import { ensureBuilt, exits, REPO, runCli, TASKS, tempDir } from './support/cli.js';
 import { dropSchema, freshSchema, postgresSkip, urlWithSchema } from './support/postgres.js';
 import { deletePrefix, redisSkip, urlWithPrefix } from './support/redis.js';
 import { startWorker, stopWorkers, type WorkerProcess } from './support/workers.js';
@@ -46,10 +46,6 @@ function jsonLines(text: string, where: string): JsonLine[] {
       assert.ok(!l.includes(String.fromCharCode(27)), `${where}: no colours in ${l}`);
       return line;
     });
-}
-
-function exits(r: CliResult, code: number): void {
-  assert.equal(r.code, code, `exit ${r.code} (expected ${code})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
 describe('the logger', () => {

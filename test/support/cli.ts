@@ -1,6 +1,7 @@
 /**
  * Helpers for the CLI tests: the built `flyte` binary, spawned on fixture files with a fresh state directory.
  */
+import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -178,4 +179,13 @@ export function parseJson<T = Record<string, unknown>>(result: CliResult): T {
   } catch (err) {
     throw new Error(`stdout is not one JSON document (${String(err)}):\n${result.stdout}\nstderr:\n${result.stderr}`);
   }
+}
+
+/** Asserts a CLI run's exit code, showing its output when it differs. */
+export function exits(result: CliResult, code: number): void {
+  assert.equal(
+    result.code,
+    code,
+    `exit code ${String(result.code)}, expected ${code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+  );
 }
