@@ -223,6 +223,8 @@ describe('web UI in Chromium', { skip: missing }, () => {
         .locator('[data-testid=group-range]')
         .filter({ hasText: `${i * 100 + 1}–${(i + 1) * 100} of 10,000` })
         .waitFor(WAIT);
+      // The range shown is that of the rows shown, also while the next page is still loading.
+      assert.match(await page.locator('.row-action').nth(1).innerText(), new RegExp(`square\\s*#${i * 100}\\b`));
     }
     assert.equal(await page.locator('.row-action').count(), 1 + 100);
     assert.match(await page.locator('.row-action').nth(1).innerText(), /square\s*#300/);

@@ -7,7 +7,7 @@
  * own data, so a live update refreshes exactly the rows on screen.
  */
 import { Fragment, createContext } from 'preact';
-import { useContext, useState } from 'preact/hooks';
+import { useContext, useRef, useState } from 'preact/hooks';
 import { query, runPath, serverNow, useData } from './api.js';
 import { CountsBar, CountsText, PhaseDot, Tag } from './components.js';
 import {
@@ -337,6 +337,11 @@ function GroupMembers({ group, depth, filter, onFilter }) {
     })}`,
   );
   const { data, error, loading } = useData(url);
+  // While the next page loads, the previous one stays on screen: its range and indexes are those of the offset it
+  // was loaded for, not of the page asked for.
+  const loadedOffset = useRef(offset);
+  if (!loading) loadedOffset.current = offset;
+  const at = loadedOffset.current;
   // The group's counts say how many members are in a phase, a cause's count how many failed of it; a search's
   // size is known only page by page.
   const total = filtered
@@ -372,8 +377,8 @@ function GroupMembers({ group, depth, filter, onFilter }) {
             total === 0 || (total === null && shown.length === 0 && data !== undefined)
               ? 'none'
               : total === null
-                ? `${count(offset + 1)}–${count(offset + shown.length)} ${filterLabel(filter)}`
-                : `${count(offset + 1)}–${count(offset + shown.length)} of ${count(total)}`
+                ? `${count(at + 1)}–${count(at + shown.length)} ${filterLabel(filter)}`
+                : `${count(at + 1)}–${count(at + shown.length)} of ${count(total)}`
           }
         </span>
         ${filtered && html`<button class="btn btn-small" data-testid="clear-filter" onClick=${() => onFilter(NO_FILTER)}>Clear</button>`}
@@ -383,7 +388,7 @@ function GroupMembers({ group, depth, filter, onFilter }) {
     </div>
     ${error && html`<div class="row row-note" style=${{ '--depth': depth }}>${error.message}</div>`}
     ${loading && data === undefined && html`<div class="row row-note" style=${{ '--depth': depth }}>Loading…</div>`}
-    ${shown.map((a, i) => html`<${ActionNode} key=${a.name} action=${a} depth=${depth} index=${phase === '' && !filtered ? offset + i : undefined} />`)}
+    ${shown.map((a, i) => html`<${ActionNode} key=${a.name} action=${a} depth=${depth} index=${phase === '' && !filtered ? at + i : undefined} />`)}
   </${Fragment}>`;
 }
 
