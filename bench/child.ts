@@ -201,13 +201,18 @@ async function readBack(
 ): Promise<NonNullable<ChildResult['run']>> {
   const t0 = performance.now();
   const stored = await flyte.getRun(run.name);
-  const actions = await stored.actions();
+  // Streamed a page at a time, so that the read-back of a million actions does not hold them all.
+  let count = 0;
+  let succeeded = 0;
+  for await (const a of stored.actions()) {
+    count++;
+    if (a.phase === 'succeeded') succeeded++;
+  }
   const readBackMs = performance.now() - t0;
-  const succeeded = actions.filter((a) => a.phase === 'succeeded').length;
   return {
     name: run.name,
     phase: stored.phase,
-    actions: actions.length,
+    actions: count,
     succeeded,
     readBackMs,
     storeMiB: await store.size(),

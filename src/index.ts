@@ -40,7 +40,7 @@ export type {
   TaskOverrides,
   Timeout,
 } from './options.js';
-export { run, withRunContext, getRun, Run, ActionHandle, type RunContext } from './run.js';
+export { run, withRunContext, getRun, Run, RunActions, ActionHandle, type RunContext } from './run.js';
 export { init, shutdown, type InitOptions } from './internal/runtime.js';
 export { map, partial, type MapOptions, type MapResult, type PartialTask } from './map.js';
 export { gather, asCompleted, type GatherOptions } from './parallel.js';

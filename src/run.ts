@@ -154,14 +154,86 @@ export class Run<R = unknown> {
     if (this.#live === undefined) await this.record();
   }
 
-  /** Every action of the run, in creation order. */
-  actions(): Promise<ActionRecord[]> {
-    return this.#rt.store.listActions(this.name);
+  /**
+   * Every action of the run, in creation order: `await` it for one array, or iterate it with `for await` to read
+   * the store a page at a time (a run of a million actions is then never held whole).
+   *
+   * @example
+   * ```ts
+   * const all = await run.actions();
+   * for await (const a of run.actions()) if (a.phase === 'failed') console.log(a.name);
+   * ```
+   */
+  actions(): RunActions {
+    return new RunActions(this.name, this.#rt);
   }
 
   /** One action of the run by name (`'a0'` is the root). */
   action(name: string): ActionHandle {
     return new ActionHandle(this.name, name, this.#rt);
+  }
+}
+
+/** How many actions one read of the store returns while a run's actions are iterated. */
+export const ACTIONS_PAGE = 1000;
+
+/**
+ * The actions of a run, in creation order, as {@link Run.actions} returns them. It is awaitable (one array: the
+ * SPEC's `await run.actions()`) and async-iterable (a page of the store at a time, after a cursor, so that memory
+ * stays flat whatever the size of the run).
+ *
+ * @example
+ * ```ts
+ * let failed = 0;
+ * for await (const page of run.actions().pages(5000)) failed += page.filter((a) => a.phase === 'failed').length;
+ * ```
+ */
+export class RunActions implements PromiseLike<ActionRecord[]>, AsyncIterable<ActionRecord> {
+  readonly #rt: Runtime;
+
+  /** @internal Use `run.actions()`. */
+  constructor(
+    readonly runName: string,
+    rt: Runtime,
+  ) {
+    this.#rt = rt;
+  }
+
+  /** Reads every action into one array (awaitable on purpose: `await run.actions()` is the SPEC's form). */
+  then<A = ActionRecord[], B = never>(
+    onFulfilled?: ((actions: ActionRecord[]) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.#rt.store.listActions(this.runName).then(onFulfilled, onRejected);
+  }
+
+  /**
+   * The actions a page at a time: each page one read of the store, after the last action of the page before.
+   *
+   * @param size - actions per page, an integer from 1 to 10 000.
+   * @throws RangeError when `size` is not such an integer.
+   */
+  pages(size: number = ACTIONS_PAGE): AsyncIterable<ActionRecord[]> {
+    if (!Number.isSafeInteger(size) || size < 1 || size > 10_000) {
+      throw new RangeError(`pages: expected a page size from 1 to 10000, received ${describe(size)}`);
+    }
+    const { runName } = this;
+    const store = this.#rt.store;
+    return {
+      async *[Symbol.asyncIterator]() {
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listActions(runName, after === undefined ? { limit: size } : { after, limit: size });
+          if (page.length > 0) yield page;
+          if (page.length < size) return;
+          after = page[page.length - 1]!.name;
+        }
+      },
+    };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ActionRecord> {
+    for await (const page of this.pages()) yield* page;
   }
 }
 

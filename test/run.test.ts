@@ -239,6 +239,24 @@ describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.throws(() => flyte.withRunContext(null as never), TypeError);
   });
 
+  it('run.actions() is awaitable as one array, and iterable a page of the store at a time', async () => {
+    const run = await flyte.run(sumOfDoubles, Array.from({ length: 2_500 }, (_, i) => i));
+    assert.equal(await run.outputs(), 2_500 * 2_499);
+    const all = await run.actions();
+    assert.equal(all.length, 2_501);
+    const streamed: flyte.ActionRecord[] = [];
+    for await (const a of run.actions()) streamed.push(a);
+    assert.deepEqual(streamed, all, 'for await yields what await does, in creation order');
+    const sizes: number[] = [];
+    for await (const page of (await flyte.getRun(run.name)).actions().pages(1_000)) sizes.push(page.length);
+    assert.deepEqual(sizes, [1_000, 1_000, 501]);
+    const exact: number[] = [];
+    for await (const page of run.actions().pages(2_501)) exact.push(page.length);
+    assert.deepEqual(exact, [2_501], 'a last full page is followed by no empty one');
+    assert.throws(() => run.actions().pages(0), /expected a page size from 1 to 10000, received number 0/);
+    assert.throws(() => run.actions().pages(1.5), RangeError);
+  });
+
   it('records every action with parent, group, phase, attempts and times', async () => {
     const before = Date.now();
     const run = await flyte.run(callsTwice);

@@ -369,8 +369,14 @@ export class MemoryStore implements RunStore {
     const out: ActionRecord[] = [];
     let matched = 0;
     const text = query.text?.toLowerCase();
+    // The cursor: skip up to and including the action named `after` (none matches when the run has no such one).
+    let passed = query.after === undefined;
     for (const stored of run.actions.values()) {
       const a = stored.record;
+      if (!passed) {
+        passed = a.name === query.after;
+        continue;
+      }
       if (query.parentName !== undefined && a.parentName !== query.parentName) continue;
       if (query.group !== undefined && a.group !== query.group) continue;
       if (query.phase !== undefined && a.phase !== query.phase) continue;

@@ -50,10 +50,11 @@ export interface ActionFilters {
   readonly text?: string;
   readonly itemIndex?: number;
   readonly cause?: { readonly code: string; readonly pattern: string };
+  readonly after?: string;
 }
 
 /**
- * Checks the search filters of `RunStore.listActions` (`failed`, `text`, `itemIndex`, `cause`), so that every
+ * Checks the search filters of `RunStore.listActions` (`failed`, `text`, `itemIndex`, `cause`, `after`), so that every
  * store refuses the same bad queries with the same words.
  *
  * @throws TypeError or RangeError saying what was expected and what was received.
@@ -76,6 +77,9 @@ export function checkActionFilters(query: ActionFilters): void {
   const cause = query.cause;
   if (cause !== undefined && (typeof cause?.code !== 'string' || typeof cause.pattern !== 'string')) {
     throw new TypeError(`cause must be { code: string, pattern: string }, received ${JSON.stringify(cause)}`);
+  }
+  if (query.after !== undefined && (typeof query.after !== 'string' || query.after === '')) {
+    throw new TypeError(`after must be an action name (a non-empty string), received ${JSON.stringify(query.after)}`);
   }
 }
 

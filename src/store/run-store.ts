@@ -146,6 +146,12 @@ export interface ListActionsQuery {
   readonly itemIndex?: number;
   /** Only actions that failed of this cause (see {@link RunStore.listCauses}). */
   readonly cause?: { readonly code: string; readonly pattern: string };
+  /**
+   * A cursor: only actions created after the action of this name (the last one of the previous page), so that
+   * paging through a big run reads one index range per page instead of skipping `offset` rows. A name the run
+   * does not have matches nothing.
+   */
+  readonly after?: string;
   readonly offset?: number;
   readonly limit?: number;
 }

@@ -472,6 +472,34 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
           assert.deepEqual(await names({ group: null }), ['a0', 'c0']);
         }));
 
+      it('listActions pages after a cursor (the last name of the previous page), with filters; another run or an unknown name matches nothing', () =>
+        withStore(async (store) => {
+          store.putAction(makeAction('r1', 'a0', { parentName: null }));
+          // Names out of creation order, and another run's actions in between: the cursor is creation order.
+          for (const n of ['z', 'b', 'y', 'c', 'x']) {
+            store.putAction(makeAction('r1', n, { group: 'map', phase: n < 'w' ? 'failed' : 'succeeded' }));
+            store.putAction(makeAction('r2', n));
+          }
+          const names = async (q: Parameters<RunStore['listActions']>[1]) =>
+            (await store.listActions('r1', q)).map((a) => a.name);
+          assert.deepEqual(await names({ after: 'a0' }), ['z', 'b', 'y', 'c', 'x']);
+          assert.deepEqual(await names({ after: 'b', limit: 2 }), ['y', 'c']);
+          assert.deepEqual(await names({ after: 'x' }), []);
+          assert.deepEqual(await names({ after: 'a0', phase: 'failed' }), ['b', 'c']);
+          assert.deepEqual(await names({ after: 'b', parentName: 'a0', group: 'map', limit: 1 }), ['y']);
+          assert.deepEqual(await names({ after: 'nope' }), [], 'an unknown cursor matches nothing');
+          // Paging through the whole run by the cursor reads each action once.
+          const seen: string[] = [];
+          for (let after: string | undefined; ; ) {
+            const page = await names({ ...(after === undefined ? {} : { after }), limit: 2 });
+            if (page.length === 0) break;
+            seen.push(...page);
+            after = page[page.length - 1];
+          }
+          assert.deepEqual(seen, ['a0', 'z', 'b', 'y', 'c', 'x']);
+          await assert.rejects(store.listActions('r1', { after: '' }), /after must be an action name/);
+        }));
+
       it('records itemIndex, fixed by the first write, and reads it back in every query', () =>
         withStore(async (store) => {
           await store.createRun(makeRun('r1'));

@@ -655,6 +655,13 @@ export class PostgresStore implements RunStore, SweepStore {
       params.push(query.cause.code, query.cause.pattern);
       where.push(`cause_code = $${params.length - 1} AND cause_pattern = $${params.length}`);
     }
+    if (query.after !== undefined) {
+      params.push(query.after);
+      where.push(
+        `seq > coalesce((SELECT seq FROM ${this.#t.actions} WHERE run_name = $1 AND name = $${params.length}), ` +
+          `9223372036854775807)`,
+      );
+    }
     if (query.text !== undefined) {
       // strpos of lower-cased texts: a substring test with no LIKE wildcards to escape. The error is JSON text.
       params.push(query.text.toLowerCase());

@@ -299,6 +299,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX logs_by_run ON logs (run_name, id);
     `,
   },
+  {
+    version: 16,
+    name: 'actions_by_run',
+    sql: `
+      -- A run's actions in creation order, paged after a cursor (ListActionsQuery.after, run.actions()): SQLite
+      -- ends every index row with the rowid, so this is (run_name, seq) and a page is one index range, with no
+      -- sort of the whole run per page.
+      CREATE INDEX actions_by_run ON actions (run_name);
+    `,
+  },
 ];
 
 /** The migration that added the cause columns: the store fills them for older failed actions once it ran. */

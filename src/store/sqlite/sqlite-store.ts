@@ -481,6 +481,10 @@ export class SqliteStore implements RunStore {
       where.push('cause_code = ? AND cause_pattern = ?');
       params.push(query.cause.code, query.cause.pattern);
     }
+    if (query.after !== undefined) {
+      where.push('seq > coalesce((SELECT seq FROM actions WHERE run_name = ? AND name = ?), 9223372036854775807)');
+      params.push(runName, query.after);
+    }
     if (query.text !== undefined) {
       // instr of lower-cased texts: a substring test with no LIKE wildcards to escape.
       where.push(`(instr(lower(inputs), ?) > 0 OR instr(lower(json_extract(error, '$.message')), ?) > 0)`);
