@@ -1,7 +1,8 @@
 /**
  * The web UI end to end, in headless Chromium: the run list, a run's folded tree (a 1 000-item map), an action's
  * inputs, outputs, logs and attempts, a running run updating live and aborted from its page, rerun, `run.url`,
- * escaping of hostile values, and the token when the server is exposed.
+ * escaping of hostile values, a run's logs followed live and paged (100 000 lines), and the token when the server
+ * is exposed.
  *
  * Needs Debian's chromium (see test/support/ui.ts): without it these tests fail under CI=true, and are skipped
  * elsewhere.
@@ -413,9 +414,10 @@ describe('web UI in Chromium', { skip: missing }, () => {
     assert.equal(new URL(page.url()).searchParams.get('action'), two);
   });
 
-  it('keeps at most 2 000 log lines on the page, and pages older and newer ones in', async () => {
-    const run = await flyte.withRunContext({ name: 'loud-5000' }).run(loud, 5000);
+  it('keeps at most 2 000 of a run\'s 100 000 log lines on the page, and pages older and newer ones in', async () => {
+    const run = await flyte.withRunContext({ name: 'loud-100k' }).run(loud, 100_000);
     await run.wait();
+    const started = performance.now();
     await page.goto(`${run.url}?view=logs`);
     const view = page.locator('[data-testid=run-logs]');
     const lines = view.locator('[data-testid=run-log-lines] .log-line');
@@ -425,23 +427,25 @@ describe('web UI in Chromium', { skip: missing }, () => {
       await lines.last().locator('.log-text').innerText(),
     ];
     // It opens at the end, one page of lines.
+    await lines.last().filter({ hasText: 'line 99999' }).waitFor(WAIT);
+    console.log(`last lines of a 100 000-line run visible ${(performance.now() - started).toFixed(0)} ms after opening the page`);
     await page.locator('[data-testid=run-logs][data-state=ended]').waitFor(WAIT);
-    assert.deepEqual(await texts(), [1000, 'line 4000', 'line 4999']);
+    assert.deepEqual(await texts(), [1000, 'line 99000', 'line 99999']);
     const older = view.locator('[data-testid=run-logs-older]');
     assert.match(await older.innerText(), /Older lines are paged: at most 2,000 lines are kept on the page/);
 
     await older.getByRole('button', { name: 'Load older' }).click();
-    await lines.first().filter({ hasText: 'line 3000' }).waitFor(WAIT);
-    assert.deepEqual(await texts(), [2000, 'line 3000', 'line 4999']);
+    await lines.first().filter({ hasText: 'line 98000' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 98000', 'line 99999']);
     // Past 2 000 lines, the newest go: the window moves back.
     await older.getByRole('button', { name: 'Load older' }).click();
-    await lines.first().filter({ hasText: 'line 2000' }).waitFor(WAIT);
-    assert.deepEqual(await texts(), [2000, 'line 2000', 'line 3999']);
+    await lines.first().filter({ hasText: 'line 97000' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 97000', 'line 98999']);
     await page.locator('[data-testid=run-logs][data-state=paused]').waitFor(WAIT);
     const newer = view.locator('[data-testid=run-logs-newer]');
     await newer.getByRole('button', { name: 'Load newer' }).click();
-    await lines.last().filter({ hasText: 'line 4999' }).waitFor(WAIT);
-    assert.deepEqual(await texts(), [2000, 'line 3000', 'line 4999']);
+    await lines.last().filter({ hasText: 'line 99999' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 98000', 'line 99999']);
     await page.locator('[data-testid=run-logs][data-state=ended]').waitFor(WAIT);
     assert.equal(await newer.count(), 0);
   });
