@@ -6,7 +6,8 @@
  * - `docs/screenshots/runs.png`: the run list;
  * - `docs/screenshots/run.png`: a run page, the map open and a failed member selected;
  * - `docs/screenshots/run-live.png`: a run page while the run goes on;
- * - `docs/screenshots/causes.png`: a 10 000-item map's causes of failure, one picked: its members, `task #i`.
+ * - `docs/screenshots/causes.png`: a 10 000-item map's causes of failure, one picked: its members, `task #i`;
+ * - `docs/screenshots/run-logs.png`: a running run's logs, every action's lines, followed live, one item selected.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import { startUiServer } from '../src/ui/server.js';
 import { browserMissing, launchBrowser, tempRoot } from '../test/support/ui.js';
-import { TEXTS, flaky, gated, hostile, pipeline, score, square, uiGates } from '../test/support/ui-seed.js';
+import { TEXTS, chatty, flaky, gated, hostile, pipeline, score, square, uiGates } from '../test/support/ui-seed.js';
 
 const OUT = resolve(fileURLToPath(new URL('../docs/screenshots/', import.meta.url)));
 const WAIT = { timeout: 15_000 };
@@ -70,6 +71,23 @@ async function main(): Promise<void> {
     uiGates.openAll();
     await live.wait();
 
+    // A run whose items log while it goes on: its logs, followed live; a name picked selects its item.
+    const talking = await flyte.withRunContext({ name: 'ingest-shards-0412' }).run(chatty, 'logs', 12);
+    const logLine = (text: string) =>
+      page.locator('[data-testid=run-log-lines] .log-line').filter({ has: page.getByText(text, { exact: true }) });
+    await page.goto(`${talking.url}?view=logs`);
+    await logLine('item 11 waiting').waitFor(WAIT);
+    for (const i of [3, 0, 7, 1, 5, 2, 9]) {
+      uiGates.open(`logs:${i}`);
+      await logLine(`item ${i} done`).waitFor(WAIT);
+    }
+    await logLine('item 5 done').locator('.log-who').click();
+    await page.locator('[data-testid=action-panel] [data-testid=value-outputs]').waitFor(WAIT);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(OUT, 'run-logs.png'), animations: 'disabled' });
+    uiGates.openAll();
+    await talking.wait();
+
     const crawl = await flyte.withRunContext({ name: 'crawl-catalog-0412' }).run(flaky, 10_000);
     await crawl.wait();
     await page.goto(crawl.url);
@@ -81,7 +99,7 @@ async function main(): Promise<void> {
     await page.locator('[data-testid=action-panel] [data-testid=error]').waitFor(WAIT);
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(OUT, 'causes.png'), animations: 'disabled' });
-    console.log(`screenshots written to ${OUT}: runs.png, run.png, run-live.png, causes.png`);
+    console.log(`screenshots written to ${OUT}: runs.png, run.png, run-live.png, run-logs.png, causes.png`);
   } finally {
     uiGates.openAll();
     await browser.close();

@@ -12,10 +12,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as flyte from 'flyte-ts';
+import type { RunLogView, RunLogsPage } from '../src/ui/api.js';
 import { startUiServer, type UiServer } from '../src/ui/server.js';
 import { assertShownWithin, tempRoot } from './support/ui.js';
 import { initOptions, rootEnv } from './support/test-store.js';
-import { TEXTS, big, hostile, pipeline, wide } from './support/ui-seed.js';
+import { TEXTS, big, hostile, loud, pipeline, wide } from './support/ui-seed.js';
 
 interface Reply {
   readonly status: number;
@@ -359,6 +360,120 @@ describe('UI server API', () => {
     assert.equal((await call(ui.url, '/api/runs', { method: 'DELETE' })).status, 405);
     const etag = (await call(ui.url, '/static/app.js')).headers.etag ?? '';
     assert.equal((await call(ui.url, '/static/app.js', { headers: { 'if-none-match': etag } })).status, 304);
+  });
+  it("answers a run's logs, every action's, in write order with display names, paged both ways", async () => {
+    type Line = RunLogView;
+    type Logs = RunLogsPage & { lines: Line[] };
+    const logs = async (run: string, q: string): Promise<Logs> => {
+      const reply = await call(ui.url, `/api/runs/${run}/logs${q}`);
+      assert.equal(reply.status, 200, reply.text);
+      return reply.json<Logs>();
+    };
+
+    // The pipeline: the root's two lines around its four `clean` calls and its failed items' lines (stderr,
+    // one per attempt), each with its action's display name.
+    const all = await logs(seed, '');
+    assert.equal(all.lines.length, 12);
+    assert.equal(all.hasMore, false);
+    assert.equal(all.runPhase, 'succeeded');
+    assert.equal(all.terminal, true);
+    assert.equal(all.next, all.lines[11]?.seq);
+    assert.deepEqual(Object.keys(all.lines[0] ?? {}).sort(), [
+      'actionName',
+      'at',
+      'attempt',
+      'displayName',
+      'itemIndex',
+      'line',
+      'seq',
+      'stream',
+    ]);
+    assert.deepEqual(
+      [all.lines[0], all.lines[11]].map((l) => [l?.displayName, l?.actionName, l?.line]),
+      [
+        ['pipeline', 'a0', 'pipeline over 300 items'],
+        ['pipeline', 'a0', '297 scored, 3 failed'],
+      ],
+    );
+    assert.deepEqual(
+      all.lines.filter((l) => l.displayName === 'clean').map((l) => l.itemIndex),
+      [null, null, null, null],
+    );
+    const failed = all.lines.filter((l) => l.stream === 'stderr');
+    assert.deepEqual(
+      failed.map((l) => [l.displayName, l.itemIndex, l.attempt, l.line]).sort(),
+      [13, 110, 207]
+        .flatMap((i) =>
+          [1, 2].map((attempt) => [
+            `score #${i}`,
+            i,
+            attempt,
+            `item ${i}: no model score for ${JSON.stringify(TEXTS[i % 4]?.trim().toLowerCase())}`,
+          ]),
+        )
+        .sort(),
+    );
+    assert.ok(all.lines.every((l, i) => i === 0 || l.seq > (all.lines[i - 1]?.seq ?? 0)));
+
+    // 2 500 lines of one action: forwards after each cursor, then backwards from the end.
+    const run = await flyte.withRunContext({ name: 'loud-2500' }).run(loud, 2500);
+    await run.wait();
+    const forwards: Line[] = [];
+    let after = 0;
+    const more: boolean[] = [];
+    for (;;) {
+      const page = await logs(run.name, `?after=${after}`);
+      forwards.push(...page.lines);
+      more.push(page.hasMore);
+      after = page.next;
+      if (!page.hasMore) break;
+    }
+    assert.deepEqual(more, [true, true, false]); // 1 000 + 1 000 + 500: the default page
+    assert.deepEqual(
+      forwards.map((l) => l.line),
+      Array.from({ length: 2500 }, (_, i) => `line ${i}`),
+    );
+    assert.ok(forwards.every((l) => l.displayName === 'loud' && l.actionName === 'a0'));
+    assert.deepEqual((await logs(run.name, `?after=${after}`)).lines, []);
+    assert.equal((await logs(run.name, `?after=${after}`)).next, after);
+
+    const last = await logs(run.name, '?before=end&limit=600');
+    assert.deepEqual(last.lines, forwards.slice(1900));
+    assert.equal(last.hasMore, true);
+    assert.equal(last.next, forwards[2499]?.seq);
+    const older = await logs(run.name, `?before=${last.lines[0]?.seq}&limit=1500`);
+    assert.deepEqual(older.lines, forwards.slice(400, 1900));
+    assert.equal(older.hasMore, true);
+    const oldest = await logs(run.name, `?before=${older.lines[0]?.seq}&limit=1500`);
+    assert.deepEqual(oldest.lines, forwards.slice(0, 400));
+    assert.equal(oldest.hasMore, false);
+    assert.deepEqual((await logs(run.name, '?limit=10000')).lines, forwards);
+    assert.equal((await logs(run.name, `?after=${forwards[2497]?.seq}&limit=2`)).hasMore, false);
+    assert.equal((await logs(run.name, `?after=${forwards[2496]?.seq}&limit=2`)).hasMore, true);
+
+    // A run without lines, from the end: nothing, and the cursor to follow it from is the start.
+    const quiet = await logs(bigRun, '?before=end');
+    assert.deepEqual([quiet.lines, quiet.next, quiet.hasMore], [[], 0, false]);
+
+    const bad = async (q: string, message: RegExp): Promise<void> => {
+      const reply = await call(ui.url, `/api/runs/${run.name}/logs${q}`);
+      assert.equal(reply.status, 400, q);
+      assert.match(reply.json<{ error: string }>().error, message);
+    };
+    await bad('?limit=0', /^limit: expected an integer from 1 to 10000; received "0"$/);
+    await bad('?limit=10001', /^limit: expected an integer from 1 to 10000; received "10001"$/);
+    await bad('?after=-1', /^after: expected an integer from 0 to \d+; received "-1"$/);
+    await bad('?after=x', /^after: expected an integer/);
+    await bad('?before=soon', /^before: expected a line's seq \(an integer from 0\) or "end"; received "soon"$/);
+    await bad(
+      '?before=end&after=3',
+      /^logs: expected one cursor, after=SEQ or before=SEQ\|end; received after="3" and before="end"$/,
+    );
+    assert.equal((await call(ui.url, '/api/runs/no-such-run/logs')).status, 404);
+    assert.match(
+      (await call(ui.url, '/api/runs/no-such-run/logs')).json<{ error: string }>().error,
+      /no run named no-such-run/,
+    );
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The web UI end to end, in headless Chromium: the run list, a run's folded tree (a 1 000-item map), an action's
  * inputs, outputs, logs and attempts, a running run updating live and aborted from its page, rerun, `run.url`,
- * escaping of hostile values, and the token when the server is exposed.
+ * escaping of hostile values, a run's logs followed live and paged (100 000 lines), and the token when the server
+ * is exposed.
  *
  * Needs Debian's chromium (see test/support/ui.ts): without it these tests fail under CI=true, and are skipped
  * elsewhere.
@@ -16,10 +17,12 @@ import { initOptions } from './support/test-store.js';
 import {
   FLAKY_CAUSES,
   TEXTS,
+  chatty,
   flaky,
   gated,
   gatedTolerant,
   hostile,
+  loud,
   pipeline,
   square,
   uiGates,
@@ -201,6 +204,12 @@ describe('web UI in Chromium', { skip: missing }, () => {
     assert.match(await panel.locator('[data-testid=logs]').innerText(), /<script>/);
     assert.equal(await page.locator('main img, main script').count(), 0);
     assert.equal(await page.evaluate('document.body.dataset.xss'), undefined);
+    // The run-wide logs too.
+    await page.goto(`${ui.url}/runs/hostile-values?view=logs`);
+    const line = page.locator('[data-testid=run-log-lines] .log-line');
+    await line.filter({ hasText: '<script>document.body.dataset.xss="1"</script>' }).waitFor(WAIT);
+    assert.equal(await page.locator('main img, main script').count(), 0);
+    assert.equal(await page.evaluate('document.body.dataset.xss'), undefined);
   });
 
   it('loads a run with a 10 000-item map in under a second, and pages through its members', async () => {
@@ -343,6 +352,101 @@ describe('web UI in Chromium', { skip: missing }, () => {
     await page.waitForURL((url) => url.pathname.startsWith('/runs/') && url.pathname !== '/runs/hostile-values', WAIT);
     await page.locator('.run-page[data-phase=succeeded]').waitFor(WAIT);
     assert.match(await page.locator('.run-header').innerText(), /hostile/);
+  });
+
+  it("follows a running run's logs live, every action's lines prefixed with its name (task #i), until it ends", async () => {
+    const run = await flyte.withRunContext({ name: 'chatty-live' }).run(chatty, 'talk', 3);
+    await page.goto(`${run.url}?view=logs`);
+    const view = page.locator('[data-testid=run-logs]');
+    const lines = view.locator('[data-testid=run-log-lines] .log-line');
+    const line = (text: string): Locator => lines.filter({ has: page.getByText(text, { exact: true }) });
+    // What the items wrote before they wait for their gates: lines written before the page opened.
+    for (const i of [0, 1, 2]) await line(`item ${i} waiting`).waitFor(WAIT);
+    await line('chatty over 3 items').waitFor(WAIT);
+    assert.equal(await view.getAttribute('data-state'), 'following');
+    assert.match(await view.locator('[data-testid=run-logs-status]').innerText(), /following the run/);
+    await page.evaluate('window.marker = 7'); // gone if the page reloads
+    const items = (await run.actions()).filter((a) => a.taskName === 'ui_demo.chatter');
+    for (const i of [0, 1, 2]) {
+      const who = line(`item ${i} waiting`).locator('.log-who');
+      assert.equal(await who.innerText(), `chatter #${i}`);
+      // The hash name (and attempt) on hover.
+      const hash = items.find((a) => a.itemIndex === i)?.name ?? assert.fail(`item ${i}`);
+      assert.match((await who.getAttribute('title')) ?? '', new RegExp(`^${hash} · attempt 1$`));
+    }
+    assert.equal(await line('chatty over 3 items').locator('.log-who').innerText(), 'chatty');
+
+    // New lines come in without a reload, each once: item 1's on stderr.
+    uiGates.open('talk:1');
+    await line('item 1 done').waitFor(WAIT);
+    assert.equal(await line('item 1 done').locator('.log-who').innerText(), 'chatter #1');
+    assert.equal(await line('item 1 done').getAttribute('data-stream'), 'stderr');
+    assert.equal(await line('item 0 done').count(), 0);
+    assert.equal(await view.getAttribute('data-state'), 'following');
+    uiGates.open('talk:0');
+    uiGates.open('talk:2');
+    await line('chatty done: 3').waitFor(WAIT);
+    await page.locator('[data-testid=run-logs][data-state=ended]').waitFor(WAIT);
+    assert.match(await view.locator('[data-testid=run-logs-status]').innerText(), /The run ended/);
+    assert.equal((await run.record()).phase, 'succeeded');
+    assert.deepEqual(
+      (await lines.locator('.log-text').allInnerTexts()).sort(),
+      ['chatty done: 3', 'chatty over 3 items', ...[0, 1, 2].flatMap((i) => [`item ${i} done`, `item ${i} waiting`])].sort(),
+    );
+    assert.equal(await lines.last().locator('.log-text').innerText(), 'chatty done: 3');
+    assert.equal(await page.evaluate('window.marker'), 7);
+
+    // A name selects its action, and the logs stay on screen.
+    const two = items.find((a) => a.itemIndex === 2)?.name ?? assert.fail('item 2');
+    await line('item 2 done').locator('.log-who').click();
+    await page.locator(`[data-testid=action-panel][data-action="${two}"]`).waitFor(WAIT);
+    assert.deepEqual(
+      [new URL(page.url()).searchParams.get('view'), new URL(page.url()).searchParams.get('action')],
+      ['logs', two],
+    );
+    assert.equal(await lines.count(), 8);
+    assert.equal(await lines.filter({ hasText: 'item 2' }).locator('.log-who').first().innerText(), 'chatter #2');
+    assert.equal(await page.locator('.log-line.log-selected').count(), 2);
+    // The Actions tab goes back to the tree, with the selection.
+    await page.locator('.view-tabs [data-view=tree]').click();
+    await page.locator('[data-testid=tree]').waitFor(WAIT);
+    assert.equal(new URL(page.url()).searchParams.get('action'), two);
+  });
+
+  it('keeps at most 2 000 of a run\'s 100 000 log lines on the page, and pages older and newer ones in', async () => {
+    const run = await flyte.withRunContext({ name: 'loud-100k' }).run(loud, 100_000);
+    await run.wait();
+    const started = performance.now();
+    await page.goto(`${run.url}?view=logs`);
+    const view = page.locator('[data-testid=run-logs]');
+    const lines = view.locator('[data-testid=run-log-lines] .log-line');
+    const texts = async (): Promise<[number, string, string]> => [
+      await lines.count(),
+      await lines.first().locator('.log-text').innerText(),
+      await lines.last().locator('.log-text').innerText(),
+    ];
+    // It opens at the end, one page of lines.
+    await lines.last().filter({ hasText: 'line 99999' }).waitFor(WAIT);
+    console.log(`last lines of a 100 000-line run visible ${(performance.now() - started).toFixed(0)} ms after opening the page`);
+    await page.locator('[data-testid=run-logs][data-state=ended]').waitFor(WAIT);
+    assert.deepEqual(await texts(), [1000, 'line 99000', 'line 99999']);
+    const older = view.locator('[data-testid=run-logs-older]');
+    assert.match(await older.innerText(), /Older lines are paged: at most 2,000 lines are kept on the page/);
+
+    await older.getByRole('button', { name: 'Load older' }).click();
+    await lines.first().filter({ hasText: 'line 98000' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 98000', 'line 99999']);
+    // Past 2 000 lines, the newest go: the window moves back.
+    await older.getByRole('button', { name: 'Load older' }).click();
+    await lines.first().filter({ hasText: 'line 97000' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 97000', 'line 98999']);
+    await page.locator('[data-testid=run-logs][data-state=paused]').waitFor(WAIT);
+    const newer = view.locator('[data-testid=run-logs-newer]');
+    await newer.getByRole('button', { name: 'Load newer' }).click();
+    await lines.last().filter({ hasText: 'line 99999' }).waitFor(WAIT);
+    assert.deepEqual(await texts(), [2000, 'line 98000', 'line 99999']);
+    await page.locator('[data-testid=run-logs][data-state=ended]').waitFor(WAIT);
+    assert.equal(await newer.count(), 0);
   });
 
   it('had no errors in the page', () => {

@@ -5,31 +5,18 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunLogLine, RunStore } from '../store/run-store.js';
-import { displayName } from '../internal/display-name.js';
+import type { RunStore } from '../store/run-store.js';
+import { shownLine, type ShownLogLine } from '../internal/shown-log-line.js';
 import { isTerminal } from '../types.js';
 import { formatTime, type Colors } from './format.js';
+
+export type { ShownLogLine } from '../internal/shown-log-line.js';
 
 /** How many lines one read of the store returns. */
 export const LOG_PAGE = 1000;
 
 /** How often `--follow` asks the store for new lines while the run goes on. */
 export const FOLLOW_POLL_MS = 250;
-
-/** A run-wide log line as the CLI shows it and `--output json` prints it. */
-export interface ShownLogLine {
-  readonly seq: number;
-  readonly runName: string;
-  readonly actionName: string;
-  /** What the line is prefixed with: `task #i` for a map item, the task's short name otherwise. */
-  readonly displayName: string;
-  /** The item's position in its `flyte.map` call, `null` for an action that is not a map item. */
-  readonly itemIndex: number | null;
-  readonly attempt: number;
-  readonly at: number;
-  readonly stream: 'stdout' | 'stderr';
-  readonly line: string;
-}
 
 /** Options of {@link readRunLogs}. */
 export interface ReadRunLogsOptions {
@@ -75,21 +62,6 @@ export async function readRunLogs(store: RunStore, runName: string, options: Rea
     if (ended) return count;
     await sleep(options.pollMs ?? FOLLOW_POLL_MS);
   }
-}
-
-/** A stored line as shown: its display name and item index. */
-export function shownLine(l: RunLogLine): ShownLogLine {
-  return {
-    seq: l.seq,
-    runName: l.runName,
-    actionName: l.actionName,
-    displayName: l.shortName === null ? l.actionName : displayName({ shortName: l.shortName, itemIndex: l.itemIndex }),
-    itemIndex: l.itemIndex,
-    attempt: l.attempt,
-    at: l.at,
-    stream: l.stream,
-    line: l.line,
-  };
 }
 
 /** Column widths that only grow, so that followed lines stay aligned as wider names appear. */

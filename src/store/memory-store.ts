@@ -468,19 +468,18 @@ export class MemoryStore implements RunStore {
   }
 
   async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
-    const { afterSeq, limit } = runLogsPage(query);
+    const { afterSeq, beforeSeq, limit } = runLogsPage(query);
     this.#check();
     const run = this.#runs.get(runName);
     if (run === undefined) return [];
-    // The lines are in seq order: find the first after the cursor by bisection.
-    let lo = 0;
-    let hi = run.logs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((run.logs[mid]?.seq ?? Infinity) <= afterSeq) lo = mid + 1;
-      else hi = mid;
-    }
-    return run.logs.slice(lo, lo + limit).map((l) => {
+    // The lines are in seq order: find the first after the cursor (and the first at or past the other) by bisection.
+    const start = firstAbove(run.logs, afterSeq);
+    const end = beforeSeq === undefined ? run.logs.length : firstAbove(run.logs, beforeSeq - 1);
+    const page =
+      beforeSeq === undefined
+        ? run.logs.slice(start, start + limit)
+        : run.logs.slice(Math.max(start, end - limit), end);
+    return page.map((l) => {
       const action = run.actions.get(l.actionName)?.record;
       return { ...copyLog(l), seq: l.seq, shortName: action?.shortName ?? null, itemIndex: action?.itemIndex ?? null };
     });
@@ -632,6 +631,18 @@ function copyAction(a: ActionRecord): ActionRecord {
 
 function copyAttempt(a: AttemptRecord): AttemptRecord {
   return { ...pickAttempt(a), error: copyError(a.error) };
+}
+
+/** The index of the first of `logs` (in seq order) whose seq is above `seq`, by bisection. */
+function firstAbove(logs: readonly SeqLogLine[], seq: number): number {
+  let lo = 0;
+  let hi = logs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((logs[mid]?.seq ?? Infinity) <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function copyLog(l: LogLine): LogLine {

@@ -97,23 +97,31 @@ export function checkCausesQuery(query: { readonly parentName: string; readonly 
 }
 
 /**
- * Reads and checks a {@link RunLogsQuery}: `afterSeq` a non-negative integer (default 0), `limit` an integer from
- * 1 to {@link MAX_RUN_LOGS_PAGE} (default 1000).
+ * Reads and checks a {@link RunLogsQuery}: `afterSeq` a non-negative integer (default 0), `beforeSeq` one too
+ * (or absent), `limit` an integer from 1 to {@link MAX_RUN_LOGS_PAGE} (default 1000).
  *
  * @throws RangeError saying what was expected and what was received.
  * @example
  * ```ts
- * runLogsPage({ afterSeq: 41 }); // { afterSeq: 41, limit: 1000 }
+ * runLogsPage({ afterSeq: 41 }); // { afterSeq: 41, beforeSeq: undefined, limit: 1000 }
  * ```
  */
-export function runLogsPage(query: RunLogsQuery): { readonly afterSeq: number; readonly limit: number } {
+export function runLogsPage(query: RunLogsQuery): {
+  readonly afterSeq: number;
+  readonly beforeSeq: number | undefined;
+  readonly limit: number;
+} {
   const afterSeq = query.afterSeq ?? 0;
+  const beforeSeq = query.beforeSeq;
   const limit = query.limit ?? 1000;
   if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
     throw new RangeError(`afterSeq must be a non-negative integer, received ${String(query.afterSeq)}`);
   }
+  if (beforeSeq !== undefined && (!Number.isSafeInteger(beforeSeq) || beforeSeq < 0)) {
+    throw new RangeError(`beforeSeq must be a non-negative integer, received ${String(beforeSeq)}`);
+  }
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RUN_LOGS_PAGE) {
     throw new RangeError(`limit must be an integer from 1 to ${MAX_RUN_LOGS_PAGE}, received ${String(query.limit)}`);
   }
-  return { afterSeq, limit };
+  return { afterSeq, beforeSeq, limit };
 }

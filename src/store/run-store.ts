@@ -251,6 +251,12 @@ export interface ListLogsQuery {
 export interface RunLogsQuery {
   /** Only lines after this cursor: the {@link RunLogLine.seq} of the last line read. @default 0 (from the start) */
   readonly afterSeq?: number;
+  /**
+   * Only lines before this cursor, and then the page is the *last* `limit` of them (still in write order): what a
+   * reader paging backwards from the end asks for (`Number.MAX_SAFE_INTEGER` for the run's last lines).
+   * @default none (the page is the first `limit` lines after `afterSeq`)
+   */
+  readonly beforeSeq?: number;
   /** At most this many lines, 1 to {@link MAX_RUN_LOGS_PAGE}. @default 1000 */
   readonly limit?: number;
 }
@@ -459,8 +465,11 @@ export interface RunStore {
    * line committed since. An index on (run, seq) keeps each page one index range, however large the run or the
    * store.
    *
+   * With `query.beforeSeq`, the page is the last `limit` lines between the two cursors instead: one index range
+   * read backwards, so that a reader can open a large run at its end and page towards its start.
+   *
    * Resolves to at most `limit` lines (`[]` past the end, or for no such run). Thrown (as a rejection) with a
-   * `RangeError` when `afterSeq` is not a non-negative integer or `limit` not an integer from 1 to
+   * `RangeError` when `afterSeq` or `beforeSeq` is not a non-negative integer or `limit` not an integer from 1 to
    * {@link MAX_RUN_LOGS_PAGE}, and with {@link StoreClosedError} when the store is closed.
    */
   listRunLogs(runName: string, query?: RunLogsQuery): Promise<RunLogLine[]>;

@@ -9,7 +9,15 @@
 import * as flyte from '../index.js';
 import { lastSeenAt } from '../internal/last-seen.js';
 import { runtime } from '../internal/runtime.js';
-import { countsOfItems, type FailureCause, type GroupSummary, type RunStore } from '../store/run-store.js';
+import { shownLine, type ShownLogLine } from '../internal/shown-log-line.js';
+import {
+  countsOfItems,
+  MAX_RUN_LOGS_PAGE,
+  type FailureCause,
+  type GroupSummary,
+  type RunLogLine,
+  type RunStore,
+} from '../store/run-store.js';
 import {
   isAbortable,
   isTerminal,
@@ -98,6 +106,10 @@ export interface ActionDetail {
 export const MAX_LOG_LINES = 5_000;
 /** Largest page of runs or actions. */
 export const MAX_PAGE = 1_000;
+/** Lines in a page of run-wide logs, unless the request asks for another number. */
+export const LOG_PAGE = 1_000;
+/** Largest page of run-wide logs: the store's largest. */
+export const MAX_LOG_PAGE = MAX_RUN_LOGS_PAGE;
 /** How long an abort request waits for the run (or action) to end before answering `pending`. */
 const ABORT_WAIT_MS = 5_000;
 
@@ -338,6 +350,70 @@ export async function actionDetail(name: string, actionName: string): Promise<Ac
     attempts,
     logs,
     logsOmitted: omitted,
+    now: Date.now(),
+  };
+}
+
+/** A line of the run-wide logs as the UI shows it: `displayName` is `task #i` for a map item. */
+export type RunLogView = Omit<ShownLogLine, 'runName'>;
+
+/** One page of a run's log lines, every action's, in write order. */
+export interface RunLogsPage {
+  readonly lines: readonly RunLogView[];
+  /** The cursor to read the lines after this page with (`after=`): the last line's `seq`. */
+  readonly next: number;
+  /**
+   * Reading forwards (`after=`): whether lines after this page exist already. Backwards (`before=`): whether
+   * lines before it do.
+   */
+  readonly hasMore: boolean;
+  /** The run's phase, read before the lines. */
+  readonly runPhase: RunPhase;
+  /**
+   * Whether the run had ended before the lines were read: then a page without `hasMore` (forwards) holds its
+   * last line, and nothing more will come.
+   */
+  readonly terminal: boolean;
+  readonly now: number;
+}
+
+/** A page of run-wide logs: after a cursor (the first `limit` lines), or before one (the last `limit` lines). */
+export type RunLogsRequest =
+  { readonly after: number; readonly limit: number } | { readonly before: number | 'end'; readonly limit: number };
+
+/**
+ * One page of a run's log lines, every action's merged in the store's write order (`RunStore.listRunLogs`, one
+ * index range), each with its action's display name. Forwards after a cursor, for a reader following the run;
+ * backwards before one (or from the end), for a reader that opens a large run at its last lines.
+ */
+export async function runLogs(name: string, request: RunLogsRequest): Promise<RunLogsPage> {
+  const run = await requireRun(name);
+  const s = store();
+  const { limit } = request;
+  let lines: RunLogLine[];
+  let hasMore: boolean;
+  let next: number;
+  if ('after' in request) {
+    lines = await s.listRunLogs(name, { afterSeq: request.after, limit });
+    next = lines[lines.length - 1]?.seq ?? request.after;
+    hasMore = lines.length === limit && (await s.listRunLogs(name, { afterSeq: next, limit: 1 })).length > 0;
+  } else {
+    const beforeSeq = request.before === 'end' ? Number.MAX_SAFE_INTEGER : request.before;
+    lines = await s.listRunLogs(name, { beforeSeq, limit });
+    const first = lines[0]?.seq;
+    // No line before the end: a follower reads from the start (0), not from past the end.
+    next = lines[lines.length - 1]?.seq ?? (request.before === 'end' ? 0 : Math.max(0, beforeSeq - 1));
+    hasMore = first !== undefined && (await s.listRunLogs(name, { beforeSeq: first, limit: 1 })).length > 0;
+  }
+  return {
+    lines: lines.map((l) => {
+      const { runName: _r, ...shown } = shownLine(l);
+      return shown;
+    }),
+    next,
+    hasMore,
+    runPhase: run.phase,
+    terminal: isTerminal(run.phase),
     now: Date.now(),
   };
 }

@@ -29,7 +29,11 @@ import {
   actionDetail,
   actionsPage,
   runCauses,
+  runLogs,
+  LOG_PAGE,
+  MAX_LOG_PAGE,
   type MemberFilters,
+  type RunLogsRequest,
   listRunsPage,
   rerunRun,
   runDetail,
@@ -274,6 +278,9 @@ function buildRoutes(assets: Assets, hub: LiveHub, log: (line: string) => void):
     }
     sendJson(res, 200, await runCauses(params.name as string, parent, group));
   });
+  get('/api/runs/:name/logs', async ({ res, url, params }) =>
+    sendJson(res, 200, await runLogs(params.name as string, logsRequest(url))),
+  );
   get('/api/runs/:name/actions/:action', async ({ res, params }) =>
     sendJson(res, 200, await actionDetail(params.name as string, params.action as string)),
   );
@@ -345,6 +352,32 @@ function pageParams(url: URL, defaultLimit: number): { offset: number; limit: nu
 }
 
 /**
+ * The page of `/api/runs/:name/logs`: `after=SEQ` (default 0) or `before=SEQ|end`, and `limit` (default
+ * {@link LOG_PAGE}, at most the store's largest page).
+ */
+function logsRequest(url: URL): RunLogsRequest {
+  const q = url.searchParams;
+  const limit = intParam(url, 'limit', LOG_PAGE, MAX_LOG_PAGE, 1);
+  const before = q.get('before');
+  if (before === null || before === '') return { after: intParam(url, 'after', 0, Number.MAX_SAFE_INTEGER), limit };
+  const after = q.get('after');
+  if (after !== null && after !== '') {
+    throw new HttpError(
+      400,
+      `logs: expected one cursor, after=SEQ or before=SEQ|end; received after=${JSON.stringify(after)} and before=${JSON.stringify(before)}`,
+    );
+  }
+  if (before === 'end') return { before, limit };
+  if (!/^\d+$/.test(before) || !Number.isSafeInteger(Number(before))) {
+    throw new HttpError(
+      400,
+      `before: expected a line's seq (an integer from 0) or "end"; received ${JSON.stringify(before)}`,
+    );
+  }
+  return { before: Number(before), limit };
+}
+
+/**
  * The member filters of `/api/runs/:name/actions`: `failed=1`, `text=…`, `item=N` and `code=…&pattern=…` (a
  * cause, both or neither).
  */
@@ -369,12 +402,12 @@ function memberFilters(url: URL): MemberFilters {
   };
 }
 
-function intParam(url: URL, name: string, fallback: number, max: number): number {
+function intParam(url: URL, name: string, fallback: number, max: number, min = 0): number {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === '') return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n > max) {
-    throw new HttpError(400, `${name}: expected an integer from 0 to ${max}; received ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n > max || n < min) {
+    throw new HttpError(400, `${name}: expected an integer from ${min} to ${max}; received ${JSON.stringify(raw)}`);
   }
   return n;
 }

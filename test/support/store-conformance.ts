@@ -1143,6 +1143,23 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
             next.map((l) => l.line),
             ['a1 line 7'],
           );
+          // Backwards from the end: the last lines before a cursor, still in write order.
+          const withSeven = await store.listRunLogs('r1');
+          const end = Number.MAX_SAFE_INTEGER;
+          assert.deepEqual(await store.listRunLogs('r1', { beforeSeq: end, limit: 2 }), withSeven.slice(3));
+          const older = await store.listRunLogs('r1', { beforeSeq: withSeven[3]?.seq ?? -1, limit: 2 });
+          assert.deepEqual(older, withSeven.slice(1, 3));
+          assert.deepEqual(
+            await store.listRunLogs('r1', { beforeSeq: older[0]?.seq ?? -1, limit: 10 }),
+            withSeven.slice(0, 1),
+          );
+          assert.deepEqual(await store.listRunLogs('r1', { beforeSeq: withSeven[0]?.seq ?? -1 }), []);
+          // Between two cursors: the last `limit` of the lines in between.
+          const between = { afterSeq: withSeven[0]?.seq ?? -1, beforeSeq: withSeven[4]?.seq ?? -1, limit: 2 };
+          assert.deepEqual(await store.listRunLogs('r1', between), withSeven.slice(2, 4));
+          assert.equal((await store.listRunLogs('r2', { beforeSeq: end })).length, 2);
+          assert.deepEqual(await store.listRunLogs('none', { beforeSeq: end }), []);
+          await assert.rejects(store.listRunLogs('r1', { beforeSeq: 1.5 }), /beforeSeq must be a non-negative integer/);
           assert.equal((await store.listRunLogs('r2')).length, 2);
           assert.deepEqual(await store.listRunLogs('none'), []);
           await assert.rejects(store.listRunLogs('r1', { afterSeq: -1 }), /afterSeq must be a non-negative integer/);

@@ -150,3 +150,30 @@ export const flaky = env.task(async function flaky(n: number) {
   );
   return out.filter((r) => r instanceof Error).length;
 });
+
+/** An item that logs a line, waits for its gate `${key}:${i}`, then logs another (odd items on stderr). */
+export const chatter = env.task(async function chatter(key: string, i: number) {
+  console.log(`item ${i} waiting`);
+  await uiGates.wait(`${key}:${i}`);
+  if (i % 2 === 1) console.error(`item ${i} done`);
+  else console.log(`item ${i} done`);
+  return i;
+});
+
+/** A run whose `n` map items log while it runs, each finishing when the test opens its gate. */
+export const chatty = env.task(async function chatty(key: string, n: number) {
+  console.log(`chatty over ${n} items`);
+  const out = await flyte.map(
+    flyte.partial(chatter, key),
+    Array.from({ length: n }, (_, i) => i),
+    { concurrency: n },
+  );
+  console.log(`chatty done: ${out.length}`);
+  return out.length;
+});
+
+/** A run that writes `n` log lines `line 0` … `line ${n - 1}`, for paging through many lines. */
+export const loud = env.task(async function loud(n: number) {
+  for (let i = 0; i < n; i++) console.log(`line ${i}`);
+  return n;
+});

@@ -753,15 +753,23 @@ export class PostgresStore implements RunStore, SweepStore {
   }
 
   async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
-    const { afterSeq, limit } = runLogsPage(query);
+    const { afterSeq, beforeSeq, limit } = runLogsPage(query);
     await this.#beforeRead();
     // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
-    const res = await this.#db.query<RunLogRow>(
-      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
-       FROM ${this.#t.logs} l LEFT JOIN ${this.#t.actions} a ON a.run_name = l.run_name AND a.name = l.action_name
-       WHERE l.run_name = $1 AND l.id > $2 ORDER BY l.id LIMIT $3`,
-      [runName, afterSeq, limit],
-    );
+    const select = `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
+       FROM ${this.#t.logs} l LEFT JOIN ${this.#t.actions} a ON a.run_name = l.run_name AND a.name = l.action_name`;
+    const res =
+      beforeSeq === undefined
+        ? await this.#db.query<RunLogRow>(`${select} WHERE l.run_name = $1 AND l.id > $2 ORDER BY l.id LIMIT $3`, [
+            runName,
+            afterSeq,
+            limit,
+          ])
+        : await this.#db.query<RunLogRow>(
+            `SELECT * FROM (${select} WHERE l.run_name = $1 AND l.id > $2 AND l.id < $3 ORDER BY l.id DESC LIMIT $4) p
+             ORDER BY id`,
+            [runName, afterSeq, beforeSeq, limit],
+          );
     return res.rows.map(runLogFromRow);
   }
 

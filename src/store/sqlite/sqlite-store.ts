@@ -542,14 +542,18 @@ export class SqliteStore implements RunStore {
   }
 
   async listRunLogs(runName: string, query: RunLogsQuery = {}): Promise<RunLogLine[]> {
-    const { afterSeq, limit } = runLogsPage(query);
+    const { afterSeq, beforeSeq, limit } = runLogsPage(query);
     this.#beforeRead();
     // One range of logs_by_run (run_name, id); the join reads one actions row by its primary key per line.
-    const rows = this.#query(
-      `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
-       FROM logs l LEFT JOIN actions a ON a.run_name = l.run_name AND a.name = l.action_name
-       WHERE l.run_name = ? AND l.id > ? ORDER BY l.id LIMIT ?`,
-    ).all(runName, afterSeq, limit) as RunLogRow[];
+    const select = `SELECT l.id, l.run_name, l.action_name, l.attempt, l.at, l.stream, l.line, a.short_name, a.item_index
+       FROM logs l LEFT JOIN actions a ON a.run_name = l.run_name AND a.name = l.action_name`;
+    const rows = (
+      beforeSeq === undefined
+        ? this.#query(`${select} WHERE l.run_name = ? AND l.id > ? ORDER BY l.id LIMIT ?`).all(runName, afterSeq, limit)
+        : this.#query(
+            `SELECT * FROM (${select} WHERE l.run_name = ? AND l.id > ? AND l.id < ? ORDER BY l.id DESC LIMIT ?) ORDER BY id`,
+          ).all(runName, afterSeq, beforeSeq, limit)
+    ) as RunLogRow[];
     return rows.map(runLogFromRow);
   }
 

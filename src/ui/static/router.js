@@ -1,6 +1,7 @@
 /**
  * The app's addresses: `/` (the run list, its filters in the query) and `/runs/NAME` (a run, `?action=` the
- * selected action). Links change the address with the History API; nothing reloads.
+ * selected action, `?view=logs` its run-wide logs instead of its tree). Links change the address with the
+ * History API; nothing reloads.
  */
 /* global location, history, window, URLSearchParams */
 import { useEffect, useState } from 'preact/hooks';

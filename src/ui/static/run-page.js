@@ -3,7 +3,7 @@
  * side panel of the selected action or group. While the run goes on, every update of the event stream refreshes
  * the header and exactly the rows and panel on screen.
  */
-/* global setInterval, clearInterval */
+/* global setInterval, clearInterval, URLSearchParams */
 import { useContext, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 import { LoaderContext, postJson, runPath, serverNow, useData, useEvents } from './api.js';
 import { ActionPanel, GroupPanel } from './action-panel.js';
@@ -11,6 +11,7 @@ import { CountsBar, CountsText, ErrorBox, PhaseBadge } from './components.js';
 import { count, duration, fullTime, isAbortable, isTerminal, splitTaskName, time, ago } from './format.js';
 import { html } from './html.js';
 import { Link, navigate, runHref } from './router.js';
+import { RunLogs } from './run-logs.js';
 import { Tree, TreeContext } from './tree.js';
 
 export function RunPage({ name, search }) {
@@ -40,13 +41,8 @@ export function RunPage({ name, search }) {
     groupParam !== null
       ? { kind: 'group', parent: search.get('parent') ?? 'a0', group: groupParam }
       : { kind: 'action', name: actionParam ?? 'a0' };
-  const select = (node) => {
-    const href =
-      node.kind === 'group'
-        ? `${runHref(name)}?parent=${encodeURIComponent(node.parent)}&group=${encodeURIComponent(node.group)}`
-        : runHref(name, node.name);
-    navigate(href, { replace: true });
-  };
+  const view = search.get('view') === 'logs' ? 'logs' : 'tree';
+  const select = (node) => navigate(pageHref(name, view, node), { replace: true });
   const lastSeenAt = run?.lastSeenAt ?? null;
   const scale = useMemo(() => {
     const start = run?.startedAt ?? run?.createdAt ?? 0;
@@ -80,7 +76,19 @@ export function RunPage({ name, search }) {
       <${RunHeader} run=${run} connected=${connected} />
       <div class="run-body">
         <section class="card tree-pane">
-          ${detail.root === null ? html`<p class="muted pad">The root action is not recorded yet.</p>` : html`<${Tree} root=${detail.root} />`}
+          <${ViewTabs} name=${name} view=${view} selected=${selected} />
+          ${
+            view === 'logs'
+              ? html`<${RunLogs}
+                  key=${name}
+                  run=${name}
+                  selected=${selected.kind === 'action' ? selected.name : null}
+                  onSelect=${select}
+                />`
+              : detail.root === null
+                ? html`<p class="muted pad">The root action is not recorded yet.</p>`
+                : html`<${Tree} root=${detail.root} />`
+          }
         </section>
         <aside class="card detail-pane">
           ${
@@ -98,6 +106,32 @@ export function RunPage({ name, search }) {
       </div>
     </div>
   </${TreeContext.Provider}>`;
+}
+
+/** The address of the run page in `view` (`tree` or `logs`) with `node` selected. */
+function pageHref(name, view, node) {
+  const params = new URLSearchParams();
+  if (view === 'logs') params.set('view', 'logs');
+  if (node.kind === 'group') {
+    params.set('parent', node.parent);
+    params.set('group', node.group);
+  } else params.set('action', node.name);
+  const q = params.toString();
+  return q === '' ? runHref(name) : `${runHref(name)}?${q}`;
+}
+
+/** Actions (the tree and its timeline) or Logs (every action's lines): kept in the address (`?view=logs`). */
+function ViewTabs({ name, view, selected }) {
+  const tab = (id, label) =>
+    html`<${Link}
+      role="tab"
+      class=${`tab${view === id ? ' active' : ''}`}
+      aria-selected=${view === id}
+      data-view=${id}
+      href=${pageHref(name, id, selected)}
+      >${label}</${Link}
+    >`;
+  return html`<div class="tabs view-tabs" role="tablist">${tab('tree', 'Actions')}${tab('logs', 'Logs')}</div>`;
 }
 
 /** What an update changes: the run's phase, end and counts. */
