@@ -58,6 +58,35 @@ describe('flyte run: the live view on a terminal', { skip }, () => {
     assert.match(screen, /^outputs: 70210$/m);
   });
 
+  it("shows a running fan-out's ETA from its completion rate, growing while it stalls; none in the final frame", async () => {
+    // 4 of 10 items end at once, the other 6 wait for the gate: 4 done in the fold's time so far, 6 to go.
+    const gate = join(root, 'gate-eta');
+    const term = startInTerminal(['run', GATED, 'stagedMap', '--gate', gate, '--n', '10', '--free', '4']);
+    const line =
+      /cli_gated\.stagedItem_map +\S+ {2}4\/10 done {2}6 running {2}0 failed {2}0 cached {2}ETA (\d+)s {2}(\d+\.\d)s$/m;
+    const shown = (screen: string): { eta: number; elapsedS: number } => {
+      const m = line.exec(screen) ?? assert.fail(`no fan-out line with an ETA in:\n${screen}`);
+      return { eta: Number(m[1]), elapsedS: Number(m[2]) };
+    };
+    // No ETA in the first second (too little is known); then one.
+    const first = shown(await term.waitFor(line));
+    assert.ok(first.elapsedS >= 1, `an ETA after ${first.elapsedS}s`);
+    // At the rate so far (4 in the time shown), 6 items take 1.5 times as long: the ETA rounds up to a second.
+    assert.ok(Math.abs(first.eta - 1.5 * first.elapsedS) <= 1.1, `ETA ${first.eta}s after ${first.elapsedS}s`);
+    // Nothing completes while the gate is shut: the estimate grows, it does not freeze.
+    const later = shown(await term.waitFor(new RegExp(`ETA (?!${first.eta}s)\\d+s`)));
+    assert.ok(later.eta > first.eta, `ETA ${later.eta}s after ${first.eta}s`);
+    writeFileSync(gate, '');
+    const screen = await term.waitFor(/\[exit \d+\]/);
+    assert.match(screen, /\[exit 0\]/);
+    assert.match(
+      screen,
+      /^└─ ✓ cli_gated\.stagedItem_map +█{20} {2}10\/10 done {2}0 running {2}0 failed {2}0 cached {2}\S+$/m,
+    );
+    assert.doesNotMatch(screen, /ETA/, 'the final frame has no ETA');
+    assert.match(screen, /^outputs: 10$/m);
+  });
+
   it("keeps the root's last log lines under the final frame, and says where the rest are", async () => {
     const gate = join(root, 'gate-logs');
     const term = startInTerminal(['run', GATED, 'heldMap', '--gate', gate, '--n', '2', '--lines', '25']);

@@ -214,18 +214,27 @@ describe('flyte run --remote, get, abort, rerun and ui on remote runs', { skip }
           '--gate',
           gate,
           '--n',
-          '3',
+          '5',
+          '--free',
+          '2',
         ]);
-        // While the workers hold the map: one folded line with its items running (how many at once is the workers'
-        // business: with a parent waiting on 2 × 2 slots, 2 or 3), and the root's log line.
-        const during = await term.waitFor(/remote_cli\.heldSquare_map +\S+ +0\/3 done {2}[23] running/, 30_000);
+        // While the workers hold the map: one folded line with the 2 free items done and the others running (how
+        // many at once is the workers' business: with a parent waiting on 2 × 2 slots, 2 or 3), with an ETA once
+        // it has run a second, and the root's log line.
+        const during = await term.waitFor(
+          /remote_cli\.heldSquare_map +\S+ +2\/5 done {2}[123] running {2}0 failed {2}0 cached {2}ETA \d+s /,
+          30_000,
+        );
         assert.match(during, /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] run \S+ {2}running/m);
-        await term.waitFor(/a0 │ holding 3 squares$/m);
+        await term.waitFor(/a0 │ holding 3 of 5 squares$/m);
         writeFileSync(gate, '');
         const screen = await term.waitFor(/\[exit \d+\]/, 30_000);
         assert.match(screen, /\[exit 0\]/);
-        assert.match(screen, /^└─ ✓ remote_cli\.heldSquare_map +█{20} {2}3\/3 done/m);
-        assert.match(screen, /^outputs: 14$/m);
+        assert.match(
+          screen,
+          /^└─ ✓ remote_cli\.heldSquare_map +█{20} {2}5\/5 done {2}0 running {2}0 failed {2}0 cached {2}\S+$/m,
+        );
+        assert.match(screen, /^outputs: 55$/m);
       } finally {
         terminals.close();
       }

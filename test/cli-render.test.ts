@@ -9,9 +9,9 @@ import { describe, it } from 'node:test';
 import pc from 'picocolors';
 import { readConfigFile, resolveCliConfig } from '../src/cli/config.js';
 import { UsageError } from '../src/cli/errors.js';
-import { formatDuration, jsonText, progressBar, toJsonValue } from '../src/cli/format.js';
+import { etaText, formatDuration, jsonText, progressBar, toJsonValue } from '../src/cli/format.js';
 import { renderTree, truncate, visibleLength } from '../src/cli/render.js';
-import { buildTree, foldChildren, type TreeSource } from '../src/cli/tree.js';
+import { buildTree, foldChildren, type FoldNode, type TreeSource } from '../src/cli/tree.js';
 import { emptyCounts } from '../src/store/run-store.js';
 import type { ActionPhase, ActionRecord } from '../src/types.js';
 import { tempDir } from './support/cli.js';
@@ -144,6 +144,35 @@ describe('buildTree and renderTree', () => {
     ]);
   });
 
+  it("shows a running fold's ETA next to its counts when given one, never in an orphaned run", async () => {
+    const running = [
+      action('a0', null, { shortName: 'main', phase: 'running', startedAt: 0, endedAt: null }),
+      ...Array.from({ length: 10 }, (_, i) =>
+        action(`m${i}`, 'a0', {
+          group: 'env.slow_map',
+          phase: i < 4 ? 'succeeded' : 'running',
+          startedAt: 0,
+          endedAt: i < 4 ? 1000 : null,
+        }),
+      ),
+    ];
+    const tree = await buildTree(source(running));
+    assert.ok(tree);
+    const asked: string[] = [];
+    const etaOf = (f: FoldNode): number | null => {
+      asked.push(`${f.key} ${f.counts.succeeded}/${f.counts.total}`);
+      return 11_200;
+    };
+    assert.equal(
+      renderTree(tree, { colors: plain, now: 2000, etaOf })[1],
+      '└─ ⠋ env.slow_map  ████████▒▒▒▒▒▒▒▒▒▒▒▒  4/10 done  6 running  0 failed  0 cached  ETA 12s  2.0s',
+    );
+    assert.deepEqual(asked, ['g\0env.slow_map 4/10']);
+    assert.doesNotMatch(renderTree(tree, { colors: plain, now: 2000 }).join('\n'), /ETA/);
+    assert.doesNotMatch(renderTree(tree, { colors: plain, now: 2000, etaOf: () => null }).join('\n'), /ETA/);
+    assert.doesNotMatch(renderTree(tree, { colors: plain, now: 2000, etaOf, lastSeenAt: 1500 }).join('\n'), /ETA/);
+  });
+
   it('cuts lines to the terminal width, colour codes and all', async () => {
     const tree = await buildTree(source(actions));
     assert.ok(tree);
@@ -164,6 +193,14 @@ describe('format', () => {
     assert.equal(formatDuration(245_000), '4m05s');
     assert.equal(formatDuration(7_380_000), '2h03m');
     assert.equal(formatDuration(-1), '-');
+  });
+
+  it('ETAs: whole seconds up to a minute, then as durations', () => {
+    assert.equal(etaText(120), 'ETA 1s');
+    assert.equal(etaText(11_200), 'ETA 12s');
+    assert.equal(etaText(59_999), 'ETA 60s');
+    assert.equal(etaText(245_000), 'ETA 4m05s');
+    assert.equal(etaText(7_380_000), 'ETA 2h03m');
   });
 
   it('progress bars fill in proportion', () => {

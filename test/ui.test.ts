@@ -32,6 +32,11 @@ import {
 const missing = browserMissing();
 const WAIT = { timeout: 10_000 };
 
+/** What the tests read of a row in the page (the DOM types are not in the tests' lib). */
+interface RowElement {
+  querySelector(selector: string): { readonly textContent: string | null } | null;
+}
+
 /** Waits until `row`'s text matches `pattern` (a page of rows is replaced once its new data arrives). */
 async function rowText(row: Locator, pattern: RegExp): Promise<void> {
   const deadline = Date.now() + WAIT.timeout;
@@ -317,6 +322,47 @@ describe('web UI in Chromium', { skip: missing }, () => {
     await map.filter({ hasText: '⊘ 3' }).waitFor(WAIT);
     assert.equal((await run.record()).phase, 'aborted');
     assert.equal(await page.evaluate('window.marker'), 42);
+  });
+
+  it("shows a running map's time left, growing while nothing completes, and none once it ended", async () => {
+    const run = await flyte.withRunContext({ name: 'gated-eta' }).run(gated, 'eta', 6);
+    await page.goto(run.url);
+    const map = page.locator('[data-testid=group-row]');
+    await map.filter({ hasText: '● 6' }).waitFor(WAIT);
+    const eta = map.locator('[data-testid=eta]');
+    assert.equal(await eta.count(), 0, 'no estimate while nothing is done');
+
+    uiGates.open('eta:0');
+    uiGates.open('eta:1');
+    await eta.waitFor(WAIT);
+    // 2 of 6 done in the group's time so far: 4 more take twice as long (read in one frame, rounded up).
+    const read = async (): Promise<{ leftS: number; ranS: number }> => {
+      // One read of the row: the two texts of one render.
+      const [left = '', ran = ''] = await map.evaluate((row: RowElement) =>
+        ['[data-testid=eta]', '.cell.num'].map((selector) => row.querySelector(selector)?.textContent ?? ''),
+      );
+      const leftS = /^~(\d+)s left$/.exec(left)?.[1] ?? assert.fail(`an ETA of '${left}'`);
+      const ranS = /^(\d+\.\d+)s$/.exec(ran)?.[1] ?? assert.fail(`a duration of '${ran}'`);
+      return { leftS: Number(leftS), ranS: Number(ranS) };
+    };
+    const first = await read();
+    assert.match(await map.innerText(), /✓ 2/);
+    assert.ok(first.ranS >= 1, `an ETA after ${first.ranS}s`);
+    assert.ok(Math.abs(first.leftS - 2 * first.ranS) <= 1.1, `~${first.leftS}s left after ${first.ranS}s`);
+    // The gates stay shut: at each render the same 2 done took longer, and the estimate grows.
+    const deadline = Date.now() + WAIT.timeout;
+    let later = first;
+    while (later.leftS <= first.leftS && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      later = await read();
+    }
+    assert.ok(later.leftS > first.leftS, `~${first.leftS}s left, then ~${later.leftS}s`);
+
+    for (let i = 2; i < 6; i++) uiGates.open(`eta:${i}`);
+    await page.locator('.run-page[data-phase=succeeded]').waitFor(WAIT);
+    await map.filter({ hasText: '✓ 6' }).waitFor(WAIT);
+    await eta.waitFor({ state: 'detached', ...WAIT });
+    assert.doesNotMatch(await map.innerText(), /left/);
   });
 
   it('aborts one action from its panel while the run goes on', async () => {

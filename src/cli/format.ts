@@ -36,6 +36,20 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/**
+ * The time a fan-out has left, for its line in the live view: whole seconds (rounded up) under a minute, else as
+ * {@link formatDuration} writes it.
+ *
+ * @example
+ * ```ts
+ * etaText(11_200); // 'ETA 12s'
+ * etaText(245_000); // 'ETA 4m05s'
+ * ```
+ */
+export function etaText(ms: number): string {
+  return `ETA ${ms < 60_000 ? `${Math.max(1, Math.ceil(ms / 1000))}s` : formatDuration(ms)}`;
+}
+
 /** How long something took (or has been running, with `now`), `-` if it has not started. */
 export function elapsed(startedAt: number | null, endedAt: number | null, now: number = Date.now()): string {
   return startedAt === null ? '-' : formatDuration((endedAt ?? now) - startedAt);

@@ -128,7 +128,12 @@ function treeJson(node: TreeNode): unknown {
     return { ...node, displayName: displayName(node.action), children: node.children.map(treeJson) };
   }
   if (node.kind === 'fold') {
-    return { ...node, causes: node.causes.map(({ code, pattern, count, example }) => ({ code, pattern, count, example })) };
+    // `key` is the views' handle on a fold (`group` and `label` say what it is).
+    const { key: _key, ...fold } = node;
+    return {
+      ...fold,
+      causes: node.causes.map(({ code, pattern, count, example }) => ({ code, pattern, count, example })),
+    };
   }
   return node;
 }

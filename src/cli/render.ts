@@ -1,18 +1,19 @@
 /**
  * Renders a folded action tree (see `tree.ts`) as terminal lines: one line per action or fold, tree guides,
- * phase marks, durations, retries, cache hits, progress bars with counts for folds.
+ * phase marks, durations, retries, cache hits, progress bars with counts for folds (and, in the live view, the time a
+ * running fold has left).
  *
  * ```
  * ✓ main a0                                        2.1s
  * ├─ ✓ load 3f9a2c01                                120ms
- * ├─ ⠹ map_demo.process_map ██████████▒▒░░░░░░░░  52/100 done  4 running  0 failed  0 cached  1.8s
+ * ├─ ⠹ map_demo.process_map ██████████▒▒░░░░░░░░  52/100 done  4 running  0 failed  0 cached  ETA 2s  1.8s
  * └─ ○ report 7be1d2aa                              -
  * ```
  * @module
  */
 import type { ActionRecord, RunPhase } from '../index.js';
 import { displayName } from '../internal/display-name.js';
-import { countsText, elapsed, errorText, phaseIcon, progressBar, type Colors } from './format.js';
+import { countsText, elapsed, errorText, etaText, phaseIcon, progressBar, type Colors } from './format.js';
 import type { ActionNode, FoldNode, TreeNode } from './tree.js';
 
 /** Options of {@link renderTree}. */
@@ -33,6 +34,11 @@ export interface RenderOptions {
    * orphaned (`?`, never a spinner), their durations ending at this time. @default not orphaned
    */
   readonly lastSeenAt?: number | null;
+  /**
+   * The time a running fold has left, in ms (`null`: no estimate), shown next to its counts as `ETA 12s`; the live
+   * view passes its estimators' (`src/internal/eta.ts`). Never shown for an orphaned run. @default no ETA
+   */
+  readonly etaOf?: (fold: FoldNode) => number | null;
 }
 
 // The SGR colour sequences picocolors writes: all of them, and one as a split separator that is kept.
@@ -125,11 +131,10 @@ function row(node: TreeNode, guide: string, o: RenderOptions): Row {
   if (node.kind === 'fold') {
     const f = node;
     const orphaned = o.lastSeenAt != null;
-    const parts = [
-      progressBar(f.counts, o.barWidth ?? 20, c, orphaned),
-      countsText(f.counts, c, orphaned),
-      elapsed(f.startedAt, f.endedAt ?? seenUntil(f.startedAt, o.lastSeenAt), now),
-    ];
+    const parts = [progressBar(f.counts, o.barWidth ?? 20, c, orphaned), countsText(f.counts, c, orphaned)];
+    const eta = orphaned ? null : (o.etaOf?.(f) ?? null);
+    if (eta !== null) parts.push(c.cyan(etaText(eta)));
+    parts.push(elapsed(f.startedAt, f.endedAt ?? seenUntil(f.startedAt, o.lastSeenAt), now));
     if (f.retried > 0) parts.push(c.yellow(`${f.retried} retried`));
     // With causes listed under the fold, the first failure is one of their examples.
     if (f.firstFailure !== null && f.causes.length === 0) {
@@ -158,7 +163,8 @@ function causeRows(f: FoldNode, prefix: string, o: RenderOptions): Row[] {
     right: '',
   }));
   const hidden = f.causes.length - max;
-  if (hidden > 0) rows.push({ left: `${guide}${c.dim(`… ${hidden} more cause${hidden === 1 ? '' : 's'}`)}`, right: '' });
+  if (hidden > 0)
+    rows.push({ left: `${guide}${c.dim(`… ${hidden} more cause${hidden === 1 ? '' : 's'}`)}`, right: '' });
   return rows;
 }
 

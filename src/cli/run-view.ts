@@ -1,9 +1,11 @@
 /**
  * What `flyte run` shows while a run goes on:
  * - on a terminal, a **live view** redrawn about ten times a second: the run's phase and counts, the action tree
- *   with fan-outs folded into one line each (progress bar; done / running / failed / cached counts; duration;
- *   retries), the last lines the tasks logged, and after Ctrl-C a note that the run is being aborted;
- * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second;
+ *   with fan-outs folded into one line each (progress bar; done / running / failed / cached counts; while one runs,
+ *   the time it has left, `ETA 12s`, from its recent completion rate (`src/internal/eta.ts`); duration; retries),
+ *   the last lines the tasks logged, and after Ctrl-C a note that the run is being aborted;
+ * - elsewhere (a pipe, a file, CI), **plain lines**: one per fold whose counts changed, at most once a second (no
+ *   ETA: a line is written when the counts change, and an estimate on it would be stale by the next);
  *   in the JSON log format (`FLYTE_LOG_FORMAT=json`, on a terminal too) the same, as JSON lines with the fold's
  *   `group`, `parent` and `counts`.
  *
@@ -16,11 +18,12 @@
  */
 import { createLogUpdate } from 'log-update';
 import type { Run } from '../index.js';
+import { EtaEstimator } from '../internal/eta.js';
 import { runtime } from '../internal/runtime.js';
-import { countsText, elapsed, phaseIcon, phaseText } from './format.js';
+import { countsText, doneCount, elapsed, phaseIcon, phaseText } from './format.js';
 import type { CliIo } from './io.js';
 import { renderTree, truncate } from './render.js';
-import { buildTree, foldsOf, type LiveFeed, type TreeSource } from './tree.js';
+import { buildTree, foldsOf, type FoldNode, type LiveFeed, type TreeNode, type TreeSource } from './tree.js';
 
 /** A way of showing a run while it goes on. */
 export interface RunView {
@@ -46,6 +49,8 @@ export class LiveRunView implements RunView {
   #tick = 0;
   #drawing = false;
   #interrupted = false;
+  /** An estimator per fold seen (by parent and fold key), fed at every frame. */
+  readonly #etas = new Map<string, EtaEstimator>();
 
   constructor(
     readonly io: CliIo,
@@ -129,9 +134,26 @@ export class LiveRunView implements RunView {
       `${counts.total} action${counts.total === 1 ? '' : 's'}: ${countsText(counts, c)}`,
     ].filter((s) => s !== '');
     const lines = [truncate(header.join('  '), width)];
-    if (tree !== undefined) lines.push(...renderTree(tree, { colors: c, now, tick: this.#tick, width }));
+    if (tree !== undefined) {
+      // The final frame shows what was recorded, with nothing left to estimate.
+      const etaOf = final ? undefined : this.#estimate(tree, now);
+      lines.push(...renderTree(tree, { colors: c, now, tick: this.#tick, width, etaOf }));
+    }
     lines.push(...footer.map((l) => truncate(l, width)));
     return lines.join('\n');
+  }
+
+  /** Feeds each fold of this frame to its estimator; returns the estimates of the frame. */
+  #estimate(tree: TreeNode, now: number): (fold: FoldNode) => number | null {
+    const etas = new Map<FoldNode, number | null>();
+    for (const fold of foldsOf(tree)) {
+      const key = `${fold.parentName}\0${fold.key}`;
+      let estimator = this.#etas.get(key);
+      if (estimator === undefined) this.#etas.set(key, (estimator = new EtaEstimator()));
+      const progress = { total: fold.counts.total, done: doneCount(fold.counts), startedAt: fold.startedAt };
+      etas.set(fold, estimator.update(progress, now));
+    }
+    return (fold) => etas.get(fold) ?? null;
   }
 }
 

@@ -47,6 +47,11 @@ export interface ActionNode {
 export interface FoldNode {
   readonly kind: 'fold';
   readonly parentName: string;
+  /**
+   * What the fold is under its parent, stable while it grows: its group, or the task of ungrouped calls (the
+   * label of those has their number in it).
+   */
+  readonly key: string;
   /** The group's name, or `${shortName} ×${n}` for ungrouped calls of one task. */
   readonly label: string;
   readonly group: string | null;
@@ -154,7 +159,7 @@ export function foldChildren(
     }
     let fold = folds.get(key);
     if (fold === undefined) {
-      fold = new FoldBuilder(parentName, a.group, a.group ?? `${a.shortName} ×${sizes.get(key) ?? 0}`);
+      fold = new FoldBuilder(parentName, key, a.group, a.group ?? `${a.shortName} ×${sizes.get(key) ?? 0}`);
       folds.set(key, fold);
       out.push(fold);
     }
@@ -177,6 +182,7 @@ class FoldBuilder {
 
   constructor(
     readonly parentName: string,
+    readonly key: string,
     readonly group: string | null,
     readonly label: string,
   ) {}
@@ -205,6 +211,7 @@ class FoldBuilder {
     return {
       kind: 'fold',
       parentName: this.parentName,
+      key: this.key,
       label: this.label,
       group: this.group,
       counts: countsOfItems({ ...this.counts }, expected),

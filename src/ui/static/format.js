@@ -115,6 +115,25 @@ export function done(c) {
   return c.succeeded + c.failed + c.aborted + c.timed_out;
 }
 
+/**
+ * The time a running fan-out has left, in ms, at its average completion rate since it started:
+ * `remaining × elapsed / done`; `null` before 2 members are done or 1 s has passed, and once all are done. The
+ * stateless form of the CLI's estimator (src/internal/eta.ts, which measures the rate over a recent window): the
+ * page sees snapshots of a group's counts, and computes this again at each render, so while nothing completes
+ * the estimate grows; a slow start stays in it.
+ */
+export function etaMs(counts, startedAt, now) {
+  const finished = done(counts);
+  if (startedAt === null || startedAt === undefined || finished < 2 || finished >= counts.total) return null;
+  const elapsed = now - startedAt;
+  return elapsed < 1000 ? null : ((counts.total - finished) * elapsed) / finished;
+}
+
+/** 11200 → "~12s left" (whole seconds, rounded up, under a minute), 245000 → "~4m 05s left". */
+export function etaLabel(ms) {
+  return `~${ms < 60_000 ? `${Math.max(1, Math.ceil(ms / 1000))}s` : duration(ms)} left`;
+}
+
 /** What kind of action a task name is: a task, a trace or a durable step. */
 export function actionKind(taskName) {
   if (taskName.startsWith('trace:')) return 'trace';

@@ -17,6 +17,8 @@ import {
   displayName,
   done,
   duration,
+  etaLabel,
+  etaMs,
   fullTime,
   offset as offsetLabel,
   openEnd,
@@ -241,10 +243,15 @@ function spanOf(actions) {
   return { start, end: open ? null : end };
 }
 
-/** A folded node's row: name, size, counts, progress and its span on the timeline. */
+/**
+ * A folded node's row: name, size, counts, progress (with the time it has left while it runs, re-estimated at each
+ * render: the run page renders every second while the run goes on) and its span on the timeline.
+ */
 function FoldRow({ label, sub, counts, start, end, depth, open, onToggle, selected, onSelect, testid }) {
   const { lastSeenAt } = useContext(TreeContext);
   const running = counts.running + counts.queued > 0;
+  // No estimate for an orphaned run: nothing is moving.
+  const eta = running && lastSeenAt === null ? etaMs(counts, start, serverNow()) : null;
   // Members still going: the span is open, or in an orphaned run ends when its driver was last seen.
   const shownEnd = !running ? end : lastSeenAt === null ? null : (end ?? openEnd(start, lastSeenAt, null));
   return html`<div
@@ -269,6 +276,12 @@ function FoldRow({ label, sub, counts, start, end, depth, open, onToggle, select
       <div class="progress">
         <${CountsBar} counts=${counts} />
         <span class="progress-label">${Math.floor((100 * done(counts)) / Math.max(1, counts.total))}%</span>
+        ${
+          eta !== null &&
+          html`<span class="eta" data-testid="eta" title="time left at the average completion rate so far"
+            >${etaLabel(eta)}</span
+          >`
+        }
       </div>
       <${CountsText} counts=${counts} showDone=${false} orphaned=${lastSeenAt !== null} />
     </div>
