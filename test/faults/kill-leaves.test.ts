@@ -39,13 +39,19 @@ interface Kill {
 
 /** What {@link verify} measured. */
 interface Measured {
-  /** Leaves that ran more than once (each time after a kill of the worker that ran it before). */
+  /** Leaves of this run that ran more than once (each time after a kill of the worker that ran it before). */
   readonly again: number;
   /**
    * Per kill, the ms from the SIGKILL to the first recorded start elsewhere of a leaf the killed worker had started
-   * and not ended (the takeover time: the lock's expiry, the stalled check, the new claim).
+   * and not recorded as succeeded (the takeover time: the lock's expiry, the stalled check, the new claim); `NaN`
+   * when it left nothing to take over.
    */
   readonly takeoverMs: readonly number[];
+}
+
+/** Takeover times as the note reports them. */
+function shownMs(ms: readonly number[]): string {
+  return ms.map((m) => (Number.isNaN(m) ? 'none (nothing left unfinished)' : `${m} ms`)).join(', ');
 }
 
 /** The checks every case makes once its run ended (see the module comment), and what they measured. */
@@ -94,9 +100,17 @@ async function verify(run: flyte.Run, log: string, kills: readonly Kill[]): Prom
       open.size,
       'each leaf the killed worker left unfinished ran elsewhere',
     );
-    return retaken.length === 0 ? Number.NaN : Math.min(...retaken.map((e) => e.at)) - kill.at;
+    // The takeover time: from the kill to the first start elsewhere of any leaf the killed worker had started and
+    // that was not recorded as succeeded at the kill (its body may have logged its end, its record not committed).
+    const started = executions.filter((e) => e.pid === kill.pid && e.event === 'start').map((e) => e.key);
+    const unfinished = new Set(started.filter((key) => !kill.succeeded.has(key)));
+    const again = executions.filter(
+      (e) => e.event === 'start' && e.pid !== kill.pid && unfinished.has(e.key) && e.at > kill.at,
+    );
+    return again.length === 0 ? Number.NaN : Math.min(...again.map((e) => e.at)) - kill.at;
   });
-  return { again: [...starts.values()].filter((s) => s.length > 1).length, takeoverMs };
+  // This run's leaves only: the log holds the executions of every case of the suite.
+  return { again: leaves.filter((leaf) => (starts.get(keyOf(leaf))?.length ?? 0) > 1).length, takeoverMs };
 }
 
 describe('SIGKILL of workers running the leaves of a 5 000-item map', { skip }, () => {
@@ -176,7 +190,9 @@ describe('SIGKILL of workers running the leaves of a 5 000-item map', { skip }, 
   for (const [point, fraction] of [
     ['early', 0.1],
     ['midway', 0.5],
-    ['late', 0.9],
+    // Late is 80 %: at 90 % the last 500 leaves (about 160 ms at 64 in flight) could end before the kill under load,
+    // leaving the killed worker nothing to hand over (seen once: 0 leaves ran again).
+    ['late', 0.8],
   ] as const) {
     it(`one leaf worker killed ${point} (${fraction * 100} % of the leaves started), then replaced`, async () => {
       const fan = (await import(FANOUT)) as typeof FanOut;
@@ -188,7 +204,7 @@ describe('SIGKILL of workers running the leaves of a 5 000-item map', { skip }, 
       workers[index] = replacement;
       assert.equal(record.phase, 'succeeded', JSON.stringify(record.error));
       const measured = await verify(run, log, [kill]);
-      console.log(`# ${point}: ${measured.again} leaves ran again; takeover ${measured.takeoverMs.join(', ')} ms`);
+      console.log(`# ${point}: ${measured.again} leaves ran again; takeover ${shownMs(measured.takeoverMs)}`);
     });
   }
 
@@ -201,6 +217,6 @@ describe('SIGKILL of workers running the leaves of a 5 000-item map', { skip }, 
     const record = await run.wait();
     assert.equal(record.phase, 'succeeded', JSON.stringify(record.error));
     const measured = await verify(run, log, [first, second]);
-    console.log(`# two of three: ${measured.again} leaves ran again; takeovers ${measured.takeoverMs.join(', ')} ms`);
+    console.log(`# two of three: ${measured.again} leaves ran again; takeovers ${shownMs(measured.takeoverMs)}`);
   });
 });
