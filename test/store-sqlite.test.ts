@@ -442,7 +442,7 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
         }
       });
 
-      it('leave one index on actions, which lists the children of a parent in creation order without sorting', () => {
+      it('leave few indexes on actions: the children of a parent, and a whole run, in creation order without sorting', () => {
         const db = connect(':memory:');
         try {
           applyMigrations(db, ':memory:');
@@ -451,8 +451,10 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
               "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'actions' AND sql IS NOT NULL",
             )
             .all();
-          // And one partial index of the failed rows only (those with a cause), which new actions do not pay for.
-          assert.deepEqual(indexes, ['actions_by_parent', 'actions_by_cause']);
+          // And one partial index of the failed rows only (those with a cause), which new actions do not pay for;
+          // and (run_name, seq) for paging a whole run after a cursor (run.actions()): its cost per insert was
+          // within the noise (CPU of a 100 000-child fan-out, 4 interleaved rounds: medians 4 784 and 4 843 ms).
+          assert.deepEqual(indexes, ['actions_by_parent', 'actions_by_cause', 'actions_by_run']);
           const plan = (sql: string): string =>
             (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
           const byParent = plan(
@@ -473,6 +475,13 @@ function sqliteStoreSuite(driver: SqliteDriverName): void {
             plan("SELECT * FROM actions WHERE run_name = 'r' AND grp = 'g' ORDER BY seq LIMIT 50"),
             /run_name=\?/,
           );
+          // A whole run a page at a time after a cursor: one index range per page, no sort of the run.
+          const byRun = plan(
+            `SELECT * FROM actions WHERE run_name = 'r'
+             AND seq > coalesce((SELECT seq FROM actions WHERE run_name = 'r' AND name = 'x'), 0) ORDER BY seq LIMIT 50`,
+          );
+          assert.match(byRun, /USING INDEX actions_by_run \(run_name=\? AND rowid>\?\)/);
+          assert.doesNotMatch(byRun, /TEMP B-TREE/);
         } finally {
           db.close();
         }
