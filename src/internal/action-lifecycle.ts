@@ -447,7 +447,7 @@ export class ActionLifecycle {
       record.phase = 'succeeded';
       record.endedAt = endedAt;
       record.outputs = output.text;
-      this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+      recordEnd(this.recorder, record);
       if (live.cacheKey !== undefined) {
         this.recorder.store.putCacheEntry({
           key: live.cacheKey,
@@ -725,7 +725,24 @@ export class ActionLifecycle {
     record.phase = phase;
     record.endedAt = Date.now();
     record.error = serializeError(error, live.name);
-    this.recorder.action({ ...record, inputs: undefined, inputsHash: undefined });
+    recordEnd(this.recorder, record);
+  }
+}
+
+/**
+ * Writes an action's end without its inputs and their hash: written with its first record, the store keeps them
+ * (a write that leaves them `undefined` does not change them), so its end does not send them again. Without a
+ * copy of the record: the recorder takes a snapshot, so the fields are set back at once.
+ */
+function recordEnd(recorder: Recorder, record: Mutable<ActionWrite>): void {
+  const { inputs, inputsHash } = record;
+  record.inputs = undefined;
+  record.inputsHash = undefined;
+  try {
+    recorder.action(record);
+  } finally {
+    record.inputs = inputs;
+    record.inputsHash = inputsHash;
   }
 }
 
