@@ -85,6 +85,13 @@ export interface Placement {
   startBody(action: RunningAction, frame: Frame): unknown;
 }
 
+/** The calls of one kind under an attempt: every key called, and how often those called more than once were. */
+interface KindCalls {
+  readonly seen: Set<string>;
+  /** The next sequence of each key called more than once (created when the first is). */
+  repeated: Map<string, number> | null;
+}
+
 /**
  * An action while it runs: what it runs, its record, its abort state and its running children. The lifecycle's
  * steps (see {@link ActionLifecycle.execute}) take it as their one argument.
@@ -133,7 +140,7 @@ export class RunningAction implements LiveAction {
   // A child runs here (a RunningAction) or elsewhere (a remote controller's handle on it).
   #children: Set<LiveAction> | null = null;
   /** Calls so far under the current attempt: per kind of call (a task's name, `map`), then per key (inputs hash). */
-  #sequencer: Map<string, Map<string, number>> | null = null;
+  #sequencer: Map<string, KindCalls> | null = null;
 
   constructor(
     readonly run: LifecycleRun,
@@ -174,14 +181,19 @@ export class RunningAction implements LiveAction {
    * building that string per call: a fan-out of 100 000 children kept 100 000 of them.
    */
   nextSequence(kind: string, key = ''): number {
-    const sequencer = (this.#sequencer ??= new Map<string, Map<string, number>>());
+    const sequencer = (this.#sequencer ??= new Map<string, KindCalls>());
     let calls = sequencer.get(kind);
     if (calls === undefined) {
-      calls = new Map<string, number>();
+      calls = { seen: new Set<string>(), repeated: null };
       sequencer.set(kind, calls);
     }
-    const sequence = calls.get(key) ?? 0;
-    calls.set(key, sequence + 1);
+    const seen = calls.seen;
+    const size = seen.size;
+    seen.add(key);
+    if (seen.size !== size) return 0; // the first such call, the usual one: one lookup
+    const repeated = (calls.repeated ??= new Map<string, number>());
+    const sequence = repeated.get(key) ?? 1;
+    repeated.set(key, sequence + 1);
     return sequence;
   }
 
