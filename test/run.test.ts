@@ -64,6 +64,13 @@ export const callsTwice = env.task(async function callsTwice() {
   return [a, b, c, d, e];
 });
 
+/** A map whose items repeat (4 twice), and a second map: sequences of items and of maps are in the names. */
+export const mapsRepeats = env.task(async function mapsRepeats() {
+  const first = await flyte.map(double, [4, 4, 'x' as unknown as number]);
+  const second = await flyte.map(double, [4]);
+  return [...first, ...second];
+});
+
 export const callsPlain = env.task(async function callsPlain() {
   return double(9);
 });
@@ -146,6 +153,21 @@ async function readInAnotherProcess(root: string, name: string): Promise<unknown
   );
   return JSON.parse(stdout) as unknown;
 }
+
+/** The child names of `callsTwice` and `mapsRepeats` (group, name), as every version since names were hashes gave. */
+const PINNED_CALLS_TWICE: readonly string[] = [
+  '- a252ab9ee029c9949',
+  '- a05670a1c0badc8dc',
+  '- aeaf6f283e52e4cc0',
+  '- a6acf1d146bd086d4',
+  'g a0266cab9ea1e7ca0',
+];
+const PINNED_MAPS_REPEATS: readonly string[] = [
+  'runtest.double_map a4df58ef8d293d378',
+  'runtest.double_map a767dea2111203f7f',
+  'runtest.double_map af7de43f17eebbcb0',
+  'runtest.double_map aa2843516f138561f',
+];
 
 function childrenOf(actions: readonly flyte.ActionRecord[], parent = 'a0'): flyte.ActionRecord[] {
   return actions.filter((a) => a.parentName === parent);
@@ -303,6 +325,18 @@ describe('runs', { timeout: SUITE_TIMEOUT_MS }, () => {
     const inputsByName = new Map<string, unknown>();
     for (const name of n1) inputsByName.set(name, await first.action(name).inputs());
     for (const name of n2) assert.deepEqual(await second.action(name).inputs(), inputsByName.get(name));
+  });
+
+  it('names children as earlier versions did, so that recovery finds the children of runs they recorded', async () => {
+    // Pinned: a name hashes its parent, the inputs hash (SHA-256 of the inputs' devalue text), the task, the
+    // sequence of identical calls and the group. A change of any of them renames every child of an older run.
+    const named = async (task: typeof callsTwice | typeof mapsRepeats): Promise<string[]> => {
+      const run = await flyte.run(task);
+      await run.wait();
+      return childrenOf(await run.actions()).map((a) => `${a.group ?? '-'} ${a.name}`);
+    };
+    assert.deepEqual(await named(callsTwice), PINNED_CALLS_TWICE);
+    assert.deepEqual(await named(mapsRepeats), PINNED_MAPS_REPEATS);
   });
 
   it('makes the group part of a child name', async () => {

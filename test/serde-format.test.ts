@@ -315,6 +315,33 @@ describe('devalue format', () => {
     }
   });
 
+  it('writes flat arguments and primitive outputs (the short path) as devalue did (3 000 seeded values)', () => {
+    // A task's usual arguments and outputs: primitives, repeated ones, special numbers, holes, up to 20 items.
+    const repeats = new Set<string>();
+    for (let seed = 1; seed <= 3000; seed += 1) {
+      const g: Gen = { rand: prng(seed), pool: [], files: [], lone: false };
+      const length = Math.floor(g.rand() * 21);
+      let value: unknown;
+      if (seed % 5 === 0) value = randomPrimitive(g);
+      else {
+        const items = new Array<unknown>(length);
+        for (let i = 0; i < length; i += 1) {
+          if (g.rand() < 0.03) continue; // a hole
+          items[i] = g.rand() < 0.3 && i > 0 ? items[Math.floor(g.rand() * i)] : randomPrimitive(g);
+        }
+        value = items;
+      }
+      const none = new Map<object, string>();
+      const expected = devalueText(value, none);
+      const { text, hash } = encodeValue(value, 'args');
+      assert.equal(text, expected, `seed ${seed}: text`);
+      assert.equal(hash, devalueHash(value, none), `seed ${seed}: hash`);
+      assertSameValue(decodeValue(text), parse(expected), seed);
+      if (/^\[\[(\d+,)*(\d+),(\d+,)*\2[,\]]/.test(text)) repeats.add(text);
+    }
+    assert.ok(repeats.size > 50, `only ${repeats.size} texts with a repeated value`);
+  });
+
   it('keeps values nested 100 000 levels deep, and hashes them, which devalue cannot', { timeout: 60_000 }, () => {
     const depth = 100_000;
     let value: unknown = 'leaf';

@@ -268,7 +268,7 @@ export class LocalController implements Controller, Placement {
       return Promise.reject(err);
     }
     // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
-    const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
+    const sequence = parent.nextSequence(task.name, inputs.hash);
     const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
     if (parent.holdsSlot) {
       // A parent that waits for children gives its slot to them, so a deep tree cannot deadlock.

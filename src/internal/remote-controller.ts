@@ -813,7 +813,7 @@ export class RemoteController implements Controller, Placement {
       return Promise.reject(err);
     }
     // The name is fixed here, synchronously, so the order of calls decides it (not the order of completion).
-    const sequence = parent.nextSequence(`${task.name}\0${inputs.hash}`);
+    const sequence = parent.nextSequence(task.name, inputs.hash);
     const name = childActionName(parent.name, inputs.hash, task.name, sequence, frame.group);
     // Recovery (the parent's body runs again after a takeover): a child that ended gives its recorded outcome;
     // one still queued or running is waited for as it is, never recorded or submitted anew.

@@ -45,7 +45,7 @@ import {
 import { BlobCorruptError, BlobNotFoundError, sha256OfBytes, type BlobStore } from '../store/blob-store.js';
 import { dirManifestSync, fileHashSync, manifestHash, manifestText, type DirManifest } from './content-hash.js';
 import { Dir, File, refState, withRefState } from './io-values.js';
-import { isArrayIndexKey, readText, writeText, type Reduce, type Revive } from './devalue-format.js';
+import { isArrayIndexKey, readText, writeFlatText, writeText, type Reduce, type Revive } from './devalue-format.js';
 import { sha256Hex } from './hash.js';
 
 /** The result of {@link encodeValue}. */
@@ -560,18 +560,25 @@ export function isFlatPrimitiveArray(value: unknown): value is unknown[] {
   return true;
 }
 
-/** {@link encodeValue}'s result, plus whether `hash` is the SHA-256 of `text` itself, and the references met. */
-interface Encoded extends EncodedValue {
-  readonly hashIsTextHash: boolean;
+/** {@link encodeValue}'s result, before its hash is computed when it is the SHA-256 of the text itself. */
+interface Encoded {
+  readonly text: string;
+  /** The canonical hash; `undefined` when it is the SHA-256 of `text` itself (computed once someone asks). */
+  readonly hash: string | undefined;
+  /** The references met. */
   readonly refs: ReadonlyMap<File | Dir, RefContent> | null;
 }
 
-/** {@link encodeValue}, plus whether `hash` is the SHA-256 of `text` itself (then offloading can reuse it). */
+/** Whether `value` is a primitive that the text can hold (not a symbol). */
+function isDataPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
+}
+
+/** {@link encodeValue}, the hash left `undefined` when it is the SHA-256 of the text (see {@link Encoded}). */
 function encodeInternal(value: unknown, path: string): Encoded {
-  if (isFlatPrimitiveArray(value)) {
-    // The usual task arguments, e.g. `[3, 'a']`: nothing to refuse, sort or reference, so no walk.
-    const text = writeText(value);
-    return { text, hash: sha256Hex(text), hashIsTextHash: true, refs: null };
+  if (isDataPrimitive(value) || isFlatPrimitiveArray(value)) {
+    // The usual task arguments and outputs, e.g. `[3, 'a']` and `6`: nothing to refuse, sort or reference.
+    return { text: writeFlatText(value) ?? writeText(value), hash: undefined, refs: null };
   }
   let unsorted = false;
   let refs: Map<File | Dir, RefContent> | null = null;
@@ -588,11 +595,11 @@ function encodeInternal(value: unknown, path: string): Encoded {
     const known = refs ?? new Map<File | Dir, RefContent>();
     const text = writeText(value, { reduce: textReduce(known) });
     const hash = sha256Hex(writeText(value, { reduce: hashReduce(known), sortKeys: unsorted }));
-    return { text, hash, hashIsTextHash: false, refs };
+    return { text, hash, refs };
   }
   const text = writeText(value);
-  if (!unsorted) return { text, hash: sha256Hex(text), hashIsTextHash: true, refs: null };
-  return { text, hash: sha256Hex(writeText(value, { sortKeys: true })), hashIsTextHash: false, refs: null };
+  if (!unsorted) return { text, hash: undefined, refs: null };
+  return { text, hash: sha256Hex(writeText(value, { sortKeys: true })), refs: null };
 }
 
 /**
@@ -621,7 +628,7 @@ function encodeInternal(value: unknown, path: string): Encoded {
  */
 export function encodeValue(value: unknown, path: string): EncodedValue {
   const { text, hash } = encodeInternal(value, path);
-  return { text, hash };
+  return { text, hash: hash ?? sha256Hex(text) };
 }
 
 /**
@@ -711,7 +718,7 @@ export class ValueCodec {
    * @throws InlineIOMaxBytesBreached when the text is over the limit and there is no blob store.
    */
   encode(value: unknown, path: string, maxInlineBytes: number): StoredValue {
-    const { text, hash, hashIsTextHash, refs } = encodeInternal(value, path);
+    const { text, hash, refs } = encodeInternal(value, path);
     const bytes = Buffer.byteLength(text, 'utf8'); // ~30 ns for a short text: cheaper than avoiding it
     const uploads = refs === null || this.blobs === undefined || this.blobs.local ? undefined : this.#upload(refs, path);
     if (bytes <= maxInlineBytes) return this.#stored(text, hash, bytes, text, uploads);
@@ -721,13 +728,13 @@ export class ValueCodec {
           'and this store has no blob store to offload it to (use the sqlite or postgres store, or raise maxInlineIoBytes)',
       );
     }
-    const sha256 = hashIsTextHash ? hash : sha256Hex(text);
+    const sha256 = sha256Hex(text);
     const write = this.#put(sha256, text, () => text);
     if (write !== undefined) {
       this.#texts.set(sha256, text);
       void write.finally(() => this.#texts.delete(sha256)).catch(() => undefined); // reported through `written`
     }
-    return this.#stored(offloadMarker(sha256, bytes), hash, bytes, text, all(write, uploads));
+    return this.#stored(offloadMarker(sha256, bytes), hash ?? sha256, bytes, text, all(write, uploads));
   }
 
   /**
@@ -825,7 +832,13 @@ export class ValueCodec {
     return ref;
   }
 
-  #stored(text: string, hash: string, bytes: number, full: string, written: Promise<void> | undefined): StoredValue {
+  #stored(
+    text: string,
+    hash: string | undefined,
+    bytes: number,
+    full: string,
+    written: Promise<void> | undefined,
+  ): StoredValue {
     if (written !== undefined) {
       this.#pendingTexts.set(text, written);
       const forget = (): void => {
@@ -833,7 +846,7 @@ export class ValueCodec {
       };
       written.then(forget, forget);
     }
-    return { text, hash, bytes, full, written };
+    return new StoredText(text, hash, bytes, full, written);
   }
 
   /**
@@ -902,6 +915,28 @@ export class ValueCodec {
       }
       return bytes;
     });
+  }
+}
+
+/**
+ * A {@link StoredValue} whose hash, when it is the SHA-256 of the full text, is computed when first read: the
+ * inputs' hash names an action, an output's is seldom asked for (one SHA-256 per action saved).
+ */
+class StoredText implements StoredValue {
+  #hash: string | undefined;
+
+  constructor(
+    readonly text: string,
+    hash: string | undefined,
+    readonly bytes: number,
+    readonly full: string,
+    readonly written: Promise<void> | undefined,
+  ) {
+    this.#hash = hash;
+  }
+
+  get hash(): string {
+    return (this.#hash ??= sha256Hex(this.full));
   }
 }
 
