@@ -59,6 +59,11 @@ export interface CheckDocsOptions {
   readonly docsDir?: string;
   /** Run the `ts runnable` blocks (type-checking and links are always checked). @default true */
   readonly run?: boolean;
+  /**
+   * Pages whose links (only: not their code blocks) are checked too.
+   * @default the repository's README.md when `docsDir` is the default, else none
+   */
+  readonly linkOnlyPages?: readonly string[];
 }
 
 /** A fenced code block of a page. */
@@ -120,8 +125,11 @@ export async function checkDocs(options: CheckDocsOptions = {}): Promise<DocsRep
   const checked = tsBlocks.filter((b) => b.tags[0] === 'ts' && b.tags.slice(1).every((f) => f === 'runnable'));
   const runnable = checked.filter((b) => b.tags.includes('runnable'));
   const outputs = pairOutputs(blocks, problems);
+  const linkOnly = (options.linkOnlyPages ?? (options.docsDir === undefined ? [path.join(REPO, 'README.md')] : []))
+    .map((f) => path.resolve(f))
+    .map((f) => pages.get(f) ?? readPage(f));
   let links = 0;
-  for (const page of pages.values()) {
+  for (const page of [...pages.values(), ...linkOnly]) {
     for (const link of page.links) {
       if (checkLink(link, pages, problems)) links++;
     }

@@ -20,7 +20,7 @@ export interface TaskContext {
   readonly taskName: string;
   /** 1-based. */
   readonly attempt: number;
-  /** `'local'` when this process drives the run, `'remote'` in a `flyte worker`. */
+  /** The run's mode: `'local'` when the process that started it runs its actions, `'remote'` when workers do. */
   readonly mode: 'local' | 'remote';
   /** The innermost `flyte.group` around the code, or `null`. */
   readonly group: string | null;

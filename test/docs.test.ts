@@ -158,7 +158,28 @@ describe('docs', { concurrency: true }, () => {
         'A [broken anchor](good.md#the-cache-keys) and [one here](#nowhere).', // 5
       ],
     });
-    const report = await checkDocs({ docsDir: docs });
+    // A page whose links only are checked (the repository's README.md, for the real docs/): not its blocks.
+    const readme = path.join(path.dirname(docs), 'README.md');
+    writeFileSync(
+      readme,
+      [
+        '# Readme',
+        '',
+        '[ok](docs/good.md#the-cache-key), [gone](docs/gone.md)',
+        '',
+        `${FENCE}ts`,
+        'not checked(',
+        FENCE,
+        '',
+      ].join('\n'),
+    );
+    const all = await checkDocs({ docsDir: docs, linkOnlyPages: [readme] });
+    const inReadme = all.problems.filter((p) => p.file === readme);
+    assert.deepEqual(
+      inReadme.map((p) => `${p.line}: ${p.message}`),
+      ["3: link 'docs/gone.md': docs/gone.md does not exist"],
+    );
+    const report = { ...all, problems: all.problems.filter((p) => p.file !== readme) };
     const got = report.problems.map((p) => ({ at: `${path.basename(p.file)}:${p.line}`, message: p.message }));
     const expected: [string, RegExp][] = [
       [
