@@ -26,7 +26,7 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RUN_TIMEOUT_MS = 30_000;
 /** Runnable blocks run at once. */
 const RUN_PARALLEL = 2;
-/** The tags of blocks that are not checked; any other tag of the `ts` family is an error. */
+/** Languages of the TypeScript family: a block tagged with one must be `ts` or `ts runnable` (none goes unchecked). */
 const TS_FAMILY = /^(ts|typescript|tsx|mts|cts)$/;
 
 /** One thing wrong with the docs, at a line of a page. */
