@@ -27,6 +27,7 @@ export interface CacheOptions {
 
 /** A function that contributes a string to the cache version of a task. */
 export interface CachePolicy {
+  /** Returns this policy's part of the version of `task` (its name and function source). */
   getVersion(task: { readonly name: string; readonly source: string }): string;
 }
 
@@ -41,10 +42,15 @@ const BEHAVIORS: ReadonlySet<string> = new Set(['auto', 'override', 'disable']);
  * ```
  */
 export class Cache {
+  /** When the cache is read and written; see {@link CacheBehavior}. */
   readonly behavior: CacheBehavior;
+  /** The version used in the cache key instead of the hash of the function's source, if any. */
   readonly versionOverride: string | undefined;
+  /** Parameter names left out of the cache key. */
   readonly ignoredInputs: readonly string[];
+  /** Extra string mixed into the cache key (`''` when none). */
   readonly salt: string;
+  /** Cache policies, each contributing to the version. */
   readonly policies: readonly CachePolicy[];
 
   /**

@@ -7,15 +7,24 @@ import { currentFrame, runInFrame } from './internal/frame.js';
 
 /** The running action, as `flyte.ctx()` shows it. */
 export interface TaskContext {
+  /** The run the action belongs to. */
   readonly runName: string;
-  readonly action: { readonly name: string; readonly runName: string };
+  /** The running action: its name and its run's name. */
+  readonly action: {
+    /** The action's name (`'a0'` for the root). */
+    readonly name: string;
+    /** The run the action belongs to. */
+    readonly runName: string;
+  };
   /** Fully qualified task name. */
   readonly taskName: string;
   /** 1-based. */
   readonly attempt: number;
+  /** The run's mode: `'local'` when the process that started it runs its actions, `'remote'` when workers do. */
   readonly mode: 'local' | 'remote';
   /** The innermost `flyte.group` around the code, or `null`. */
   readonly group: string | null;
+  /** The run's custom context (`flyte.customContext`), inherited by every action. */
   readonly customContext: Readonly<Record<string, string>>;
   /** Fires when the action is aborted or its attempt times out; pass it to `fetch`, timers, child processes. */
   readonly signal: AbortSignal;

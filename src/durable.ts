@@ -72,5 +72,10 @@ async function sleep(duration: Duration): Promise<void> {
   step.succeed(wakeAt);
 }
 
-/** Replay-safe time inside tasks. */
-export const durable = { now, sleep } as const;
+/** Replay-safe time inside tasks: {@link durable.now} and {@link durable.sleep}. */
+export const durable = {
+  /** The time (ms since the epoch), recorded at the first call and the same on a recovered run's replay. */
+  now,
+  /** Sleeps until `duration` after the durable moment of the call; a recovered run sleeps only what is left. */
+  sleep,
+} as const;

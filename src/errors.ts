@@ -24,8 +24,11 @@ export type ErrorKind = 'user' | 'system' | 'unknown';
 export interface SerializedError {
   /** Stable code: the flyte error class name, or the class name of the user's original error. */
   readonly code: string;
+  /** Whose fault the error is. */
   readonly kind: ErrorKind;
+  /** The error's message. */
   readonly message: string;
+  /** The stack trace, when there was one. */
   readonly stack?: string | undefined;
   /** The action that raised it, when known. */
   readonly actionName?: string | undefined;
@@ -37,6 +40,7 @@ export interface SerializedError {
 
 /** Options shared by all flyte errors. */
 export interface RuntimeErrorOptions {
+  /** The error that caused this one (ES2022 `cause`). */
   readonly cause?: unknown;
   /** Name of the action the error belongs to. */
   readonly actionName?: string | undefined;
@@ -50,6 +54,7 @@ export interface RuntimeErrorOptions {
 export class BaseRuntimeError extends Error {
   /** A stable string, e.g. `'TaskTimeoutError'` or, for a child's user error, its class name (`'TypeError'`). */
   readonly code: string;
+  /** Whose fault it is: `'user'`, `'system'` or `'unknown'`. */
   readonly kind: ErrorKind;
   /** The action the error belongs to, if any. */
   readonly actionName: string | undefined;
@@ -61,6 +66,7 @@ export class BaseRuntimeError extends Error {
     this.actionName = options.actionName;
   }
 
+  /** The class name, e.g. `'TaskTimeoutError'`. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -118,6 +124,7 @@ export class NonRecoverableError extends RuntimeUserError {
 
 /** Thrown when an attempt runs longer than its task's `timeout`. The action ends in phase `timed_out`. */
 export class TaskTimeoutError extends RuntimeUserError {
+  /** The timeout that was exceeded (ms), when known. */
   readonly timeoutMs: number | undefined;
   constructor(message: string, options: RuntimeErrorOptions & { timeoutMs?: number } = {}) {
     super('TaskTimeoutError', message, options);
@@ -183,6 +190,7 @@ export class ModuleLoadError extends RuntimeSystemError {
  * fails the task's `inputs` schema. `path` names the offending place, e.g. `args[0].items[3]`.
  */
 export class RuntimeDataValidationError extends RuntimeUserError {
+  /** Where the value failed its schema, e.g. `args[0].items[3]`, when known. */
   readonly path: string | undefined;
   constructor(message: string, options: RuntimeErrorOptions & { path?: string } = {}) {
     super('RuntimeDataValidationError', message, options);
@@ -258,7 +266,9 @@ export class StoreUnavailableError extends RuntimeSystemError {
  * ```
  */
 export class WorkerLostError extends RuntimeSystemError {
+  /** How many times the action was taken over, when known. */
   readonly takeovers: number | undefined;
+  /** The last workers (`host:pid`) that lost the action, oldest first. */
   readonly workers: readonly string[];
   /** `workers`: a list, or the space-separated form it is stored in. */
   constructor(
@@ -284,6 +294,7 @@ export interface MapItemFailure {
   readonly index: number;
   /** The error's `code` (the original error's class name for a user error). */
   readonly code: string;
+  /** The error's message. */
   readonly message: string;
   /** The item's action, when known. */
   readonly actionName?: string | undefined;
@@ -312,6 +323,7 @@ export const MAP_FAILURES_LISTED = 5;
 export class MapFailureBudgetExceeded extends RuntimeUserError {
   /** The map's number of items, or `null` when its input has no known size and was not exhausted yet. */
   readonly total: number | null;
+  /** Items that succeeded before the budget broke. */
   readonly succeeded: number;
   /** Items that failed (the one that broke the budget included). */
   readonly failed: number;

@@ -53,6 +53,7 @@ const PARTIAL = Symbol.for('flyte-ts.partial');
 
 /** A task with its leading arguments bound, from {@link partial}. Callable with the remaining arguments. */
 export type PartialTask<Rest extends unknown[], R> = ((...rest: Rest) => R) & {
+  /** @internal The task and its bound arguments, read by `flyte.map`. */
   readonly [PARTIAL]: { readonly task: TaskDefinition; readonly bound: readonly unknown[] };
 };
 

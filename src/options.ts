@@ -10,14 +10,19 @@ import type { Duration } from './types.js';
 
 /** Compute resources requested for a task (recorded locally; used by distributed workers). */
 export interface Resources {
+  /** CPU cores, as a number or a Kubernetes-style quantity (`'500m'`). */
   readonly cpu?: number | string;
+  /** Memory, as a Kubernetes-style quantity (`'4Gi'`). */
   readonly memory?: string;
+  /** Number of GPUs. */
   readonly gpu?: number;
 }
 
 /** A secret made available to tasks as an environment variable. */
 export interface Secret {
+  /** The secret's name (its key within `group`). */
   readonly key: string;
+  /** The group the secret belongs to, if the secret store has groups. */
   readonly group?: string;
   /** @default the key, upper-cased */
   readonly envVar?: string;
@@ -28,8 +33,11 @@ export type SecretRequest = string | Secret | readonly (string | Secret)[];
 
 /** Reusable-container policy (Flyte's `ReusePolicy`), honoured by distributed workers. */
 export interface ReusePolicy {
+  /** Replicas to keep: a fixed number, or `[min, max]`. */
   readonly replicas?: number | readonly [min: number, max: number];
+  /** Actions one replica runs at once. */
   readonly concurrency?: number;
+  /** How long an idle replica is kept before it is stopped. */
   readonly idleTtl?: Duration;
 }
 
@@ -38,6 +46,7 @@ export interface ReusePolicy {
  * backoffFactor`, ... up to `maxBackoff` between them.
  */
 export interface RetryStrategy {
+  /** Attempts after the first one: `count` retries, `count + 1` attempts in all. */
   readonly count: number;
   /** @default 100 (ms) */
   readonly backoff?: Duration;
@@ -49,6 +58,7 @@ export interface RetryStrategy {
 
 /** A timeout with its parts; `maxRuntime` bounds each attempt. */
 export interface Timeout {
+  /** Bound on the run time of each attempt; an attempt that runs longer fails with `TaskTimeoutError`. */
   readonly maxRuntime: Duration;
   /**
    * Bound on the time an action may wait for a `maxActionConcurrency` slot (locally, and in a remote run across
@@ -73,6 +83,10 @@ export interface TaskOptions<Args extends unknown[] = unknown[]> {
   readonly report?: boolean;
   /** Inputs or outputs larger than this many bytes (encoded) are offloaded to the data store. @default 10 MiB */
   readonly maxInlineIoBytes?: number;
+  /**
+   * Flyte's queue name: recorded with the task (the distributed engine routes jobs by environment and code
+   * version, not by this name).
+   */
   readonly queue?: string;
   /** A Standard Schema (zod, valibot, arktype, ...) validating the argument tuple at the action boundary. */
   readonly inputs?: StandardSchemaV1<unknown, Args>;
@@ -80,14 +94,23 @@ export interface TaskOptions<Args extends unknown[] = unknown[]> {
 
 /** What `task.override(...)` may change. The task keeps its identity (name). */
 export interface TaskOverrides {
+  /** Display name in the CLI and UI; see {@link TaskOptions.shortName}. */
   readonly shortName?: string;
+  /** Retries of the overridden task; see {@link TaskOptions.retries}. */
   readonly retries?: number | RetryStrategy;
+  /** Per-attempt bound of the overridden task; see {@link TaskOptions.timeout}. */
   readonly timeout?: Duration | Timeout;
+  /** Cache of the overridden task; see {@link TaskOptions.cache}. */
   readonly cache?: CacheRequest;
+  /** Resources requested for the overridden task. */
   readonly resources?: Resources;
+  /** Environment variables of the overridden task (distributed workers; recorded locally). */
   readonly envVars?: Readonly<Record<string, string>>;
+  /** Flyte's queue name; see {@link TaskOptions.queue}. */
   readonly queue?: string;
+  /** Offload threshold of the overridden task; see {@link TaskOptions.maxInlineIoBytes}. */
   readonly maxInlineIoBytes?: number;
+  /** Reusable-container policy of the overridden task. */
   readonly reusable?: ReusePolicy;
 }
 

@@ -25,7 +25,9 @@ export class ActionHandle {
 
   /** @internal Use `run.action(name)`. */
   constructor(
+    /** The run the action belongs to. */
     readonly runName: string,
+    /** The action's name (`'a0'` for the root). */
     readonly name: string,
     rt: Runtime,
   ) {
@@ -95,6 +97,7 @@ export class Run<R = unknown> {
   /** @internal Use {@link run} or {@link getRun}. */
   constructor(
     rt: Runtime,
+    /** The run's name. */
     readonly name: string,
     phase: RunPhase,
     live?: DrivenRun,
@@ -193,6 +196,7 @@ export class RunActions implements PromiseLike<ActionRecord[]>, AsyncIterable<Ac
 
   /** @internal Use `run.actions()`. */
   constructor(
+    /** The run whose actions these are. */
     readonly runName: string,
     rt: Runtime,
   ) {
@@ -232,6 +236,7 @@ export class RunActions implements PromiseLike<ActionRecord[]>, AsyncIterable<Ac
     };
   }
 
+  /** The actions one at a time, read from the store a page at a time. */
   async *[Symbol.asyncIterator](): AsyncIterator<ActionRecord> {
     for await (const page of this.pages()) yield* page;
   }

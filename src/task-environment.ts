@@ -31,14 +31,19 @@ export interface TaskEnvironmentOptions {
   readonly name: string;
   /** Default cache of the environment's tasks. @default 'disable' */
   readonly cache?: CacheRequest;
+  /** Resources requested for the environment's tasks. @default none */
   readonly resources?: Resources;
   /** Environment variables set for the tasks (distributed workers; recorded locally). */
   readonly envVars?: Readonly<Record<string, string>>;
+  /** Secrets made available to the environment's tasks as environment variables. */
   readonly secrets?: SecretRequest;
+  /** Reusable-container policy of the environment's workers (Flyte's `ReusePolicy`). */
   readonly reusable?: ReusePolicy;
   /** Environments whose workers must be deployed alongside this one. */
   readonly dependsOn?: readonly TaskEnvironment[];
+  /** Flyte's queue name for the environment's tasks; see {@link TaskOptions.queue}. */
   readonly queue?: string;
+  /** A description of the environment, for people. */
   readonly description?: string;
 }
 
@@ -55,14 +60,23 @@ const NAME_RULE = /^[a-z0-9]+([_-][a-z0-9]+)*$/;
  * ```
  */
 export class TaskEnvironment {
+  /** The environment's name: the first part of its tasks' names (`${env}.${task}`). */
   readonly name: string;
+  /** The default cache of the environment's tasks. */
   readonly cache: Cache;
+  /** Resources requested for the environment's tasks (`{}` when none). */
   readonly resources: Resources;
+  /** Environment variables set for the environment's tasks. */
   readonly envVars: Readonly<Record<string, string>>;
+  /** Secrets requested for the environment's tasks. */
   readonly secrets: SecretRequest | undefined;
+  /** Reusable-container policy, when one was given. */
   readonly reusable: ReusePolicy | undefined;
+  /** Environments whose workers must be deployed alongside this one. */
   readonly dependsOn: readonly TaskEnvironment[];
+  /** Flyte's queue name, when one was given. */
   readonly queue: string | undefined;
+  /** The environment's description, when one was given. */
   readonly description: string | undefined;
   readonly #tasks = new Map<string, TaskDefinition>();
 
@@ -109,6 +123,8 @@ export class TaskEnvironment {
    * export const double = env.task(async function double(x: number) { return x * 2; });
    * export const step = env.task({ retries: 2, timeout: '5s' }, function step(x: number) { return x + 1; });
    * ```
+   *
+   * @typeParam F - the task's function; the task keeps its parameter and return types.
    */
   // Generic over the whole function (not its parameters and result separately), so that parameters typed by
   // their default value (`b = 1`) keep that type instead of being contextually typed as unknown. With an
@@ -118,6 +134,11 @@ export class TaskEnvironment {
     options: TaskOptions<Args> & { readonly inputs: StandardSchemaV1<unknown, Args> },
     fn: (...args: Args) => R,
   ): Task<Args, R>;
+  /**
+   * Makes `fn` a task of this environment, with `options` (retries, timeout, cache, ...).
+   *
+   * @typeParam F - the task's function; the task keeps its parameter and return types.
+   */
   task<F extends (...args: never[]) => unknown>(
     options: TaskOptions<Parameters<F>> & { readonly inputs?: undefined },
     fn: F,

@@ -55,6 +55,7 @@ export interface TaskMethods<Args extends unknown[], R> {
   readonly retries: ResolvedRetries;
   /** Per-attempt timeout in ms, if any. */
   readonly timeoutMs: number | undefined;
+  /** The task's cache settings. */
   readonly cache: Cache;
 }
 

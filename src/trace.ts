@@ -20,6 +20,8 @@ import { currentFrame, runInFrame } from './internal/frame.js';
  * });
  * export const agent = env.task(async function agent(q: string) { return callModel(q); });
  * ```
+ *
+ * @typeParam F - the wrapped function's type, kept by the wrapper.
  */
 export function trace<F extends (...args: never[]) => unknown>(fn: F): F {
   if (typeof fn !== 'function') throw new TypeError(`trace: expected a function; received ${describe(fn)}`);

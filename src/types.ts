@@ -43,6 +43,7 @@ export type RunMode = 'local' | 'remote';
 
 /** One action of a run, as the store, the CLI and the UI see it. */
 export interface ActionRecord {
+  /** The run the action belongs to. */
   readonly runName: string;
   /** `'a0'` for the root; a deterministic hash-derived name for children. */
   readonly name: string;
@@ -50,6 +51,7 @@ export interface ActionRecord {
   readonly parentName: string | null;
   /** Fully qualified task name, `${env}.${task}`. */
   readonly taskName: string;
+  /** The name shown for the action: the task's `shortName` (its function name unless overridden). */
   readonly shortName: string;
   /** Innermost `flyte.group` (or map group) the action was created in. */
   readonly group: string | null;
@@ -58,27 +60,39 @@ export interface ActionRecord {
    * action that is not a map item. Shown as `task #i` (see `displayName`).
    */
   readonly itemIndex: number | null;
+  /** Where the action is in its lifecycle; see {@link ActionPhase}. */
   readonly phase: ActionPhase;
+  /** Whether the outputs came from the cache instead of an execution. */
   readonly cacheHit: boolean;
   /** Number of attempts started so far. */
   readonly attempts: number;
   /** ms since the epoch. */
   readonly startedAt: number | null;
+  /** When the action reached a terminal phase (ms since the epoch); `null` while it has not. */
   readonly endedAt: number | null;
+  /** The error the action failed with; `null` unless it failed, timed out or was aborted. */
   readonly error: ActionError | null;
 }
 
 /** One run: the execution of a root task with its whole tree of actions. */
 export interface RunRecord {
+  /** The run's name, unique in its store (e.g. `brisk-otter-3f9a2c`, or the name it was given). */
   readonly name: string;
   /** Fully qualified name of the root task. */
   readonly taskName: string;
+  /** Where the run is in its lifecycle; see {@link RunPhase}. */
   readonly phase: RunPhase;
+  /** `'local'` when the starting process runs the actions, `'remote'` when workers do. */
   readonly mode: RunMode;
+  /** When the run was recorded (ms since the epoch). */
   readonly createdAt: number;
+  /** When its root action started (ms since the epoch); `null` before that. */
   readonly startedAt: number | null;
+  /** When the run reached a terminal phase (ms since the epoch); `null` while it has not. */
   readonly endedAt: number | null;
+  /** The root action's error when the run did not succeed; `null` otherwise. */
   readonly error: ActionError | null;
+  /** Labels given when the run was started, for filtering runs. */
   readonly labels: Readonly<Record<string, string>>;
   /**
    * Where the root task is defined, so the run can be started again (`flyte rerun`): the module URL or path
@@ -113,13 +127,19 @@ export interface RunOptionsRecord {
 
 /** One attempt of an action. */
 export interface AttemptRecord {
+  /** The run the attempt belongs to. */
   readonly runName: string;
+  /** The action the attempt belongs to (its `name`). */
   readonly actionName: string;
   /** 1-based. */
   readonly attempt: number;
+  /** The attempt's phase: `running` until it ends, then how it ended. */
   readonly phase: ActionPhase;
+  /** When the attempt started (ms since the epoch). */
   readonly startedAt: number;
+  /** When the attempt ended (ms since the epoch); `null` while it runs. */
   readonly endedAt: number | null;
+  /** The error the attempt failed with; `null` unless it failed. */
   readonly error: ActionError | null;
   /**
    * The process that ran the attempt, `host:pid`: a `flyte worker` for a remote run, the process that drove the
@@ -130,23 +150,36 @@ export interface AttemptRecord {
 
 /** One line written by a task body, captured as the action's log. */
 export interface LogLine {
+  /** The run the line belongs to. */
   readonly runName: string;
+  /** The action whose body wrote the line. */
   readonly actionName: string;
+  /** The attempt (1-based) that wrote the line. */
   readonly attempt: number;
   /** ms since the epoch. */
   readonly at: number;
+  /** The stream the line was written to. */
   readonly stream: 'stdout' | 'stderr';
+  /** The text of the line, without its line break. */
   readonly line: string;
 }
 
 /** Counts of a run's actions by phase, plus cache hits. */
 export interface ActionCounts {
+  /** All actions of the run. */
   readonly total: number;
+  /** Actions in phase `queued`. */
   readonly queued: number;
+  /** Actions in phase `running`. */
   readonly running: number;
+  /** Actions in phase `succeeded` (cache hits included). */
   readonly succeeded: number;
+  /** Actions in phase `failed`. */
   readonly failed: number;
+  /** Actions in phase `aborted`. */
   readonly aborted: number;
+  /** Actions in phase `timed_out`. */
   readonly timed_out: number;
+  /** Actions whose outputs came from the cache. */
   readonly cached: number;
 }

@@ -193,7 +193,7 @@ export function resolveConfig(options: InitOptions = {}): FlyteConfig {
  * flyte.init({ root: '/tmp/my-project-state' });
  * flyte.init({ store: 'memory:' }); // nothing on disk, for tests
  * ```
- * @throws {@link InitializationError} for an unknown or unusable store.
+ * @throws {@link errors.InitializationError} for an unknown or unusable store.
  */
 export function init(options: InitOptions = {}): void {
   const previous = current;

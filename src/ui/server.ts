@@ -68,7 +68,9 @@ export interface UiServerOptions {
 export interface UiServer {
   /** The address to open, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
+  /** The address the server is bound to. */
   readonly host: string;
+  /** The TCP port it listens on (the one picked when `port` was `0`). */
   readonly port: number;
   /** Stops listening, ends the live streams and closes every connection. */
   close(): Promise<void>;
