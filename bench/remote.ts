@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ContenderKind, SampleResult } from './remote-sample.js';
+import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SAMPLE = path.join(HERE, 'remote-sample.ts');
@@ -89,11 +90,6 @@ function runSample(c: Contender, args: Record<string, number>): Promise<SampleRe
   });
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const int = (x: number): string => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 const fix = (x: number, d = 1): string => x.toFixed(d);
 
