@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ContenderKind, SampleResult } from './remote-sample.js';
-import { median } from './stats.js';
+import { integer, median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SAMPLE = path.join(HERE, 'remote-sample.ts');
@@ -55,14 +55,6 @@ const HELP = `Usage: npm run bench:remote -- [options]
   --only LIST        comma-separated contenders: ${ALL.map((c) => c.key).join(', ')}
   --out FILE         where to write the JSON results (default bench/results/remote-latest.json)
   --help             this text`;
-
-function integer(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`--${name}: expected an integer >= ${min}; received ${JSON.stringify(text)}`);
-  }
-  return value;
-}
 
 function runSample(c: Contender, args: Record<string, number>): Promise<SampleResult> {
   const argv = [

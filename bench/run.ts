@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildResult } from './child.js';
 import { scenarios, select, type Scenario } from './scenarios.js';
-import { grouped, median } from './stats.js';
+import { grouped, integer, median } from './stats.js';
 import {
   parseStores,
   PG_BENCH_URL,
@@ -77,14 +77,6 @@ interface Options {
   readonly cpuProf: boolean;
   readonly pgTiming: boolean;
   readonly out: string;
-}
-
-function integer(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`--${name}: expected an integer >= ${min}; received ${JSON.stringify(text)}`);
-  }
-  return value;
 }
 
 function parseOptions(): Options | undefined {

@@ -1,9 +1,10 @@
 /**
- * Small helpers the benches share to summarize and print their samples.
+ * Small helpers the benches share to read their options and to summarize and print their samples.
  *
  * ```ts
  * median([3, 1, 2]); // 2
  * grouped(1234567); // '1 234 567'
+ * integer('rounds', '3', 1); // 3, from `--rounds 3`
  * ```
  * @module
  */
@@ -23,4 +24,17 @@ export function grouped(value: number | undefined): string {
     : Math.round(value)
         .toString()
         .replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+}
+
+/**
+ * The integer value `text` of the option `--name`.
+ *
+ * @throws RangeError "--name: expected an integer >= min; received …" when it is not one, or is below `min`.
+ */
+export function integer(name: string, text: string | undefined, min: number): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`--${name}: expected an integer >= ${min}; received ${JSON.stringify(text)}`);
+  }
+  return value;
 }
