@@ -205,9 +205,12 @@ const peer: Peer = async (ctx, use) => {
 function durabilitySettings(binary: string, configFile: string): Record<string, string> {
   const dumped = spawnSync(binary, ['--config-file', configFile, '--dump-config'], { encoding: 'utf8' });
   const facts: Record<string, string> = {};
+  let section = '';
   for (const line of dumped.stdout.split('\n')) {
-    const m = /^\s*([\w-]*(?:fsync|wal|sync|durab|flush|persist)[\w-]*)\s*=\s*(.+)$/i.exec(line);
-    if (m !== null) facts[m[1]!] = m[2]!.trim();
+    const header = /^\[([\w.-]+)\]/.exec(line);
+    if (header !== null) section = `${header[1]}.`;
+    const m = /^\s*([\w-]*(?:fsync|wal|durab|provider|replication|persist)[\w-]*)\s*=\s*(.+)$/i.exec(line);
+    if (m !== null && !m[1]!.endsWith('compression')) facts[`${section}${m[1]}`] = m[2]!.trim();
   }
   return facts;
 }
