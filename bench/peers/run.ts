@@ -39,7 +39,7 @@ const HELP = `Usage: npm run bench:peers -- [options]
   --n N            children of the fan-out (default 10000), at most --concurrency in flight
   --chain N        children of the sequential chain (default 1000)
   --rounds R       interleaved rounds: every contender once per round and workload (default 3)
-  --warmup W       children of the unmeasured warm-up in each process (default 1000; the chain's: W / 10)
+  --warmup W       children of the unmeasured warm-up in each process (default 200; the chain's: W / 10)
   --concurrency C  children in flight in the fan-out, and worker concurrency (default 64)
   --only LIST      comma-separated contenders: ${PEERS.map((p) => p.name).join(', ')}
   --workloads LIST fanout, chain or both (default both)
@@ -90,7 +90,7 @@ function parseOptions(): Options | undefined {
     n: integer('n', values.n ?? (q ? '500' : '10000'), 1),
     chain: integer('chain', values.chain ?? (q ? '50' : '1000'), 1),
     rounds: integer('rounds', values.rounds ?? (q ? '1' : '3'), 1),
-    warmup: integer('warmup', values.warmup ?? (q ? '50' : '1000'), 0),
+    warmup: integer('warmup', values.warmup ?? (q ? '50' : '200'), 0),
     concurrency: integer('concurrency', values.concurrency, 1),
     peers: selectPeers(values.only),
     workloads: WORKLOADS.filter((w) => workloads.includes(w)),
