@@ -1,6 +1,12 @@
 // @ts-check
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// bench/peers has dependencies of its own (the peers flyte-ts is measured against), installed by
+// `npm run bench:peers`: without them its files cannot be type-checked, so they are linted once installed.
+const peersInstalled = existsSync(join(import.meta.dirname, 'bench', 'peers', 'node_modules'));
 
 export default tseslint.config(
   {
@@ -12,6 +18,8 @@ export default tseslint.config(
       'coverage/',
       'test/fixtures/.tmp-*/',
       '.ci/.local/',
+      'bench/peers/node_modules/',
+      ...(peersInstalled ? [] : ['bench/peers/']),
     ],
   },
   js.configs.recommended,

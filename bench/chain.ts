@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import * as flyte from 'flyte-ts';
 import { runtime } from '../src/internal/runtime.js';
 import { SqliteStore } from '../src/store/index.js';
+import { median } from './stats.js';
 import { chain, double } from './tasks.js';
 
 const { values } = parseArgs({
@@ -28,12 +29,6 @@ const rounds = Number(values.rounds);
 if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n: expected a positive integer; received ${values.n}`);
 if (!Number.isInteger(rounds) || rounds < 1) {
   throw new RangeError(`--rounds: expected a positive integer; received ${values.rounds}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 async function rawChain(steps: number): Promise<number> {

@@ -12,7 +12,6 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,12 +23,12 @@ import { queueName } from '../src/engine/engine.js';
 import { deletePrefix, REDIS_TEST_URL, urlWithPrefix } from '../test/support/redis.js';
 import { startWorker, type WorkerProcess } from '../test/support/workers.js';
 import * as tasks from './remote-tasks.js';
+import { cpuOf, procUsage } from './proc.js';
 import { benchStore, serverCpuMs } from './stores.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TASKS = path.join(HERE, 'remote-tasks.ts');
 const RAW_WORKER = path.join(HERE, 'remote-raw-worker.ts');
-const MiB = 1024 * 1024;
 /** A lock long enough that no bench job is ever taken over (the default of `flyte worker`). */
 const LOCK_MS = 30_000;
 /** `FLYTE_BENCH_WORKER_PROF=DIR`: every flyte worker writes a V8 CPU profile into DIR when it exits. */
@@ -37,14 +36,6 @@ const PROFILE_DIR = process.env['FLYTE_BENCH_WORKER_PROF'] || undefined;
 
 export const CONTENDERS = ['flyte', 'bullmq', 'chain', 'hold'] as const;
 export type ContenderKind = (typeof CONTENDERS)[number];
-
-/** What one worker process used: read from `/proc/PID/status` and `/proc/PID/stat`. */
-export interface ProcUsage {
-  readonly rssMiB: number;
-  readonly peakRssMiB: number;
-  /** user + system CPU since the process started. */
-  readonly cpuMs: number;
-}
 
 /** The line a sample prints. */
 export interface SampleResult {
@@ -70,19 +61,6 @@ export interface SampleResult {
   /** The Postgres schema (flyte only) and the Redis key prefix of the sample, both removed at its end. */
   readonly schema: string | null;
   readonly prefix: string;
-}
-
-function procUsage(pid: number): ProcUsage {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-  return { rssMiB: (kib('VmRSS') * 1024) / MiB, peakRssMiB: (kib('VmHWM') * 1024) / MiB, cpuMs: ticks * 10 };
-}
-
-function cpuOf(pids: readonly number[]): number {
-  return pids.reduce((sum, pid) => sum + procUsage(pid).cpuMs, 0);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -180,8 +158,12 @@ async function bullmq(n: number, workers: number, concurrency: number, warmup: n
   }
 }
 
-/** A flyte-ts sample: fresh workers on a fresh schema and prefix, `flyte.init` here, `measure`, then cleanup. */
-async function withFlyte<T>(
+/**
+ * A flyte-ts sample: fresh workers on a fresh schema (of `FLYTE_BENCH_PG_URL`'s database) and a fresh key prefix
+ * (of `FLYTE_TEST_REDIS_URL`), `flyte.init` here, `use`, then cleanup. Also the distributed contenders of
+ * `npm run bench:peers`.
+ */
+export async function withFlyte<T>(
   workerSpecs: readonly { readonly env?: string; readonly concurrency: number }[],
   use: (ctx: FlyteCtx) => Promise<T>,
 ): Promise<T> {
@@ -217,7 +199,8 @@ async function withFlyte<T>(
   }
 }
 
-interface FlyteCtx {
+/** What {@link withFlyte} hands its callback. */
+export interface FlyteCtx {
   readonly store: ReturnType<typeof benchStore>;
   readonly prefix: string;
   /** What a result says of where it was: the schema and the prefix. */

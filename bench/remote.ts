@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ContenderKind, SampleResult } from './remote-sample.js';
+import { integer, median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SAMPLE = path.join(HERE, 'remote-sample.ts');
@@ -55,14 +56,6 @@ const HELP = `Usage: npm run bench:remote -- [options]
   --out FILE         where to write the JSON results (default bench/results/remote-latest.json)
   --help             this text`;
 
-function integer(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`--${name}: expected an integer >= ${min}; received ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
 function runSample(c: Contender, args: Record<string, number>): Promise<SampleResult> {
   const argv = [
     ...process.execArgv,
@@ -89,11 +82,6 @@ function runSample(c: Contender, args: Record<string, number>): Promise<SampleRe
   });
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const int = (x: number): string => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 const fix = (x: number, d = 1): string => x.toFixed(d);
 

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildResult } from './child.js';
 import { scenarios, select, type Scenario } from './scenarios.js';
+import { grouped, integer, median } from './stats.js';
 import {
   parseStores,
   PG_BENCH_URL,
@@ -76,14 +77,6 @@ interface Options {
   readonly cpuProf: boolean;
   readonly pgTiming: boolean;
   readonly out: string;
-}
-
-function integer(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`--${name}: expected an integer >= ${min}; received ${JSON.stringify(text)}`);
-  }
-  return value;
 }
 
 function parseOptions(): Options | undefined {
@@ -174,14 +167,6 @@ function runChild(c: Contender, o: Options, round: number): Promise<ChildResult>
   });
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 /** The median of each measurement of one contender, and its comparison with its baseline. */
 interface Summary {
   readonly contender: Contender;
@@ -268,14 +253,6 @@ function recordedCell(s: Summary): string {
   );
   return `NO: ${bad?.run?.succeeded ?? 0} succeeded of ${bad?.run?.actions ?? 0}`;
 }
-
-/** 1234567 → `1 234 567`: thousands separated as in the README. */
-const grouped = (v: number | undefined): string =>
-  v === undefined
-    ? '–'
-    : Math.round(v)
-        .toString()
-        .replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
 
 function table(summaries: readonly Summary[], n: number): string {
   const header = [

@@ -12,10 +12,11 @@
  * ```
  * @module
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { procCpuMs } from './proc.js';
 import { hideStorePassword, PostgresStore, SqliteStore, type RunStore } from '../src/store/index.js';
 
 /**
@@ -197,9 +198,6 @@ async function schemaMiB(schema: string): Promise<number> {
   return Number(res.rows[0]?.bytes ?? 0) / MiB;
 }
 
-/** Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`: 100 on Linux). */
-const CLOCK_TICKS = 100;
-
 async function backendCpu(applicationName: string): Promise<ReadonlyMap<number, number> | undefined> {
   const res = await withClient((c) =>
     c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]),
@@ -207,10 +205,7 @@ async function backendCpu(applicationName: string): Promise<ReadonlyMap<number, 
   const cpu = new Map<number, number>();
   for (const { pid } of res.rows) {
     try {
-      // Fields 14 and 15 (utime, stime) after the command, which is in parentheses and may hold spaces.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+      cpu.set(pid, procCpuMs(pid));
     } catch {
       return undefined; // Postgres runs elsewhere (or as a user we cannot read): no server CPU figure.
     }
