@@ -119,7 +119,7 @@ describe('npm run bench', async () => {
     await assert.rejects(bench(['--n', '10', '--stores', 'sqlite,oracle']), (e: Error & { stderr?: string }) => {
       assert.match(
         e.stderr ?? '',
-        /--stores: expected a comma-separated list of sqlite, postgres, postgres-async, memory/,
+        /--stores: expected a comma-separated list of sqlite, sqlite-node, sqlite-better-sqlite3, postgres, postgres-async, memory/,
       );
       return true;
     });
