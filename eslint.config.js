@@ -17,6 +17,7 @@ export default tseslint.config(
       'bench/results/',
       'coverage/',
       'test/fixtures/.tmp-*/',
+      'docs/api/',
       '.ci/.local/',
       'bench/peers/node_modules/',
       ...(peersInstalled ? [] : ['bench/peers/']),
