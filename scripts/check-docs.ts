@@ -13,13 +13,13 @@
  * The pages are read with marked's lexer. Each problem names the page, the line and what failed (a compiler
  * diagnostic at the page's line it comes from); the script exits 1 when there is any.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lexer, type Token, type Tokens } from 'marked';
 import ts from 'typescript';
+import { runTsx } from './run-tsx.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** A runnable block still running after this long is killed (the convention asks for less than 5 s). */
@@ -348,21 +348,7 @@ async function runBlock(
     for (const name of ['NODE_TEST_CONTEXT', 'FLYTE_STORE', 'FLYTE_ENGINE', 'FLYTE_CONFIG', 'FLYTE_UI_URL']) {
       delete env[name];
     }
-    const tsx = import.meta.resolve('tsx');
-    const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', tsx, file], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const killer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (c, s) => resolve([c, s]));
-    }).finally(() => clearTimeout(killer));
+    const { code, signal, stdout, stderr } = await runTsx(file, { cwd, env, timeoutMs: RUN_TIMEOUT_MS });
     const fail = (message: string): void => {
       problems.push({
         file: block.page,

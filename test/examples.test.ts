@@ -7,7 +7,6 @@
  * `flyte.init` configures one runtime per process.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as flyte from 'flyte-ts';
 import type { ActionRecord } from 'flyte-ts';
+import { runTsx } from '../scripts/run-tsx.js';
 import { initOptions, rootEnv } from './support/test-store.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -47,20 +47,11 @@ async function runExample(file: string): Promise<ExampleOutcome> {
   delete env.FLYTE_STORE;
   Object.assign(env, rootEnv(root));
   const started = Date.now();
-  const child = spawn(process.execPath, ['--conditions=flyte-source', '--import', 'tsx', path.join('examples', file)], {
+  const { code: exitCode, signal, stdout, stderr } = await runTsx(path.join('examples', file), {
     cwd: REPO,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs: EXAMPLE_TIMEOUT_MS,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const killer = setTimeout(() => child.kill('SIGKILL'), EXAMPLE_TIMEOUT_MS);
-  const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, sig) => resolve([code, sig]));
-  }).finally(() => clearTimeout(killer));
   return { file, root, exitCode, signal, stdout, stderr, elapsedMs: Date.now() - started };
 }
 
