@@ -353,6 +353,27 @@ describe('examples in a project that installed the tarball', () => {
     assert.deepEqual(async.outputs, ASYNC_RESULT.slice(0, 2));
   });
 
+  it('reads a recorded run back from the installed package, whole and a page at a time (run.actions())', async () => {
+    const original = line(outcome('tsxSync'), 'run');
+    writeFileSync(
+      path.join(project, 'read-back.mjs'),
+      [
+        "import * as flyte from 'flyte-ts';",
+        'const run = await flyte.getRun(process.argv[2]);',
+        'const all = await run.actions();',
+        'const pages = [];',
+        'for await (const page of run.actions().pages(2)) pages.push(page.map((a) => a.name));',
+        'console.log(JSON.stringify({ all: all.map((a) => a.name), pages }));',
+        'await flyte.shutdown();',
+      ].join('\n'),
+    );
+    const result = await ok('node', ['read-back.mjs', original]);
+    const got = JSON.parse(result.stdout.trim().split('\n').pop()!) as { all: string[]; pages: string[][] };
+    assert.ok(got.all.length > 2, `the sync example records its children: ${got.all.join(', ')}`);
+    assert.deepEqual(got.pages.flat(), got.all, 'the pages hold every action once, in creation order');
+    assert.ok(got.pages.every((p) => p.length <= 2));
+  });
+
   it('reruns the `npx tsx` sync run with `npx flyte rerun`', async () => {
     const original = line(outcome('tsxSync'), 'run');
     const result = await ok('npx', ['--no-install', 'flyte', 'rerun', '--json', original]);
